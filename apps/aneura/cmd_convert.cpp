@@ -1,0 +1,56 @@
+#include <chrono>
+#include <iostream>
+
+#include "apps/aneura/commands.hpp"
+#include "core/error.hpp"
+#include "io/dicom_series.hpp"
+#include "io/nifti.hpp"
+
+namespace aneura::app {
+
+void add_series_options(CLI::App* cmd, SeriesOptions& o);
+
+namespace {
+
+struct ConvertArgs {
+  std::string folder, output;
+  std::string layout = "dcm2niix";
+  bool quiet = false;
+  SeriesOptions series;
+};
+
+int run_convert(const ConvertArgs& a) {
+  const std::string& out = a.output;
+  const bool nii = out.size() > 4 && out.compare(out.size() - 4, 4, ".nii") == 0;
+  const bool niigz = out.size() > 7 && out.compare(out.size() - 7, 7, ".nii.gz") == 0;
+  if (!nii && !niigz) throw Error(ErrorCode::Usage, "output must end in .nii or .nii.gz", out);
+  const auto t0 = std::chrono::steady_clock::now();
+  const DicomSeries s = read_series(a.folder, a.series);
+  write_nifti(s.image, out, a.layout == "native" ? NiftiLayout::Native : NiftiLayout::Dcm2niix);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  print_warnings(s.plan.warnings);
+  for (const auto& d : s.plan.dropped) std::cerr << "note: " << d << "\n";
+  if (!a.quiet) {
+    const auto& g = s.image.geom;
+    std::cerr << "converted " << s.plan.slice_map.size() << " images -> " << g.size[0] << "x" << g.size[1] << "x"
+              << g.size[2] << (s.image.volumes > 1 ? "x" + std::to_string(s.image.volumes) : "") << " "
+              << out << " in " << secs << " s\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_convert(CLI::App& app, Action& action) {
+  auto args = std::make_shared<ConvertArgs>();
+  auto* cmd = app.add_subcommand("convert", "Convert a DICOM series to NIfTI (.nii or .nii.gz)");
+  cmd->add_option("SERIES_DIR", args->folder, "Folder (or file) holding the DICOM series")->required();
+  cmd->add_option("-o,--output", args->output, "Output NIfTI file (.nii or .nii.gz)")->required();
+  cmd->add_option("--layout", args->layout, "Voxel order: dcm2niix (rows flipped, as dcm2niix) or native (DICOM order)")
+      ->check(CLI::IsMember({"dcm2niix", "native"}));
+  cmd->add_flag("-q,--quiet", args->quiet, "No summary line");
+  add_series_options(cmd, args->series);
+  cmd->callback([&action, args] { action = [args] { return run_convert(*args); }; });
+}
+
+}  // namespace aneura::app

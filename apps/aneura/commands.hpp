@@ -1,0 +1,17 @@
+// Subcommands: each registers its options on the CLI11 app and returns the action to run.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace aneura::app {
+
+using Action = std::function<int()>;
+
+void add_version(CLI::App& app, Action& action);
+void add_info(CLI::App& app, Action& action);
+void add_convert(CLI::App& app, Action& action);
+
+// Prints warnings the way every command does: "warning: ..." on stderr.
+void print_warnings(const std::vector<std::string>& warnings);
+
+}  // namespace aneura::app

@@ -1,0 +1,29 @@
+#include "core/uid.hpp"
+
+#include "core/error.hpp"
+
+namespace aneura {
+
+bool is_valid_uid(const std::string& uid) {
+  if (uid.empty() || uid.size() > 64) return false;
+  size_t start = 0;
+  while (start <= uid.size()) {
+    size_t end = uid.find('.', start);
+    if (end == std::string::npos) end = uid.size();
+    const size_t len = end - start;
+    if (len == 0) return false;
+    for (size_t i = start; i < end; ++i)
+      if (uid[i] < '0' || uid[i] > '9') return false;
+    if (len > 1 && uid[start] == '0') return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+const std::string& require_valid_uid(const std::string& uid, const std::string& where) {
+  if (!is_valid_uid(uid))
+    throw Error(ErrorCode::CorruptInput, "not a valid DICOM UID: '" + uid.substr(0, 80) + "'", where);
+  return uid;
+}
+
+}  // namespace aneura

@@ -1,0 +1,45 @@
+// A 3D image: voxels in i-fastest order (x[i + nx*(j + ny*k)]) with the geometry they live on.
+// `volumes` > 1 stacks several 3D volumes on the same grid (time points, echoes), volume-slowest.
+#pragma once
+#include <cstddef>
+#include <vector>
+
+#include "core/geometry.hpp"
+
+namespace aneura {
+
+template <class T>
+struct Volume {
+  Geometry geom;
+  int64_t volumes = 1;
+  std::vector<T> data;
+
+  Volume() = default;
+  explicit Volume(const Geometry& g, int64_t nvol = 1)
+      : geom(g), volumes(nvol), data(static_cast<size_t>(g.voxel_count() * nvol)) {}
+
+  size_t offset(int64_t i, int64_t j, int64_t k) const {
+    return static_cast<size_t>(i + geom.size[0] * (j + geom.size[1] * k));
+  }
+  T& at(int64_t i, int64_t j, int64_t k) { return data[offset(i, j, k)]; }
+  const T& at(int64_t i, int64_t j, int64_t k) const { return data[offset(i, j, k)]; }
+};
+
+// Reverse voxel order along `axis`, updating the geometry: every voxel keeps its world position.
+template <class T>
+Volume<T> flip_axis(const Volume<T>& in, int axis) {
+  Volume<T> out(in.geom.flipped(axis), in.volumes);
+  const auto& n = in.geom.size;
+  const size_t nvox = static_cast<size_t>(in.geom.voxel_count());
+  for (int64_t v = 0; v < in.volumes; ++v)
+  for (int64_t k = 0; k < n[2]; ++k)
+    for (int64_t j = 0; j < n[1]; ++j)
+      for (int64_t i = 0; i < n[0]; ++i) {
+        int64_t s[3] = {i, j, k};
+        s[axis] = n[axis] - 1 - s[axis];
+        out.data[v * nvox + out.offset(i, j, k)] = in.data[v * nvox + in.offset(s[0], s[1], s[2])];
+      }
+  return out;
+}
+
+}  // namespace aneura

@@ -1,0 +1,419 @@
+#include "io/dicom_series.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "core/parallel.hpp"
+#include "io/dicom_decode.hpp"
+
+namespace fs = std::filesystem;
+
+namespace aneura {
+
+namespace {
+
+// Two positions closer than this along the normal are the same slice position.
+constexpr double kSamePositionMm = 0.01;
+// Orientation cosines closer than this belong to the same geometry group.
+constexpr double kSameOrientation = 1e-3;
+
+std::string fmt3(const Vec3& v) {
+  std::ostringstream s;
+  s.precision(4);
+  s << "(" << v[0] << ", " << v[1] << ", " << v[2] << ")";
+  return s.str();
+}
+
+double max_abs_diff(const Vec3& a, const Vec3& b) {
+  return std::max({std::fabs(a[0] - b[0]), std::fabs(a[1] - b[1]), std::fabs(a[2] - b[2])});
+}
+
+struct Group {
+  std::vector<size_t> members;  // indices into the scanned records
+  const SliceRecord* first = nullptr;
+  bool multiframe_type = false;
+  bool same_geometry(const SliceRecord& r) const {
+    const SliceRecord& f = *first;
+    return f.series_uid == r.series_uid && f.rows == r.rows && f.cols == r.cols &&
+           f.echo_number == r.echo_number && (f.mosaic_tiles > 0) == (r.mosaic_tiles > 0) &&
+           (f.frames_in_file == 1 || f.image_type == r.image_type) &&
+           max_abs_diff(f.row_cos, r.row_cos) < kSameOrientation &&
+           max_abs_diff(f.col_cos, r.col_cos) < kSameOrientation;
+  }
+  std::string describe() const {
+    const SliceRecord& f = *first;
+    std::ostringstream s;
+    s << members.size() << " image(s) of series '" << f.series_uid << "' " << f.cols << "x" << f.rows
+      << " orientation " << fmt3(f.row_cos) << fmt3(f.col_cos);
+    if (f.echo_number) s << " echo " << f.echo_number;
+    if (f.frames_in_file > 1 && !f.image_type.empty()) s << " frame type " << f.image_type;
+    if (f.image_type.find("LOCALIZER") != std::string::npos) s << " (LOCALIZER)";
+    s << ", e.g. " << f.file.filename().string();
+    return s.str();
+  }
+};
+
+struct Scan {
+  std::vector<SliceRecord> records;
+  size_t files = 0, non_dicom = 0, non_image = 0;
+  std::vector<std::pair<fs::path, std::string>> corrupt;
+};
+
+Scan scan_folder(const fs::path& folder, unsigned threads) {
+  std::error_code ec;
+  if (!fs::exists(folder, ec))
+    throw Error(ErrorCode::InputNotFound, "input does not exist", folder.string());
+  std::vector<fs::path> files;
+  if (fs::is_regular_file(folder, ec)) {
+    files.push_back(folder);
+  } else if (fs::is_directory(folder, ec)) {
+    fs::recursive_directory_iterator it(folder, fs::directory_options::skip_permission_denied, ec);
+    if (ec) throw Error(ErrorCode::InputNotFound, "cannot read folder: " + ec.message(), folder.string());
+    for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (ec) throw Error(ErrorCode::InputNotFound, "cannot read folder: " + ec.message(), folder.string());
+      if (it->is_regular_file(ec)) files.push_back(it->path());
+    }
+  } else {
+    throw Error(ErrorCode::InputNotFound, "input is neither a file nor a folder", folder.string());
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<HeaderResult> results(files.size());
+  parallel_for(files.size(), threads, [&](size_t i) { results[i] = read_dicom_header(files[i]); });
+  Scan scan;
+  scan.files = files.size();
+  for (size_t i = 0; i < files.size(); ++i) {
+    auto& r = results[i];
+    switch (r.kind) {
+      case HeaderResult::Kind::Image:
+        for (auto& rec : r.records) scan.records.push_back(std::move(rec));
+        break;
+      case HeaderResult::Kind::NotDicom: ++scan.non_dicom; break;
+      case HeaderResult::Kind::NonImage: ++scan.non_image; break;
+      case HeaderResult::Kind::Corrupt: scan.corrupt.emplace_back(files[i], r.reason); break;
+    }
+  }
+  return scan;
+}
+
+std::vector<Group> group_records(const std::vector<SliceRecord>& recs) {
+  std::vector<Group> groups;
+  for (size_t i = 0; i < recs.size(); ++i) {
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const Group& g) { return g.same_geometry(recs[i]); });
+    if (it == groups.end()) {
+      groups.push_back(Group{{}, &recs[i]});
+      it = groups.end() - 1;
+    }
+    it->members.push_back(i);
+  }
+  return groups;
+}
+
+// Picks the group to convert; every other group is reported in plan.dropped.
+const Group& choose_group(std::vector<Group>& groups, const SeriesOptions& opts, SeriesPlan& plan) {
+  std::vector<Group*> candidates;
+  for (auto& g : groups) {
+    if (!opts.series_uid.empty() && g.first->series_uid != opts.series_uid) continue;
+    if (opts.echo > 0 && g.first->echo_number != opts.echo) continue;
+    candidates.push_back(&g);
+  }
+  if (candidates.empty()) {
+    std::string present;
+    for (auto& g : groups) present += "\n  " + g.describe();
+    throw Error(ErrorCode::AmbiguousSeries,
+                "no images match --series '" + opts.series_uid + "'" +
+                    (opts.echo ? " --echo " + std::to_string(opts.echo) : "") + "; present:" + present,
+                plan.folder.string());
+  }
+  // Largest first; among equals the lower echo number, then the order found.
+  std::stable_sort(candidates.begin(), candidates.end(), [](const Group* a, const Group* b) {
+    if (a->members.size() != b->members.size()) return a->members.size() > b->members.size();
+    return a->first->echo_number < b->first->echo_number;
+  });
+  const Group* best = candidates[0];
+  for (size_t c = 1; c < candidates.size(); ++c) {
+    const Group* g = candidates[c];
+    if (g->members.size() != best->members.size()) break;
+    const bool variant_of_same_series = g->first->series_uid == best->first->series_uid &&
+                                        g->first->rows == best->first->rows &&
+                                        g->first->cols == best->first->cols &&
+                                        max_abs_diff(g->first->row_cos, best->first->row_cos) < kSameOrientation &&
+                                        max_abs_diff(g->first->col_cos, best->first->col_cos) < kSameOrientation;
+    if (!variant_of_same_series)
+      throw Error(ErrorCode::AmbiguousSeries,
+                  "several series of equal size and no clear choice (use --series UID):\n  " +
+                      best->describe() + "\n  " + g->describe(),
+                  plan.folder.string());
+    plan.warnings.push_back("series holds several images per position that differ by echo or frame "
+                            "type; converting " + best->describe() + " (choose with --echo)");
+    break;
+  }
+  for (auto& g : groups)
+    if (&g != best) plan.dropped.push_back("dropped " + g.describe() + ": other series or geometry");
+  return *best;
+}
+
+std::string plane_name(const Vec3& normal) {
+  int best = 0;
+  for (int c = 1; c < 3; ++c)
+    if (std::fabs(normal[c]) > std::fabs(normal[best])) best = c;
+  static const char* names[3] = {"sagittal", "coronal", "axial"};
+  std::string name = names[best];
+  const double tilt = std::acos(std::min(1.0, std::fabs(normal[best]))) * 180.0 / M_PI;
+  if (tilt > 1.0) {
+    std::ostringstream s;
+    s.precision(3);
+    s << name << " (oblique " << tilt << " deg)";
+    name = s.str();
+  }
+  return name;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
+}
+
+}  // namespace
+
+SeriesPlan plan_series(const fs::path& folder, const SeriesOptions& opts) {
+  SeriesPlan plan;
+  plan.folder = folder;
+  Scan scan = scan_folder(folder, opts.threads);
+  plan.files_scanned = scan.files;
+  plan.non_dicom_files = scan.non_dicom;
+  plan.non_image_dicom_files = scan.non_image;
+  for (auto& [file, reason] : scan.corrupt) {
+    if (!opts.skip_corrupt) throw Error(ErrorCode::CorruptInput, reason, file.string());
+    plan.dropped.push_back("dropped corrupt file " + file.string() + ": " + reason);
+  }
+  if (scan.records.empty())
+    throw Error(ErrorCode::NoDicom,
+                "no DICOM image found (" + std::to_string(scan.files) + " file(s), " +
+                    std::to_string(scan.non_image) + " DICOM without pixel data)",
+                folder.string());
+
+  std::vector<Group> groups = group_records(scan.records);
+  const Group& chosen = choose_group(groups, opts, plan);
+  std::vector<SliceRecord> recs;
+  for (size_t i : chosen.members) recs.push_back(scan.records[i]);
+
+  for (const auto& r : recs)
+    for (const auto& w : r.warnings) plan.warnings.push_back(w + " (" + r.file.string() + ")");
+  if (recs[0].samples_per_pixel != 1)
+    throw Error(ErrorCode::Unsupported,
+                "colour images (SamplesPerPixel (0028,0002) = " + std::to_string(recs[0].samples_per_pixel) +
+                    ") are not supported",
+                recs[0].file.string());
+
+  // Images without a position: if none has one, stack them by InstanceNumber; else drop them.
+  const size_t with_pos = std::count_if(recs.begin(), recs.end(), [](const SliceRecord& r) { return r.has_position; });
+  if (with_pos == 0) {
+    std::stable_sort(recs.begin(), recs.end(), [](const SliceRecord& a, const SliceRecord& b) {
+      return a.instance_number != b.instance_number ? a.instance_number < b.instance_number : a.frame < b.frame;
+    });
+    const Vec3 n = normalized(cross(recs[0].row_cos, recs[0].col_cos));
+    const double step = recs[0].spacing_between_slices > 0 ? recs[0].spacing_between_slices
+                        : recs[0].slice_thickness > 0      ? recs[0].slice_thickness : 1.0;
+    for (size_t s = 0; s < recs.size(); ++s) recs[s].position = (s * step) * n;
+    if (recs.size() > 1)
+      plan.warnings.push_back("no ImagePositionPatient (0020,0032): slices stacked by InstanceNumber, " +
+                              std::to_string(step) + " mm apart");
+  } else if (with_pos < recs.size()) {
+    for (const auto& r : recs)
+      if (!r.has_position)
+        plan.dropped.push_back("dropped " + r.file.string() + ": no ImagePositionPatient (0020,0032)");
+    recs.erase(std::remove_if(recs.begin(), recs.end(), [](const SliceRecord& r) { return !r.has_position; }),
+               recs.end());
+  }
+
+  const SliceRecord& ref = recs[0];
+  const Vec3 normal = ref.has_slice_normal ? ref.slice_normal : normalized(cross(ref.row_cos, ref.col_cos));
+  std::vector<std::pair<double, size_t>> order;
+  for (size_t i = 0; i < recs.size(); ++i) order.emplace_back(dot(recs[i].position, normal), i);
+  std::stable_sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
+    if (std::fabs(a.first - b.first) > kSamePositionMm) return a.first < b.first;
+    const SliceRecord &ra = recs[a.second], &rb = recs[b.second];
+    if (ra.instance_number != rb.instance_number) return ra.instance_number < rb.instance_number;
+    if (ra.file != rb.file) return ra.file < rb.file;
+    return ra.frame < rb.frame;
+  });
+
+  // Cluster equal positions: several images per position are several volumes (or duplicates).
+  std::vector<std::vector<size_t>> clusters;
+  std::vector<double> coords;
+  for (const auto& [d, i] : order) {
+    if (clusters.empty() || d - coords.back() > kSamePositionMm) {
+      clusters.push_back({});
+      coords.push_back(d);
+    }
+    clusters.back().push_back(i);
+  }
+  if (clusters.size() == 1 && recs.size() > 1)
+    throw Error(ErrorCode::BadGeometry,
+                "all " + std::to_string(recs.size()) + " images lie at one position " + fmt3(ref.position) +
+                    " along the slice normal (ImagePositionPatient (0020,0032))",
+                folder.string());
+  size_t nvol = clusters[0].size();
+  for (const auto& c : clusters) nvol = std::min(nvol, c.size());
+  size_t extra = 0;
+  for (const auto& c : clusters) extra += c.size() - nvol;
+  if (extra > 0)
+    plan.warnings.push_back(std::to_string(extra) + " image(s) duplicate a slice position; kept the "
+                            "lowest InstanceNumber at each position");
+  if (nvol > 1)
+    plan.warnings.push_back("series holds " + std::to_string(nvol) + " volumes at the same " +
+                            std::to_string(clusters.size()) + " positions");
+
+  // Spacing from positions, never from SliceThickness.
+  double step = 0;
+  std::vector<double> gaps;
+  for (size_t s = 1; s < coords.size(); ++s) gaps.push_back(coords[s] - coords[s - 1]);
+  if (gaps.empty()) {
+    step = ref.spacing_between_slices > 0 ? std::fabs(ref.spacing_between_slices)
+           : ref.slice_thickness > 0     ? ref.slice_thickness : 1.0;
+  } else {
+    step = median(gaps);
+  }
+  size_t nslices = coords.size();
+  const double tol = std::max(kSamePositionMm, 0.01 * step);
+  const auto [gmin, gmax] = gaps.empty() ? std::make_pair(step, step)
+                                         : std::make_pair(*std::min_element(gaps.begin(), gaps.end()),
+                                                          *std::max_element(gaps.begin(), gaps.end()));
+  if (gmax - step > tol || step - gmin > tol) {
+    std::ostringstream msg;
+    msg.precision(4);
+    msg << "uneven slice spacing along the normal: gaps " << gmin << " to " << gmax << " mm (median "
+        << step << " mm)";
+    if (opts.strict_spacing) throw Error(ErrorCode::BadGeometry, msg.str(), folder.string());
+    const double extent = coords.back() - coords.front();
+    nslices = static_cast<size_t>(std::lround(extent / step)) + 1;
+    step = extent / static_cast<double>(nslices - 1);
+    msg << "; resampled linearly onto " << nslices << " slices " << step << " mm apart";
+    plan.warnings.push_back(msg.str());
+    plan.resampled = true;
+  }
+  // Thickness may exceed or fall short of the spacing (overlap, gaps); only a factor 2 is suspicious.
+  if (ref.slice_thickness > 0 && coords.size() > 1 && (ref.slice_thickness > 2 * step || 2 * ref.slice_thickness < step)) {
+    std::ostringstream msg;
+    msg.precision(4);
+    msg << "SliceThickness (0018,0050) " << ref.slice_thickness << " mm differs from the measured "
+        << "spacing " << step << " mm (the measured spacing is used)";
+    plan.warnings.push_back(msg.str());
+  }
+
+  // Positions must lie along the normal; a sideways drift means gantry tilt (not resliced here).
+  double drift = 0;
+  for (size_t s = 0; s < clusters.size(); ++s) {
+    const Vec3 off = recs[clusters[s][0]].position - recs[clusters[0][0]].position;
+    const Vec3 side = off - dot(off, normal) * normal;
+    drift = std::max(drift, norm(side));
+  }
+  if (drift > 0.05) {
+    std::ostringstream msg;
+    msg.precision(3);
+    msg << "slice positions drift " << drift << " mm off the slice normal (gantry tilt?): the grid "
+        << "follows the normal; in-plane positions of far slices are off by up to that much";
+    plan.warnings.push_back(msg.str());
+  }
+
+  Geometry& g = plan.geometry;
+  g.size = {ref.cols, ref.rows, static_cast<int64_t>(nslices)};
+  g.spacing = {ref.col_spacing, ref.row_spacing, step};
+  g.origin = recs[clusters[0][0]].position;
+  const Vec3 axes[3] = {ref.row_cos, ref.col_cos, normal};
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 3; ++c) g.direction[r][c] = axes[c][r];
+
+  plan.volumes = static_cast<int>(nvol);
+  plan.slices.assign(nvol, {});
+  for (size_t v = 0; v < nvol; ++v)
+    for (const auto& c : clusters) plan.slices[v].push_back(recs[c[v]]);
+  plan.slice_coord = coords;
+  for (size_t v = 0; v < nvol; ++v)
+    for (size_t s = 0; s < clusters.size(); ++s) {
+      const SliceRecord& r = plan.slices[v][s];
+      plan.slice_map.push_back({r.sop_uid, r.frame, r.file.string(),
+                                (coords[s] - coords[0]) / step, static_cast<int>(v), r.position,
+                                r.row_cos, r.col_cos, r.row_spacing, r.col_spacing});
+    }
+
+  plan.series_uid = ref.series_uid;
+  plan.study_uid = ref.study_uid;
+  plan.frame_of_reference_uid = ref.frame_of_reference_uid;
+  plan.patient_id = ref.patient_id;
+  plan.modality = ref.modality;
+  plan.sop_class_uid = ref.sop_class_uid;
+  plan.transfer_syntax = ref.transfer_syntax;
+  plan.photometric = ref.photometric;
+  plan.multiframe = ref.frames_in_file > 1;
+  plan.mosaic = ref.mosaic_tiles > 0;
+  plan.slice_thickness = ref.slice_thickness;
+  plan.plane = plane_name(normal);
+  return plan;
+}
+
+DicomSeries load_series(const SeriesPlan& plan, unsigned threads) {
+  DicomSeries out;
+  out.plan = plan;
+  const Geometry& g = plan.geometry;
+  const size_t slice_px = static_cast<size_t>(g.size[0] * g.size[1]);
+  const size_t nsrc = plan.slice_coord.size();
+  // Decoded source slices: straight into the volume when the grid is uniform, else a stack.
+  std::vector<float> stack;
+  if (plan.resampled) stack.resize(nsrc * slice_px * plan.volumes);
+  out.image = Volume<float>(g, plan.volumes);
+  const size_t nvox = static_cast<size_t>(g.voxel_count());
+  auto dest = [&](size_t v, size_t s) -> float* {
+    return plan.resampled ? stack.data() + (v * nsrc + s) * slice_px
+                          : out.image.data.data() + v * nvox + s * slice_px;
+  };
+
+  // One decode per file, however many slices (frames, tiles, volumes) it holds.
+  std::map<std::string, std::vector<std::pair<size_t, size_t>>> by_file;
+  for (size_t v = 0; v < plan.slices.size(); ++v)
+    for (size_t s = 0; s < plan.slices[v].size(); ++s) by_file[plan.slices[v][s].file.string()].push_back({v, s});
+  std::vector<const std::pair<const std::string, std::vector<std::pair<size_t, size_t>>>*> jobs;
+  for (const auto& kv : by_file) jobs.push_back(&kv);
+  parallel_for(jobs.size(), threads, [&](size_t j) {
+    const auto& [file, targets] = *jobs[j];
+    const DecodedPixels px = decode_pixels(file);
+    for (const auto& [v, s] : targets) copy_slice(px, plan.slices[v][s], dest(v, s));
+  });
+
+  if (plan.resampled) {
+    // Linear interpolation along the normal between the two nearest source slices.
+    for (int64_t k = 0; k < g.size[2]; ++k) {
+      const double c = plan.slice_coord.front() + k * g.spacing[2];
+      size_t b = std::upper_bound(plan.slice_coord.begin(), plan.slice_coord.end(), c) - plan.slice_coord.begin();
+      b = std::min(std::max<size_t>(b, 1), nsrc - 1);
+      const size_t a = b - 1;
+      const double w = std::clamp((c - plan.slice_coord[a]) / (plan.slice_coord[b] - plan.slice_coord[a]), 0.0, 1.0);
+      for (int v = 0; v < plan.volumes; ++v) {
+        const float* pa = stack.data() + (v * nsrc + a) * slice_px;
+        const float* pb = stack.data() + (v * nsrc + b) * slice_px;
+        float* o = out.image.data.data() + v * nvox + k * slice_px;
+        for (size_t p = 0; p < slice_px; ++p) o[p] = static_cast<float>((1 - w) * pa[p] + w * pb[p]);
+      }
+    }
+  }
+  return out;
+}
+
+DicomSeries read_series(const fs::path& folder, const SeriesOptions& opts) {
+  return load_series(plan_series(folder, opts), opts.threads);
+}
+
+Vec3 localizer_to_world(const SeriesPlan& plan, const std::string& sop_uid, double x, double y, int frame) {
+  for (const auto& e : plan.slice_map)
+    if (e.sop_uid == sop_uid && e.frame == frame)
+      return e.position + (x * e.col_spacing) * e.row_cos + (y * e.row_spacing) * e.col_cos;
+  throw Error(ErrorCode::CorruptInput,
+              "SOPInstanceUID " + sop_uid + " frame " + std::to_string(frame) + " is not in the series",
+              plan.folder.string());
+}
+
+}  // namespace aneura

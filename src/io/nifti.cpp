@@ -1,0 +1,120 @@
+#include "io/nifti.hpp"
+
+#include <itkImage.h>
+#include <itkImageFileReader.h>
+#include <itkImageFileWriter.h>
+#include <itkNiftiImageIO.h>
+
+#include <cmath>
+#include <limits>
+
+#include "core/atomic_file.hpp"
+#include "core/error.hpp"
+
+namespace fs = std::filesystem;
+
+namespace aneura {
+
+namespace {
+
+template <class T, unsigned D>
+void write_typed(const Volume<float>& vol, const fs::path& file) {
+  using Image = itk::Image<T, D>;
+  auto img = Image::New();
+  typename Image::SizeType size;
+  typename Image::SpacingType spacing;
+  typename Image::PointType origin;
+  typename Image::DirectionType dir;
+  dir.SetIdentity();
+  for (unsigned a = 0; a < D; ++a) {
+    size[a] = a < 3 ? vol.geom.size[a] : vol.volumes;
+    spacing[a] = a < 3 ? vol.geom.spacing[a] : 1.0;
+    origin[a] = a < 3 ? vol.geom.origin[a] : 0.0;
+  }
+  for (unsigned r = 0; r < 3; ++r)
+    for (unsigned c = 0; c < 3; ++c) dir[r][c] = vol.geom.direction[r][c];
+  img->SetRegions(size);
+  img->SetSpacing(spacing);
+  img->SetOrigin(origin);
+  img->SetDirection(dir);
+  img->Allocate();
+  T* out = img->GetBufferPointer();
+  for (size_t i = 0; i < vol.data.size(); ++i) out[i] = static_cast<T>(vol.data[i]);
+  auto writer = itk::ImageFileWriter<Image>::New();
+  writer->SetImageIO(itk::NiftiImageIO::New());
+  writer->SetFileName(file.string());
+  writer->SetInput(img);
+  writer->Update();
+}
+
+template <class T>
+void write_dims(const Volume<float>& vol, const fs::path& file) {
+  if (vol.volumes > 1)
+    write_typed<T, 4>(vol, file);
+  else
+    write_typed<T, 3>(vol, file);
+}
+
+}  // namespace
+
+Volume<float> to_dcm2niix_layout(const Volume<float>& vol) { return flip_axis(vol, 1); }
+
+void write_nifti(const Volume<float>& in, const fs::path& path, NiftiLayout layout) {
+  const Volume<float>& vol = layout == NiftiLayout::Dcm2niix ? to_dcm2niix_layout(in) : in;
+  bool integral = true;
+  float lo = std::numeric_limits<float>::max(), hi = std::numeric_limits<float>::lowest();
+  for (float v : vol.data) {
+    if (integral && v != std::nearbyint(v)) integral = false;
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  write_atomically(path, [&](const fs::path& tmp) {
+    try {
+      if (integral && lo >= -32768 && hi <= 32767)
+        write_dims<int16_t>(vol, tmp);
+      else if (integral && lo >= 0 && hi <= 65535)
+        write_dims<uint16_t>(vol, tmp);
+      else if (integral && lo >= -2147483648.0f && hi <= 2147483520.0f)
+        write_dims<int32_t>(vol, tmp);
+      else
+        write_dims<float>(vol, tmp);
+    } catch (const itk::ExceptionObject& e) {
+      throw Error(ErrorCode::OutputFailed, std::string("NIfTI write failed: ") + e.GetDescription(), path.string());
+    }
+  });
+}
+
+Volume<float> read_nifti(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) throw Error(ErrorCode::InputNotFound, "NIfTI file not found", path.string());
+  auto io = itk::NiftiImageIO::New();
+  if (!io->CanReadFile(path.c_str())) throw Error(ErrorCode::CorruptInput, "not a readable NIfTI file", path.string());
+  try {
+    io->SetFileName(path.string());
+    io->ReadImageInformation();
+    const unsigned dims = io->GetNumberOfDimensions();
+    if (dims < 2 || dims > 4)
+      throw Error(ErrorCode::Unsupported, "NIfTI with " + std::to_string(dims) + " dimensions", path.string());
+    using Image = itk::Image<float, 4>;
+    auto reader = itk::ImageFileReader<Image>::New();
+    reader->SetImageIO(io);
+    reader->SetFileName(path.string());
+    reader->Update();
+    Image::Pointer img = reader->GetOutput();
+    const auto size = img->GetLargestPossibleRegion().GetSize();
+    Geometry g;
+    for (unsigned a = 0; a < 3; ++a) {
+      g.size[a] = static_cast<int64_t>(size[a]);
+      g.spacing[a] = img->GetSpacing()[a];
+      g.origin[a] = img->GetOrigin()[a];
+      for (unsigned r = 0; r < 3; ++r) g.direction[r][a] = img->GetDirection()[r][a];
+    }
+    Volume<float> vol(g, static_cast<int64_t>(size[3]));
+    std::copy(img->GetBufferPointer(), img->GetBufferPointer() + vol.data.size(), vol.data.begin());
+    return vol;
+  } catch (const itk::ExceptionObject& e) {
+    throw Error(ErrorCode::CorruptInput, std::string("cannot read NIfTI: ") + e.GetDescription(), path.string());
+  }
+}
+
+}  // namespace aneura

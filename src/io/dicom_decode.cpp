@@ -37,6 +37,16 @@ DecodedPixels decode_pixels(const std::string& file) {
   const unsigned long len = pm.GetBufferLength();
   if (len < expected)
     throw Error(ErrorCode::CorruptInput, "pixel data shorter than Rows x Columns x frames", file);
+  // Uncompressed pixel data shorter than announced: a truncated file (GDCM would pad it).
+  const gdcm::DataSet& ds = reader.GetFile().GetDataSet();
+  if (ds.FindDataElement(gdcm::Tag(0x7fe0, 0x0010))) {
+    const gdcm::ByteValue* bv = ds.GetDataElement(gdcm::Tag(0x7fe0, 0x0010)).GetByteValue();
+    if (bv && bv->GetLength() < expected)
+      throw Error(ErrorCode::CorruptInput,
+                  "Pixel Data (7FE0,0010) holds " + std::to_string(bv->GetLength()) + " bytes, " +
+                      std::to_string(expected) + " expected (truncated file?)",
+                  file);
+  }
   px.buffer.resize(len);
   if (!pm.GetBuffer(px.buffer.data()))
     throw Error(ErrorCode::CorruptInput,

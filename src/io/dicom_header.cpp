@@ -127,6 +127,20 @@ bool has_dicm_magic(const fs::path& file) {
   return std::memcmp(buf + 128, "DICM", 4) == 0;
 }
 
+// True when the file meta group announced by (0002,0000) is cut short. Debian's GDCM asserts
+// (aborts the process) on such files, so they never reach it.
+bool meta_group_truncated(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  unsigned char e[12];
+  in.seekg(132);
+  if (!in.read(reinterpret_cast<char*>(e), sizeof e)) return true;
+  const bool group_length = e[0] == 0x02 && e[1] == 0 && e[2] == 0 && e[3] == 0 && e[4] == 'U' && e[5] == 'L';
+  if (!group_length) return false;  // optional element absent: nothing to check cheaply
+  const uint32_t len = e[8] | (e[9] << 8) | (e[10] << 16) | (static_cast<uint32_t>(e[11]) << 24);
+  std::error_code ec;
+  return fs::file_size(file, ec) < 144ull + len;
+}
+
 bool read_iop(const TagReader& tr, const gdcm::DataSet& ds, SliceRecord& r) {
   const auto v = tr.nums(ds, kIOP);
   if (v.size() != 6) return false;
@@ -178,6 +192,11 @@ HeaderResult read_dicom_header(const fs::path& file) {
     return res;
   }
   const bool magic = has_dicm_magic(file);
+  if (magic && meta_group_truncated(file)) {
+    res.kind = HeaderResult::Kind::Corrupt;
+    res.reason = "file meta information (0002,xxxx) is truncated";
+    return res;
+  }
   gdcm::Reader reader;
   reader.SetFileName(file.c_str());
   if (!reader.ReadUpToTag(kPixelData)) {

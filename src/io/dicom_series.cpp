@@ -174,7 +174,7 @@ std::string plane_name(const Vec3& normal) {
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[v.size() / 2];
+  return v.empty() ? 0.0 : v[(v.size() - 1) / 2];  // lower median: a missing slice must not set the step
 }
 
 }  // namespace

@@ -84,6 +84,34 @@ void write_nifti(const Volume<float>& in, const fs::path& path, NiftiLayout layo
   });
 }
 
+namespace {
+
+// Reads into an ITK image of the file's own dimension: reading a 3D .nii.gz into a 4D image
+// returns garbled voxels with ITK 5.2.
+template <unsigned D>
+Volume<float> read_typed(const fs::path& path) {
+  using Image = itk::Image<float, D>;
+  auto reader = itk::ImageFileReader<Image>::New();
+  reader->SetImageIO(itk::NiftiImageIO::New());
+  reader->SetFileName(path.string());
+  reader->Update();
+  typename Image::Pointer img = reader->GetOutput();
+  const auto size = img->GetLargestPossibleRegion().GetSize();
+  Geometry g;
+  for (unsigned a = 0; a < 3; ++a) {
+    g.size[a] = a < D ? static_cast<int64_t>(size[a]) : 1;
+    g.spacing[a] = a < D ? img->GetSpacing()[a] : 1.0;
+    g.origin[a] = a < D ? img->GetOrigin()[a] : 0.0;
+    for (unsigned r = 0; r < 3; ++r)
+      g.direction[r][a] = (a < D && r < D) ? img->GetDirection()[r][a] : (r == a ? 1.0 : 0.0);
+  }
+  Volume<float> vol(g, D == 4 ? static_cast<int64_t>(size[D - 1]) : 1);
+  std::copy(img->GetBufferPointer(), img->GetBufferPointer() + vol.data.size(), vol.data.begin());
+  return vol;
+}
+
+}  // namespace
+
 Volume<float> read_nifti(const fs::path& path) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) throw Error(ErrorCode::InputNotFound, "NIfTI file not found", path.string());
@@ -92,26 +120,14 @@ Volume<float> read_nifti(const fs::path& path) {
   try {
     io->SetFileName(path.string());
     io->ReadImageInformation();
-    const unsigned dims = io->GetNumberOfDimensions();
-    if (dims < 2 || dims > 4)
-      throw Error(ErrorCode::Unsupported, "NIfTI with " + std::to_string(dims) + " dimensions", path.string());
-    using Image = itk::Image<float, 4>;
-    auto reader = itk::ImageFileReader<Image>::New();
-    reader->SetImageIO(io);
-    reader->SetFileName(path.string());
-    reader->Update();
-    Image::Pointer img = reader->GetOutput();
-    const auto size = img->GetLargestPossibleRegion().GetSize();
-    Geometry g;
-    for (unsigned a = 0; a < 3; ++a) {
-      g.size[a] = static_cast<int64_t>(size[a]);
-      g.spacing[a] = img->GetSpacing()[a];
-      g.origin[a] = img->GetOrigin()[a];
-      for (unsigned r = 0; r < 3; ++r) g.direction[r][a] = img->GetDirection()[r][a];
+    switch (io->GetNumberOfDimensions()) {
+      case 2: return read_typed<2>(path);
+      case 3: return read_typed<3>(path);
+      case 4: return read_typed<4>(path);
+      default:
+        throw Error(ErrorCode::Unsupported, "NIfTI with " + std::to_string(io->GetNumberOfDimensions()) + " dimensions",
+                    path.string());
     }
-    Volume<float> vol(g, static_cast<int64_t>(size[3]));
-    std::copy(img->GetBufferPointer(), img->GetBufferPointer() + vol.data.size(), vol.data.begin());
-    return vol;
   } catch (const itk::ExceptionObject& e) {
     throw Error(ErrorCode::CorruptInput, std::string("cannot read NIfTI: ") + e.GetDescription(), path.string());
   }

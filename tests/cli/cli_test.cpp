@@ -1,0 +1,93 @@
+// Runs the real aneura binary: exit codes and messages as docs/CLI.md documents them.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "io/nifti.hpp"
+#include "support/series_fixture.hpp"
+
+namespace fs = std::filesystem;
+
+namespace aneura {
+namespace {
+
+struct CliRun {
+  int code;
+  std::string out;  // stdout + stderr
+};
+
+CliRun run(const std::string& args) {
+  const std::string cmd = std::string(ANEURA_BINARY) + " " + args + " 2>&1";
+  CliRun r{0, {}};
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+TEST(Cli, VersionAndHelp) {
+  const CliRun v = run("version");
+  EXPECT_EQ(v.code, 0);
+  EXPECT_NE(v.out.find("aneura "), std::string::npos);
+  const CliRun h = run("convert --help");
+  EXPECT_EQ(h.code, 0);
+  EXPECT_NE(h.out.find("--layout"), std::string::npos);
+  EXPECT_NE(h.out.find("dcm2niix"), std::string::npos);  // the default is shown
+  EXPECT_EQ(run("").code, 2);
+  EXPECT_EQ(run("frobnicate").code, 2);
+}
+
+TEST(Cli, InfoJsonDescribesTheSeries) {
+  test::TempDir dir("cli_info");
+  test::FixtureSpec spec;
+  test::write_fixture(spec, dir.path);
+  const CliRun r = run("info --json " + dir.path.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["series_uid"], spec.series_uid);
+  EXPECT_EQ(j["modality"], "CT");
+  EXPECT_EQ(j["size"], nlohmann::json({5, 6, 4}));
+  EXPECT_NEAR(j["spacing_mm"][2].get<double>(), 1.25, 1e-9);
+  EXPECT_EQ(j["plane"], "axial");
+}
+
+TEST(Cli, ConvertWritesNiftiAndExitCodesAreDocumented) {
+  test::TempDir dir("cli_conv"), out("cli_out");
+  test::FixtureSpec spec;
+  test::write_fixture(spec, dir.path);
+  const fs::path nii = out.path / "x.nii.gz";
+  CliRun r = run("convert " + dir.path.string() + " -o " + nii.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(read_nifti(nii).geom.size[2], 4);
+
+  r = run("convert " + out.path.string() + "/nothing -o " + (out.path / "y.nii").string());
+  EXPECT_EQ(r.code, 9);
+  EXPECT_NE(r.out.find("error: input does not exist ("), std::string::npos) << r.out;
+
+  test::TempDir empty("cli_empty");
+  r = run("convert " + empty.path.string() + " -o " + (out.path / "y.nii").string());
+  EXPECT_EQ(r.code, 3);
+  EXPECT_FALSE(fs::exists(out.path / "y.nii"));
+
+  r = run("convert " + dir.path.string() + " -o /nonexistent_aneura/y.nii");
+  EXPECT_EQ(r.code, 7);
+  EXPECT_NE(r.out.find("(/nonexistent_aneura)"), std::string::npos) << r.out;
+
+  r = run("convert " + dir.path.string() + " -o " + (out.path / "y.png").string());
+  EXPECT_EQ(r.code, 2);
+
+  r = run("convert " + dir.path.string() + " --series 1.2.3 -o " + (out.path / "y.nii").string());
+  EXPECT_EQ(r.code, 5);
+  for (const auto& e : fs::directory_iterator(out.path)) EXPECT_EQ(e.path().filename(), "x.nii.gz");
+}
+
+}  // namespace
+}  // namespace aneura

@@ -1,0 +1,374 @@
+// Ingestion against hand-computed geometry: fixtures are written with known positions, order,
+// encoding and pixel values, then read back with read_series().
+#include "io/dicom_series.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+
+#include "core/error.hpp"
+#include "support/series_fixture.hpp"
+
+namespace fs = std::filesystem;
+
+namespace aneura {
+namespace {
+
+using test::FixtureSpec;
+using test::TempDir;
+
+// Expects every voxel of `s` to hold the fixture value of the physical slice at its position.
+void expect_fixture_voxels(const DicomSeries& s, const FixtureSpec& spec) {
+  const Geometry& g = s.image.geom;
+  for (int64_t k = 0; k < g.size[2]; ++k) {
+    // physical slice index of output slice k from its world position
+    const Vec3 w = g.index_to_world({0, 0, double(k)});
+    const Vec3 n = normalized(cross(spec.row_cos, spec.col_cos));
+    const double phys = dot(w - spec.first_position, n) / spec.step;
+    const int p = static_cast<int>(std::lround(phys));
+    ASSERT_NEAR(phys, p, 1e-6);
+    const double slope = spec.slopes[std::min<size_t>(p, spec.slopes.size() - 1)];
+    const double icpt = spec.intercepts[std::min<size_t>(p, spec.intercepts.size() - 1)];
+    for (int64_t j = 0; j < g.size[1]; ++j)
+      for (int64_t i = 0; i < g.size[0]; ++i)
+        ASSERT_FLOAT_EQ(s.image.at(i, j, k), test::fixture_stored(int(i), int(j), p) * slope + icpt)
+            << i << "," << j << "," << k;
+  }
+}
+
+struct OrientationCase {
+  const char* name;
+  Vec3 row_cos, col_cos;
+  double step;
+  bool shuffle;
+  Vec3 expected_normal;  // hand-computed cross(row, col)
+};
+
+class Orientation : public ::testing::TestWithParam<OrientationCase> {};
+
+TEST_P(Orientation, GeometryAndVoxelsMatchHandComputation) {
+  const OrientationCase& c = GetParam();
+  TempDir dir(c.name);
+  FixtureSpec spec;
+  spec.row_cos = c.row_cos;
+  spec.col_cos = c.col_cos;
+  spec.step = c.step;
+  spec.shuffle = c.shuffle;
+  test::write_fixture(spec, dir.path);
+  const DicomSeries s = read_series(dir.path);
+  const Geometry& g = s.image.geom;
+  EXPECT_EQ(g.size[0], 5);
+  EXPECT_EQ(g.size[1], 6);
+  EXPECT_EQ(g.size[2], 4);
+  EXPECT_NEAR(g.spacing[0], 0.75, 1e-9);
+  EXPECT_NEAR(g.spacing[1], 0.5, 1e-9);
+  EXPECT_NEAR(g.spacing[2], 1.25, 1e-6);
+  for (int r = 0; r < 3; ++r) {
+    EXPECT_NEAR(g.direction[r][0], c.row_cos[r], 1e-9);
+    EXPECT_NEAR(g.direction[r][1], c.col_cos[r], 1e-9);
+    EXPECT_NEAR(g.direction[r][2], c.expected_normal[r], 1e-9);
+  }
+  // k ascends along the normal: origin is the first position for ascending stacks, the last one
+  // (3 steps back along the normal) for descending stacks.
+  const Vec3 expected_origin = c.step > 0 ? spec.first_position : spec.first_position + (3 * c.step) * c.expected_normal;
+  for (int r = 0; r < 3; ++r) EXPECT_NEAR(g.origin[r], expected_origin[r], 1e-6);
+  expect_fixture_voxels(s, spec);
+  EXPECT_TRUE(s.plan.warnings.empty()) << s.plan.warnings[0];
+}
+
+const double kC = std::cos(0.3), kS = std::sin(0.3);
+INSTANTIATE_TEST_SUITE_P(
+    Planes, Orientation,
+    ::testing::Values(
+        OrientationCase{"axial_asc", {1, 0, 0}, {0, 1, 0}, 1.25, false, {0, 0, 1}},
+        OrientationCase{"axial_desc", {1, 0, 0}, {0, 1, 0}, -1.25, false, {0, 0, 1}},
+        OrientationCase{"axial_shuffled", {1, 0, 0}, {0, 1, 0}, 1.25, true, {0, 0, 1}},
+        OrientationCase{"coronal_asc", {1, 0, 0}, {0, 0, -1}, 1.25, false, {0, 1, 0}},
+        OrientationCase{"coronal_desc_shuffled", {1, 0, 0}, {0, 0, -1}, -1.25, true, {0, 1, 0}},
+        OrientationCase{"sagittal_asc", {0, 1, 0}, {0, 0, -1}, 1.25, false, {-1, 0, 0}},
+        OrientationCase{"sagittal_desc_shuffled", {0, 1, 0}, {0, 0, -1}, -1.25, true, {-1, 0, 0}},
+        // axial tilted 0.3 rad about x: row (1,0,0), col (0,cos,sin), normal (0,-sin,cos)
+        OrientationCase{"oblique", {1, 0, 0}, {0, kC, kS}, 1.25, true, {0, -kS, kC}}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(DicomSeries, PlaneIsReported) {
+  TempDir dir("plane");
+  FixtureSpec spec;
+  spec.row_cos = {0, 1, 0};
+  spec.col_cos = {0, 0, -1};
+  test::write_fixture(spec, dir.path);
+  EXPECT_EQ(plan_series(dir.path).plane, "sagittal");
+}
+
+TEST(DicomSeries, EnhancedMultiFrameWithPerFrameGroups) {
+  TempDir dir("mf");
+  FixtureSpec spec;
+  spec.multiframe = true;
+  spec.shuffle = true;  // frames not in spatial order
+  spec.modality = "MR";
+  spec.slopes = {1.0, 2.0, 0.5, 1.5};
+  spec.intercepts = {0, 10, -5, 3};
+  test::write_fixture(spec, dir.path);
+  const DicomSeries s = read_series(dir.path);
+  EXPECT_TRUE(s.plan.multiframe);
+  EXPECT_EQ(s.image.geom.size[2], 4);
+  expect_fixture_voxels(s, spec);
+}
+
+TEST(DicomSeries, MultiFrameWithOnlyTopLevelTagsStacksAlongNormal) {
+  TempDir dir("mftop");
+  FixtureSpec spec;
+  spec.multiframe = true;
+  spec.per_frame_groups = false;
+  spec.modality = "MR";
+  spec.intercepts = {0};
+  test::write_fixture(spec, dir.path);
+  const DicomSeries s = read_series(dir.path);
+  EXPECT_NEAR(s.image.geom.spacing[2], 1.25, 1e-9);
+  for (int r = 0; r < 3; ++r) EXPECT_NEAR(s.image.geom.origin[r], spec.first_position[r], 1e-9);
+  expect_fixture_voxels(s, spec);
+  ASSERT_FALSE(s.plan.warnings.empty());
+  EXPECT_NE(s.plan.warnings[0].find("no per-frame ImagePositionPatient"), std::string::npos);
+}
+
+TEST(DicomSeries, PerSliceRescaleIsApplied) {
+  TempDir dir("rescale");
+  FixtureSpec spec;
+  spec.slopes = {1.0, 0.5, 2.0, 1.0};
+  spec.intercepts = {-1024, -1000, 0, 7.5};
+  spec.shuffle = true;
+  test::write_fixture(spec, dir.path);
+  expect_fixture_voxels(read_series(dir.path), spec);
+}
+
+TEST(DicomSeries, Monochrome1IsInverted) {
+  TempDir dir("mono1");
+  FixtureSpec spec;
+  spec.photometric = "MONOCHROME1";
+  spec.bits_stored = 12;
+  spec.intercepts = {0};
+  test::write_fixture(spec, dir.path);
+  const DicomSeries s = read_series(dir.path);
+  // 12-bit unsigned: v -> 4095 - v
+  EXPECT_FLOAT_EQ(s.image.at(0, 0, 0), 4095.0f - test::fixture_stored(0, 0, 0));
+  EXPECT_FLOAT_EQ(s.image.at(4, 5, 3), 4095.0f - test::fixture_stored(4, 5, 3));
+}
+
+TEST(DicomSeries, Signed12BitWithHighBitJunkIsSignExtended) {
+  TempDir dir("s12");
+  DicomImageSpec d;
+  d.sop_uid = "1.2.3.4.1";
+  d.series_uid = "1.2.3.4";
+  d.rows = 1;
+  d.cols = 4;
+  d.bits_stored = 12;
+  d.high_bit = 11;
+  d.pixel_representation = 1;
+  d.positions = {{0, 0, 0}};
+  // 0x0F0F -> -241, 0xFFFF -> -1, 0xF7FF -> 2047 (junk above bit 11), 0x0800 -> -2048
+  d.stored = {0x0F0F, 0xFFFF, 0xF7FF, 0x0800};
+  write_dicom(d, dir.path / "a.dcm");
+  const DicomSeries s = read_series(dir.path);
+  EXPECT_FLOAT_EQ(s.image.data[0], -241);
+  EXPECT_FLOAT_EQ(s.image.data[1], -1);
+  EXPECT_FLOAT_EQ(s.image.data[2], 2047);
+  EXPECT_FLOAT_EQ(s.image.data[3], -2048);
+}
+
+class Codec : public ::testing::TestWithParam<Syntax> {};
+
+TEST_P(Codec, DecodesToTheUncompressedPixels) {
+  TempDir dir(syntax_name(GetParam()));
+  FixtureSpec spec;
+  spec.syntax = GetParam();
+  spec.rows = spec.cols = 64;  // OpenJPEG cannot encode images smaller than its resolution levels
+  spec.bits_stored = 12;  // JPEG lossless/LS/2000 on 12-bit CT-like data
+  spec.shuffle = true;
+  test::write_fixture(spec, dir.path);
+  const DicomSeries s = read_series(dir.path);
+  expect_fixture_voxels(s, spec);
+}
+
+INSTANTIATE_TEST_SUITE_P(TransferSyntaxes, Codec,
+                         ::testing::Values(Syntax::ExplicitLittle, Syntax::ImplicitLittle, Syntax::ExplicitBig,
+                                           Syntax::JpegLossless, Syntax::JpegLsLossless, Syntax::Jpeg2000Lossless,
+                                           Syntax::Rle),
+                         [](const auto& info) {
+                           std::string n = syntax_name(info.param);
+                           for (auto& ch : n) if (ch == '-') ch = '_';
+                           return n;
+                         });
+
+TEST(DicomSeries, MultiFrameJpeg2000) {
+  TempDir dir("mfj2k");
+  FixtureSpec spec;
+  spec.multiframe = true;
+  spec.rows = spec.cols = 64;
+  spec.bits_stored = 12;
+  spec.syntax = Syntax::Jpeg2000Lossless;
+  test::write_fixture(spec, dir.path);
+  expect_fixture_voxels(read_series(dir.path), spec);
+}
+
+TEST(DicomSeries, MissingSliceIsResampledWithAWarning) {
+  TempDir dir("missing");
+  FixtureSpec spec;
+  spec.slices = 5;
+  spec.skip_slices = {2};
+  spec.intercepts = {0};
+  test::write_fixture(spec, dir.path);
+  const DicomSeries s = read_series(dir.path);
+  EXPECT_TRUE(s.plan.resampled);
+  EXPECT_EQ(s.image.geom.size[2], 5);
+  EXPECT_NEAR(s.image.geom.spacing[2], 1.25, 1e-9);
+  ASSERT_FALSE(s.plan.warnings.empty());
+  EXPECT_NE(s.plan.warnings[0].find("uneven slice spacing"), std::string::npos);
+  // slice 2 is the mean of its neighbours (linear); the others are the source slices
+  EXPECT_FLOAT_EQ(s.image.at(1, 1, 2), 0.5f * (test::fixture_stored(1, 1, 1) + test::fixture_stored(1, 1, 3)));
+  EXPECT_FLOAT_EQ(s.image.at(1, 1, 3), test::fixture_stored(1, 1, 3));
+  SeriesOptions strict;
+  strict.strict_spacing = true;
+  try {
+    read_series(dir.path, strict);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::BadGeometry);
+  }
+}
+
+TEST(DicomSeries, ScoutWithOtherGeometryIsDroppedAndReported) {
+  TempDir dir("scout");
+  FixtureSpec spec;
+  test::write_fixture(spec, dir.path);
+  FixtureSpec scout;
+  scout.slices = 1;
+  scout.rows = 8;
+  scout.cols = 8;
+  scout.row_cos = {0, 1, 0};
+  scout.col_cos = {0, 0, -1};
+  // the scout itself: same SeriesInstanceUID, other size and orientation
+  scout.series_uid = spec.series_uid;
+  TempDir tmp("scout_src");
+  auto files = test::write_fixture(scout, tmp.path);
+  fs::copy_file(files[0], dir.path / "scout.dcm");
+  std::ofstream(dir.path / "notes.txt") << "not dicom";
+  const DicomSeries s = read_series(dir.path);
+  EXPECT_EQ(s.image.geom.size[2], 4);
+  ASSERT_EQ(s.plan.dropped.size(), 1u);
+  EXPECT_NE(s.plan.dropped[0].find("scout.dcm"), std::string::npos);
+  EXPECT_EQ(s.plan.non_dicom_files, 1u);
+  expect_fixture_voxels(s, spec);
+}
+
+TEST(DicomSeries, TwoSeriesOfEqualSizeNeedAChoice) {
+  TempDir dir("two");
+  FixtureSpec a, b;
+  b.series_uid = "1.2.826.0.1.3680043.8.498.200";
+  b.intercepts = {0};
+  test::write_fixture(a, dir.path);
+  test::write_fixture(b, dir.path);
+  try {
+    read_series(dir.path);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::AmbiguousSeries);
+    EXPECT_NE(std::string(e.what()).find(b.series_uid), std::string::npos);
+  }
+  SeriesOptions o;
+  o.series_uid = b.series_uid;
+  const DicomSeries s = read_series(dir.path, o);
+  EXPECT_EQ(s.plan.series_uid, b.series_uid);
+  expect_fixture_voxels(s, b);
+  o.series_uid = "1.2.3";
+  EXPECT_THROW(read_series(dir.path, o), Error);
+}
+
+TEST(DicomSeries, AllSlicesAtOnePositionIsAnError) {
+  TempDir dir("samepos");
+  FixtureSpec spec;
+  spec.step = 0;
+  test::write_fixture(spec, dir.path);
+  try {
+    read_series(dir.path);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::BadGeometry);
+    EXPECT_NE(std::string(e.what()).find("one position"), std::string::npos);
+  }
+}
+
+TEST(DicomSeries, BadInputsGiveTypedErrors) {
+  TempDir empty("empty");
+  auto code_of = [](const fs::path& p, SeriesOptions o = {}) {
+    try {
+      read_series(p, o);
+    } catch (const Error& e) {
+      return e.code();
+    }
+    return ErrorCode::Internal;
+  };
+  EXPECT_EQ(code_of(empty.path), ErrorCode::NoDicom);
+  EXPECT_EQ(code_of(empty.path / "nope"), ErrorCode::InputNotFound);
+  std::ofstream(empty.path / "a.txt") << "hello";
+  EXPECT_EQ(code_of(empty.path), ErrorCode::NoDicom);
+
+  TempDir trunc("trunc");
+  FixtureSpec spec;
+  auto files = test::write_fixture(spec, trunc.path);
+  // A file cut inside its header: named in the error (GDCM itself would abort on it).
+  fs::resize_file(files[1], 200);
+  EXPECT_EQ(code_of(trunc.path), ErrorCode::CorruptInput);
+  try {
+    read_series(trunc.path);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.where(), files[1].string());
+  }
+  SeriesOptions skip;
+  skip.skip_corrupt = true;
+  const DicomSeries s = read_series(trunc.path, skip);  // the gap is resampled, the file reported
+  EXPECT_EQ(s.image.geom.size[2], 4);
+  EXPECT_FALSE(s.plan.dropped.empty());
+}
+
+TEST(DicomSeries, LocalizerMapsToWorldOnItsInstance) {
+  TempDir dir("loc");
+  FixtureSpec spec;
+  spec.row_cos = {1, 0, 0};
+  spec.col_cos = {0, 0, -1};  // coronal
+  spec.shuffle = true;
+  test::write_fixture(spec, dir.path);
+  const DicomSeries s = read_series(dir.path);
+  // instance of physical slice 2, pixel column 3, row 4
+  const std::string sop = spec.series_uid + ".3";
+  const Vec3 w = localizer_to_world(s.plan, sop, 3, 4);
+  const Vec3 expected = test::fixture_position(spec, 2) + (3 * 0.75) * spec.row_cos + (4 * 0.5) * spec.col_cos;
+  for (int r = 0; r < 3; ++r) EXPECT_NEAR(w[r], expected[r], 1e-9);
+  // and that world point is voxel (3, 4, k) of the volume, where k holds physical slice 2
+  const Vec3 ijk = s.image.geom.world_to_index(w);
+  EXPECT_NEAR(ijk[0], 3, 1e-9);
+  EXPECT_NEAR(ijk[1], 4, 1e-9);
+  const auto k = std::lround(ijk[2]);
+  EXPECT_FLOAT_EQ(s.image.at(3, 4, k), test::fixture_stored(3, 4, 2) - 1024.0f);
+  EXPECT_THROW(localizer_to_world(s.plan, "9.9.9", 0, 0), Error);
+}
+
+TEST(DicomSeries, LocalizerOnMultiFrameUsesFrameIndex) {
+  TempDir dir("locmf");
+  FixtureSpec spec;
+  spec.multiframe = true;
+  spec.shuffle = true;
+  test::write_fixture(spec, dir.path);
+  const SeriesPlan p = plan_series(dir.path);
+  const std::string sop = spec.series_uid + ".1";
+  for (int f = 0; f < 4; ++f) {
+    const Vec3 w = localizer_to_world(p, sop, 0, 0, f);
+    const auto& e = *std::find_if(p.slice_map.begin(), p.slice_map.end(), [&](const auto& m) { return m.frame == f; });
+    for (int r = 0; r < 3; ++r) EXPECT_NEAR(w[r], e.position[r], 1e-9);
+    EXPECT_NEAR(p.geometry.world_to_index(w)[2], e.k, 1e-9);
+  }
+}
+
+}  // namespace
+}  // namespace aneura

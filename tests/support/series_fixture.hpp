@@ -1,0 +1,47 @@
+// Test fixtures: DICOM series with hand-chosen geometry and a known voxel pattern, written with
+// aneura's GDCM-based writer into a fresh temporary folder.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "io/dicom_writer.hpp"
+
+namespace aneura::test {
+
+// A fresh empty folder under the system temp dir, removed when the object dies.
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(const std::string& tag);
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
+
+struct FixtureSpec {
+  std::string series_uid = "1.2.826.0.1.3680043.8.498.100";
+  std::string modality = "CT";
+  int rows = 6, cols = 5, slices = 4;
+  Vec3 row_cos{1, 0, 0}, col_cos{0, 1, 0};
+  double row_spacing = 0.5, col_spacing = 0.75, step = 1.25;  // step < 0: descending positions
+  Vec3 first_position{-100, -120, 50};
+  bool shuffle = false;          // file order and InstanceNumber not spatial
+  bool multiframe = false;       // one enhanced multi-frame file
+  bool per_frame_groups = true;
+  std::vector<double> slopes{1}, intercepts{-1024};
+  std::string photometric = "MONOCHROME2";
+  int bits_stored = 16, pixel_representation = 0;
+  Syntax syntax = Syntax::ExplicitLittle;
+  std::vector<int> skip_slices;  // physical slice indices not written (missing slices)
+};
+
+// Stored value of pixel (i = column, j = row) of physical slice s (before rescale).
+int fixture_stored(int i, int j, int s);
+
+// Writes the series into `dir`; returns the written file names.
+std::vector<std::filesystem::path> write_fixture(const FixtureSpec& spec, const std::filesystem::path& dir);
+
+// Position of physical slice s.
+Vec3 fixture_position(const FixtureSpec& spec, int s);
+
+}  // namespace aneura::test

@@ -2,6 +2,7 @@
 // dcm2niix reference NIfTI; lossless codec variants decode to exactly the uncompressed pixels.
 #include <gtest/gtest.h>
 
+#include "core/error.hpp"
 #include "io/dicom_series.hpp"
 #include "io/nifti.hpp"
 #include "support/compare.hpp"
@@ -95,7 +96,20 @@ TEST(RealDataCodecs, Wg04LosslessVariants) {
   for (const char* img : {"CT1", "CT2", "MR1", "MR2", "MR3", "MR4"})
     for (const char* codec : {"RLE", "JPLL", "JLSL", "J2KR"}) {
       const fs::path v = d / codec / (std::string(img) + "_" + codec);
-      if (fs::exists(v)) expect_same_pixels(d / "REF" / (std::string(img) + "_UNC.dcm"), v);
+      if (!fs::exists(v)) continue;
+      if (std::string(img) == "MR1" && std::string(codec) == "JLSL") {
+        // Known gap (docs/GOTCHAS.md): Debian's GDCM 3.0.21 + CharLS 2.4 rejects this 16-bit signed
+        // JPEG-LS stream. It must fail cleanly, naming the file, never crash or return garbage.
+        try {
+          read_series(v);
+          ADD_FAILURE() << "MR1_JLSL now decodes: compare it with MR1_UNC and drop this branch";
+        } catch (const Error& e) {
+          EXPECT_EQ(e.code(), ErrorCode::CorruptInput);
+          EXPECT_EQ(e.where(), v.string());
+        }
+        continue;
+      }
+      expect_same_pixels(d / "REF" / (std::string(img) + "_UNC.dcm"), v);
     }
 }
 

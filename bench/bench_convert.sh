@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# aneura convert vs dcm2niix on the same CTA-sized series (400 slices of 512 x 512, 16-bit,
+# uncompressed), same machine, same run, both writing uncompressed .nii. Prints the median of
+# RUNS wall-clock times and the ratio aneura/dcm2niix (< 1 means aneura is faster).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-5}
+W=${BENCH_DIR:-/tmp/aneura_bench}
+A=build/apps/aneura/aneura
+[ -d "$W/cta" ] || build/bench/aneura_make_series "$W" --cta
+rm -rf "$W/out" && mkdir -p "$W/out"
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+t() { local s=$(date +%s.%N); "$@" > /dev/null 2>&1; echo "$(date +%s.%N) - $s" | bc; }
+cat "$W"/cta/*.dcm > /dev/null  # same warm page cache for both
+d=$(for i in $(seq "$RUNS"); do t dcm2niix -z n -f d2n -o "$W/out" "$W/cta"; done | median)
+a=$(for i in $(seq "$RUNS"); do t "$A" convert -q "$W/cta" -o "$W/out/aneura.nii"; done | median)
+a1=$(for i in $(seq "$RUNS"); do t "$A" convert -q --threads 1 "$W/cta" -o "$W/out/aneura1.nii"; done | median)
+echo "series: $(ls "$W/cta" | wc -l) files, 512x512, $(du -sh "$W/cta" | cut -f1); cores: $(nproc)"
+printf "dcm2niix            %.3f s\n" "$d"
+printf "aneura (all cores)  %.3f s   ratio %.2f\n" "$a" "$(echo "$a / $d" | bc -l)"
+printf "aneura (1 thread)   %.3f s   ratio %.2f\n" "$a1" "$(echo "$a1 / $d" | bc -l)"
+/usr/bin/python3 bench/compare_nifti.py "$W/out/aneura.nii" "$W/out/d2n.nii"

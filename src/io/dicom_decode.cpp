@@ -47,8 +47,8 @@ DecodedPixels decode_pixels(const std::string& file) {
                       std::to_string(expected) + " expected (truncated file?)",
                   file);
   }
-  px.buffer.resize(len);
-  if (!pm.GetBuffer(px.buffer.data()))
+  px.buffer.reset(new char[len]);
+  if (!pm.GetBuffer(px.buffer.get()))
     throw Error(ErrorCode::CorruptInput,
                 "cannot decode Pixel Data (7FE0,0010) in transfer syntax " +
                     std::string(pm.GetTransferSyntax().GetString() ? pm.GetTransferSyntax().GetString() : "?"),
@@ -72,7 +72,7 @@ void convert(const DecodedPixels& px, const SliceRecord& rec, float* out) {
   const double slope = rec.slope, icpt = rec.intercept;
 
   const size_t frame_px = static_cast<size_t>(px.rows) * px.cols;
-  const U* base = reinterpret_cast<const U*>(px.buffer.data());
+  const U* base = reinterpret_cast<const U*>(px.buffer.get());
   int tile_row = 0, tile_col = 0, frame = rec.frame;
   if (rec.mosaic_tiles > 0) {
     const int grid = px.cols / rec.cols;

@@ -2,6 +2,7 @@
 // deflate, JPEG baseline/lossless, JPEG-LS, JPEG 2000, RLE) and conversion of one 2D image to
 // rescaled float values.
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,7 +14,7 @@ struct DecodedPixels {
   std::string file;
   int rows = 0, cols = 0, frames = 1;  // of the stored image (whole mosaic for mosaics)
   int bits_allocated = 16, bits_stored = 16, high_bit = 15, pixel_representation = 0;
-  std::vector<char> buffer;            // frames * rows * cols samples, host byte order
+  std::unique_ptr<char[]> buffer;      // frames * rows * cols samples, host byte order (not zero-filled)
 };
 
 // Decodes the whole pixel data of `file`. Throws Error(CorruptInput) naming the file when the

@@ -17,8 +17,10 @@ namespace aneura {
 
 namespace {
 
+// flip_rows: store rows bottom-up (dcm2niix layout) while copying, without a flipped copy.
 template <class T, unsigned D>
-void write_typed(const Volume<float>& vol, const fs::path& file) {
+void write_typed(const Volume<float>& vol, const fs::path& file, bool flip_rows) {
+  const Geometry geom = flip_rows ? vol.geom.flipped(1) : vol.geom;
   using Image = itk::Image<T, D>;
   auto img = Image::New();
   typename Image::SizeType size;
@@ -27,19 +29,25 @@ void write_typed(const Volume<float>& vol, const fs::path& file) {
   typename Image::DirectionType dir;
   dir.SetIdentity();
   for (unsigned a = 0; a < D; ++a) {
-    size[a] = a < 3 ? vol.geom.size[a] : vol.volumes;
-    spacing[a] = a < 3 ? vol.geom.spacing[a] : 1.0;
-    origin[a] = a < 3 ? vol.geom.origin[a] : 0.0;
+    size[a] = a < 3 ? geom.size[a] : vol.volumes;
+    spacing[a] = a < 3 ? geom.spacing[a] : 1.0;
+    origin[a] = a < 3 ? geom.origin[a] : 0.0;
   }
   for (unsigned r = 0; r < 3; ++r)
-    for (unsigned c = 0; c < 3; ++c) dir[r][c] = vol.geom.direction[r][c];
+    for (unsigned c = 0; c < 3; ++c) dir[r][c] = geom.direction[r][c];
   img->SetRegions(size);
   img->SetSpacing(spacing);
   img->SetOrigin(origin);
   img->SetDirection(dir);
   img->Allocate();
   T* out = img->GetBufferPointer();
-  for (size_t i = 0; i < vol.data.size(); ++i) out[i] = static_cast<T>(vol.data[i]);
+  const int64_t nx = geom.size[0], ny = geom.size[1], rows = ny * geom.size[2] * vol.volumes;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t j = r % ny, src_row = flip_rows ? r - j + (ny - 1 - j) : r;
+    const float* in = vol.data.data() + src_row * nx;
+    T* o = out + r * nx;
+    for (int64_t i = 0; i < nx; ++i) o[i] = static_cast<T>(in[i]);
+  }
   auto writer = itk::ImageFileWriter<Image>::New();
   writer->SetImageIO(itk::NiftiImageIO::New());
   writer->SetFileName(file.string());
@@ -48,19 +56,19 @@ void write_typed(const Volume<float>& vol, const fs::path& file) {
 }
 
 template <class T>
-void write_dims(const Volume<float>& vol, const fs::path& file) {
+void write_dims(const Volume<float>& vol, const fs::path& file, bool flip_rows) {
   if (vol.volumes > 1)
-    write_typed<T, 4>(vol, file);
+    write_typed<T, 4>(vol, file, flip_rows);
   else
-    write_typed<T, 3>(vol, file);
+    write_typed<T, 3>(vol, file, flip_rows);
 }
 
 }  // namespace
 
 Volume<float> to_dcm2niix_layout(const Volume<float>& vol) { return flip_axis(vol, 1); }
 
-void write_nifti(const Volume<float>& in, const fs::path& path, NiftiLayout layout) {
-  const Volume<float>& vol = layout == NiftiLayout::Dcm2niix ? to_dcm2niix_layout(in) : in;
+void write_nifti(const Volume<float>& vol, const fs::path& path, NiftiLayout layout) {
+  const bool flip = layout == NiftiLayout::Dcm2niix;
   bool integral = true;
   float lo = std::numeric_limits<float>::max(), hi = std::numeric_limits<float>::lowest();
   for (float v : vol.data) {
@@ -71,13 +79,13 @@ void write_nifti(const Volume<float>& in, const fs::path& path, NiftiLayout layo
   write_atomically(path, [&](const fs::path& tmp) {
     try {
       if (integral && lo >= -32768 && hi <= 32767)
-        write_dims<int16_t>(vol, tmp);
+        write_dims<int16_t>(vol, tmp, flip);
       else if (integral && lo >= 0 && hi <= 65535)
-        write_dims<uint16_t>(vol, tmp);
+        write_dims<uint16_t>(vol, tmp, flip);
       else if (integral && lo >= -2147483648.0f && hi <= 2147483520.0f)
-        write_dims<int32_t>(vol, tmp);
+        write_dims<int32_t>(vol, tmp, flip);
       else
-        write_dims<float>(vol, tmp);
+        write_dims<float>(vol, tmp, flip);
     } catch (const itk::ExceptionObject& e) {
       throw Error(ErrorCode::OutputFailed, std::string("NIfTI write failed: ") + e.GetDescription(), path.string());
     }

@@ -181,6 +181,10 @@ std::string join_type(const TagReader& tr, const gdcm::DataSet& ds, const gdcm::
 
 }  // namespace
 
+double nominal_slice_step(const SliceRecord& r) {
+  return r.spacing_between_slices > 0 ? std::fabs(r.spacing_between_slices) : r.slice_thickness > 0 ? r.slice_thickness : 1.0;
+}
+
 HeaderResult read_dicom_header(const fs::path& file) {
   gdcm::Trace::SetWarning(false);
   gdcm::Trace::SetDebug(false);
@@ -282,9 +286,7 @@ HeaderResult read_dicom_header(const fs::path& file) {
       const Vec3 corner = base.position + (di * base.col_spacing) * base.row_cos +
                           (dj * base.row_spacing) * base.col_cos;
       const Vec3 normal = base.has_slice_normal ? base.slice_normal : normalized(cross(base.row_cos, base.col_cos));
-      const double step = base.spacing_between_slices > 0 ? base.spacing_between_slices
-                          : base.slice_thickness > 0    ? base.slice_thickness
-                                                        : 1.0;
+      const double step = nominal_slice_step(base);
       for (int t = 0; t < base.mosaic_tiles; ++t) {
         SliceRecord r = base;
         r.frame = t;
@@ -325,9 +327,7 @@ HeaderResult read_dicom_header(const fs::path& file) {
     if (!res.records.empty() && res.records[0].has_position) {
       const SliceRecord& first = res.records[0];
       const Vec3 normal = normalized(cross(first.row_cos, first.col_cos));
-      const double step = first.spacing_between_slices > 0 ? first.spacing_between_slices
-                          : first.slice_thickness > 0    ? first.slice_thickness
-                                                         : 1.0;
+      const double step = nominal_slice_step(first);
       bool assumed = false;
       for (auto& r : res.records)
         if (!r.has_position) {

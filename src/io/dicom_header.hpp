@@ -49,4 +49,8 @@ struct HeaderResult {
 
 HeaderResult read_dicom_header(const std::filesystem::path& file);
 
+// Slice step from tags, for images whose positions are not given one by one (mosaics,
+// multi-frame files with top-level tags only): SpacingBetweenSlices, else SliceThickness, else 1 mm.
+double nominal_slice_step(const SliceRecord& r);
+
 }  // namespace aneura

@@ -216,8 +216,7 @@ SeriesPlan plan_series(const fs::path& folder, const SeriesOptions& opts) {
       return a.instance_number != b.instance_number ? a.instance_number < b.instance_number : a.frame < b.frame;
     });
     const Vec3 n = normalized(cross(recs[0].row_cos, recs[0].col_cos));
-    const double step = recs[0].spacing_between_slices > 0 ? recs[0].spacing_between_slices
-                        : recs[0].slice_thickness > 0      ? recs[0].slice_thickness : 1.0;
+    const double step = nominal_slice_step(recs[0]);
     for (size_t s = 0; s < recs.size(); ++s) recs[s].position = (s * step) * n;
     if (recs.size() > 1)
       plan.warnings.push_back("no ImagePositionPatient (0020,0032): slices stacked by InstanceNumber, " +
@@ -273,8 +272,7 @@ SeriesPlan plan_series(const fs::path& folder, const SeriesOptions& opts) {
   std::vector<double> gaps;
   for (size_t s = 1; s < coords.size(); ++s) gaps.push_back(coords[s] - coords[s - 1]);
   if (gaps.empty()) {
-    step = ref.spacing_between_slices > 0 ? std::fabs(ref.spacing_between_slices)
-           : ref.slice_thickness > 0     ? ref.slice_thickness : 1.0;
+    step = nominal_slice_step(ref);
   } else {
     step = median(gaps);
   }

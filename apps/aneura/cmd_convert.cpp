@@ -25,16 +25,22 @@ int run_convert(const ConvertArgs& a) {
   const bool niigz = out.size() > 7 && out.compare(out.size() - 7, 7, ".nii.gz") == 0;
   if (!nii && !niigz) throw Error(ErrorCode::Usage, "output must end in .nii or .nii.gz", out);
   const auto t0 = std::chrono::steady_clock::now();
-  const DicomSeries s = read_series(a.folder, a.series);
-  write_nifti(s.image, out, a.layout == "native" ? NiftiLayout::Native : NiftiLayout::Dcm2niix);
+  const SeriesPlan plan = plan_series(a.folder, a.series);
+  // Decode in the output's row order and, where every value is an exact int16, as int16: the
+  // volume is then written as it is, with no conversion or reordering copy.
+  const RowOrder rows = a.layout == "native" ? RowOrder::TopDown : RowOrder::BottomUp;
+  if (volume_fits_int16(plan))
+    write_nifti(load_volume<int16_t>(plan, a.series.threads, rows), out, NiftiLayout::Native);
+  else
+    write_nifti(load_volume<float>(plan, a.series.threads, rows), out, NiftiLayout::Native);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  print_warnings(s.plan.warnings);
-  for (const auto& d : s.plan.dropped) std::cerr << "note: " << d << "\n";
+  print_warnings(plan.warnings);
+  for (const auto& d : plan.dropped) std::cerr << "note: " << d << "\n";
   if (!a.quiet) {
-    const auto& g = s.image.geom;
-    std::cerr << "converted " << s.plan.slice_map.size() << " images -> " << g.size[0] << "x" << g.size[1] << "x"
-              << g.size[2] << (s.image.volumes > 1 ? "x" + std::to_string(s.image.volumes) : "") << " "
-              << out << " in " << secs << " s\n";
+    const auto& g = plan.geometry;
+    std::cerr << "converted " << plan.slice_map.size() << " images -> " << g.size[0] << "x" << g.size[1] << "x"
+              << g.size[2] << (plan.volumes > 1 ? "x" + std::to_string(plan.volumes) : "") << " " << out << " in "
+              << secs << " s\n";
   }
   return 0;
 }

@@ -2,17 +2,43 @@
 // `volumes` > 1 stacks several 3D volumes on the same grid (time points, echoes), volume-slowest.
 #pragma once
 #include <cstddef>
+#include <memory>
+#include <utility>
 #include <vector>
 
 #include "core/geometry.hpp"
 
 namespace aneura {
 
+// Allocator that leaves new elements default-initialised (no zero fill): a volume is always
+// written in full after allocation, and zeroing hundreds of MB costs as much as decoding them.
+template <class T>
+struct NoInitAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = NoInitAllocator<U>;
+  };
+  NoInitAllocator() = default;
+  template <class U>
+  NoInitAllocator(const NoInitAllocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+template <class T>
+using VoxelVector = std::vector<T, NoInitAllocator<T>>;
+
 template <class T>
 struct Volume {
   Geometry geom;
   int64_t volumes = 1;
-  std::vector<T> data;
+  VoxelVector<T> data;  // not zero-filled on construction: write every voxel
 
   Volume() = default;
   explicit Volume(const Geometry& g, int64_t nvol = 1)

@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <type_traits>
 
 #include "core/error.hpp"
 #include "core/parallel.hpp"
@@ -354,20 +355,21 @@ SeriesPlan plan_series(const fs::path& folder, const SeriesOptions& opts) {
   return plan;
 }
 
-DicomSeries load_series(const SeriesPlan& plan, unsigned threads) {
-  DicomSeries out;
-  out.plan = plan;
-  const Geometry& g = plan.geometry;
+template <class T>
+Volume<T> load_volume(const SeriesPlan& plan, unsigned threads, RowOrder rows) {
+  const bool flip = rows == RowOrder::BottomUp;
+  const Geometry g = flip ? plan.geometry.flipped(1) : plan.geometry;
   const size_t slice_px = static_cast<size_t>(g.size[0] * g.size[1]);
   const size_t nsrc = plan.slice_coord.size();
+  if (plan.resampled && !std::is_floating_point_v<T>)
+    throw Error(ErrorCode::Internal, "a resampled series needs a floating-point volume", plan.folder.string());
   // Decoded source slices: straight into the volume when the grid is uniform, else a stack.
-  std::vector<float> stack;
+  std::vector<T> stack;
   if (plan.resampled) stack.resize(nsrc * slice_px * plan.volumes);
-  out.image = Volume<float>(g, plan.volumes);
+  Volume<T> out(g, plan.volumes);
   const size_t nvox = static_cast<size_t>(g.voxel_count());
-  auto dest = [&](size_t v, size_t s) -> float* {
-    return plan.resampled ? stack.data() + (v * nsrc + s) * slice_px
-                          : out.image.data.data() + v * nvox + s * slice_px;
+  auto dest = [&](size_t v, size_t s) -> T* {
+    return plan.resampled ? stack.data() + (v * nsrc + s) * slice_px : out.data.data() + v * nvox + s * slice_px;
   };
 
   // One decode per file, however many slices (frames, tiles, volumes) it holds.
@@ -379,7 +381,7 @@ DicomSeries load_series(const SeriesPlan& plan, unsigned threads) {
   parallel_for(jobs.size(), threads, [&](size_t j) {
     const auto& [file, targets] = *jobs[j];
     const DecodedPixels px = decode_pixels(file);
-    for (const auto& [v, s] : targets) copy_slice(px, plan.slices[v][s], dest(v, s));
+    for (const auto& [v, s] : targets) copy_slice(px, plan.slices[v][s], dest(v, s), flip);
   });
 
   if (plan.resampled) {
@@ -391,13 +393,31 @@ DicomSeries load_series(const SeriesPlan& plan, unsigned threads) {
       const size_t a = b - 1;
       const double w = std::clamp((c - plan.slice_coord[a]) / (plan.slice_coord[b] - plan.slice_coord[a]), 0.0, 1.0);
       for (int v = 0; v < plan.volumes; ++v) {
-        const float* pa = stack.data() + (v * nsrc + a) * slice_px;
-        const float* pb = stack.data() + (v * nsrc + b) * slice_px;
-        float* o = out.image.data.data() + v * nvox + k * slice_px;
-        for (size_t p = 0; p < slice_px; ++p) o[p] = static_cast<float>((1 - w) * pa[p] + w * pb[p]);
+        const T* pa = stack.data() + (v * nsrc + a) * slice_px;
+        const T* pb = stack.data() + (v * nsrc + b) * slice_px;
+        T* o = out.data.data() + v * nvox + k * slice_px;
+        for (size_t p = 0; p < slice_px; ++p) o[p] = static_cast<T>((1 - w) * pa[p] + w * pb[p]);
       }
     }
   }
+  return out;
+}
+
+template Volume<float> load_volume<float>(const SeriesPlan&, unsigned, RowOrder);
+template Volume<int16_t> load_volume<int16_t>(const SeriesPlan&, unsigned, RowOrder);
+
+bool volume_fits_int16(const SeriesPlan& plan) {
+  if (plan.resampled) return false;
+  for (const auto& vol : plan.slices)
+    for (const auto& r : vol)
+      if (!fits_int16(r)) return false;
+  return true;
+}
+
+DicomSeries load_series(const SeriesPlan& plan, unsigned threads) {
+  DicomSeries out;
+  out.plan = plan;
+  out.image = load_volume<float>(plan, threads);
   return out;
 }
 

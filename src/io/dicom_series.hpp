@@ -61,6 +61,17 @@ struct DicomSeries {
 };
 
 SeriesPlan plan_series(const std::filesystem::path& folder, const SeriesOptions& opts = {});
+
+// Rows as DICOM stores them (top-down) or bottom-up as dcm2niix writes them; the geometry follows,
+// so every voxel keeps its world position either way.
+enum class RowOrder { TopDown, BottomUp };
+
+// Decodes the planned series onto its grid. T is float, or int16_t when volume_fits_int16(plan)
+// (every rescaled value an exact int16 and no resampling): half the memory, no conversion.
+template <class T>
+Volume<T> load_volume(const SeriesPlan& plan, unsigned threads = 0, RowOrder rows = RowOrder::TopDown);
+bool volume_fits_int16(const SeriesPlan& plan);
+
 DicomSeries load_series(const SeriesPlan& plan, unsigned threads = 0);
 DicomSeries read_series(const std::filesystem::path& folder, const SeriesOptions& opts = {});
 

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
@@ -18,8 +19,8 @@ namespace aneura {
 namespace {
 
 // flip_rows: store rows bottom-up (dcm2niix layout) while copying, without a flipped copy.
-template <class T, unsigned D>
-void write_typed(const Volume<float>& vol, const fs::path& file, bool flip_rows) {
+template <class T, unsigned D, class Src>
+void write_typed(const Volume<Src>& vol, const fs::path& file, bool flip_rows) {
   const Geometry geom = flip_rows ? vol.geom.flipped(1) : vol.geom;
   using Image = itk::Image<T, D>;
   auto img = Image::New();
@@ -39,12 +40,23 @@ void write_typed(const Volume<float>& vol, const fs::path& file, bool flip_rows)
   img->SetSpacing(spacing);
   img->SetOrigin(origin);
   img->SetDirection(dir);
+  if constexpr (std::is_same_v<T, Src>) {
+    if (!flip_rows) {  // same type and order: ITK writes straight from the volume, no copy
+      img->GetPixelContainer()->SetImportPointer(const_cast<T*>(vol.data.data()), vol.data.size(), false);
+      auto writer = itk::ImageFileWriter<Image>::New();
+      writer->SetImageIO(itk::NiftiImageIO::New());
+      writer->SetFileName(file.string());
+      writer->SetInput(img);
+      writer->Update();
+      return;
+    }
+  }
   img->Allocate();
   T* out = img->GetBufferPointer();
   const int64_t nx = geom.size[0], ny = geom.size[1], rows = ny * geom.size[2] * vol.volumes;
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t j = r % ny, src_row = flip_rows ? r - j + (ny - 1 - j) : r;
-    const float* in = vol.data.data() + src_row * nx;
+    const Src* in = vol.data.data() + src_row * nx;
     T* o = out + r * nx;
     for (int64_t i = 0; i < nx; ++i) o[i] = static_cast<T>(in[i]);
   }
@@ -55,8 +67,8 @@ void write_typed(const Volume<float>& vol, const fs::path& file, bool flip_rows)
   writer->Update();
 }
 
-template <class T>
-void write_dims(const Volume<float>& vol, const fs::path& file, bool flip_rows) {
+template <class T, class Src>
+void write_dims(const Volume<Src>& vol, const fs::path& file, bool flip_rows) {
   if (vol.volumes > 1)
     write_typed<T, 4>(vol, file, flip_rows);
   else
@@ -66,6 +78,16 @@ void write_dims(const Volume<float>& vol, const fs::path& file, bool flip_rows) 
 }  // namespace
 
 Volume<float> to_dcm2niix_layout(const Volume<float>& vol) { return flip_axis(vol, 1); }
+
+void write_nifti(const Volume<int16_t>& vol, const fs::path& path, NiftiLayout layout) {
+  write_atomically(path, [&](const fs::path& tmp) {
+    try {
+      write_dims<int16_t>(vol, tmp, layout == NiftiLayout::Dcm2niix);
+    } catch (const itk::ExceptionObject& e) {
+      throw Error(ErrorCode::OutputFailed, std::string("NIfTI write failed: ") + e.GetDescription(), path.string());
+    }
+  });
+}
 
 void write_nifti(const Volume<float>& vol, const fs::path& path, NiftiLayout layout) {
   const bool flip = layout == NiftiLayout::Dcm2niix;

@@ -317,6 +317,15 @@ TEST(DicomSeries, BadInputsGiveTypedErrors) {
   TempDir trunc("trunc");
   FixtureSpec spec;
   auto files = test::write_fixture(spec, trunc.path);
+  // A file cut inside its pixel data (GDCM pads it and reports success) is named in the error.
+  fs::resize_file(files[1], fs::file_size(files[1]) - 40);
+  EXPECT_EQ(code_of(trunc.path), ErrorCode::CorruptInput);
+  try {
+    read_series(trunc.path);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.where(), files[1].string());
+    EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos);
+  }
   // A file cut inside its header: named in the error (GDCM itself would abort on it).
   fs::resize_file(files[1], 200);
   EXPECT_EQ(code_of(trunc.path), ErrorCode::CorruptInput);

@@ -12,9 +12,13 @@ rm -rf "$W/out" && mkdir -p "$W/out"
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 t() { local s=$(date +%s.%N); "$@" > /dev/null 2>&1; echo "$(date +%s.%N) - $s" | bc; }
 cat "$W"/cta/*.dcm > /dev/null  # same warm page cache for both
-d=$(for i in $(seq "$RUNS"); do t dcm2niix -z n -f d2n -o "$W/out" "$W/cta"; done | median)
-a=$(for i in $(seq "$RUNS"); do t "$A" convert -q "$W/cta" -o "$W/out/aneura.nii"; done | median)
-a1=$(for i in $(seq "$RUNS"); do t "$A" convert -q --threads 1 "$W/cta" -o "$W/out/aneura1.nii"; done | median)
+# Each run starts with no output file (dcm2niix would otherwise add a suffix instead of
+# replacing it, and aneura would pay for freeing the old file): removal is not timed.
+fresh() { rm -f "$W"/out/*; sync; }
+d=$(for i in $(seq "$RUNS"); do fresh; t dcm2niix -z n -f d2n -o "$W/out" "$W/cta"; done | median)
+a1=$(for i in $(seq "$RUNS"); do fresh; t "$A" convert -q --threads 1 "$W/cta" -o "$W/out/aneura1.nii"; done | median)
+a=$(for i in $(seq "$RUNS"); do fresh; t "$A" convert -q "$W/cta" -o "$W/out/aneura.nii"; done | median)
+dcm2niix -z n -f d2n -o "$W/out" "$W/cta" > /dev/null 2>&1
 echo "series: $(ls "$W/cta" | wc -l) files, 512x512, $(du -sh "$W/cta" | cut -f1); cores: $(nproc)"
 printf "dcm2niix            %.3f s\n" "$d"
 printf "aneura (all cores)  %.3f s   ratio %.2f\n" "$a" "$(echo "$a / $d" | bc -l)"

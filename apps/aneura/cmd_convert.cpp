@@ -25,22 +25,31 @@ int run_convert(const ConvertArgs& a) {
   const bool niigz = out.size() > 7 && out.compare(out.size() - 7, 7, ".nii.gz") == 0;
   if (!nii && !niigz) throw Error(ErrorCode::Usage, "output must end in .nii or .nii.gz", out);
   const auto t0 = std::chrono::steady_clock::now();
+  using clock = std::chrono::steady_clock;
+  auto since = [](clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); };
   const SeriesPlan plan = plan_series(a.folder, a.series);
+  const double t_scan = since(t0);
   // Decode in the output's row order and, where every value is an exact int16, as int16: the
   // volume is then written as it is, with no conversion or reordering copy.
   const RowOrder rows = a.layout == "native" ? RowOrder::TopDown : RowOrder::BottomUp;
+  double t_decode = 0;
+  auto decode_and_write = [&](auto volume) {
+    t_decode = since(t0) - t_scan;
+    write_nifti(volume, out, NiftiLayout::Native);
+  };
   if (volume_fits_int16(plan))
-    write_nifti(load_volume<int16_t>(plan, a.series.threads, rows), out, NiftiLayout::Native);
+    decode_and_write(load_volume<int16_t>(plan, a.series.threads, rows));
   else
-    write_nifti(load_volume<float>(plan, a.series.threads, rows), out, NiftiLayout::Native);
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    decode_and_write(load_volume<float>(plan, a.series.threads, rows));
+  const double secs = since(t0);
   print_warnings(plan.warnings);
   for (const auto& d : plan.dropped) std::cerr << "note: " << d << "\n";
   if (!a.quiet) {
     const auto& g = plan.geometry;
     std::cerr << "converted " << plan.slice_map.size() << " images -> " << g.size[0] << "x" << g.size[1] << "x"
               << g.size[2] << (plan.volumes > 1 ? "x" + std::to_string(plan.volumes) : "") << " " << out << " in "
-              << secs << " s\n";
+              << secs << " s (scan " << t_scan << ", decode " << t_decode << ", write "
+              << secs - t_scan - t_decode << ")\n";
   }
   return 0;
 }

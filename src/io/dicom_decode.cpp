@@ -6,10 +6,12 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <vector>
 
 #include "core/error.hpp"
+#include "io/external_decoder.hpp"
 
 namespace aneura {
 
@@ -107,7 +109,23 @@ DecodedPixels decode_pixels(const std::string& file) {
     return px;
   }
   px.decoded.reset(new char[len]);
-  if (!pm.GetBuffer(px.decoded.get()))
+  const bool jpeg_ls = ts == gdcm::TransferSyntax::JPEGLSLossless || ts == gdcm::TransferSyntax::JPEGLSNearLossless;
+  const bool decoded = pm.GetBuffer(px.decoded.get());
+  if (!decoded && jpeg_ls) {
+    if (auto plain = decompress_jpeg_ls_externally(file)) {
+      DecodedPixels out;
+      try {
+        out = decode_pixels(plain->string());
+      } catch (...) {
+        std::filesystem::remove(*plain);
+        throw;
+      }
+      std::filesystem::remove(*plain);
+      out.file = file;
+      return out;
+    }
+  }
+  if (!decoded)
     throw Error(ErrorCode::CorruptInput,
                 "cannot decode Pixel Data (7FE0,0010) in transfer syntax " +
                     std::string(ts.GetString() ? ts.GetString() : "?"),

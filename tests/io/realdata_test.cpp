@@ -97,18 +97,8 @@ TEST(RealDataCodecs, Wg04LosslessVariants) {
     for (const char* codec : {"RLE", "JPLL", "JLSL", "J2KR"}) {
       const fs::path v = d / codec / (std::string(img) + "_" + codec);
       if (!fs::exists(v)) continue;
-      if (std::string(img) == "MR1" && std::string(codec) == "JLSL") {
-        // Known gap (docs/GOTCHAS.md): Debian's GDCM 3.0.21 + CharLS 2.4 rejects this 16-bit signed
-        // JPEG-LS stream. It must fail cleanly, naming the file, never crash or return garbage.
-        try {
-          read_series(v);
-          ADD_FAILURE() << "MR1_JLSL now decodes: compare it with MR1_UNC and drop this branch";
-        } catch (const Error& e) {
-          EXPECT_EQ(e.code(), ErrorCode::CorruptInput);
-          EXPECT_EQ(e.where(), v.string());
-        }
-        continue;
-      }
+      // MR1_JLSL (16-bit signed JPEG-LS) is rejected by Debian's GDCM/CharLS and decoded through
+      // DCMTK's dcmdjpls (io/external_decoder): it must still equal the uncompressed file.
       expect_same_pixels(d / "REF" / (std::string(img) + "_UNC.dcm"), v);
     }
 }

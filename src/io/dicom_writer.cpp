@@ -86,6 +86,11 @@ gdcm::TransferSyntax::TSType gdcm_syntax(Syntax s) {
 
 }  // namespace
 
+std::string syntax_uid(Syntax s) {
+  const char* uid = gdcm::TransferSyntax(gdcm_syntax(s)).GetString();
+  return uid ? uid : "";
+}
+
 const char* syntax_name(Syntax s) {
   switch (s) {
     case Syntax::ExplicitLittle: return "explicit-le";

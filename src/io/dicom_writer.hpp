@@ -38,6 +38,7 @@ enum class Syntax {
   Jpeg2000Lossless, Rle
 };
 const char* syntax_name(Syntax s);
+std::string syntax_uid(Syntax s);  // e.g. "1.2.840.10008.1.2.4.90"
 
 // Writes `spec` to `path` (explicit VR little endian, then transcoded when `syntax` differs).
 void write_dicom(const DicomImageSpec& spec, const std::filesystem::path& path,

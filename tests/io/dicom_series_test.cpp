@@ -188,11 +188,12 @@ TEST_P(Codec, DecodesToTheUncompressedPixels) {
   spec.shuffle = true;
   test::write_fixture(spec, dir.path);
   const DicomSeries s = read_series(dir.path);
+  EXPECT_EQ(s.plan.transfer_syntax, syntax_uid(GetParam()));  // the fixture really is encoded so
   expect_fixture_voxels(s, spec);
 }
 
 INSTANTIATE_TEST_SUITE_P(TransferSyntaxes, Codec,
-                         ::testing::Values(Syntax::ExplicitLittle, Syntax::ImplicitLittle, Syntax::ExplicitBig,
+                         ::testing::Values(Syntax::ExplicitLittle, Syntax::ImplicitLittle, Syntax::ExplicitBig, Syntax::Deflated,
                                            Syntax::JpegLossless, Syntax::JpegLsLossless, Syntax::Jpeg2000Lossless,
                                            Syntax::Rle),
                          [](const auto& info) {

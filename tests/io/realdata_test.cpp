@@ -69,6 +69,24 @@ std::vector<RefCase> ref_cases() {
 INSTANTIATE_TEST_SUITE_P(Dcm2niixRef, RealData, ::testing::ValuesIn(ref_cases()),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// Philips enhanced field map: magnitude and field-map frames split by frame type. dcm2niix scales
+// Philips data with the private MRScaleSlope (2005,100E); aneura applies the standard
+// RescaleSlope only, so the reference differs by one global factor and nothing else.
+TEST(RealDataPhilips, EnhancedMagnitudeMatchesUpToPhilipsPrivateScale) {
+  REQUIRE_REALDATA();
+  const DicomSeries s = read_series(kReal / "dcm_qa_enh/In/Philips/IM_0027_fMAP.dcm");
+  ASSERT_FALSE(s.plan.dropped.empty());  // the field-map frames
+  Volume<float> ref = read_nifti(kReal / "dcm_qa_enh/Ref/Philips_WIP_B0_NS_801_e1.nii");
+  double so = 0, sr = 0;
+  for (float v : s.image.data) so += v;
+  for (float v : ref.data) sr += v;
+  ASSERT_GT(sr, 0);
+  for (float& v : ref.data) v = static_cast<float>(std::round(v * so / sr * 1000) / 1000);
+  Volume<float> ours = s.image;
+  for (float& v : ours.data) v = static_cast<float>(std::round(v * 1000) / 1000);
+  test::expect_same_world_grid(ours, ref, 0.01);
+}
+
 // Lossless variants of one image must decode to the same values as the uncompressed file.
 void expect_same_pixels(const fs::path& a, const fs::path& b) {
   const DicomSeries x = read_series(a), y = read_series(b);

@@ -1,0 +1,57 @@
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include "apps/aneura/commands.hpp"
+#include "synth/dataset.hpp"
+
+namespace aneura::app {
+
+namespace {
+
+struct SynthArgs {
+  std::string out, size = "small";
+  synth::SynthOptions o;
+  bool quiet = false;
+};
+
+int run_synth(SynthArgs& a) {
+  a.o.out = a.out;
+  a.o.size = synth::parse_size(a.size);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto progress = [&](int done, int total) {
+    if (a.quiet) return;
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double rate = done / std::max(secs, 1e-9);
+    std::fprintf(stderr, "\rsynth: %d/%d series  %.1f series/s  ETA %.0f s   ", done, total, rate,
+                 (total - done) / std::max(rate, 1e-9));
+    if (done == total) std::fprintf(stderr, "\n");
+  };
+  synth::write_dataset(a.o, progress);
+  if (!a.quiet) std::cerr << "synth: wrote " << a.o.n << " series to " << a.out << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void add_synth(CLI::App& app, Action& action) {
+  auto args = std::make_shared<SynthArgs>();
+  auto* cmd = app.add_subcommand("synth", "Generate a synthetic dataset in the RSNA 2025 layout with known truth");
+  cmd->add_option("OUT", args->out, "Output folder (created; must be empty unless --force)")->required();
+  cmd->add_option("--n", args->o.n, "Number of series");
+  cmd->add_option("--size", args->size, "tiny (unit tests), small (demo) or full (real sizes, e.g. 512x512x400 CTA)")
+      ->check(CLI::IsMember({"tiny", "small", "full"}));
+  cmd->add_option("--seed", args->o.seed, "Random seed (same seed, same dataset)");
+  cmd->add_option("--threads", args->o.threads, "Worker threads (0: all usable cores)");
+  cmd->add_option("--positive-fraction", args->o.positive_fraction, "Share of series with aneurysms")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--segmentation-fraction", args->o.segmentation_fraction,
+                  "Share of series with segmentations/<uid>.nii and _cowseg.nii")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_flag("--hazards", args->o.hazards, "Inject known DICOM hazards (scout images, missing slices, wrong SliceThickness)");
+  cmd->add_flag("--force", args->o.force, "Replace an existing non-empty output folder");
+  cmd->add_flag("-q,--quiet", args->quiet, "No progress");
+  cmd->callback([&action, args] { action = [args] { return run_synth(*args); }; });
+}
+
+}  // namespace aneura::app

@@ -1,0 +1,278 @@
+// The synthetic dataset against its own truth, read back with the project's DICOM reader.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "core/labels.hpp"
+#include "io/dicom_series.hpp"
+#include "io/nifti.hpp"
+#include "support/series_fixture.hpp"
+#include "synth/dataset.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace aneura {
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Splits one CSV line (fields may be double-quoted).
+std::vector<std::string> csv_fields(const std::string& line) {
+  std::vector<std::string> out(1);
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (c == '"') {
+      if (quoted && i + 1 < line.size() && line[i + 1] == '"') out.back() += '"', ++i;
+      else quoted = !quoted;
+    } else if (c == ',' && !quoted) {
+      out.emplace_back();
+    } else {
+      out.back() += c;
+    }
+  }
+  return out;
+}
+
+std::vector<std::vector<std::string>> csv_rows(const fs::path& p) {
+  std::ifstream in(p);
+  std::vector<std::vector<std::string>> rows;
+  for (std::string line; std::getline(in, line);) rows.push_back(csv_fields(line));
+  return rows;
+}
+
+class SynthTiny : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir("synth");
+    synth::SynthOptions o;
+    o.out = dir_->path / "data";
+    o.n = 40;
+    o.size = synth::Size::Tiny;
+    o.seed = 11;
+    o.positive_fraction = 0.6;
+    o.segmentation_fraction = 0.3;
+    synth::write_dataset(o);
+    truth_ = json::parse(slurp(o.out / "truth.json"));
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static fs::path data() { return dir_->path / "data"; }
+  static test::TempDir* dir_;
+  static json truth_;
+};
+test::TempDir* SynthTiny::dir_ = nullptr;
+json SynthTiny::truth_;
+
+TEST_F(SynthTiny, LayoutIsTheRsnaLayout) {
+  EXPECT_TRUE(fs::is_regular_file(data() / "train.csv"));
+  EXPECT_TRUE(fs::is_regular_file(data() / "train_localizers.csv"));
+  const auto rows = csv_rows(data() / "train.csv");
+  ASSERT_EQ(rows.size(), 41u);
+  ASSERT_EQ(rows[0].size(), 18u);
+  EXPECT_EQ(rows[0][0], "SeriesInstanceUID");
+  EXPECT_EQ(rows[0][3], "Modality");
+  for (int c = 0; c < kNumLabels; ++c) EXPECT_EQ(rows[0][4 + c], label_names()[c]);
+  for (size_t r = 1; r < rows.size(); ++r) {
+    const std::string& uid = rows[r][0];
+    EXPECT_TRUE(fs::is_directory(data() / "series" / uid)) << uid;
+    const std::set<std::string> modalities{"CTA", "MRA", "MRI T2", "MRI T1post"};
+    EXPECT_TRUE(modalities.count(rows[r][3])) << rows[r][3];
+    for (const auto& e : fs::directory_iterator(data() / "series" / uid))
+      EXPECT_EQ(e.path().extension(), ".dcm");
+  }
+  for (const auto& e : fs::directory_iterator(data() / "segmentations")) {
+    const std::string name = e.path().filename().string();
+    EXPECT_TRUE(name.size() > 4 && name.compare(name.size() - 4, 4, ".nii") == 0) << name;
+  }
+  EXPECT_FALSE(fs::exists(dir_->path / ".data.partial"));
+}
+
+TEST_F(SynthTiny, TrainCsvAgreesWithTruth) {
+  const auto rows = csv_rows(data() / "train.csv");
+  int positives = 0;
+  for (size_t r = 1; r < rows.size(); ++r) {
+    const json& t = truth_["series"][r - 1];
+    ASSERT_EQ(t["series_uid"], rows[r][0]);
+    EXPECT_EQ(t["modality"], rows[r][3]);
+    std::array<int, kNumLabels> expect{};
+    for (const auto& a : t["aneurysms"]) expect[a["column"].get<int>()] = 1;
+    expect[kPresentColumn] = t["aneurysms"].empty() ? 0 : 1;
+    positives += expect[kPresentColumn];
+    for (int c = 0; c < kNumLabels; ++c) EXPECT_EQ(std::stoi(rows[r][4 + c]), expect[c]) << rows[r][0] << " column " << c;
+  }
+  EXPECT_GT(positives, 10);
+  EXPECT_LT(positives, 40);
+}
+
+TEST_F(SynthTiny, EveryLocalizerLandsOnItsAneurysm) {
+  const auto rows = csv_rows(data() / "train_localizers.csv");
+  ASSERT_GT(rows.size(), 1u);
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"SeriesInstanceUID", "SOPInstanceUID", "coordinates", "location"}));
+  size_t checked = 0;
+  for (const auto& t : truth_["series"]) {
+    if (t["aneurysms"].empty()) continue;
+    const std::string uid = t["series_uid"];
+    const DicomSeries s = read_series(data() / "series" / uid);
+    // The volume has the designed geometry.
+    EXPECT_EQ(s.image.geom.size[0], t["matrix"].get<int>());
+    EXPECT_NEAR(s.image.geom.spacing[0], t["pixel_spacing_mm"].get<double>(), 1e-4);
+    EXPECT_NEAR(s.image.geom.spacing[2], t["slice_spacing_mm"].get<double>(), 1e-3);
+    EXPECT_EQ(s.plan.multiframe, t["multiframe"].get<bool>());
+    const double voxel = std::max(t["slice_spacing_mm"].get<double>(), t["pixel_spacing_mm"].get<double>());
+    for (const auto& row : rows) {
+      if (row[0] != uid) continue;
+      // parse "{'x': 1.23, 'y': 4.56[, 'f': 7]}" as the RSNA users do
+      double x = 0, y = 0;
+      int f = 0;
+      const std::string& c = row[2];
+      ASSERT_EQ(std::sscanf(c.c_str(), "{'x': %lf, 'y': %lf", &x, &y), 2) << c;
+      if (c.find("'f'") != std::string::npos) ASSERT_EQ(std::sscanf(c.c_str() + c.find("'f'"), "'f': %d", &f), 1);
+      const Vec3 w = localizer_to_world(s.plan, row[1], x, y, f);
+      const auto col = label_index(row[3]);
+      ASSERT_TRUE(col.has_value()) << row[3];
+      double best = 1e9;
+      for (const auto& a : t["aneurysms"])
+        if (a["column"] == *col) {
+          const Vec3 centre{a["centre_lps_mm"][0], a["centre_lps_mm"][1], a["centre_lps_mm"][2]};
+          best = std::min(best, norm(w - centre));
+        }
+      EXPECT_LE(best, voxel) << uid << " " << c;
+      // and the point lies inside the volume
+      const Vec3 ijk = s.image.geom.world_to_index(w);
+      for (int a = 0; a < 3; ++a) {
+        EXPECT_GT(ijk[a], -0.5);
+        EXPECT_LT(ijk[a], s.image.geom.size[a] - 0.5);
+      }
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 10u);
+}
+
+TEST_F(SynthTiny, CowsegLabelsLieOnTheirSideOfTheHead) {
+  size_t seen = 0;
+  for (const auto& t : truth_["series"]) {
+    if (!t["segmentation"].get<bool>()) continue;
+    const std::string uid = t["series_uid"];
+    const Volume<float> image = read_nifti(data() / "segmentations" / (uid + ".nii"));
+    const Volume<float> seg = read_nifti(data() / "segmentations" / (uid + "_cowseg.nii"));
+    ASSERT_EQ(seg.geom.size, image.geom.size);
+    const Vec3 centre{t["head_centre_lps_mm"][0], t["head_centre_lps_mm"][1], t["head_centre_lps_mm"][2]};
+    double left_x = 0, right_x = 0;
+    size_t left_n = 0, right_n = 0;
+    const auto& n = seg.geom.size;
+    for (int64_t k = 0; k < n[2]; ++k)
+      for (int64_t j = 0; j < n[1]; ++j)
+        for (int64_t i = 0; i < n[0]; ++i) {
+          const int v = static_cast<int>(seg.at(i, j, k));
+          ASSERT_GE(v, 0);
+          ASSERT_LE(v, 13);
+          if (v == 0 || v == 1 || v == 2 || v == 13) continue;
+          const double x = seg.geom.index_to_world({double(i), double(j), double(k)})[0] - centre[0];
+          // even cowseg values are Left structures (LPS x > 0), odd ones Right
+          if (v % 2 == 0) left_x += x, ++left_n;
+          else right_x += x, ++right_n;
+        }
+    if (left_n == 0 || right_n == 0) continue;  // slab or coarse grid missed the vessels
+    EXPECT_GT(left_x / left_n, 5.0) << uid;
+    EXPECT_LT(right_x / right_n, -5.0) << uid;
+    ++seen;
+  }
+  EXPECT_GT(seen, 0u);
+}
+
+TEST(Synth, SameSeedSameBytesWhateverTheThreads) {
+  test::TempDir dir("synth_det");
+  synth::SynthOptions o;
+  o.n = 6;
+  o.size = synth::Size::Tiny;
+  o.seed = 99;
+  o.out = dir.path / "a";
+  o.threads = 1;
+  synth::write_dataset(o);
+  o.out = dir.path / "b";
+  o.threads = 2;
+  synth::write_dataset(o);
+  for (const char* f : {"train.csv", "train_localizers.csv", "truth.json"})
+    EXPECT_EQ(slurp(dir.path / "a" / f), slurp(dir.path / "b" / f)) << f;
+  for (const auto& e : fs::recursive_directory_iterator(dir.path / "a" / "series"))
+    if (e.is_regular_file())
+      ASSERT_EQ(slurp(e.path()), slurp(dir.path / "b" / fs::relative(e.path(), dir.path / "a"))) << e.path();
+  o.out = dir.path / "c";
+  o.seed = 100;
+  synth::write_dataset(o);
+  EXPECT_NE(slurp(dir.path / "a" / "train.csv"), slurp(dir.path / "c" / "train.csv"));
+}
+
+TEST(Synth, HazardsAreInjectedAndSurvivable) {
+  test::TempDir dir("synth_haz");
+  synth::SynthOptions o;
+  o.n = 40;
+  o.size = synth::Size::Tiny;
+  o.seed = 5;
+  o.hazards = true;
+  o.out = dir.path / "d";
+  synth::write_dataset(o);
+  const json truth = json::parse(slurp(o.out / "truth.json"));
+  int scouts = 0, missing = 0, thick = 0;
+  for (const auto& t : truth["series"]) {
+    const DicomSeries s = read_series(o.out / "series" / t["series_uid"].get<std::string>());
+    const auto& h = t["hazards"];
+    if (h["scout"].get<bool>()) {
+      ++scouts;
+      EXPECT_FALSE(s.plan.dropped.empty());
+    }
+    if (h["missing_slice"].get<int>() >= 0) {
+      ++missing;
+      EXPECT_TRUE(s.plan.resampled);
+      EXPECT_EQ(s.image.geom.size[2], t["slices"].get<int>());
+    }
+    if (h["wrong_thickness"].get<bool>()) ++thick;
+  }
+  EXPECT_GT(scouts + missing + thick, 0);
+}
+
+TEST(Synth, BadArgumentsLeaveNothingBehind) {
+  test::TempDir dir("synth_bad");
+  synth::SynthOptions o;
+  o.size = synth::Size::Tiny;
+  o.out = dir.path / "x";
+  o.n = 0;
+  auto code = [&] {
+    try {
+      synth::write_dataset(o);
+    } catch (const Error& e) {
+      return e.code();
+    }
+    return ErrorCode::Internal;
+  };
+  EXPECT_EQ(code(), ErrorCode::Usage);
+  o.n = 2;
+  o.out = dir.path / "missing_parent" / "x";
+  EXPECT_EQ(code(), ErrorCode::OutputFailed);
+  o.out = dir.path / "full";
+  fs::create_directories(o.out);
+  std::ofstream(o.out / "keep.txt") << "mine";
+  EXPECT_EQ(code(), ErrorCode::OutputFailed);
+  EXPECT_TRUE(fs::exists(o.out / "keep.txt"));
+  o.force = true;
+  synth::write_dataset(o);
+  EXPECT_FALSE(fs::exists(o.out / "keep.txt"));
+  EXPECT_TRUE(fs::exists(o.out / "train.csv"));
+  for (const auto& e : fs::directory_iterator(dir.path))
+    EXPECT_EQ(e.path().filename().string().find(".partial"), std::string::npos) << e.path();
+  EXPECT_THROW(synth::parse_size("huge"), Error);
+}
+
+}  // namespace
+}  // namespace aneura

@@ -89,5 +89,20 @@ TEST(Cli, ConvertWritesNiftiAndExitCodesAreDocumented) {
   for (const auto& e : fs::directory_iterator(out.path)) EXPECT_EQ(e.path().filename(), "x.nii.gz");
 }
 
+TEST(Cli, SynthWritesADatasetAndRefusesToOverwrite) {
+  test::TempDir dir("cli_synth");
+  const std::string out = (dir.path / "data").string();
+  CliRun r = run("synth " + out + " --n 3 --size tiny --seed 4 -q");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(dir.path / "data" / "train.csv"));
+  r = run("synth " + out + " --n 3 --size tiny -q");
+  EXPECT_EQ(r.code, 7);
+  EXPECT_NE(r.out.find("use --force"), std::string::npos) << r.out;
+  EXPECT_EQ(run("synth " + out + " --n 3 --size tiny -q --force").code, 0);
+  EXPECT_EQ(run("synth " + out + "2 --n 0 --size tiny -q").code, 2);
+  EXPECT_EQ(run("synth " + out + "2 --size huge").code, 2);
+  EXPECT_FALSE(fs::exists(out + "2"));
+}
+
 }  // namespace
 }  // namespace aneura

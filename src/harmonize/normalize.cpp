@@ -1,0 +1,128 @@
+#include "harmonize/normalize.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.hpp"
+
+namespace aneura {
+
+namespace {
+
+std::vector<float> masked_values(const Volume<float>& v, const Volume<uint8_t>* mask) {
+  if (mask && mask->data.size() != v.data.size())
+    throw Error(ErrorCode::Internal, "mask and image differ in size");
+  std::vector<float> out;
+  out.reserve(v.data.size());
+  for (size_t i = 0; i < v.data.size(); ++i)
+    if (!mask || mask->data[i]) out.push_back(v.data[i]);
+  return out;
+}
+
+template <class F>
+Volume<float> map(const Volume<float>& v, F f) {
+  Volume<float> out(v.geom, v.volumes);
+  for (size_t i = 0; i < v.data.size(); ++i) out.data[i] = static_cast<float>(f(v.data[i]));
+  return out;
+}
+
+}  // namespace
+
+namespace {
+// p-th percentile of sorted values, linear between order statistics (numpy's default).
+double sorted_percentile(const std::vector<float>& sorted, double p) {
+  const double pos = std::clamp(p, 0.0, 100.0) / 100.0 * (sorted.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(pos)), hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (pos - lo) * (double(sorted[hi]) - sorted[lo]);
+}
+}  // namespace
+
+double percentile(std::vector<float> values, double p) {
+  if (values.empty()) throw Error(ErrorCode::Internal, "percentile of no values");
+  std::sort(values.begin(), values.end());
+  return sorted_percentile(values, p);
+}
+
+std::vector<double> percentiles(const Volume<float>& v, const std::vector<double>& ps, const Volume<uint8_t>* mask) {
+  std::vector<float> values = masked_values(v, mask);
+  if (values.empty()) throw Error(ErrorCode::Internal, "percentiles of an empty mask");
+  std::sort(values.begin(), values.end());
+  std::vector<double> out;
+  for (double p : ps) out.push_back(sorted_percentile(values, p));
+  return out;
+}
+
+Volume<float> ct_window(const Volume<float>& hu, double level, double width) {
+  const double lo = level - width / 2;
+  return map(hu, [&](float x) { return std::clamp((x - lo) / width, 0.0, 1.0); });
+}
+
+const std::vector<Window>& standard_windows() {
+  static const std::vector<Window> w = {{"brain", 40, 80}, {"subdural", 80, 200}, {"bone", 600, 2800}, {"vessel", 300, 600}};
+  return w;
+}
+
+Volume<float> ct_windows(const Volume<float>& hu, const std::vector<Window>& windows) {
+  if (hu.volumes != 1) throw Error(ErrorCode::Internal, "ct_windows expects one volume");
+  Volume<float> out(hu.geom, static_cast<int64_t>(windows.size()));
+  const size_t n = hu.data.size();
+  for (size_t c = 0; c < windows.size(); ++c) {
+    const double lo = windows[c].level - windows[c].width / 2, w = windows[c].width;
+    for (size_t i = 0; i < n; ++i) out.data[c * n + i] = static_cast<float>(std::clamp((hu.data[i] - lo) / w, 0.0, 1.0));
+  }
+  return out;
+}
+
+Volume<float> clip_zscore(const Volume<float>& v, double lo, double hi, double mean, double std) {
+  if (!(std > 0)) std = 1;
+  return map(v, [&](float x) { return (std::clamp<double>(x, lo, hi) - mean) / std; });
+}
+
+Volume<float> percentile_scale(const Volume<float>& v, double p_lo, double p_hi, const Volume<uint8_t>* mask) {
+  const auto p = percentiles(v, {p_lo, p_hi}, mask);
+  const double span = p[1] > p[0] ? p[1] - p[0] : 1.0;
+  return map(v, [&](float x) { return std::clamp((x - p[0]) / span, 0.0, 1.0); });
+}
+
+Volume<float> zscore(const Volume<float>& v, const Volume<uint8_t>* mask) {
+  const std::vector<float> vals = masked_values(v, mask);
+  if (vals.empty()) throw Error(ErrorCode::Internal, "z-score over an empty mask");
+  double sum = 0, sq = 0;
+  for (float x : vals) sum += x;
+  const double mean = sum / vals.size();
+  for (float x : vals) sq += (x - mean) * (x - mean);
+  double sd = std::sqrt(sq / vals.size());
+  if (!(sd > 0)) sd = 1;
+  return map(v, [&](float x) { return (x - mean) / sd; });
+}
+
+NyulModel nyul_fit(const std::vector<const Volume<float>*>& images, const std::vector<const Volume<uint8_t>*>& masks,
+                   NyulModel model) {
+  if (images.empty()) throw Error(ErrorCode::Usage, "Nyul fitting needs at least one training image");
+  if (model.percentiles.size() < 2) throw Error(ErrorCode::Usage, "Nyul needs at least two landmarks");
+  model.standard.assign(model.percentiles.size(), 0.0);
+  for (size_t n = 0; n < images.size(); ++n) {
+    const auto lm = percentiles(*images[n], model.percentiles, n < masks.size() ? masks[n] : nullptr);
+    const double span = lm.back() > lm.front() ? lm.back() - lm.front() : 1.0;
+    for (size_t k = 0; k < lm.size(); ++k)
+      model.standard[k] += model.scale_min + (lm[k] - lm.front()) / span * (model.scale_max - model.scale_min);
+  }
+  for (double& s : model.standard) s /= static_cast<double>(images.size());
+  return model;
+}
+
+Volume<float> nyul_apply(const Volume<float>& v, const NyulModel& model, const Volume<uint8_t>* mask) {
+  if (model.standard.size() != model.percentiles.size() || model.standard.size() < 2)
+    throw Error(ErrorCode::Usage, "Nyul model is not fitted");
+  const auto lm = percentiles(v, model.percentiles, mask);
+  const size_t last = lm.size() - 1;
+  return map(v, [&](float x) {
+    // segment: first landmark above x (clamped to the end segments, which extrapolate linearly)
+    size_t k = std::upper_bound(lm.begin(), lm.end(), x) - lm.begin();
+    k = std::clamp<size_t>(k, 1, last);
+    const double x0 = lm[k - 1], x1 = lm[k], y0 = model.standard[k - 1], y1 = model.standard[k];
+    return x1 > x0 ? y0 + (x - x0) * (y1 - y0) / (x1 - x0) : y0;
+  });
+}
+
+}  // namespace aneura

@@ -11,6 +11,7 @@ void add_version(CLI::App& app, Action& action);
 void add_info(CLI::App& app, Action& action);
 void add_convert(CLI::App& app, Action& action);
 void add_synth(CLI::App& app, Action& action);
+void add_preprocess(CLI::App& app, Action& action);
 
 // Prints warnings the way every command does: "warning: ..." on stderr.
 void print_warnings(const std::vector<std::string>& warnings);

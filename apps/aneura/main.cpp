@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   aneura::app::add_info(app, action);
   aneura::app::add_convert(app, action);
   aneura::app::add_synth(app, action);
+  aneura::app::add_preprocess(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

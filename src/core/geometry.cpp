@@ -102,4 +102,21 @@ std::string Geometry::orientation_code() const {
   return code;
 }
 
+bool same_grid_points(const Geometry& a, const Geometry& b, double tol_mm) {
+  if (a.voxel_count() != b.voxel_count()) return false;
+  for (int c = 0; c < 8; ++c) {
+    const Vec3 ijk{double((c & 1) ? a.size[0] - 1 : 0), double((c & 2) ? a.size[1] - 1 : 0),
+                   double((c & 4) ? a.size[2] - 1 : 0)};
+    const Vec3 w = a.index_to_world(ijk);
+    const Vec3 r = b.world_to_index(w);
+    Vec3 snapped;
+    for (int k = 0; k < 3; ++k) {
+      snapped[k] = std::round(r[k]);
+      if (snapped[k] < 0 || snapped[k] > b.size[k] - 1) return false;
+    }
+    if (norm(b.index_to_world(snapped) - w) > tol_mm) return false;
+  }
+  return true;
+}
+
 }  // namespace aneura

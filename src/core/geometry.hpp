@@ -48,4 +48,8 @@ struct Geometry {
   std::string orientation_code() const;
 };
 
+// True when both grids hold the same set of voxel centres within tol_mm (whatever the axis order
+// or flips): same sizes up to permutation and every corner of `a` on a corner of `b`.
+bool same_grid_points(const Geometry& a, const Geometry& b, double tol_mm);
+
 }  // namespace aneura

@@ -1,0 +1,67 @@
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include "apps/aneura/commands.hpp"
+#include "core/error.hpp"
+#include "core/parallel.hpp"
+#include "dataset/case_cache.hpp"
+
+namespace aneura::app {
+
+namespace {
+
+struct PreprocessArgs {
+  std::string data, work, interp = "linear";
+  double spacing = 1.0;
+  unsigned workers = 0;
+  bool no_crop = false, quiet = false;
+  CaseOptions o;
+};
+
+int run_preprocess(PreprocessArgs& a) {
+  a.o.harmonize.spacing = {a.spacing, a.spacing, a.spacing};
+  a.o.harmonize.interp = a.interp == "bspline" ? Interp::BSpline : Interp::Linear;
+  a.o.harmonize.crop = !a.no_crop;
+  const RsnaDataset d = read_rsna(a.data);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto progress = [&](int done, int total, const CaseOutcome& r) {
+    if (r.status == "failed") std::fprintf(stderr, "\nfailed: %s: %s\n", r.id.c_str(), r.reason.c_str());
+    if (a.quiet) return;
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double rate = done / std::max(secs, 1e-9);
+    std::fprintf(stderr, "\rpreprocess: %d/%d series  %.2f series/s  ETA %.0f s   ", done, total, rate,
+                 (total - done) / std::max(rate, 1e-9));
+    if (done == total) std::fprintf(stderr, "\n");
+  };
+  const unsigned workers = a.workers ? a.workers : default_threads();
+  const PreprocessSummary s = preprocess_dataset(d, a.work, a.o, workers, progress);
+  std::cerr << "preprocess: " << s.ok << " built, " << s.skipped << " already there, " << s.failed
+            << " failed; cases in " << a.work << "/cases, log in " << a.work << "/manifest.jsonl\n";
+  return s.failed ? static_cast<int>(ErrorCode::Partial) : 0;
+}
+
+}  // namespace
+
+void add_preprocess(CLI::App& app, Action& action) {
+  auto args = std::make_shared<PreprocessArgs>();
+  auto* cmd = app.add_subcommand("preprocess", "Harmonize every series of a dataset into the case cache WORK/cases");
+  cmd->add_option("DATA", args->data, "Dataset folder in the RSNA layout (train.csv, series/...)")->required();
+  cmd->add_option("WORK", args->work, "Work folder (cases/, manifest.jsonl)")->required();
+  cmd->add_option("--workers", args->workers, "Series processed in parallel (0: all usable cores)");
+  cmd->add_option("--spacing", args->spacing, "Target isotropic spacing, mm")->check(CLI::PositiveNumber);
+  cmd->add_option("--interp", args->interp, "Image interpolation: linear or bspline (labels: nearest)")
+      ->check(CLI::IsMember({"linear", "bspline"}));
+  cmd->add_option("--orientation", args->o.harmonize.orientation, "Axis orientation of the cases (RAS or LPS, ...)");
+  cmd->add_option("--ct-norm", args->o.harmonize.ct_normalization, "CT normalization: clip_zscore, windows or none")
+      ->check(CLI::IsMember({"clip_zscore", "windows", "none"}));
+  cmd->add_option("--mr-norm", args->o.harmonize.mr_normalization, "MR normalization: zscore, percentile or none")
+      ->check(CLI::IsMember({"zscore", "percentile", "none"}));
+  cmd->add_option("--sphere-radius", args->o.sphere_radius_mm, "Aneurysm mask radius around each localizer, mm")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--no-crop", args->no_crop, "Keep the whole field of view (no crop to the head)");
+  cmd->add_flag("-q,--quiet", args->quiet, "No progress line");
+  cmd->callback([&action, args] { action = [args] { return run_preprocess(*args); }; });
+}
+
+}  // namespace aneura::app

@@ -1,0 +1,175 @@
+#include "dataset/case_cache.hpp"
+
+#include <itkMultiThreaderBase.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <mutex>
+
+#include "core/atomic_file.hpp"
+#include "core/error.hpp"
+#include "core/parallel.hpp"
+#include "core/uid.hpp"
+#include "io/dicom_series.hpp"
+#include "io/nifti.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace aneura {
+
+namespace {
+
+json vec(const Vec3& v) { return {v[0], v[1], v[2]}; }
+
+json geometry_json(const Geometry& g) {
+  json dir = json::array();
+  for (int c = 0; c < 3; ++c) dir.push_back(vec(g.axis(c)));
+  return {{"size", g.size}, {"spacing_mm", vec(g.spacing)}, {"origin_lps_mm", vec(g.origin)},
+          {"direction_lps_columns", dir}, {"orientation", g.orientation_code()}};
+}
+
+}  // namespace
+
+fs::path case_dir(const fs::path& work, const std::string& id) {
+  return work / "cases" / require_valid_uid(id, (work / "cases").string());
+}
+
+bool case_done(const fs::path& work, const std::string& id) {
+  std::error_code ec;
+  return fs::is_regular_file(case_dir(work, id) / "case.json", ec);
+}
+
+CaseOutcome build_case(const RsnaDataset& d, const SeriesEntry& e, const fs::path& work, const CaseOptions& o) {
+  const auto t0 = std::chrono::steady_clock::now();
+  CaseOutcome out;
+  out.id = e.uid;
+  try {
+    const fs::path dir = case_dir(work, e.uid);
+    SeriesOptions so;
+    so.threads = 1;  // parallel over series, not inside one
+    const DicomSeries s = read_series(d.series_dir(e.uid), so);
+    out.warnings = s.plan.warnings;
+    const Harmonized h = harmonize(s.image, s.plan.modality, o.harmonize);
+    const Geometry& grid = h.image.geom;
+
+    // [0] vessel territories from the segmentation, when it exists and sits on the series' grid.
+    Volume<float> labels(grid, 2);
+    std::fill(labels.data.begin(), labels.data.end(), 0.f);
+    const size_t n = static_cast<size_t>(grid.voxel_count());
+    std::string vessel_source = "none";
+    if (const auto cow = d.cowseg(e.uid)) {
+      const Volume<float> seg = read_nifti(*cow);
+      if (!same_grid_points(seg.geom, s.image.geom, 1.0)) {
+        vessel_source = "skipped: grid of " + cow->filename().string() + " does not match the series";
+        out.warnings.push_back(vessel_source);
+      } else {
+        const Volume<float> on_grid = resample_to(seg, grid, Interp::Nearest, 0);
+        std::copy(on_grid.data.begin(), on_grid.data.begin() + n, labels.data.begin());
+        vessel_source = cow->filename().string();
+      }
+    }
+    // [1] aneurysm spheres at the localizer points.
+    json points = json::array();
+    auto it = d.localizers.find(e.uid);
+    if (it != d.localizers.end()) {
+      for (const auto& l : it->second) {
+        Vec3 w;
+        try {
+          w = localizer_to_world(s.plan, l.sop_uid, l.x, l.y, l.frame);
+        } catch (const Error& err) {
+          out.warnings.push_back(std::string("localizer skipped: ") + err.what());
+          continue;
+        }
+        const Vec3 ijk = grid.world_to_index(w);
+        points.push_back({{"sop_uid", l.sop_uid}, {"frame", l.frame}, {"x", l.x}, {"y", l.y}, {"column", l.column},
+                          {"location", label_names()[l.column]}, {"world_lps_mm", vec(w)}, {"voxel", vec(ijk)}});
+        const double r = o.sphere_radius_mm;
+        int64_t lo[3], hi[3];
+        for (int a = 0; a < 3; ++a) {
+          const double reach = r / grid.spacing[a];
+          lo[a] = std::max<int64_t>(0, static_cast<int64_t>(std::floor(ijk[a] - reach)));
+          hi[a] = std::min<int64_t>(grid.size[a] - 1, static_cast<int64_t>(std::ceil(ijk[a] + reach)));
+        }
+        for (int64_t k = lo[2]; k <= hi[2]; ++k)
+          for (int64_t j = lo[1]; j <= hi[1]; ++j)
+            for (int64_t i = lo[0]; i <= hi[0]; ++i)
+              if (norm(grid.index_to_world({double(i), double(j), double(k)}) - w) <= r)
+                labels.data[n + labels.offset(i, j, k)] = static_cast<float>(l.column + 1);
+      }
+    }
+
+    fs::create_directories(dir);
+    write_nifti(h.image, dir / "image.nii", NiftiLayout::Native);
+    write_nifti(labels, dir / "labels.nii", NiftiLayout::Native);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    json c = {{"id", e.uid},
+              {"series_uid", e.uid},
+              {"modality", e.modality},
+              {"dicom_modality", s.plan.modality},
+              {"labelled", e.labelled},
+              {"labels", e.labels},
+              {"label_names", label_names()},
+              {"source", {{"folder", s.plan.folder.string()}, {"geometry", geometry_json(s.image.geom)},
+                          {"plane", s.plan.plane}, {"multiframe", s.plan.multiframe}, {"images", s.plan.slice_map.size()},
+                          {"dropped", s.plan.dropped}}},
+              {"steps", h.steps},
+              {"grid", geometry_json(grid)},
+              {"image", {{"file", "image.nii"}, {"channels", h.channels}}},
+              {"labels_file", {{"file", "labels.nii"},
+                               {"volumes", {"vessels: cowseg values 0..13", "aneurysm: location column + 1"}},
+                               {"vessel_source", vessel_source},
+                               {"sphere_radius_mm", o.sphere_radius_mm}}},
+              {"points", points},
+              {"warnings", out.warnings},
+              {"seconds", secs}};
+    write_text_atomically(dir / "case.json", c.dump(1));
+    out.status = "ok";
+  } catch (const Error& err) {
+    out.status = "failed";
+    out.reason = std::string(err.what()) + (err.where().empty() ? "" : " (" + err.where() + ")");
+  } catch (const std::exception& err) {
+    out.status = "failed";
+    out.reason = std::string("internal: ") + err.what();
+  }
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+PreprocessSummary preprocess_dataset(const RsnaDataset& d, const fs::path& work, const CaseOptions& o, unsigned workers,
+                                     const std::function<void(int, int, const CaseOutcome&)>& progress) {
+  std::error_code ec;
+  fs::create_directories(work / "cases", ec);
+  if (ec) throw Error(ErrorCode::OutputFailed, "cannot create the work folder: " + ec.message(), work.string());
+  std::ofstream manifest(work / "manifest.jsonl", std::ios::app);
+  if (!manifest) throw Error(ErrorCode::OutputFailed, "cannot write manifest.jsonl", work.string());
+  // Series run in parallel; each uses one ITK thread so the workers do not oversubscribe cores.
+  itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(1);
+  PreprocessSummary sum;
+  std::mutex mu;
+  std::atomic<int> done{0};
+  const int total = static_cast<int>(d.series.size());
+  parallel_for(d.series.size(), workers, [&](size_t i) {
+    const SeriesEntry& e = d.series[i];
+    CaseOutcome r;
+    if (case_done(work, e.uid)) {
+      r.id = e.uid;
+      r.status = "skipped";
+      r.reason = "already built";
+    } else {
+      r = build_case(d, e, work, o);
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    (r.status == "ok" ? sum.ok : r.status == "skipped" ? sum.skipped : sum.failed)++;
+    manifest << json{{"id", r.id}, {"status", r.status}, {"reason", r.reason}, {"seconds", r.seconds},
+                     {"warnings", r.warnings.size()}}.dump()
+             << "\n";
+    manifest.flush();
+    if (progress) progress(++done, total, r);
+  });
+  return sum;
+}
+
+}  // namespace aneura

@@ -1,0 +1,95 @@
+#include "harmonize/pipeline.hpp"
+
+#include "core/error.hpp"
+#include "harmonize/orient.hpp"
+
+namespace aneura {
+
+namespace {
+
+nlohmann::json vec(const Vec3& v) { return {v[0], v[1], v[2]}; }
+
+Volume<float> mask_as_float(const Volume<uint8_t>& m) {
+  Volume<float> f(m.geom);
+  for (size_t i = 0; i < m.data.size(); ++i) f.data[i] = m.data[i];
+  return f;
+}
+
+}  // namespace
+
+Harmonized harmonize(const Volume<float>& raw, const std::string& dicom_modality, const HarmonizeParams& p) {
+  if (raw.volumes != 1) throw Error(ErrorCode::Unsupported, "harmonize expects one volume (got a series with several)");
+  const bool ct = dicom_modality == "CT";
+  Harmonized h;
+
+  const AxisMap map = orientation_map(raw.geom, p.orientation);
+  Volume<float> v = reorient(raw, map);
+  h.reoriented = v.geom;
+  h.steps.push_back({{"step", "orient"}, {"from", raw.geom.orientation_code()}, {"to", v.geom.orientation_code()},
+                     {"exact", true}});
+
+  const double threshold = ct ? -500.0 : mr_foreground_threshold(v);
+  Volume<uint8_t> mask = threshold_mask(v, threshold);
+  h.crop_box = Box{{0, 0, 0}, {v.geom.size[0], v.geom.size[1], v.geom.size[2]}};
+  if (p.crop) {
+    h.crop_box = mask_box(mask, p.crop_margin_mm);
+    v = crop(v, h.crop_box);
+    mask = crop(mask, h.crop_box);
+  }
+  h.steps.push_back({{"step", "crop"}, {"enabled", p.crop}, {"foreground_threshold", threshold},
+                     {"margin_mm", p.crop_margin_mm}, {"box_lo", h.crop_box.lo}, {"box_hi", h.crop_box.hi}});
+
+  ResampleOptions ro;
+  ro.spacing = p.spacing;
+  ro.interp = p.interp;
+  ro.outside = ct ? -1024.f : 0.f;
+  const Vec3 before = v.geom.spacing;
+  v = resample(v, ro);
+  h.mask = Volume<uint8_t>(v.geom);
+  {
+    const Volume<float> m = resample_to(mask_as_float(mask), v.geom, Interp::Nearest, 0);
+    for (size_t i = 0; i < m.data.size(); ++i) h.mask.data[i] = m.data[i] > 0.5f ? 1 : 0;
+  }
+  static const char* interp_names[] = {"nearest", "linear", "bspline"};
+  h.steps.push_back({{"step", "resample"}, {"from_spacing_mm", vec(before)}, {"to_spacing_mm", vec(p.spacing)},
+                     {"interpolation", interp_names[static_cast<int>(p.interp)]},
+                     {"anisotropy_ratio", ro.anisotropy_ratio},
+                     {"direction", "output voxel centre -> input point (identity transform)"},
+                     {"size", v.geom.size}});
+
+  const bool any = std::any_of(h.mask.data.begin(), h.mask.data.end(), [](uint8_t x) { return x != 0; });
+  const Volume<uint8_t>* m = any ? &h.mask : nullptr;
+  nlohmann::json norm = {{"step", "normalize"}, {"modality", dicom_modality}};
+  const std::string& scheme = ct ? p.ct_normalization : p.mr_normalization;
+  norm["scheme"] = scheme;
+  if (ct && scheme == "windows") {
+    v = ct_windows(v, standard_windows());
+    for (const auto& w : standard_windows()) {
+      h.channels.push_back(w.name);
+      norm["windows"].push_back({{"name", w.name}, {"level", w.level}, {"width", w.width}});
+    }
+  } else if (ct && scheme == "clip_zscore") {
+    v = clip_zscore(v, p.ct_clip_lo, p.ct_clip_hi, p.ct_mean, p.ct_std);
+    norm["clip"] = {p.ct_clip_lo, p.ct_clip_hi};
+    norm["mean"] = p.ct_mean;
+    norm["std"] = p.ct_std;
+  } else if (!ct && scheme == "percentile") {
+    const auto pr = percentiles(v, {1, 99}, m);
+    v = percentile_scale(v, 1, 99, m);
+    norm["p1"] = pr[0];
+    norm["p99"] = pr[1];
+  } else if (!ct && scheme == "zscore") {
+    v = zscore(v, m);
+  } else if (!ct && scheme == "nyul") {
+    v = nyul_apply(v, p.nyul, m);
+    norm["standard_landmarks"] = p.nyul.standard;
+  } else if (scheme != "none") {
+    throw Error(ErrorCode::Usage, "unknown normalization '" + scheme + "' for " + dicom_modality);
+  }
+  if (h.channels.empty()) h.channels.push_back(ct ? "ct" : "mr");
+  h.image = std::move(v);
+  h.steps.push_back(norm);
+  return h;
+}
+
+}  // namespace aneura

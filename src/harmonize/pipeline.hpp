@@ -1,0 +1,48 @@
+// The harmonization pipeline for one volume, in this order:
+//   1. reorient to params.orientation (exact permutation/flips)
+//   2. head mask (CT: > -500 HU; MR: 10 % of the p1..p99 range) and crop to its box + margin
+//   3. resample to params.spacing (anisotropy-aware; intensities linear or B-spline)
+//   4. normalize by modality on the final grid, statistics taken inside the head mask
+// Resampling comes before normalization so that CT windows (several channels) are computed once
+// on the final grid instead of resampled channel by channel; for the linear schemes the order
+// does not change the result away from clipping limits.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/volume.hpp"
+#include "harmonize/crop.hpp"
+#include "harmonize/normalize.hpp"
+#include "harmonize/resample.hpp"
+
+namespace aneura {
+
+struct HarmonizeParams {
+  std::string orientation = "RAS";
+  Vec3 spacing{1, 1, 1};
+  Interp interp = Interp::Linear;
+  bool crop = true;
+  double crop_margin_mm = 10;
+  // CT: "clip_zscore" (nnU-Net CT, one channel), "windows" (one channel per standard window), or
+  // "none" (HU)
+  std::string ct_normalization = "clip_zscore";
+  double ct_clip_lo = -100, ct_clip_hi = 1200, ct_mean = 200, ct_std = 300;  // dataset stats (plans)
+  // MR: "percentile" (p1..p99 -> [0,1]), "zscore" (inside the head), "nyul", or "none"
+  std::string mr_normalization = "zscore";
+  NyulModel nyul;  // fitted landmarks when mr_normalization == "nyul"
+};
+
+struct Harmonized {
+  Volume<float> image;              // channels stacked along t
+  Volume<uint8_t> mask;             // head mask on the final grid
+  std::vector<std::string> channels;
+  Box crop_box;                     // in the reoriented source grid
+  Geometry reoriented;              // grid after step 1 (before the crop)
+  nlohmann::json steps = nlohmann::json::array();  // every step with its parameters, in order
+};
+
+// `dicom_modality` is the DICOM Modality tag ("CT" or "MR"), the only modality known at test time.
+Harmonized harmonize(const Volume<float>& raw, const std::string& dicom_modality, const HarmonizeParams& p);
+
+}  // namespace aneura

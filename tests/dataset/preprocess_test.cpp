@@ -1,0 +1,201 @@
+// Preprocessing a synthetic dataset: harmonized cases whose labels and points agree with the
+// generator's truth.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "dataset/case_cache.hpp"
+#include "io/nifti.hpp"
+#include "support/series_fixture.hpp"
+#include "synth/dataset.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace aneura {
+namespace {
+
+json read_json(const fs::path& p) {
+  std::ifstream in(p);
+  return json::parse(in);
+}
+
+TEST(Rsna, ParsesCoordinateStrings) {
+  Localizer l;
+  parse_coordinates("{'x': 258.36, 'y': 261.36}", l);
+  EXPECT_DOUBLE_EQ(l.x, 258.36);
+  EXPECT_DOUBLE_EQ(l.y, 261.36);
+  EXPECT_EQ(l.frame, 0);
+  parse_coordinates("{'x': 1.5, 'y': -2, 'f': 7}", l);
+  EXPECT_EQ(l.frame, 7);
+  EXPECT_THROW(parse_coordinates("{'x': 1.5}", l), Error);
+  EXPECT_THROW(parse_coordinates("{'x': abc, 'y': 1}", l), Error);
+}
+
+TEST(Rsna, BadRowsNameFileAndLine) {
+  test::TempDir dir("rsna_bad");
+  std::ofstream(dir.path / "train.csv") << "SeriesInstanceUID,Modality\n../../etc,CTA\n";
+  try {
+    read_rsna(dir.path);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::CorruptInput);  // a missing label column
+  }
+  std::ostringstream hdr;
+  hdr << "SeriesInstanceUID,PatientAge,PatientSex,Modality";
+  for (const auto& n : label_names()) hdr << "," << n;
+  std::ofstream(dir.path / "train.csv") << hdr.str() << "\n../../etc,50,F,CTA,0,0,0,0,0,0,0,0,0,0,0,0,0,0\n";
+  try {
+    read_rsna(dir.path);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a valid DICOM UID"), std::string::npos);
+    EXPECT_EQ(e.where(), (dir.path / "train.csv").string() + ":2");
+  }
+}
+
+class Preprocess : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir("prep");
+    synth::SynthOptions o;
+    o.out = dir_->path / "data";
+    o.n = 16;
+    o.size = synth::Size::Tiny;
+    o.seed = 21;
+    o.positive_fraction = 0.7;
+    o.segmentation_fraction = 0.5;
+    synth::write_dataset(o);
+    truth_ = read_json(o.out / "truth.json");
+    CaseOptions co;
+    co.harmonize.spacing = {2, 2, 2};
+    summary_ = preprocess_dataset(read_rsna(o.out), work(), co, 2);
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static fs::path data() { return dir_->path / "data"; }
+  static fs::path work() { return dir_->path / "work"; }
+  static test::TempDir* dir_;
+  static json truth_;
+  static PreprocessSummary summary_;
+};
+test::TempDir* Preprocess::dir_ = nullptr;
+json Preprocess::truth_;
+PreprocessSummary Preprocess::summary_;
+
+TEST_F(Preprocess, EverySeriesBecomesACase) {
+  EXPECT_EQ(summary_.ok, 16);
+  EXPECT_EQ(summary_.failed, 0);
+  for (const auto& t : truth_["series"]) {
+    const std::string uid = t["series_uid"];
+    const fs::path dir = work() / "cases" / uid;
+    ASSERT_TRUE(fs::exists(dir / "case.json")) << uid;
+    const Volume<float> img = read_nifti(dir / "image.nii");
+    const Volume<float> lab = read_nifti(dir / "labels.nii");
+    EXPECT_EQ(img.geom.orientation_code(), "RAS");
+    for (int a = 0; a < 3; ++a) EXPECT_NEAR(img.geom.spacing[a], 2.0, 1e-5);
+    EXPECT_EQ(lab.volumes, 2);
+    EXPECT_TRUE(same_grid_points(img.geom, lab.geom, 1e-3));
+    const json c = read_json(dir / "case.json");
+    EXPECT_EQ(c["modality"], t["modality"]);
+    EXPECT_EQ(c["steps"].size(), 4u);
+  }
+}
+
+TEST_F(Preprocess, PointsAndSpheresSitOnTheTruthAneurysms) {
+  size_t checked = 0;
+  for (const auto& t : truth_["series"]) {
+    if (t["aneurysms"].empty()) continue;
+    const std::string uid = t["series_uid"];
+    const json c = read_json(work() / "cases" / uid / "case.json");
+    const Volume<float> lab = read_nifti(work() / "cases" / uid / "labels.nii");
+    ASSERT_EQ(c["points"].size(), t["aneurysms"].size()) << uid;
+    const size_t n = static_cast<size_t>(lab.geom.voxel_count());
+    for (const auto& a : t["aneurysms"]) {
+      const Vec3 centre{a["centre_lps_mm"][0], a["centre_lps_mm"][1], a["centre_lps_mm"][2]};
+      // the case point of the same location within one source voxel of the truth centre
+      double best = 1e9;
+      for (const auto& p : c["points"])
+        if (p["column"] == a["column"])
+          best = std::min(best, norm(Vec3{p["world_lps_mm"][0], p["world_lps_mm"][1], p["world_lps_mm"][2]} - centre));
+      EXPECT_LE(best, t["slice_spacing_mm"].get<double>()) << uid;
+      // and the aneurysm label volume marks the truth centre with column + 1
+      const Vec3 ijk = lab.geom.world_to_index(centre);
+      const int64_t i = std::lround(ijk[0]), j = std::lround(ijk[1]), k = std::lround(ijk[2]);
+      ASSERT_TRUE(i >= 0 && j >= 0 && k >= 0 && i < lab.geom.size[0] && j < lab.geom.size[1] && k < lab.geom.size[2]);
+      const int v = static_cast<int>(lab.data[n + lab.offset(i, j, k)]);
+      EXPECT_GT(v, 0) << uid;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 5u);
+}
+
+TEST_F(Preprocess, VesselLabelsComeFromTheSegmentations) {
+  size_t with = 0;
+  for (const auto& t : truth_["series"]) {
+    const std::string uid = t["series_uid"];
+    const json c = read_json(work() / "cases" / uid / "case.json");
+    const Volume<float> lab = read_nifti(work() / "cases" / uid / "labels.nii");
+    const size_t n = static_cast<size_t>(lab.geom.voxel_count());
+    size_t labelled = 0;
+    for (size_t i = 0; i < n; ++i) labelled += lab.data[i] > 0;
+    if (t["segmentation"].get<bool>()) {
+      EXPECT_EQ(c["labels_file"]["vessel_source"], uid + "_cowseg.nii");
+      ++with;
+    } else {
+      EXPECT_EQ(c["labels_file"]["vessel_source"], "none");
+      EXPECT_EQ(labelled, 0u);
+    }
+  }
+  EXPECT_GT(with, 0u);
+}
+
+TEST_F(Preprocess, ResumesAndRecordsFailuresWithoutStopping) {
+  // A second run skips every finished case.
+  CaseOptions co;
+  co.harmonize.spacing = {2, 2, 2};
+  RsnaDataset d = read_rsna(data());
+  PreprocessSummary again = preprocess_dataset(d, work(), co, 2);
+  EXPECT_EQ(again.skipped, 16);
+  EXPECT_EQ(again.ok, 0);
+
+  // A broken series (no DICOM) and a segmentation on the wrong grid, in a fresh work folder.
+  test::TempDir w2("prep_w2");
+  const std::string broken = "1.2.3.4.5";
+  fs::create_directories(data() / "series" / broken);
+  std::ofstream(data() / "series" / broken / "junk.dcm") << "not dicom";
+  std::string seg_uid;
+  for (const auto& t : truth_["series"])
+    if (t["segmentation"].get<bool>()) seg_uid = t["series_uid"];
+  ASSERT_FALSE(seg_uid.empty());
+  const fs::path cow = data() / "segmentations" / (seg_uid + "_cowseg.nii");
+  Volume<float> wrong = read_nifti(cow);
+  wrong.geom.origin[0] += 25;  // shifted: no longer on the series' grid
+  write_nifti(wrong, cow, NiftiLayout::Native);
+
+  d = read_rsna(data());
+  const PreprocessSummary s = preprocess_dataset(d, w2.path, co, 2);
+  EXPECT_EQ(s.failed, 1);
+  EXPECT_EQ(s.ok, 16);
+  std::ifstream manifest(w2.path / "manifest.jsonl");
+  bool found = false;
+  for (std::string line; std::getline(manifest, line);) {
+    const json j = json::parse(line);
+    if (j["id"] == broken) {
+      found = true;
+      EXPECT_EQ(j["status"], "failed");
+      EXPECT_NE(j["reason"].get<std::string>().find("no DICOM"), std::string::npos);
+    }
+  }
+  EXPECT_TRUE(found);
+  const json c = read_json(w2.path / "cases" / seg_uid / "case.json");
+  EXPECT_NE(c["labels_file"]["vessel_source"].get<std::string>().find("does not match"), std::string::npos);
+  EXPECT_FALSE(fs::exists(w2.path / "cases" / broken));
+  fs::remove_all(data() / "series" / broken);
+}
+
+}  // namespace
+}  // namespace aneura

@@ -59,6 +59,7 @@ void add_preprocess(CLI::App& app, Action& action) {
       ->check(CLI::IsMember({"zscore", "percentile", "none"}));
   cmd->add_option("--sphere-radius", args->o.sphere_radius_mm, "Aneurysm mask radius around each localizer, mm")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--qa", args->o.qa_cases, "Write WORK/qa/<id>.png (tri-planar slices + head-mask contour) for this many cases");
   cmd->add_flag("--no-crop", args->no_crop, "Keep the whole field of view (no crop to the head)");
   cmd->add_flag("-q,--quiet", args->quiet, "No progress line");
   cmd->callback([&action, args] { action = [args] { return run_preprocess(*args); }; });

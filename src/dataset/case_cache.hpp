@@ -20,6 +20,7 @@ namespace aneura {
 struct CaseOptions {
   HarmonizeParams harmonize;
   double sphere_radius_mm = 4;  // aneurysm mask radius around each localizer point
+  int qa_cases = 5;             // WORK/qa/<id>.png (tri-planar + head-mask contour) for this many cases
 };
 
 struct CaseOutcome {
@@ -34,15 +35,17 @@ std::filesystem::path case_dir(const std::filesystem::path& work, const std::str
 bool case_done(const std::filesystem::path& work, const std::string& id);
 
 // Builds one case (never throws for bad input: the outcome says why it failed).
+// With `qa`, also writes WORK/qa/<id>.png.
 CaseOutcome build_case(const RsnaDataset& d, const SeriesEntry& e, const std::filesystem::path& work,
-                       const CaseOptions& o);
+                       const CaseOptions& o, bool qa = false);
 
 struct PreprocessSummary {
   int ok = 0, skipped = 0, failed = 0;
 };
 
 // All series, `workers` at a time; finished cases are skipped; WORK/manifest.jsonl gets one line
-// per series (id, status, reason, seconds). progress(done, total) after each series.
+// per series (id, status, reason, seconds). QA pictures for o.qa_cases series drawn at random (the
+// same ones for the same ids). progress(done, total) after each series.
 PreprocessSummary preprocess_dataset(const RsnaDataset& d, const std::filesystem::path& work, const CaseOptions& o,
                                      unsigned workers, const std::function<void(int, int, const CaseOutcome&)>& progress = {});
 

@@ -52,10 +52,7 @@ AxisMap orientation_map(const Geometry& g, const std::string& code) {
   return m;
 }
 
-template <class T>
-Volume<T> reorient(const Volume<T>& in, const AxisMap& m) {
-  if (m.identity()) return in;
-  const Geometry& gi = in.geom;
+Geometry reorient_geometry(const Geometry& gi, const AxisMap& m) {
   Geometry go;
   for (int o = 0; o < 3; ++o) {
     const int a = m.from[o];
@@ -67,7 +64,14 @@ Volume<T> reorient(const Volume<T>& in, const AxisMap& m) {
   Vec3 first{0, 0, 0};
   for (int o = 0; o < 3; ++o) first[m.from[o]] = m.flip[o] ? double(gi.size[m.from[o]] - 1) : 0.0;
   go.origin = gi.index_to_world(first);
+  return go;
+}
 
+template <class T>
+Volume<T> reorient(const Volume<T>& in, const AxisMap& m) {
+  if (m.identity()) return in;
+  const Geometry& gi = in.geom;
+  const Geometry go = reorient_geometry(gi, m);
   Volume<T> out(go, in.volumes);
   const size_t nvox = static_cast<size_t>(gi.voxel_count());
   // Input stride for a unit step along each output axis.

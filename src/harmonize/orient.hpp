@@ -19,6 +19,9 @@ struct AxisMap {
 // The permutation/flip that brings `g` closest to `code` (three letters from L/R, P/A, S/I).
 AxisMap orientation_map(const Geometry& g, const std::string& code);
 
+// The grid after applying the map (same voxel centres, new index order).
+Geometry reorient_geometry(const Geometry& g, const AxisMap& m);
+
 // Applies the map (volumes stacked along t stay stacked).
 template <class T>
 Volume<T> reorient(const Volume<T>& in, const AxisMap& m);

@@ -9,51 +9,35 @@ namespace {
 
 nlohmann::json vec(const Vec3& v) { return {v[0], v[1], v[2]}; }
 
-Volume<float> mask_as_float(const Volume<uint8_t>& m) {
-  Volume<float> f(m.geom);
-  for (size_t i = 0; i < m.data.size(); ++i) f.data[i] = m.data[i];
-  return f;
-}
-
 }  // namespace
 
-Harmonized harmonize(const Volume<float>& raw, const std::string& dicom_modality, const HarmonizeParams& p) {
+template <class T>
+Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, const HarmonizeParams& p) {
   if (raw.volumes != 1) throw Error(ErrorCode::Unsupported, "harmonize expects one volume (got a series with several)");
   const bool ct = dicom_modality == "CT";
   Harmonized h;
 
-  const AxisMap map = orientation_map(raw.geom, p.orientation);
-  Volume<float> v = reorient(raw, map);
-  h.reoriented = v.geom;
-  h.steps.push_back({{"step", "orient"}, {"from", raw.geom.orientation_code()}, {"to", v.geom.orientation_code()},
-                     {"exact", true}});
-
-  const double threshold = ct ? -500.0 : mr_foreground_threshold(v);
-  Volume<uint8_t> mask = threshold_mask(v, threshold);
-  h.crop_box = Box{{0, 0, 0}, {v.geom.size[0], v.geom.size[1], v.geom.size[2]}};
-  if (p.crop) {
-    h.crop_box = mask_box(mask, p.crop_margin_mm);
-    v = crop(v, h.crop_box);
-    mask = crop(mask, h.crop_box);
-  }
+  const double threshold = ct ? -500.0 : mr_foreground_threshold(raw);
+  h.crop_box = Box{{0, 0, 0}, {raw.geom.size[0], raw.geom.size[1], raw.geom.size[2]}};
+  if (p.crop) h.crop_box = threshold_box(raw, threshold, p.crop_margin_mm);
+  const Geometry cropped = crop_geometry(raw.geom, h.crop_box);
+  const Geometry oriented = reorient_geometry(cropped, orientation_map(cropped, p.orientation));
   h.steps.push_back({{"step", "crop"}, {"enabled", p.crop}, {"foreground_threshold", threshold},
-                     {"margin_mm", p.crop_margin_mm}, {"box_lo", h.crop_box.lo}, {"box_hi", h.crop_box.hi}});
+                     {"margin_mm", p.crop_margin_mm}, {"box_lo", h.crop_box.lo}, {"box_hi", h.crop_box.hi},
+                     {"box_in", "source voxel indices"}});
+  h.steps.push_back({{"step", "orient"}, {"from", raw.geom.orientation_code()}, {"to", oriented.orientation_code()},
+                     {"exact", true}, {"applied", "as the target grid of the resampling (no separate copy)"}});
 
-  ResampleOptions ro;
-  ro.spacing = p.spacing;
-  ro.interp = p.interp;
-  ro.outside = ct ? -1024.f : 0.f;
-  const Vec3 before = v.geom.spacing;
-  v = resample(v, ro);
-  h.mask = Volume<uint8_t>(v.geom);
-  {
-    const Volume<float> m = resample_to(mask_as_float(mask), v.geom, Interp::Nearest, 0);
-    for (size_t i = 0; i < m.data.size(); ++i) h.mask.data[i] = m.data[i] > 0.5f ? 1 : 0;
-  }
+  const float outside = ct ? -1024.f : 0.f;
+  const Geometry target = resampled_grid(oriented, p.spacing);
+  Volume<float> v = resample_onto(raw, target, p.interp, outside, 3.0, &cropped);
+  h.mask = threshold_mask(v, threshold);
+  const Vec3 before = raw.geom.spacing;
+  const double anisotropy_ratio = 3.0;
   static const char* interp_names[] = {"nearest", "linear", "bspline"};
   h.steps.push_back({{"step", "resample"}, {"from_spacing_mm", vec(before)}, {"to_spacing_mm", vec(p.spacing)},
                      {"interpolation", interp_names[static_cast<int>(p.interp)]},
-                     {"anisotropy_ratio", ro.anisotropy_ratio},
+                     {"anisotropy_ratio", anisotropy_ratio},
                      {"direction", "output voxel centre -> input point (identity transform)"},
                      {"size", v.geom.size}});
 
@@ -91,5 +75,8 @@ Harmonized harmonize(const Volume<float>& raw, const std::string& dicom_modality
   h.steps.push_back(norm);
   return h;
 }
+
+template Harmonized harmonize(const Volume<float>&, const std::string&, const HarmonizeParams&);
+template Harmonized harmonize(const Volume<int16_t>&, const std::string&, const HarmonizeParams&);
 
 }  // namespace aneura

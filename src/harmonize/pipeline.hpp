@@ -1,8 +1,10 @@
-// The harmonization pipeline for one volume, in this order:
-//   1. reorient to params.orientation (exact permutation/flips)
-//   2. head mask (CT: > -500 HU; MR: 10 % of the p1..p99 range) and crop to its box + margin
-//   3. resample to params.spacing (anisotropy-aware; intensities linear or B-spline)
-//   4. normalize by modality on the final grid, statistics taken inside the head mask
+// The harmonization pipeline for one volume:
+//   1. head box on the source grid (CT: > -500 HU; MR: 10 % of the p1..p99 range) + margin
+//   2. target grid: the box, reoriented to params.orientation (axis permutation/flips), at
+//      params.spacing
+//   3. ONE resampling from the source voxels onto that grid (anisotropy-aware; intensities
+//      linear or B-spline): reorientation and crop cost no copies of the source volume
+//   4. head mask on the final grid (same threshold), normalization by modality inside it
 // Resampling comes before normalization so that CT windows (several channels) are computed once
 // on the final grid instead of resampled channel by channel; for the linear schemes the order
 // does not change the result away from clipping limits.
@@ -37,12 +39,13 @@ struct Harmonized {
   Volume<float> image;              // channels stacked along t
   Volume<uint8_t> mask;             // head mask on the final grid
   std::vector<std::string> channels;
-  Box crop_box;                     // in the reoriented source grid
-  Geometry reoriented;              // grid after step 1 (before the crop)
+  Box crop_box;                     // in source voxel indices
   nlohmann::json steps = nlohmann::json::array();  // every step with its parameters, in order
 };
 
 // `dicom_modality` is the DICOM Modality tag ("CT" or "MR"), the only modality known at test time.
-Harmonized harmonize(const Volume<float>& raw, const std::string& dicom_modality, const HarmonizeParams& p);
+// T is float or int16_t (source voxels as decoded).
+template <class T>
+Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, const HarmonizeParams& p);
 
 }  // namespace aneura

@@ -1,10 +1,10 @@
-#include <chrono>
 #include <cstdio>
 #include <iostream>
 
 #include "apps/aneura/commands.hpp"
 #include "core/error.hpp"
 #include "core/parallel.hpp"
+#include "core/progress.hpp"
 #include "dataset/case_cache.hpp"
 
 namespace aneura::app {
@@ -24,15 +24,10 @@ int run_preprocess(PreprocessArgs& a) {
   a.o.harmonize.interp = a.interp == "bspline" ? Interp::BSpline : Interp::Linear;
   a.o.harmonize.crop = !a.no_crop;
   const RsnaDataset d = read_rsna(a.data);
-  const auto t0 = std::chrono::steady_clock::now();
-  auto progress = [&](int done, int total, const CaseOutcome& r) {
+  Progress bar("preprocess", static_cast<int>(d.series.size()), !a.quiet);
+  auto progress = [&](int done, int, const CaseOutcome& r) {
     if (r.status == "failed") std::fprintf(stderr, "\nfailed: %s: %s\n", r.id.c_str(), r.reason.c_str());
-    if (a.quiet) return;
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double rate = done / std::max(secs, 1e-9);
-    std::fprintf(stderr, "\rpreprocess: %d/%d series  %.2f series/s  ETA %.0f s   ", done, total, rate,
-                 (total - done) / std::max(rate, 1e-9));
-    if (done == total) std::fprintf(stderr, "\n");
+    bar.update(done);
   };
   const unsigned workers = a.workers ? a.workers : default_threads();
   const PreprocessSummary s = preprocess_dataset(d, a.work, a.o, workers, progress);

@@ -1,8 +1,7 @@
-#include <chrono>
-#include <cstdio>
 #include <iostream>
 
 #include "apps/aneura/commands.hpp"
+#include "core/progress.hpp"
 #include "synth/dataset.hpp"
 
 namespace aneura::app {
@@ -18,15 +17,8 @@ struct SynthArgs {
 int run_synth(SynthArgs& a) {
   a.o.out = a.out;
   a.o.size = synth::parse_size(a.size);
-  const auto t0 = std::chrono::steady_clock::now();
-  auto progress = [&](int done, int total) {
-    if (a.quiet) return;
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double rate = done / std::max(secs, 1e-9);
-    std::fprintf(stderr, "\rsynth: %d/%d series  %.1f series/s  ETA %.0f s   ", done, total, rate,
-                 (total - done) / std::max(rate, 1e-9));
-    if (done == total) std::fprintf(stderr, "\n");
-  };
+  Progress bar("synth", a.o.n, !a.quiet);
+  auto progress = [&](int done, int) { bar.update(done); };
   synth::write_dataset(a.o, progress);
   if (!a.quiet) std::cerr << "synth: wrote " << a.o.n << " series to " << a.out << "\n";
   return 0;

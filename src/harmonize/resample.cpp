@@ -105,7 +105,7 @@ void linear_axis_aligned(const Volume<T>& in, int64_t t, const Geometry& grid, c
   auto at = [](const Axis& ax, int64_t i) { return std::make_pair(ax.lo[i], ax.w[i]); };
   // Pass along source axis 0: (n0 -> m0) x n1 x n2
   const int64_t m0 = new_size[0], m1 = new_size[1], m2 = new_size[2];
-  std::vector<float> p0(static_cast<size_t>(m0 * n1 * n2));
+  VoxelVector<float> p0(static_cast<size_t>(m0 * n1 * n2));  // every element written below
   for (int64_t k = 0; k < n2; ++k)
     for (int64_t j = 0; j < n1; ++j) {
       const T* line = src + (k * n1 + j) * n0;
@@ -118,7 +118,7 @@ void linear_axis_aligned(const Volume<T>& in, int64_t t, const Geometry& grid, c
       }
     }
   // Pass along source axis 1: m0 x (n1 -> m1) x n2
-  std::vector<float> p1(static_cast<size_t>(m0 * m1 * n2));
+  VoxelVector<float> p1(static_cast<size_t>(m0 * m1 * n2));
   for (int64_t k = 0; k < n2; ++k)
     for (int64_t j = 0; j < m1; ++j) {
       const auto [lo, w] = at(axes[1], j);

@@ -1,5 +1,7 @@
 #include "core/uid.hpp"
 
+#include <cctype>
+
 #include "core/error.hpp"
 
 namespace aneura {
@@ -24,6 +26,13 @@ const std::string& require_valid_uid(const std::string& uid, const std::string& 
   if (!is_valid_uid(uid))
     throw Error(ErrorCode::CorruptInput, "not a valid DICOM UID: '" + uid.substr(0, 80) + "'", where);
   return uid;
+}
+
+bool is_safe_name(const std::string& name) {
+  if (name.empty() || name.size() > 128 || !std::isalnum(static_cast<unsigned char>(name[0]))) return false;
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') return false;
+  return true;
 }
 
 }  // namespace aneura

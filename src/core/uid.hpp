@@ -9,4 +9,8 @@ bool is_valid_uid(const std::string& uid);
 // Throws Error(CorruptInput) naming `where` unless is_valid_uid(uid); returns uid.
 const std::string& require_valid_uid(const std::string& uid, const std::string& where);
 
+// A name safe as one path component: 1..128 of [A-Za-z0-9._-], starting with a letter or digit
+// (so never "." or ".."). Used for case ids of non-DICOM sources.
+bool is_safe_name(const std::string& name);
+
 }  // namespace aneura

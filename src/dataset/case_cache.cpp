@@ -36,7 +36,29 @@ json geometry_json(const Geometry& g) {
 }  // namespace
 
 fs::path case_dir(const fs::path& work, const std::string& id) {
-  return work / "cases" / require_valid_uid(id, (work / "cases").string());
+  if (!is_valid_uid(id) && !is_safe_name(id))
+    throw Error(ErrorCode::CorruptInput, "case id is neither a DICOM UID nor a safe name: '" + id.substr(0, 80) + "'",
+                (work / "cases").string());
+  return work / "cases" / id;
+}
+
+void write_case(const fs::path& work, const std::string& id, const Harmonized& h, const Volume<int16_t>& labels,
+                json meta, bool qa) {
+  const fs::path dir = case_dir(work, id);
+  fs::create_directories(dir);
+  if (qa) {
+    fs::create_directories(work / "qa");
+    write_triplanar_png(h.image, h.mask, work / "qa" / (id + ".png"));
+  }
+  write_nifti(h.image, dir / "image.nii", NiftiLayout::Native);
+  write_nifti(labels, dir / "labels.nii", NiftiLayout::Native);
+  meta["id"] = id;
+  meta["steps"] = h.steps;
+  meta["grid"] = geometry_json(h.image.geom);
+  meta["image"] = {{"file", "image.nii"}, {"channels", h.channels}};
+  meta["labels_file"]["file"] = "labels.nii";
+  meta["labels_file"]["volumes"] = {"vessels: cowseg values 0..13", "aneurysm: location column + 1"};
+  write_text_atomically(dir / "case.json", meta.dump(1));
 }
 
 bool case_done(const fs::path& work, const std::string& id) {
@@ -44,137 +66,121 @@ bool case_done(const fs::path& work, const std::string& id) {
   return fs::is_regular_file(case_dir(work, id) / "case.json", ec);
 }
 
-CaseOutcome build_case(const RsnaDataset& d, const SeriesEntry& e, const fs::path& work, const CaseOptions& o, bool qa) {
+void build_rsna_case(const RsnaDataset& d, const SeriesEntry& e, const fs::path& work, const CaseOptions& o, bool qa,
+                     CaseOutcome& out) {
   const auto t0 = std::chrono::steady_clock::now();
-  CaseOutcome out;
-  out.id = e.uid;
-  try {
-    const fs::path dir = case_dir(work, e.uid);
-    SeriesOptions so;
-    so.threads = 1;  // parallel over series, not inside one
-    const SeriesPlan plan = plan_series(d.series_dir(e.uid), so);
-    out.warnings = plan.warnings;
-    // Exact int16 sources (most CT and MR) are decoded as int16: half the memory and time.
-    const Harmonized h = volume_fits_int16(plan) ? harmonize(load_volume<int16_t>(plan, 1), plan.modality, o.harmonize)
-                                                 : harmonize(load_volume<float>(plan, 1), plan.modality, o.harmonize);
-    const Geometry& grid = h.image.geom;
+  SeriesOptions so;
+  so.threads = 1;  // parallel over series, not inside one
+  const SeriesPlan plan = plan_series(d.series_dir(e.uid), so);
+  out.warnings = plan.warnings;
+  // Exact int16 sources (most CT and MR) are decoded as int16: half the memory and time.
+  const Harmonized h = volume_fits_int16(plan) ? harmonize(load_volume<int16_t>(plan, 1), plan.modality, o.harmonize)
+                                               : harmonize(load_volume<float>(plan, 1), plan.modality, o.harmonize);
+  const Geometry& grid = h.image.geom;
 
-    // [0] vessel territories from the segmentation, when it exists and sits on the series' grid.
-    Volume<int16_t> labels(grid, 2);
-    std::fill(labels.data.begin(), labels.data.end(), int16_t{0});
-    const size_t n = static_cast<size_t>(grid.voxel_count());
-    std::string vessel_source = "none";
-    if (const auto cow = d.cowseg(e.uid)) {
-      const Volume<float> seg = read_nifti(*cow);
-      if (!same_grid_points(seg.geom, plan.geometry, 1.0)) {
-        vessel_source = "skipped: grid of " + cow->filename().string() + " does not match the series";
-        out.warnings.push_back(vessel_source);
-      } else {
-        const Volume<float> on_grid = resample_to(seg, grid, Interp::Nearest, 0);
-        for (size_t i = 0; i < n; ++i) labels.data[i] = static_cast<int16_t>(std::lround(on_grid.data[i]));
-        vessel_source = cow->filename().string();
-      }
+  // [0] vessel territories from the segmentation, when it exists and sits on the series' grid.
+  Volume<int16_t> labels(grid, 2);
+  std::fill(labels.data.begin(), labels.data.end(), int16_t{0});
+  const size_t n = static_cast<size_t>(grid.voxel_count());
+  std::string vessel_source = "none";
+  if (const auto cow = d.cowseg(e.uid)) {
+    const Volume<float> seg = read_nifti(*cow);
+    if (!same_grid_points(seg.geom, plan.geometry, 1.0)) {
+      vessel_source = "skipped: grid of " + cow->filename().string() + " does not match the series";
+      out.warnings.push_back(vessel_source);
+    } else {
+      const Volume<float> on_grid = resample_to(seg, grid, Interp::Nearest, 0);
+      for (size_t i = 0; i < n; ++i) labels.data[i] = static_cast<int16_t>(std::lround(on_grid.data[i]));
+      vessel_source = cow->filename().string();
     }
-    // [1] aneurysm spheres at the localizer points.
-    json points = json::array();
-    auto it = d.localizers.find(e.uid);
-    if (it != d.localizers.end()) {
-      for (const auto& l : it->second) {
-        Vec3 w;
-        try {
-          w = localizer_to_world(plan, l.sop_uid, l.x, l.y, l.frame);
-        } catch (const Error& err) {
-          out.warnings.push_back(std::string("localizer skipped: ") + err.what());
-          continue;
-        }
-        const Vec3 ijk = grid.world_to_index(w);
-        points.push_back({{"sop_uid", l.sop_uid}, {"frame", l.frame}, {"x", l.x}, {"y", l.y}, {"column", l.column},
-                          {"location", label_names()[l.column]}, {"world_lps_mm", vec(w)}, {"voxel", vec(ijk)}});
-        const double r = o.sphere_radius_mm;
-        int64_t lo[3], hi[3];
-        for (int a = 0; a < 3; ++a) {
-          const double reach = r / grid.spacing[a];
-          lo[a] = std::max<int64_t>(0, static_cast<int64_t>(std::floor(ijk[a] - reach)));
-          hi[a] = std::min<int64_t>(grid.size[a] - 1, static_cast<int64_t>(std::ceil(ijk[a] + reach)));
-        }
-        for (int64_t k = lo[2]; k <= hi[2]; ++k)
-          for (int64_t j = lo[1]; j <= hi[1]; ++j)
-            for (int64_t i = lo[0]; i <= hi[0]; ++i)
-              if (norm(grid.index_to_world({double(i), double(j), double(k)}) - w) <= r)
-                labels.data[n + labels.offset(i, j, k)] = static_cast<int16_t>(l.column + 1);
-      }
-    }
-
-    fs::create_directories(dir);
-    if (qa) {
-      fs::create_directories(work / "qa");
-      write_triplanar_png(h.image, h.mask, work / "qa" / (e.uid + ".png"));
-    }
-    write_nifti(h.image, dir / "image.nii", NiftiLayout::Native);
-    write_nifti(labels, dir / "labels.nii", NiftiLayout::Native);
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    json c = {{"id", e.uid},
-              {"series_uid", e.uid},
-              {"modality", e.modality},
-              {"dicom_modality", plan.modality},
-              {"labelled", e.labelled},
-              {"labels", e.labels},
-              {"label_names", label_names()},
-              {"source", {{"folder", plan.folder.string()}, {"geometry", geometry_json(plan.geometry)},
-                          {"plane", plan.plane}, {"multiframe", plan.multiframe}, {"images", plan.slice_map.size()},
-                          {"dropped", plan.dropped}}},
-              {"steps", h.steps},
-              {"grid", geometry_json(grid)},
-              {"image", {{"file", "image.nii"}, {"channels", h.channels}}},
-              {"labels_file", {{"file", "labels.nii"},
-                               {"volumes", {"vessels: cowseg values 0..13", "aneurysm: location column + 1"}},
-                               {"vessel_source", vessel_source},
-                               {"sphere_radius_mm", o.sphere_radius_mm}}},
-              {"points", points},
-              {"warnings", out.warnings},
-              {"seconds", secs}};
-    write_text_atomically(dir / "case.json", c.dump(1));
-    out.status = "ok";
-  } catch (const Error& err) {
-    out.status = "failed";
-    out.reason = std::string(err.what()) + (err.where().empty() ? "" : " (" + err.where() + ")");
-  } catch (const std::exception& err) {
-    out.status = "failed";
-    out.reason = std::string("internal: ") + err.what();
   }
-  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return out;
+  // [1] aneurysm spheres at the localizer points.
+  json points = json::array();
+  auto it = d.localizers.find(e.uid);
+  if (it != d.localizers.end()) {
+    for (const auto& l : it->second) {
+      Vec3 w;
+      try {
+        w = localizer_to_world(plan, l.sop_uid, l.x, l.y, l.frame);
+      } catch (const Error& err) {
+        out.warnings.push_back(std::string("localizer skipped: ") + err.what());
+        continue;
+      }
+      const Vec3 ijk = grid.world_to_index(w);
+      points.push_back({{"sop_uid", l.sop_uid}, {"frame", l.frame}, {"x", l.x}, {"y", l.y}, {"column", l.column},
+                        {"location", label_names()[l.column]}, {"world_lps_mm", vec(w)}, {"voxel", vec(ijk)}});
+      const double r = o.sphere_radius_mm;
+      int64_t lo[3], hi[3];
+      for (int a = 0; a < 3; ++a) {
+        const double reach = r / grid.spacing[a];
+        lo[a] = std::max<int64_t>(0, static_cast<int64_t>(std::floor(ijk[a] - reach)));
+        hi[a] = std::min<int64_t>(grid.size[a] - 1, static_cast<int64_t>(std::ceil(ijk[a] + reach)));
+      }
+      for (int64_t k = lo[2]; k <= hi[2]; ++k)
+        for (int64_t j = lo[1]; j <= hi[1]; ++j)
+          for (int64_t i = lo[0]; i <= hi[0]; ++i)
+            if (norm(grid.index_to_world({double(i), double(j), double(k)}) - w) <= r)
+              labels.data[n + labels.offset(i, j, k)] = static_cast<int16_t>(l.column + 1);
+    }
+  }
+
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  json c = {{"series_uid", e.uid},
+            {"modality", e.modality},
+            {"dicom_modality", plan.modality},
+            {"labelled", e.labelled},
+            {"labels", e.labels},
+            {"label_names", label_names()},
+            {"source", {{"kind", "rsna-dicom"}, {"folder", plan.folder.string()}, {"geometry", geometry_json(plan.geometry)},
+                        {"plane", plan.plane}, {"multiframe", plan.multiframe}, {"images", plan.slice_map.size()},
+                        {"dropped", plan.dropped}}},
+            {"labels_file", {{"vessel_source", vessel_source}, {"sphere_radius_mm", o.sphere_radius_mm}}},
+            {"points", points},
+            {"warnings", out.warnings},
+            {"seconds", secs}};
+  write_case(work, e.uid, h, labels, c, qa);
 }
 
-PreprocessSummary preprocess_dataset(const RsnaDataset& d, const fs::path& work, const CaseOptions& o, unsigned workers,
-                                     const std::function<void(int, int, const CaseOutcome&)>& progress) {
+PreprocessSummary run_case_jobs(const std::vector<CaseJob>& jobs, const fs::path& work, unsigned workers, int qa_cases,
+                                const std::function<void(int, int, const CaseOutcome&)>& progress) {
   std::error_code ec;
   fs::create_directories(work / "cases", ec);
   if (ec) throw Error(ErrorCode::OutputFailed, "cannot create the work folder: " + ec.message(), work.string());
   std::ofstream manifest(work / "manifest.jsonl", std::ios::app);
   if (!manifest) throw Error(ErrorCode::OutputFailed, "cannot write manifest.jsonl", work.string());
-  // Series run in parallel; each uses one ITK thread so the workers do not oversubscribe cores.
+  // Cases run in parallel; each uses one ITK thread so the workers do not oversubscribe cores.
   itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(1);
   PreprocessSummary sum;
   std::mutex mu;
   std::atomic<int> done{0};
-  const int total = static_cast<int>(d.series.size());
+  const int total = static_cast<int>(jobs.size());
   // QA sample: the ids with the smallest hashes (random-looking, stable across runs).
   std::vector<std::pair<size_t, std::string>> ranked;
-  for (const auto& e : d.series) ranked.emplace_back(std::hash<std::string>{}(e.uid), e.uid);
+  for (const auto& j : jobs) ranked.emplace_back(std::hash<std::string>{}(j.id), j.id);
   std::sort(ranked.begin(), ranked.end());
   std::set<std::string> qa;
-  for (int i = 0; i < std::min<int>(o.qa_cases, static_cast<int>(ranked.size())); ++i) qa.insert(ranked[i].second);
-  parallel_for(d.series.size(), workers, [&](size_t i) {
-    const SeriesEntry& e = d.series[i];
+  for (int i = 0; i < std::min<int>(qa_cases, static_cast<int>(ranked.size())); ++i) qa.insert(ranked[i].second);
+  parallel_for(jobs.size(), workers, [&](size_t i) {
+    const CaseJob& job = jobs[i];
     CaseOutcome r;
-    if (case_done(work, e.uid)) {
-      r.id = e.uid;
-      r.status = "skipped";
-      r.reason = "already built";
-    } else {
-      r = build_case(d, e, work, o, qa.count(e.uid) > 0);
+    r.id = job.id;
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      if (case_done(work, job.id)) {
+        r.status = "skipped";
+        r.reason = "already built";
+      } else {
+        job.build(r, qa.count(job.id) > 0);
+        r.status = "ok";
+      }
+    } catch (const Error& err) {
+      r.status = "failed";
+      r.reason = std::string(err.what()) + (err.where().empty() ? "" : " (" + err.where() + ")");
+    } catch (const std::exception& err) {
+      r.status = "failed";
+      r.reason = std::string("internal: ") + err.what();
     }
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::lock_guard<std::mutex> lock(mu);
     (r.status == "ok" ? sum.ok : r.status == "skipped" ? sum.skipped : sum.failed)++;
     manifest << json{{"id", r.id}, {"status", r.status}, {"reason", r.reason}, {"seconds", r.seconds},
@@ -184,6 +190,14 @@ PreprocessSummary preprocess_dataset(const RsnaDataset& d, const fs::path& work,
     if (progress) progress(++done, total, r);
   });
   return sum;
+}
+
+PreprocessSummary preprocess_dataset(const RsnaDataset& d, const fs::path& work, const CaseOptions& o, unsigned workers,
+                                     const std::function<void(int, int, const CaseOutcome&)>& progress) {
+  std::vector<CaseJob> jobs;
+  for (const auto& e : d.series)
+    jobs.push_back({e.uid, [&d, &e, &work, &o](CaseOutcome& out, bool qa) { build_rsna_case(d, e, work, o, qa, out); }});
+  return run_case_jobs(jobs, work, workers, o.qa_cases, progress);
 }
 
 }  // namespace aneura

@@ -31,17 +31,35 @@ struct CaseOutcome {
   std::vector<std::string> warnings;
 };
 
+// id: a DICOM UID (RSNA series) or a safe name (other sources); anything else is an error.
 std::filesystem::path case_dir(const std::filesystem::path& work, const std::string& id);
 bool case_done(const std::filesystem::path& work, const std::string& id);
 
-// Builds one case (never throws for bad input: the outcome says why it failed).
+// Builds the case of one RSNA series (throws aneura::Error on bad input; warnings go to `out`).
 // With `qa`, also writes WORK/qa/<id>.png.
-CaseOutcome build_case(const RsnaDataset& d, const SeriesEntry& e, const std::filesystem::path& work,
-                       const CaseOptions& o, bool qa = false);
+void build_rsna_case(const RsnaDataset& d, const SeriesEntry& e, const std::filesystem::path& work, const CaseOptions& o,
+                     bool qa, CaseOutcome& out);
 
 struct PreprocessSummary {
   int ok = 0, skipped = 0, failed = 0;
 };
+
+// Writes a harmonized case: QA picture (when asked), image.nii, labels.nii, then case.json =
+// `meta` plus the fields every case has (id, steps, grid, image, labels_file basics).
+void write_case(const std::filesystem::path& work, const std::string& id, const Harmonized& h,
+                const Volume<int16_t>& labels, nlohmann::json meta, bool qa);
+
+// One unit of batch work: builds case `id` (throwing aneura::Error on bad input).
+struct CaseJob {
+  std::string id;
+  std::function<void(CaseOutcome& out, bool qa)> build;
+};
+
+// Runs jobs `workers` at a time: finished cases are skipped, failures recorded and the batch
+// goes on, WORK/manifest.jsonl gets one line per job, QA pictures for `qa_cases` jobs drawn at
+// random (the same ones for the same ids).
+PreprocessSummary run_case_jobs(const std::vector<CaseJob>& jobs, const std::filesystem::path& work, unsigned workers,
+                                int qa_cases, const std::function<void(int, int, const CaseOutcome&)>& progress = {});
 
 // All series, `workers` at a time; finished cases are skipped; WORK/manifest.jsonl gets one line
 // per series (id, status, reason, seconds). QA pictures for o.qa_cases series drawn at random (the

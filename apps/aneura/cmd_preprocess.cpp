@@ -5,7 +5,7 @@
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "core/progress.hpp"
-#include "dataset/case_cache.hpp"
+#include "dataset/sources.hpp"
 
 namespace aneura::app {
 
@@ -23,14 +23,23 @@ int run_preprocess(PreprocessArgs& a) {
   a.o.harmonize.spacing = {a.spacing, a.spacing, a.spacing};
   a.o.harmonize.interp = a.interp == "bspline" ? Interp::BSpline : Interp::Linear;
   a.o.harmonize.crop = !a.no_crop;
-  const RsnaDataset d = read_rsna(a.data);
-  Progress bar("preprocess", static_cast<int>(d.series.size()), !a.quiet);
+  std::vector<CaseJob> jobs;
+  const SourceKind kind = detect_source(a.data);
+  RsnaDataset d;  // outlives the jobs that refer to it
+  if (kind == SourceKind::Rsna) {
+    d = read_rsna(a.data);
+    for (const auto& e : d.series)
+      jobs.push_back({e.uid, [&d, &e, &a](CaseOutcome& out, bool qa) { build_rsna_case(d, e, a.work, a.o, qa, out); }});
+  } else {
+    jobs = kind == SourceKind::Nifti ? nifti_jobs(a.data, a.work, a.o) : deeplesion_jobs(a.data, a.work, a.o);
+  }
+  Progress bar("preprocess", static_cast<int>(jobs.size()), !a.quiet);
   auto progress = [&](int done, int, const CaseOutcome& r) {
     if (r.status == "failed") std::fprintf(stderr, "\nfailed: %s: %s\n", r.id.c_str(), r.reason.c_str());
     bar.update(done);
   };
   const unsigned workers = a.workers ? a.workers : default_threads();
-  const PreprocessSummary s = preprocess_dataset(d, a.work, a.o, workers, progress);
+  const PreprocessSummary s = run_case_jobs(jobs, a.work, workers, a.o.qa_cases, progress);
   std::cerr << "preprocess: " << s.ok << " built, " << s.skipped << " already there, " << s.failed
             << " failed; cases in " << a.work << "/cases, log in " << a.work << "/manifest.jsonl\n";
   return s.failed ? static_cast<int>(ErrorCode::Partial) : 0;
@@ -41,7 +50,9 @@ int run_preprocess(PreprocessArgs& a) {
 void add_preprocess(CLI::App& app, Action& action) {
   auto args = std::make_shared<PreprocessArgs>();
   auto* cmd = app.add_subcommand("preprocess", "Harmonize every series of a dataset into the case cache WORK/cases");
-  cmd->add_option("DATA", args->data, "Dataset folder in the RSNA layout (train.csv, series/...)")->required();
+  cmd->add_option("DATA", args->data,
+                  "RSNA layout (train.csv, series/), a BIDS/OpenMind NIfTI folder, or DeepLesion (DL_info.csv, Images_png/)")
+      ->required();
   cmd->add_option("WORK", args->work, "Work folder (cases/, manifest.jsonl)")->required();
   cmd->add_option("--workers", args->workers, "Series processed in parallel (0: all usable cores)");
   cmd->add_option("--spacing", args->spacing, "Target isotropic spacing, mm")->check(CLI::PositiveNumber);

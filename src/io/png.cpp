@@ -35,6 +35,28 @@ void write_png(const RgbImage& img, const fs::path& path) {
   });
 }
 
+void write_png(const Gray16Image& img, const fs::path& path) {
+  using Image = itk::Image<uint16_t, 2>;
+  auto im = Image::New();
+  Image::SizeType size;
+  size[0] = static_cast<itk::SizeValueType>(img.width);
+  size[1] = static_cast<itk::SizeValueType>(img.height);
+  im->SetRegions(size);
+  im->Allocate();
+  std::copy(img.pixels.begin(), img.pixels.end(), im->GetBufferPointer());
+  write_atomically(path, [&](const fs::path& tmp) {
+    try {
+      auto w = itk::ImageFileWriter<Image>::New();
+      w->SetImageIO(itk::PNGImageIO::New());
+      w->SetFileName(tmp.string());
+      w->SetInput(im);
+      w->Update();
+    } catch (const itk::ExceptionObject& e) {
+      throw Error(ErrorCode::OutputFailed, std::string("PNG write failed: ") + e.GetDescription(), path.string());
+    }
+  });
+}
+
 Gray16Image read_png_gray16(const fs::path& path) {
   using Image = itk::Image<uint16_t, 2>;
   std::error_code ec;

@@ -23,5 +23,6 @@ struct Gray16Image {
   std::vector<uint16_t> pixels;  // top row first
 };
 Gray16Image read_png_gray16(const std::filesystem::path& path);
+void write_png(const Gray16Image& img, const std::filesystem::path& path);  // atomically
 
 }  // namespace aneura

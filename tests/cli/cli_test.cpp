@@ -104,5 +104,20 @@ TEST(Cli, SynthWritesADatasetAndRefusesToOverwrite) {
   EXPECT_FALSE(fs::exists(out + "2"));
 }
 
+TEST(Cli, PreprocessBuildsCasesAndSaysPartialOnFailures) {
+  test::TempDir dir("cli_prep");
+  const std::string data = (dir.path / "data").string(), work = (dir.path / "work").string();
+  ASSERT_EQ(run("synth " + data + " --n 3 --size tiny --seed 8 -q").code, 0);
+  CliRun r = run("preprocess " + data + " " + work + " --spacing 3 -q");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(dir.path / "work" / "manifest.jsonl"));
+  fs::create_directories(dir.path / "data" / "series" / "1.2.3.999");
+  std::ofstream(dir.path / "data" / "series" / "1.2.3.999" / "x.dcm") << "junk";
+  r = run("preprocess " + data + " " + work + " --spacing 3 -q");
+  EXPECT_EQ(r.code, 8) << r.out;
+  EXPECT_NE(r.out.find("3 already there, 1 failed"), std::string::npos) << r.out;
+  EXPECT_EQ(run("preprocess " + (dir.path / "nothing").string() + " " + work).code, 9);
+}
+
 }  // namespace
 }  // namespace aneura

@@ -199,3 +199,87 @@ TEST_F(Preprocess, ResumesAndRecordsFailuresWithoutStopping) {
 
 }  // namespace
 }  // namespace aneura
+
+#include "dataset/sources.hpp"
+#include "io/png.hpp"
+
+namespace aneura {
+namespace {
+
+TEST(Sources, BidsNiftiFolderBecomesUnlabelledCases) {
+  test::TempDir dir("bids"), work("bids_work");
+  Geometry g;
+  g.size = {30, 34, 20};
+  g.spacing = {1.2, 1.2, 2.0};
+  g.origin = {-18, -20, -20};
+  Volume<float> mr(g), ct(g);
+  for (int64_t k = 0; k < g.size[2]; ++k)
+    for (int64_t j = 0; j < g.size[1]; ++j)
+      for (int64_t i = 0; i < g.size[0]; ++i) {
+        const bool head = std::hypot(i - 15.0, j - 17.0) < 12;
+        mr.at(i, j, k) = head ? 400.f + i : 0.f;
+        ct.at(i, j, k) = head ? 40.f : -1000.f;
+      }
+  fs::create_directories(dir.path / "sub-01" / "anat");
+  fs::create_directories(dir.path / "sub-02" / "ses-1" / "ct");
+  write_nifti(mr, dir.path / "sub-01" / "anat" / "sub-01_T1w.nii.gz", NiftiLayout::Native);
+  write_nifti(ct, dir.path / "sub-02" / "ses-1" / "ct" / "sub-02_ses-1_ct.nii", NiftiLayout::Native);
+  std::ofstream(dir.path / "dataset_description.json") << "{}";
+  ASSERT_EQ(detect_source(dir.path), SourceKind::Nifti);
+  CaseOptions o;
+  o.harmonize.spacing = {2, 2, 2};
+  const auto jobs = nifti_jobs(dir.path, work.path, o);
+  ASSERT_EQ(jobs.size(), 2u);
+  const PreprocessSummary s = run_case_jobs(jobs, work.path, 2, 0);
+  EXPECT_EQ(s.ok, 2);
+  const json c1 = read_json(work.path / "cases" / "nii-sub-01_anat_sub-01_T1w" / "case.json");
+  EXPECT_EQ(c1["dicom_modality"], "MR");
+  EXPECT_EQ(c1["labelled"], false);
+  const json c2 = read_json(work.path / "cases" / "nii-sub-02_ses-1_ct_sub-02_ses-1_ct" / "case.json");
+  EXPECT_EQ(c2["dicom_modality"], "CT");
+  const Volume<float> img = read_nifti(work.path / "cases" / "nii-sub-01_anat_sub-01_T1w" / "image.nii");
+  for (int a = 0; a < 3; ++a) EXPECT_NEAR(img.geom.spacing[a], 2.0, 1e-5);
+  EXPECT_EQ(img.geom.orientation_code(), "RAS");
+}
+
+TEST(Sources, DeepLesionPngSlicesBuildAVolumeInHu) {
+  test::TempDir dir("dl"), work("dl_work");
+  const std::string series = "000001_01_01";
+  fs::create_directories(dir.path / "Images_png" / series);
+  Gray16Image img;
+  img.width = 40;
+  img.height = 36;
+  for (int s = 100; s < 106; ++s) {
+    img.pixels.assign(static_cast<size_t>(img.width) * img.height, 32768 - 1000);  // air
+    for (int y = 8; y < 28; ++y)
+      for (int x = 8; x < 32; ++x) img.pixels[static_cast<size_t>(y) * img.width + x] = static_cast<uint16_t>(32768 + 40 + s);
+    write_png(img, dir.path / "Images_png" / series / (std::to_string(s) + ".png"));
+  }
+  std::ofstream(dir.path / "DL_info.csv") << "File_name,Key_slice_index,Spacing_mm_px_,Image_size\n"
+                                          << series << "_103.png,103,\"0.8, 0.8, 2.5\",\"512, 512\"\n";
+  ASSERT_EQ(detect_source(dir.path), SourceKind::DeepLesion);
+  const Volume<float> v = load_deeplesion_series(dir.path / "Images_png" / series, {0.8, 0.8, 2.5});
+  EXPECT_EQ(v.geom.size, (std::array<int64_t, 3>{40, 36, 6}));
+  EXPECT_FLOAT_EQ(v.at(0, 0, 0), -1000.f);            // pixel - 32768
+  EXPECT_FLOAT_EQ(v.at(10, 10, 3), 40.f + 103);       // slice files in number order
+  EXPECT_DOUBLE_EQ(v.geom.spacing[2], 2.5);
+  EXPECT_EQ(v.geom.orientation_code(), "LPI");        // documented assumption
+  CaseOptions o;
+  o.harmonize.spacing = {1.6, 1.6, 2.5};
+  const PreprocessSummary s = run_case_jobs(deeplesion_jobs(dir.path, work.path, o), work.path, 1, 1);
+  EXPECT_EQ(s.ok, 1);
+  EXPECT_TRUE(fs::exists(work.path / "cases" / ("dl-" + series) / "case.json"));
+  EXPECT_TRUE(fs::exists(work.path / "qa" / ("dl-" + series + ".png")));
+}
+
+TEST(Sources, UnsafeNamesNeverBecomePaths) {
+  test::TempDir dir("dl_bad"), work("dl_bad_w");
+  fs::create_directories(dir.path / "Images_png");
+  std::ofstream(dir.path / "DL_info.csv") << "File_name,Spacing_mm_px_\n../../evil_001.png,\"1, 1, 1\"\n";
+  EXPECT_THROW(deeplesion_jobs(dir.path, work.path, CaseOptions{}), Error);
+  EXPECT_THROW(case_dir(work.path, "../x"), Error);
+  EXPECT_NO_THROW(case_dir(work.path, "nii-sub-01_T1w"));
+}
+
+}  // namespace
+}  // namespace aneura

@@ -1,0 +1,157 @@
+#include "dataset/sources.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+
+#include "core/error.hpp"
+#include "core/uid.hpp"
+#include "io/csv.hpp"
+#include "io/nifti.hpp"
+#include "io/png.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace aneura {
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// A case id from a relative path: [A-Za-z0-9._-] only, '/' -> '_', at most 128 characters (a hash
+// keeps long names unique).
+std::string safe_id(const std::string& prefix, const std::string& rel) {
+  std::string id = prefix;
+  for (char c : rel) id += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-') ? c : '_';
+  if (id.size() > 128) id = id.substr(0, 110) + "-" + std::to_string(std::hash<std::string>{}(rel) % 100000000000ULL);
+  if (!is_safe_name(id)) throw Error(ErrorCode::CorruptInput, "cannot make a safe case id from '" + rel + "'");
+  return id;
+}
+
+json vec(const Vec3& v) { return {v[0], v[1], v[2]}; }
+
+// Harmonizes an unlabelled volume and writes its case (labels all 0).
+void unlabelled_case(const Volume<float>& image, const std::string& dicom_modality, const std::string& id,
+                     const fs::path& work, const CaseOptions& o, bool qa, json source) {
+  const Harmonized h = harmonize(image, dicom_modality, o.harmonize);
+  Volume<int16_t> labels(h.image.geom, 2);
+  std::fill(labels.data.begin(), labels.data.end(), int16_t{0});
+  json c = {{"modality", dicom_modality},
+            {"dicom_modality", dicom_modality},
+            {"labelled", false},
+            {"labels", std::vector<int>(kNumLabels, 0)},
+            {"label_names", label_names()},
+            {"source", source},
+            {"labels_file", {{"vessel_source", "none"}, {"sphere_radius_mm", o.sphere_radius_mm}}},
+            {"points", json::array()},
+            {"warnings", json::array()}};
+  write_case(work, id, h, labels, c, qa);
+}
+
+}  // namespace
+
+SourceKind detect_source(const fs::path& root) {
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) throw Error(ErrorCode::InputNotFound, "source folder not found", root.string());
+  if (fs::exists(root / "train.csv", ec) || fs::is_directory(root / "series", ec)) return SourceKind::Rsna;
+  if (fs::exists(root / "DL_info.csv", ec)) return SourceKind::DeepLesion;
+  return SourceKind::Nifti;
+}
+
+std::vector<CaseJob> nifti_jobs(const fs::path& root, const fs::path& work, const CaseOptions& o) {
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    const std::string name = it->path().filename().string();
+    if (it->is_regular_file(ec) && (ends_with(name, ".nii") || ends_with(name, ".nii.gz"))) files.push_back(it->path());
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) throw Error(ErrorCode::NoDicom, "no .nii or .nii.gz file found", root.string());
+  std::vector<CaseJob> jobs;
+  for (const auto& f : files) {
+    std::string rel = fs::relative(f, root).string();
+    rel = rel.substr(0, rel.size() - (ends_with(rel, ".nii.gz") ? 7 : 4));
+    const std::string base = f.filename().string();
+    const std::string stem = base.substr(0, base.find('.'));
+    const std::string suffix = stem.substr(stem.rfind('_') == std::string::npos ? 0 : stem.rfind('_') + 1);
+    const std::string modality = (suffix == "ct" || suffix == "CT") ? "CT" : "MR";
+    jobs.push_back({safe_id("nii-", rel), [f, modality, suffix, work, o](CaseOutcome& out, bool qa) {
+                      const Volume<float> v = read_nifti(f);
+                      if (v.volumes > 1) out.warnings.push_back("4D NIfTI: first volume used");
+                      Volume<float> first(v.geom);
+                      std::copy(v.data.begin(), v.data.begin() + first.data.size(), first.data.begin());
+                      unlabelled_case(first, modality, out.id, work, o, qa,
+                                      {{"kind", "nifti"}, {"file", f.string()}, {"bids_suffix", suffix}});
+                    }});
+  }
+  return jobs;
+}
+
+Volume<float> load_deeplesion_series(const fs::path& folder, const Vec3& spacing) {
+  std::vector<std::pair<int, fs::path>> slices;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(folder, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!ends_with(name, ".png")) continue;
+    char* end = nullptr;
+    const long n = std::strtol(name.c_str(), &end, 10);
+    if (end == name.c_str() || std::string(end) != ".png")
+      throw Error(ErrorCode::CorruptInput, "DeepLesion slice name is not <number>.png", e.path().string());
+    slices.emplace_back(static_cast<int>(n), e.path());
+  }
+  if (slices.empty()) throw Error(ErrorCode::NoDicom, "no PNG slices", folder.string());
+  std::sort(slices.begin(), slices.end());
+  const Gray16Image first = read_png_gray16(slices[0].second);
+  Geometry g;
+  g.size = {first.width, first.height, static_cast<int64_t>(slices.size())};
+  g.spacing = spacing;
+  g.direction = {{{1, 0, 0}, {0, 1, 0}, {0, 0, -1}}};  // LPS in-plane; slices towards the feet
+  Volume<float> v(g);
+  const size_t px = static_cast<size_t>(first.width) * first.height;
+  for (size_t k = 0; k < slices.size(); ++k) {
+    const Gray16Image s = k == 0 ? first : read_png_gray16(slices[k].second);
+    if (s.width != first.width || s.height != first.height)
+      throw Error(ErrorCode::CorruptInput, "slice size differs from the first slice", slices[k].second.string());
+    for (size_t i = 0; i < px; ++i) v.data[k * px + i] = static_cast<float>(static_cast<int>(s.pixels[i]) - 32768);
+  }
+  return v;
+}
+
+std::vector<CaseJob> deeplesion_jobs(const fs::path& root, const fs::path& work, const CaseOptions& o) {
+  const fs::path info = root / "DL_info.csv";
+  const CsvTable t = read_csv(info);
+  const size_t c_file = t.column("File_name", info), c_spacing = t.column("Spacing_mm_px_", info);
+  // One spacing per series folder (the file name minus its last "_<slice>.png").
+  std::map<std::string, Vec3> series;
+  for (size_t r = 0; r < t.rows.size(); ++r) {
+    const std::string& file = t.rows[r][c_file];
+    const size_t cut = file.rfind('_');
+    if (cut == std::string::npos) continue;
+    const std::string folder = file.substr(0, cut);
+    Vec3 s{0, 0, 0};
+    if (std::sscanf(t.rows[r][c_spacing].c_str(), "%lf, %lf, %lf", &s[0], &s[1], &s[2]) != 3 || !(s[0] > 0 && s[1] > 0 && s[2] > 0))
+      throw Error(ErrorCode::CorruptInput, "Spacing_mm_px_ must be 'x, y, z' in mm",
+                  info.string() + ":" + std::to_string(t.line_numbers[r]));
+    series[folder] = s;
+  }
+  std::vector<CaseJob> jobs;
+  for (const auto& [folder, spacing] : series) {
+    if (!is_safe_name(folder)) throw Error(ErrorCode::CorruptInput, "unsafe series folder name '" + folder + "'", info.string());
+    const fs::path dir = root / "Images_png" / folder;
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) continue;  // listed in the CSV but not downloaded
+    jobs.push_back({safe_id("dl-", folder), [dir, spacing, work, o](CaseOutcome& out, bool qa) {
+                      unlabelled_case(load_deeplesion_series(dir, spacing), "CT", out.id, work, o, qa,
+                                      {{"kind", "deeplesion"}, {"folder", dir.string()}, {"spacing_mm", vec(spacing)}});
+                    }});
+  }
+  if (jobs.empty()) throw Error(ErrorCode::NoDicom, "no DeepLesion series folder found under Images_png", root.string());
+  return jobs;
+}
+
+}  // namespace aneura

@@ -28,6 +28,7 @@ int run_preprocess(PreprocessArgs& a) {
   RsnaDataset d;  // outlives the jobs that refer to it
   if (kind == SourceKind::Rsna) {
     d = read_rsna(a.data);
+    if (a.o.harmonize.mr_normalization == "nyul") a.o.harmonize.nyul = nyul_for_dataset(d, a.work, a.o);
     for (const auto& e : d.series)
       jobs.push_back({e.uid, [&d, &e, &a](CaseOutcome& out, bool qa) { build_rsna_case(d, e, a.work, a.o, qa, out); }});
   } else {
@@ -61,11 +62,13 @@ void add_preprocess(CLI::App& app, Action& action) {
   cmd->add_option("--orientation", args->o.harmonize.orientation, "Axis orientation of the cases (RAS or LPS, ...)");
   cmd->add_option("--ct-norm", args->o.harmonize.ct_normalization, "CT normalization: clip_zscore, windows or none")
       ->check(CLI::IsMember({"clip_zscore", "windows", "none"}));
-  cmd->add_option("--mr-norm", args->o.harmonize.mr_normalization, "MR normalization: zscore, percentile or none")
-      ->check(CLI::IsMember({"zscore", "percentile", "none"}));
+  cmd->add_option("--mr-norm", args->o.harmonize.mr_normalization,
+                  "MR normalization: zscore, percentile, nyul (landmarks fitted on training MR, saved in WORK/nyul.json) or none")
+      ->check(CLI::IsMember({"zscore", "percentile", "nyul", "none"}));
   cmd->add_option("--sphere-radius", args->o.sphere_radius_mm, "Aneurysm mask radius around each localizer, mm")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--qa", args->o.qa_cases, "Write WORK/qa/<id>.png (tri-planar slices + head-mask contour) for this many cases");
+  cmd->add_flag("--n4", args->o.harmonize.n4, "N4 bias field correction of MR series (ITK; slow)");
   cmd->add_flag("--no-crop", args->no_crop, "Keep the whole field of view (no crop to the head)");
   cmd->add_flag("-q,--quiet", args->quiet, "No progress line");
   cmd->callback([&action, args] { action = [args] { return run_preprocess(*args); }; });

@@ -141,6 +141,47 @@ void build_rsna_case(const RsnaDataset& d, const SeriesEntry& e, const fs::path&
   write_case(work, e.uid, h, labels, c, qa);
 }
 
+NyulModel nyul_for_dataset(const RsnaDataset& d, const fs::path& work, const CaseOptions& o, int max_series) {
+  const fs::path file = work / "nyul.json";
+  std::error_code ec;
+  NyulModel m = o.harmonize.nyul;
+  if (fs::exists(file, ec)) {
+    std::ifstream in(file);
+    try {
+      const json j = json::parse(in);
+      m.percentiles = j.at("percentiles").get<std::vector<double>>();
+      m.standard = j.at("standard").get<std::vector<double>>();
+      m.scale_min = j.at("scale_min");
+      m.scale_max = j.at("scale_max");
+    } catch (const std::exception& e) {
+      throw Error(ErrorCode::CorruptInput, std::string("cannot read the Nyul landmarks: ") + e.what(), file.string());
+    }
+    return m;
+  }
+  HarmonizeParams hp = o.harmonize;
+  hp.mr_normalization = "none";
+  std::vector<std::vector<double>> landmarks;
+  for (const auto& e : d.series) {
+    if (static_cast<int>(landmarks.size()) >= max_series) break;
+    if (!e.labelled || e.modality.rfind("MR", 0) != 0) continue;
+    try {
+      const SeriesPlan plan = plan_series(d.series_dir(e.uid));
+      if (plan.modality != "MR") continue;
+      const Harmonized h = harmonize(load_volume<float>(plan), plan.modality, hp);
+      landmarks.push_back(percentiles(h.image, m.percentiles, &h.mask));
+    } catch (const Error&) {
+      continue;  // a series that cannot be read is reported by the batch itself
+    }
+  }
+  if (landmarks.empty()) throw Error(ErrorCode::Usage, "--mr-norm nyul needs labelled MR series to fit on", d.root.string());
+  m = nyul_fit_landmarks(landmarks, m);
+  fs::create_directories(work, ec);
+  write_text_atomically(file, json{{"percentiles", m.percentiles}, {"standard", m.standard}, {"scale_min", m.scale_min},
+                                   {"scale_max", m.scale_max}, {"fitted_on_series", landmarks.size()}}
+                                  .dump(1));
+  return m;
+}
+
 PreprocessSummary run_case_jobs(const std::vector<CaseJob>& jobs, const fs::path& work, unsigned workers, int qa_cases,
                                 const std::function<void(int, int, const CaseOutcome&)>& progress) {
   std::error_code ec;

@@ -44,6 +44,12 @@ struct PreprocessSummary {
   int ok = 0, skipped = 0, failed = 0;
 };
 
+// Nyul-Udupa landmarks for MR, fitted on up to `max_series` labelled MR series of `d` (harmonized
+// up to, not including, normalization) and saved to WORK/nyul.json; an existing WORK/nyul.json
+// is loaded instead, so every case of a work folder uses the same standard scale.
+NyulModel nyul_for_dataset(const RsnaDataset& d, const std::filesystem::path& work, const CaseOptions& o,
+                           int max_series = 30);
+
 // Writes a harmonized case: QA picture (when asked), image.nii, labels.nii, then case.json =
 // `meta` plus the fields every case has (id, steps, grid, image, labels_file basics).
 void write_case(const std::filesystem::path& work, const std::string& id, const Harmonized& h,

@@ -96,19 +96,26 @@ Volume<float> zscore(const Volume<float>& v, const Volume<uint8_t>* mask) {
   return map(v, [&](float x) { return (x - mean) / sd; });
 }
 
-NyulModel nyul_fit(const std::vector<const Volume<float>*>& images, const std::vector<const Volume<uint8_t>*>& masks,
-                   NyulModel model) {
-  if (images.empty()) throw Error(ErrorCode::Usage, "Nyul fitting needs at least one training image");
+NyulModel nyul_fit_landmarks(const std::vector<std::vector<double>>& landmarks, NyulModel model) {
+  if (landmarks.empty()) throw Error(ErrorCode::Usage, "Nyul fitting needs at least one training image");
   if (model.percentiles.size() < 2) throw Error(ErrorCode::Usage, "Nyul needs at least two landmarks");
   model.standard.assign(model.percentiles.size(), 0.0);
-  for (size_t n = 0; n < images.size(); ++n) {
-    const auto lm = percentiles(*images[n], model.percentiles, n < masks.size() ? masks[n] : nullptr);
+  for (const auto& lm : landmarks) {
+    if (lm.size() != model.percentiles.size()) throw Error(ErrorCode::Internal, "landmark count mismatch");
     const double span = lm.back() > lm.front() ? lm.back() - lm.front() : 1.0;
     for (size_t k = 0; k < lm.size(); ++k)
       model.standard[k] += model.scale_min + (lm[k] - lm.front()) / span * (model.scale_max - model.scale_min);
   }
-  for (double& s : model.standard) s /= static_cast<double>(images.size());
+  for (double& s : model.standard) s /= static_cast<double>(landmarks.size());
   return model;
+}
+
+NyulModel nyul_fit(const std::vector<const Volume<float>*>& images, const std::vector<const Volume<uint8_t>*>& masks,
+                   NyulModel model) {
+  std::vector<std::vector<double>> landmarks;
+  for (size_t n = 0; n < images.size(); ++n)
+    landmarks.push_back(percentiles(*images[n], model.percentiles, n < masks.size() ? masks[n] : nullptr));
+  return nyul_fit_landmarks(landmarks, model);
 }
 
 Volume<float> nyul_apply(const Volume<float>& v, const NyulModel& model, const Volume<uint8_t>* mask) {

@@ -49,6 +49,8 @@ struct NyulModel {
 // p99 -> scale_max, then averaged.
 NyulModel nyul_fit(const std::vector<const Volume<float>*>& images, const std::vector<const Volume<uint8_t>*>& masks,
                    NyulModel model = {});
+// The same from landmarks already measured (one vector per training image, model.percentiles).
+NyulModel nyul_fit_landmarks(const std::vector<std::vector<double>>& landmarks, NyulModel model = {});
 // Piecewise-linear map of the image's own landmarks onto model.standard (linear beyond the ends).
 Volume<float> nyul_apply(const Volume<float>& v, const NyulModel& model, const Volume<uint8_t>* mask = nullptr);
 

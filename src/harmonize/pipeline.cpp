@@ -1,6 +1,7 @@
 #include "harmonize/pipeline.hpp"
 
 #include "core/error.hpp"
+#include "harmonize/bias.hpp"
 #include "harmonize/orient.hpp"
 
 namespace aneura {
@@ -41,6 +42,11 @@ Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, co
                      {"direction", "output voxel centre -> input point (identity transform)"},
                      {"size", v.geom.size}});
 
+  if (!ct && p.n4) {
+    v = n4_correct(v, h.mask);
+    h.steps.push_back({{"step", "bias_correction"}, {"method", "N4 (ITK)"}, {"shrink", N4Options{}.shrink},
+                       {"levels", N4Options{}.levels}, {"iterations_per_level", N4Options{}.iterations}});
+  }
   const bool any = std::any_of(h.mask.data.begin(), h.mask.data.end(), [](uint8_t x) { return x != 0; });
   const Volume<uint8_t>* m = any ? &h.mask : nullptr;
   nlohmann::json norm = {{"step", "normalize"}, {"modality", dicom_modality}};

@@ -4,7 +4,8 @@
 //      params.spacing
 //   3. ONE resampling from the source voxels onto that grid (anisotropy-aware; intensities
 //      linear or B-spline): reorientation and crop cost no copies of the source volume
-//   4. head mask on the final grid (same threshold), normalization by modality inside it
+//   4. head mask on the final grid (same threshold); optional N4 bias correction (MR);
+//      normalization by modality inside the mask
 // Resampling comes before normalization so that CT windows (several channels) are computed once
 // on the final grid instead of resampled channel by channel; for the linear schemes the order
 // does not change the result away from clipping limits.
@@ -33,6 +34,7 @@ struct HarmonizeParams {
   // MR: "percentile" (p1..p99 -> [0,1]), "zscore" (inside the head), "nyul", or "none"
   std::string mr_normalization = "zscore";
   NyulModel nyul;  // fitted landmarks when mr_normalization == "nyul"
+  bool n4 = false;  // N4 bias field correction of MR before normalization (slow; off by default)
 };
 
 struct Harmonized {

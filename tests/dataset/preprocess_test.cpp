@@ -283,3 +283,41 @@ TEST(Sources, UnsafeNamesNeverBecomePaths) {
 
 }  // namespace
 }  // namespace aneura
+
+namespace aneura {
+namespace {
+
+TEST(NyulPreprocess, LandmarksAreFittedSavedAndReused) {
+  test::TempDir dir("nyul"), work("nyul_w");
+  synth::SynthOptions so;
+  so.out = dir.path / "data";
+  so.n = 12;
+  so.size = synth::Size::Tiny;
+  so.seed = 31;
+  synth::write_dataset(so);
+  const RsnaDataset d = read_rsna(so.out);
+  CaseOptions o;
+  o.harmonize.spacing = {3, 3, 3};
+  o.harmonize.mr_normalization = "nyul";
+  const NyulModel m = nyul_for_dataset(d, work.path, o);
+  ASSERT_TRUE(fs::exists(work.path / "nyul.json"));
+  ASSERT_EQ(m.standard.size(), m.percentiles.size());
+  EXPECT_NEAR(m.standard.front(), 0, 1e-9);
+  EXPECT_NEAR(m.standard.back(), 100, 1e-9);
+  for (size_t k = 1; k < m.standard.size(); ++k) EXPECT_GE(m.standard[k], m.standard[k - 1]);
+  const NyulModel again = nyul_for_dataset(d, work.path, o);  // loaded, not refitted
+  EXPECT_EQ(again.standard, m.standard);
+  o.harmonize.nyul = m;
+  EXPECT_EQ(preprocess_dataset(d, work.path, o, 2).failed, 0);
+  size_t mr = 0;
+  for (const auto& e : d.series) {
+    const json c = read_json(work.path / "cases" / e.uid / "case.json");
+    if (c["dicom_modality"] != "MR") continue;
+    EXPECT_EQ(c["steps"].back()["scheme"], "nyul");
+    ++mr;
+  }
+  EXPECT_GT(mr, 0u);
+}
+
+}  // namespace
+}  // namespace aneura

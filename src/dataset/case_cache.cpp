@@ -43,7 +43,7 @@ fs::path case_dir(const fs::path& work, const std::string& id) {
 }
 
 void write_case(const fs::path& work, const std::string& id, const Harmonized& h, const Volume<int16_t>& labels,
-                json meta, bool qa) {
+                json meta, bool qa, const CaseExports& exports) {
   const fs::path dir = case_dir(work, id);
   fs::create_directories(dir);
   if (qa) {
@@ -52,6 +52,7 @@ void write_case(const fs::path& work, const std::string& id, const Harmonized& h
   }
   write_nifti(h.image, dir / "image.nii", NiftiLayout::Native);
   write_nifti(labels, dir / "labels.nii", NiftiLayout::Native);
+  if (exports.any()) meta["exports"] = write_exports(h.image, meta.value("points", json::array()), dir, exports);
   meta["id"] = id;
   meta["steps"] = h.steps;
   meta["grid"] = geometry_json(h.image.geom);
@@ -138,7 +139,7 @@ void build_rsna_case(const RsnaDataset& d, const SeriesEntry& e, const fs::path&
             {"points", points},
             {"warnings", out.warnings},
             {"seconds", secs}};
-  write_case(work, e.uid, h, labels, c, qa);
+  write_case(work, e.uid, h, labels, c, qa, o.exports);
 }
 
 NyulModel nyul_for_dataset(const RsnaDataset& d, const fs::path& work, const CaseOptions& o, int max_series) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "dataset/exports.hpp"
 #include "dataset/rsna.hpp"
 #include "harmonize/pipeline.hpp"
 
@@ -21,6 +22,7 @@ struct CaseOptions {
   HarmonizeParams harmonize;
   double sphere_radius_mm = 4;  // aneurysm mask radius around each localizer point
   int qa_cases = 5;             // WORK/qa/<id>.png (tri-planar + head-mask contour) for this many cases
+  CaseExports exports;          // seed 002 shapes beside each case (off by default)
 };
 
 struct CaseOutcome {
@@ -53,7 +55,7 @@ NyulModel nyul_for_dataset(const RsnaDataset& d, const std::filesystem::path& wo
 // Writes a harmonized case: QA picture (when asked), image.nii, labels.nii, then case.json =
 // `meta` plus the fields every case has (id, steps, grid, image, labels_file basics).
 void write_case(const std::filesystem::path& work, const std::string& id, const Harmonized& h,
-                const Volume<int16_t>& labels, nlohmann::json meta, bool qa);
+                const Volume<int16_t>& labels, nlohmann::json meta, bool qa, const CaseExports& exports = {});
 
 // One unit of batch work: builds case `id` (throwing aneura::Error on bad input).
 struct CaseJob {

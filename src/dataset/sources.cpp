@@ -48,7 +48,7 @@ void unlabelled_case(const Volume<float>& image, const std::string& dicom_modali
             {"labels_file", {{"vessel_source", "none"}, {"sphere_radius_mm", o.sphere_radius_mm}}},
             {"points", json::array()},
             {"warnings", json::array()}};
-  write_case(work, id, h, labels, c, qa);
+  write_case(work, id, h, labels, c, qa, o.exports);
 }
 
 }  // namespace

@@ -321,3 +321,54 @@ TEST(NyulPreprocess, LandmarksAreFittedSavedAndReused) {
 
 }  // namespace
 }  // namespace aneura
+
+namespace aneura {
+namespace {
+
+TEST(Exports, FitGridKeepsTheExtent) {
+  Geometry g;
+  g.size = {100, 80, 40};
+  g.spacing = {1, 1.5, 2};
+  g.origin = {-50, 10, 3};
+  const Geometry f = fit_grid(g, {384, 384, 32});
+  for (int a = 0; a < 3; ++a) {
+    EXPECT_NEAR(f.spacing[a] * f.size[a], g.spacing[a] * g.size[a], 1e-9);
+    // the outer edges coincide: first edge = origin - spacing/2 on both grids
+    EXPECT_NEAR(f.origin[a] - f.spacing[a] / 2, g.origin[a] - g.spacing[a] / 2, 1e-9);
+  }
+}
+
+TEST(Exports, Seed002ShapesAreWrittenBesideTheCase) {
+  test::TempDir dir("exp"), work("exp_w");
+  synth::SynthOptions so;
+  so.out = dir.path / "data";
+  so.n = 4;
+  so.size = synth::Size::Tiny;
+  so.seed = 41;
+  so.positive_fraction = 1.0;
+  synth::write_dataset(so);
+  CaseOptions o;
+  o.harmonize.spacing = {3, 3, 3};
+  o.exports = {true, true, true};
+  const RsnaDataset d = read_rsna(so.out);
+  ASSERT_EQ(preprocess_dataset(d, work.path, o, 2).ok, 4);
+  size_t positives = 0;
+  for (const auto& e : d.series) {
+    const fs::path c = work.path / "cases" / e.uid;
+    const Volume<float> v32 = read_nifti(c / "volume_32x384x384.nii");
+    EXPECT_EQ(v32.geom.size, (std::array<int64_t, 3>{384, 384, 32}));
+    const Volume<float> s224 = read_nifti(c / "slices_224.nii");
+    const Volume<float> img = read_nifti(c / "image.nii");
+    EXPECT_EQ(s224.geom.size[0], 224);
+    EXPECT_EQ(s224.geom.size[2], img.geom.size[2]);
+    const json w = read_json(c / "windows_2p5d.json");
+    EXPECT_EQ(w["window"], 5);
+    positives += w["positive_centres"].size();
+    EXPECT_TRUE(fs::exists(c / "png" / "0.png"));
+    EXPECT_TRUE(fs::exists(c / "png" / (std::to_string(img.geom.size[2] - 1) + ".png")));
+  }
+  EXPECT_GT(positives, 0u);
+}
+
+}  // namespace
+}  // namespace aneura

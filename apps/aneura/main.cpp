@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   aneura::app::add_convert(app, action);
   aneura::app::add_synth(app, action);
   aneura::app::add_preprocess(app, action);
+  aneura::app::add_plan(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -55,6 +55,9 @@ void write_case(const fs::path& work, const std::string& id, const Harmonized& h
   if (exports.any()) meta["exports"] = write_exports(h.image, meta.value("points", json::array()), dir, exports);
   meta["id"] = id;
   meta["steps"] = h.steps;
+  meta["foreground"] = h.foreground;
+  meta["source_box_size"] = {h.crop_box.hi[0] - h.crop_box.lo[0], h.crop_box.hi[1] - h.crop_box.lo[1],
+                             h.crop_box.hi[2] - h.crop_box.lo[2]};
   meta["grid"] = geometry_json(h.image.geom);
   meta["image"] = {{"file", "image.nii"}, {"channels", h.channels}};
   meta["labels_file"]["file"] = "labels.nii";

@@ -1,5 +1,7 @@
 #include "harmonize/pipeline.hpp"
 
+#include <cmath>
+
 #include "core/error.hpp"
 #include "harmonize/bias.hpp"
 #include "harmonize/orient.hpp"
@@ -49,6 +51,18 @@ Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, co
   }
   const bool any = std::any_of(h.mask.data.begin(), h.mask.data.end(), [](uint8_t x) { return x != 0; });
   const Volume<uint8_t>* m = any ? &h.mask : nullptr;
+  // Foreground statistics of the intensities before normalization (HU for CT): the fingerprint
+  // pools them into the dataset's clip limits and z-score constants.
+  {
+    const auto pr = percentiles(v, {0.5, 50, 99.5}, m);
+    double sum = 0, sq = 0, cnt = 0;
+    for (size_t i = 0; i < v.data.size(); ++i)
+      if (!m || h.mask.data[i]) sum += v.data[i], sq += double(v.data[i]) * v.data[i], ++cnt;
+    const double mean = cnt > 0 ? sum / cnt : 0;
+    h.foreground = {{"p00_5", pr[0]}, {"p50", pr[1]}, {"p99_5", pr[2]}, {"mean", mean},
+                    {"std", cnt > 0 ? std::sqrt(std::max(0.0, sq / cnt - mean * mean)) : 0.0},
+                    {"voxels", cnt}, {"volume_ml", cnt * v.geom.spacing[0] * v.geom.spacing[1] * v.geom.spacing[2] / 1000}};
+  }
   nlohmann::json norm = {{"step", "normalize"}, {"modality", dicom_modality}};
   const std::string& scheme = ct ? p.ct_normalization : p.mr_normalization;
   norm["scheme"] = scheme;

@@ -43,6 +43,7 @@ struct Harmonized {
   std::vector<std::string> channels;
   Box crop_box;                     // in source voxel indices
   nlohmann::json steps = nlohmann::json::array();  // every step with its parameters, in order
+  nlohmann::json foreground;        // intensity statistics inside the mask before normalization
 };
 
 // `dicom_modality` is the DICOM Modality tag ("CT" or "MR"), the only modality known at test time.

@@ -1,0 +1,213 @@
+#include "plan/planner.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "core/labels.hpp"
+
+using nlohmann::json;
+
+namespace aneura {
+
+namespace {
+
+std::string fmt(double v, int prec = 3) {
+  std::ostringstream s;
+  s.precision(prec);
+  s << v;
+  return s.str();
+}
+
+std::string fmt3(const std::array<double, 3>& v) { return fmt(v[0]) + " x " + fmt(v[1]) + " x " + fmt(v[2]); }
+std::string fmt3(const std::array<int, 3>& v) {
+  return std::to_string(v[0]) + " x " + std::to_string(v[1]) + " x " + std::to_string(v[2]);
+}
+
+// Encoder resolutions for a patch: halve until the smallest side would drop below 4 voxels, 2..6.
+int stages_for(const std::array<int, 3>& voxels) {
+  const int smallest = *std::min_element(voxels.begin(), voxels.end());
+  return std::clamp(static_cast<int>(std::floor(std::log2(smallest / 4.0))) + 1, 2, 6);
+}
+
+std::array<int, 3> round_patch(const std::array<double, 3>& vox, int stages) {
+  const int m = 1 << (stages - 1);
+  std::array<int, 3> p{};
+  for (int a = 0; a < 3; ++a) p[a] = std::max(m, static_cast<int>(std::lround(vox[a] / m)) * m);
+  return p;
+}
+
+struct Sized {
+  std::array<double, 3> spacing;
+  std::array<int, 3> patch;
+  int stages, batch;
+  double sample_gb;
+};
+
+// Fits ROI, network and batch into a memory budget: the patch keeps the ROI's extent and the
+// spacing grows (coarser voxels) until two samples fit; then the batch takes what is left.
+Sized fit_budget(std::array<double, 3> spacing, const std::array<double, 3>& roi, int base, int max_ch, bool mixed,
+                 double budget_gb, int max_batch, std::vector<std::string>& why, const std::string& device) {
+  for (int guard = 0; guard < 20; ++guard) {
+    std::array<double, 3> vox{};
+    for (int a = 0; a < 3; ++a) vox[a] = roi[a] / spacing[a];
+    std::array<int, 3> patch{};
+    for (int a = 0; a < 3; ++a) patch[a] = static_cast<int>(std::lround(vox[a]));
+    const int stages = stages_for(patch);
+    patch = round_patch(vox, stages);
+    const double gb = rule_sample_memory_gb(patch, stages, base, max_ch, mixed);
+    if (2 * gb <= budget_gb || guard == 19) {
+      const int batch = std::clamp(static_cast<int>(budget_gb / gb), 1, max_batch);
+      why.push_back(device + ": patch " + fmt3(patch) + " voxels at " + fmt3(spacing) + " mm, " +
+                    std::to_string(stages) + " stages, ~" + fmt(gb) + " GB per sample; budget " + fmt(budget_gb) +
+                    " GB -> batch " + std::to_string(batch) + ".");
+      return {spacing, patch, stages, batch, gb};
+    }
+    for (double& s : spacing) s *= 1.25;  // coarser until it fits
+  }
+  return {};
+}
+
+}  // namespace
+
+std::array<double, 3> rule_target_spacing(const ModalitySummary& s, std::string* why) {
+  std::array<double, 3> t = s.spacing_median;
+  const double finest = *std::min_element(t.begin(), t.end());
+  const int thick = static_cast<int>(std::max_element(t.begin(), t.end()) - t.begin());
+  std::string w = "target spacing = median source spacing per axis (" + fmt3(s.spacing_median) + " mm)";
+  if (finest > 0 && t[thick] > 3 * finest) {
+    t[thick] = s.spacing_p10[thick];
+    w += "; axis " + std::to_string(thick) + " is strongly anisotropic (> 3x the finest), so it takes the 10th percentile " +
+         fmt(t[thick]) + " mm";
+  }
+  if (why) *why = w + ".";
+  return t;
+}
+
+double rule_sample_memory_gb(const std::array<int, 3>& patch, int stages, int base, int max_channels, bool mixed) {
+  // Per stage: voxels / 8^s with min(base * 2^s, max) channels; ~12 feature maps kept per stage for
+  // backprop (two residual convs with norm + activation, encoder and decoder side, plus gradients).
+  const double voxels = double(patch[0]) * patch[1] * patch[2];
+  double elems = 0;
+  for (int s = 0; s < stages; ++s) elems += voxels / std::pow(8.0, s) * std::min(base << s, max_channels);
+  return elems * 12 * (mixed ? 2 : 4) / 1e9;
+}
+
+PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h) {
+  PlanResult r;
+  auto& why = r.explanation;
+  if (f.all.cases == 0) throw Error(ErrorCode::Usage, "the fingerprint holds no case");
+
+  std::string w;
+  const std::array<double, 3> full_spacing = rule_target_spacing(f.all, &w);
+  why.push_back(w);
+  const std::array<double, 3> roi{128, 128, 112};
+  why.push_back("ROI 128 x 128 x 112 mm (RAS) around the Circle of Willis: both ICAs to the MCA branches, "
+                "infraclinoid ICA to the ACA, with margin.");
+
+  // Normalization per DICOM modality: CT clip + z-score with the dataset's pooled foreground
+  // statistics (nnU-Net's CT scheme), MR z-score inside the head.
+  json norm = json::object();
+  if (f.by_dicom_modality.count("CT")) {
+    const auto& ct = f.by_dicom_modality.at("CT");
+    norm["CT"] = {{"scheme", "clip_zscore"}, {"clip", {ct.p00_5, ct.p99_5}}, {"mean", ct.mean}, {"std", ct.std}};
+    why.push_back("CT: clip to the pooled foreground 0.5/99.5 percentiles [" + fmt(ct.p00_5) + ", " + fmt(ct.p99_5) +
+                  "] HU, then z-score with mean " + fmt(ct.mean) + " and std " + fmt(ct.std) + " (nnU-Net CT scheme).");
+  } else {
+    norm["CT"] = {{"scheme", "clip_zscore"}, {"clip", {-100, 1200}}, {"mean", 200}, {"std", 300}};
+    why.push_back("CT: no CT case in the fingerprint, so default clip [-100, 1200] HU and z-score 200/300.");
+  }
+  norm["MR"] = {{"scheme", "zscore"}};
+  why.push_back("MR: arbitrary units, so z-score inside the head mask per case.");
+
+  Configuration base;
+  base.name = "base";
+  base.normalization = norm;
+  base.roi_mm = roi;
+
+  // CPU demo: the time budget rules; AdamW + cosine converges in few epochs.
+  const double cpu_budget = std::max(0.5, 0.25 * h.ram_available_gb);
+  Configuration cpu = base;
+  cpu.device = "cpu";
+  cpu.base_channels = 8;
+  cpu.max_channels = 64;
+  const std::array<double, 3> cpu_start{std::max(2.5, full_spacing[0]), std::max(2.5, full_spacing[1]),
+                                        std::max(2.5, full_spacing[2])};
+  why.push_back("cpu_demo: spacing at least 2.5 mm and 8 base channels so that training fits minutes on CPU cores.");
+  const Sized cs = fit_budget(cpu_start, roi, cpu.base_channels, cpu.max_channels, false, cpu_budget, 4, why, "cpu_demo");
+  cpu.target_spacing_mm = cs.spacing;
+  cpu.patch_size = cs.patch;
+  cpu.stages = cs.stages;
+  cpu.batch_size = cs.batch;
+  cpu.loader_workers = std::max(1, h.cores / 2);
+  cpu.optimizer = "adamw";
+  cpu.learning_rate = 3e-3;
+  cpu.weight_decay = 1e-4;
+  cpu.epochs = 40;
+  cpu.time_budget_s = 240;
+  why.push_back("cpu_demo: " + std::to_string(cpu.loader_workers) + " loader workers (half of " +
+                std::to_string(h.cores) + " usable cores; the model needs the rest), AdamW 3e-3 with cosine decay, " +
+                "40 epochs within 240 s.");
+
+  // GPU full: the GPU's free memory rules; SGD Nesterov + poly as nnU-Net.
+  Configuration gpu = base;
+  gpu.device = "cuda";
+  gpu.base_channels = 32;
+  gpu.max_channels = 320;
+  gpu.mixed_precision = true;
+  gpu.channels_last = true;
+  const double gpu_free = h.gpus.empty() ? 0.0 : h.gpus[0].free_gb;
+  const double gpu_budget = h.gpus.empty() ? 10.0 : 0.8 * gpu_free;
+  why.push_back(h.gpus.empty() ? "gpu_full: no GPU here; planned for a 12 GB GPU budget (10 GB usable) so the "
+                                 "configuration is ready for a CUDA machine."
+                               : "gpu_full: " + h.gpus[0].name + " with " + fmt(gpu_free) +
+                                     " GB free; 80 % of it is the training budget (mixed precision).");
+  const Sized gs = fit_budget(full_spacing, roi, gpu.base_channels, gpu.max_channels, true, gpu_budget, 8, why, "gpu_full");
+  gpu.target_spacing_mm = gs.spacing;
+  gpu.patch_size = gs.patch;
+  gpu.stages = gs.stages;
+  gpu.batch_size = std::max(2, gs.batch);
+  gpu.loader_workers = std::clamp(h.cores - 2, 1, 12);
+  gpu.optimizer = "sgd";
+  gpu.learning_rate = 0.01;
+  gpu.epochs = 300;
+  why.push_back("gpu_full: " + std::to_string(gpu.loader_workers) + " loader workers (cores - 2, at most 12), SGD " +
+                "Nesterov 0.01 with poly decay, 300 epochs.");
+
+  // Prefetch queue from free RAM: 5 % of it, at most 4 samples per worker.
+  auto queue = [&](const Configuration& c) {
+    const double channels = 1 + 2;  // image + two label volumes
+    const double bytes = double(c.patch_size[0]) * c.patch_size[1] * c.patch_size[2] * channels * 4;
+    return std::clamp(static_cast<int>(0.05 * h.ram_available_gb * 1e9 / bytes), 2, 4 * std::max(1, c.loader_workers));
+  };
+  cpu.queue_length = queue(cpu);
+  gpu.queue_length = queue(gpu);
+  why.push_back("queue length: 5 % of " + fmt(h.ram_available_gb) + " GB free RAM, 2 .. 4 per worker -> cpu_demo " +
+                std::to_string(cpu.queue_length) + ", gpu_full " + std::to_string(gpu.queue_length) + ".");
+
+  // Write: base holds the shared fields, the two configurations inherit and override.
+  const json jb = configuration_to_json(base), jc = configuration_to_json(cpu), jg = configuration_to_json(gpu);
+  auto diff = [&](const json& child) {
+    json d = {{"inherits", "base"}};
+    for (const auto& [k, v] : child.items())
+      if (jb.at(k) != v) d[k] = v;
+    return d;
+  };
+  Plans& p = r.plans;
+  p.raw["base"] = jb;
+  p.raw["cpu_demo"] = diff(jc);
+  p.raw["gpu_full"] = diff(jg);
+  p.default_configuration = h.gpus.empty() ? "cpu_demo" : "gpu_full";
+  why.push_back("default configuration: " + p.default_configuration + (h.gpus.empty() ? " (no GPU)." : " (a GPU is present)."));
+  std::vector<std::string> names;
+  for (const auto& n : label_names()) names.push_back(n);
+  p.global = {{"rules", "aneura planner v1 (docs/PLANS.md)"}, {"hardware", to_json(h)},
+              {"fingerprint", {{"cases", f.all.cases}, {"positives", f.all.positives},
+                               {"spacing_median_ras_mm", f.all.spacing_median}, {"spacing_p10_ras_mm", f.all.spacing_p10}}},
+              {"labels", names}, {"explanation", why}};
+  p = plans_from_json(to_json(p));  // resolves and validates what was planned
+  return r;
+}
+
+}  // namespace aneura

@@ -1,0 +1,26 @@
+// The planner: readable rules from the fingerprint and the hardware to plans (docs/PLANS.md).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "plan/fingerprint.hpp"
+#include "plan/hardware.hpp"
+#include "plan/plans.hpp"
+
+namespace aneura {
+
+struct PlanResult {
+  Plans plans;
+  std::vector<std::string> explanation;  // one sentence per decision, in order
+};
+
+PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h);
+
+// Rule helpers, exposed for tests.
+// Median spacing per axis; on a strongly anisotropic axis (median > 3x the finest) the 10th percentile.
+std::array<double, 3> rule_target_spacing(const ModalitySummary& s, std::string* why = nullptr);
+// Activation memory of one training sample, GB (fp32 unless mixed precision), for a U-Net of
+// `stages` resolutions on `patch` voxels, channels doubling from `base` up to `max_channels`.
+double rule_sample_memory_gb(const std::array<int, 3>& patch, int stages, int base, int max_channels, bool mixed);
+
+}  // namespace aneura

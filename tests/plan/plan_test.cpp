@@ -1,0 +1,194 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "core/error.hpp"
+#include "dataset/case_cache.hpp"
+#include "plan/planner.hpp"
+#include "support/series_fixture.hpp"
+#include "synth/dataset.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace aneura {
+namespace {
+
+Fingerprint fixed_fingerprint() {
+  Fingerprint f;
+  ModalitySummary s;
+  s.cases = 100;
+  s.positives = 43;
+  s.dicom_modality = "CT";
+  s.spacing_median = {0.45, 0.45, 0.625};
+  s.spacing_p10 = {0.4, 0.4, 0.5};
+  s.p00_5 = -50;
+  s.p99_5 = 1500;
+  s.mean = 180;
+  s.std = 350;
+  f.all = s;
+  f.by_dicom_modality["CT"] = s;
+  f.by_modality["CTA"] = s;
+  return f;
+}
+
+HardwareProfile profile(int cores, double ram, double gpu_gb) {
+  HardwareProfile h;
+  h.cores = cores;
+  h.ram_total_gb = h.ram_available_gb = ram;
+  if (gpu_gb > 0) h.gpus.push_back({"test GPU", gpu_gb, gpu_gb});
+  return h;
+}
+
+TEST(Planner, TwoCoresNoGpuPlansTheCpuDemo) {
+  const PlanResult r = make_plans(fixed_fingerprint(), profile(2, 24, 0));
+  EXPECT_EQ(r.plans.default_configuration, "cpu_demo");
+  const Configuration& c = r.plans.get("");
+  EXPECT_EQ(c.device, "cpu");
+  EXPECT_EQ(c.loader_workers, 1);
+  for (double s : c.target_spacing_mm) EXPECT_GE(s, 2.5);
+  for (int a = 0; a < 3; ++a) EXPECT_EQ(c.patch_size[a] % (1 << (c.stages - 1)), 0);
+  // memory rule: the batch fits a quarter of the RAM
+  EXPECT_LE(c.batch_size * rule_sample_memory_gb(c.patch_size, c.stages, c.base_channels, c.max_channels, false), 0.25 * 24);
+  EXPECT_EQ(c.normalization["CT"]["clip"], json({-50, 1500}));
+  EXPECT_FALSE(r.explanation.empty());
+}
+
+TEST(Planner, BigGpuMachinePlansTheGpuConfiguration) {
+  const PlanResult r = make_plans(fixed_fingerprint(), profile(16, 128, 80));
+  EXPECT_EQ(r.plans.default_configuration, "gpu_full");
+  const Configuration& g = r.plans.get("gpu_full");
+  EXPECT_EQ(g.device, "cuda");
+  EXPECT_TRUE(g.mixed_precision);
+  EXPECT_EQ(g.loader_workers, 12);  // cores - 2, at most 12
+  EXPECT_GE(g.batch_size, 2);
+  const double per = rule_sample_memory_gb(g.patch_size, g.stages, g.base_channels, g.max_channels, true);
+  EXPECT_LE(g.batch_size * per, 0.8 * 80);
+  // the ROI keeps its extent: patch x spacing ~ ROI (within one rounding step)
+  for (int a = 0; a < 3; ++a)
+    EXPECT_NEAR(g.patch_size[a] * g.target_spacing_mm[a], g.roi_mm[a], (1 << (g.stages - 1)) * g.target_spacing_mm[a]);
+  // the same fingerprint on a small GPU gets coarser voxels or a smaller batch
+  const Configuration& small = make_plans(fixed_fingerprint(), profile(16, 128, 8)).plans.get("gpu_full");
+  EXPECT_TRUE(small.target_spacing_mm[0] > g.target_spacing_mm[0] || small.batch_size < g.batch_size);
+}
+
+TEST(Planner, SmallMachineGetsFewerWorkersAndAShortQueue) {
+  const PlanResult r = make_plans(fixed_fingerprint(), profile(4, 8, 0));
+  const Configuration& c = r.plans.get("cpu_demo");
+  EXPECT_EQ(c.loader_workers, 2);
+  EXPECT_GE(c.queue_length, 2);
+  EXPECT_LE(c.queue_length, 4 * c.loader_workers);
+  EXPECT_LE(c.batch_size * rule_sample_memory_gb(c.patch_size, c.stages, c.base_channels, c.max_channels, false), 0.25 * 8);
+}
+
+TEST(Planner, AnisotropicAxisTakesThe10thPercentile) {
+  ModalitySummary s;
+  s.spacing_median = {0.5, 0.5, 5.0};
+  s.spacing_p10 = {0.45, 0.45, 2.5};
+  std::string why;
+  const auto t = rule_target_spacing(s, &why);
+  EXPECT_DOUBLE_EQ(t[0], 0.5);
+  EXPECT_DOUBLE_EQ(t[2], 2.5);
+  EXPECT_NE(why.find("anisotropic"), std::string::npos);
+  s.spacing_median = {0.5, 0.5, 1.2};
+  EXPECT_DOUBLE_EQ(rule_target_spacing(s)[2], 1.2);
+}
+
+TEST(Plans, RoundTripAndInheritance) {
+  const Plans p = make_plans(fixed_fingerprint(), profile(2, 24, 0)).plans;
+  const Plans back = plans_from_json(json::parse(to_json(p).dump()));
+  for (const auto& [n, c] : p.configurations)
+    EXPECT_EQ(configuration_to_json(back.get(n)), configuration_to_json(c)) << n;
+  // cpu_demo inherits base and overrides some fields
+  EXPECT_EQ(p.raw.at("cpu_demo").at("inherits"), "base");
+  EXPECT_EQ(p.get("cpu_demo").model, p.get("base").model);
+  EXPECT_NE(p.get("cpu_demo").base_channels, p.get("base").base_channels);
+}
+
+TEST(Plans, StrictValidation) {
+  json j = to_json(make_plans(fixed_fingerprint(), profile(2, 24, 0)).plans);
+  auto code = [](const json& x) {
+    try {
+      plans_from_json(x);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  json bad = j;
+  bad["configurations"]["cpu_demo"]["batchsize"] = 3;
+  EXPECT_NE(code(bad).find("unknown key 'batchsize'"), std::string::npos);
+  bad = j;
+  bad["configurations"]["cpu_demo"]["model"] = "mystery_net";
+  EXPECT_NE(code(bad).find("unknown model"), std::string::npos);
+  bad = j;
+  bad["configurations"]["base"]["inherits"] = "cpu_demo";
+  EXPECT_NE(code(bad).find("inherits from itself"), std::string::npos);
+  bad = j;
+  bad["configurations"]["cpu_demo"]["inherits"] = "nowhere";
+  EXPECT_NE(code(bad).find("not defined"), std::string::npos);
+  bad = j;
+  bad["extra"] = 1;
+  EXPECT_NE(code(bad).find("unknown key 'extra'"), std::string::npos);
+  EXPECT_EQ(code(j), "accepted");
+  EXPECT_THROW(make_plans(fixed_fingerprint(), profile(2, 24, 0)).plans.get("nope"), Error);
+}
+
+TEST(Fingerprint, FromACaseCacheAndBadFiles) {
+  test::TempDir dir("fp");
+  synth::SynthOptions so;
+  so.out = dir.path / "data";
+  so.n = 8;
+  so.size = synth::Size::Tiny;
+  so.seed = 51;
+  synth::write_dataset(so);
+  CaseOptions o;
+  o.harmonize.spacing = {3, 3, 3};
+  preprocess_dataset(read_rsna(so.out), dir.path / "work", o, 2);
+  const Fingerprint f = compute_fingerprint(dir.path / "work");
+  EXPECT_EQ(f.all.cases, 8);
+  int n = 0;
+  for (const auto& [m, s] : f.by_modality) n += s.cases;
+  EXPECT_EQ(n, 8);
+  for (const auto& c : f.cases)
+    for (double s : c.spacing_ras) EXPECT_GT(s, 0);
+  if (f.by_dicom_modality.count("CT")) EXPECT_LT(f.by_dicom_modality.at("CT").p00_5, f.by_dicom_modality.at("CT").p99_5);
+  // round trip through the file
+  const fs::path file = dir.path / "work" / "fingerprint.json";
+  std::ofstream(file) << to_json(f).dump();
+  const Fingerprint back = read_fingerprint(file);
+  EXPECT_EQ(back.all.cases, 8);
+  EXPECT_EQ(to_json(back), to_json(f));
+  // missing and corrupt
+  try {
+    read_fingerprint(dir.path / "nope.json");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::InputNotFound);
+  }
+  std::ofstream(file) << "{\"version\": 1, \"all\": ";
+  try {
+    read_fingerprint(file);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::CorruptInput);
+    EXPECT_EQ(e.where(), file.string());
+  }
+  EXPECT_THROW(compute_fingerprint(dir.path / "empty"), Error);
+}
+
+TEST(Hardware, ProbeAndCgroupQuota) {
+  const HardwareProfile h = probe_hardware(".");
+  EXPECT_GE(h.cores, 1);
+  EXPECT_GT(h.ram_total_gb, 0);
+  EXPECT_DOUBLE_EQ(cgroup_cpu_limit("max 100000"), 0);
+  EXPECT_DOUBLE_EQ(cgroup_cpu_limit("200000 100000"), 2.0);
+  EXPECT_DOUBLE_EQ(cgroup_cpu_limit("50000 100000"), 0.5);
+  EXPECT_THROW(hardware_from_json(json{{"cores", 0}, {"ram_total_gb", 8}}), Error);
+  const HardwareProfile p = hardware_from_json(json{{"cores", 16}, {"ram_total_gb", 128}, {"gpus", {{{"total_gb", 80}}}}});
+  EXPECT_EQ(p.gpus.size(), 1u);
+  EXPECT_DOUBLE_EQ(p.gpus[0].free_gb, 80);
+}
+
+}  // namespace
+}  // namespace aneura

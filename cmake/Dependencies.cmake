@@ -13,10 +13,8 @@ endif()
 if(ANEURA_BUILD_BENCH)
   find_package(benchmark QUIET)
 endif()
-if(ANEURA_WITH_TORCH)
-  # CPU LibTorch from Debian by default; point Torch_DIR at the official CUDA build on GPU machines.
-  find_package(Torch REQUIRED)
-endif()
+# CPU LibTorch from Debian by default; point Torch_DIR at the official CUDA build on GPU machines.
+find_package(Torch REQUIRED)
 
 # GDCM's exported libraries we link (decoders for JPEG, JPEG-LS, JPEG 2000, RLE live in MSFF).
 set(ANEURA_GDCM_LIBS gdcmMSFF gdcmDSED gdcmDICT gdcmCommon)

@@ -13,6 +13,7 @@ void add_convert(CLI::App& app, Action& action);
 void add_synth(CLI::App& app, Action& action);
 void add_preprocess(CLI::App& app, Action& action);
 void add_plan(CLI::App& app, Action& action);  // fingerprint + plan
+void add_train(CLI::App& app, Action& action);
 
 // Prints warnings the way every command does: "warning: ..." on stderr.
 void print_warnings(const std::vector<std::string>& warnings);

@@ -19,7 +19,14 @@ const std::set<std::string>& allowed_keys() {
                                           "stages", "base_channels", "max_channels", "batch_size", "loader_workers",
                                           "queue_length", "optimizer", "learning_rate", "weight_decay", "epochs",
                                           "time_budget_s", "mixed_precision", "channels_last", "loss_weights",
-                                          "normalization"};
+                                          "normalization", "folds", "ema_decay", "grad_clip",
+                                          "positive_oversampling"};
+  return k;
+}
+
+// Keys with a default in Configuration: not required after inheritance.
+const std::set<std::string>& optional_keys() {
+  static const std::set<std::string> k = {"folds", "ema_decay", "grad_clip", "positive_oversampling"};
   return k;
 }
 
@@ -30,7 +37,8 @@ json config_json(const Configuration& c) {
           {"queue_length", c.queue_length}, {"optimizer", c.optimizer}, {"learning_rate", c.learning_rate},
           {"weight_decay", c.weight_decay}, {"epochs", c.epochs}, {"time_budget_s", c.time_budget_s},
           {"mixed_precision", c.mixed_precision}, {"channels_last", c.channels_last}, {"loss_weights", c.loss_weights},
-          {"normalization", c.normalization}};
+          {"normalization", c.normalization}, {"folds", c.folds}, {"ema_decay", c.ema_decay},
+          {"grad_clip", c.grad_clip}, {"positive_oversampling", c.positive_oversampling}};
 }
 
 json resolve(const std::map<std::string, json>& raw, const std::string& name, std::set<std::string>& seen) {
@@ -52,7 +60,7 @@ Configuration parse_config(const std::string& name, const json& j) {
   c.name = name;
   try {
     for (const auto& k : allowed_keys())
-      if (k != "inherits" && !j.contains(k)) throw Error(ErrorCode::CorruptInput, "configuration '" + name + "' lacks '" + k + "'");
+      if (k != "inherits" && !optional_keys().count(k) && !j.contains(k)) throw Error(ErrorCode::CorruptInput, "configuration '" + name + "' lacks '" + k + "'");
     c.device = j.at("device");
     c.model = j.at("model");
     c.target_spacing_mm = j.at("target_spacing_mm");
@@ -73,6 +81,10 @@ Configuration parse_config(const std::string& name, const json& j) {
     c.channels_last = j.at("channels_last");
     c.loss_weights = j.at("loss_weights").get<std::map<std::string, double>>();
     c.normalization = j.at("normalization");
+    c.folds = j.value("folds", c.folds);
+    c.ema_decay = j.value("ema_decay", c.ema_decay);
+    c.grad_clip = j.value("grad_clip", c.grad_clip);
+    c.positive_oversampling = j.value("positive_oversampling", c.positive_oversampling);
   } catch (const json::exception& e) {
     throw Error(ErrorCode::CorruptInput, "configuration '" + name + "': " + e.what());
   }
@@ -87,6 +99,9 @@ Configuration parse_config(const std::string& name, const json& j) {
       bad("patch_size must be >= 8 and a multiple of 2^(stages-1)");
   }
   if (c.stages < 2 || c.stages > 7) bad("stages must be 2..7");
+  if (c.folds < 1 || c.folds > 20) bad("folds must be 1..20");
+  if (c.ema_decay < 0 || c.ema_decay >= 1) bad("ema_decay must be in [0, 1)");
+  if (c.grad_clip < 0 || c.positive_oversampling < 1) bad("grad_clip >= 0 and positive_oversampling >= 1");
   if (c.batch_size < 1 || c.loader_workers < 0 || c.queue_length < 1 || c.epochs < 1) bad("batch, workers, queue, epochs");
   return c;
 }

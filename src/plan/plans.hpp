@@ -28,6 +28,11 @@ struct Configuration {
   int epochs = 100;
   double time_budget_s = 0;                         // 0: no limit
   bool mixed_precision = false, channels_last = false;
+  // Training details (optional in plans.json; these defaults when absent).
+  int folds = 5;                                    // cross-validation folds
+  double ema_decay = 0.99;                          // EMA of weights per step; 0 = off
+  double grad_clip = 12;                            // global gradient norm; 0 = off
+  double positive_oversampling = 2;                 // sampling weight of a positive case (rare locations more)
   std::map<std::string, double> loss_weights{{"vessel", 1}, {"aneurysm", 1}, {"classification", 1}, {"modality", 0.2}};
   nlohmann::json normalization;                     // {"CT": {...}, "MR": {...}} as HarmonizeParams takes it
 };

@@ -1,0 +1,103 @@
+#include "model/network.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace aneura {
+
+namespace nn = torch::nn;
+
+ResidualBlockImpl::ResidualBlockImpl(int in, int out, int stride) {
+  conv1 = register_module("conv1", nn::Conv3d(nn::Conv3dOptions(in, out, 3).stride(stride).padding(1).bias(false)));
+  norm1 = register_module("norm1", nn::InstanceNorm3d(nn::InstanceNorm3dOptions(out).affine(true)));
+  conv2 = register_module("conv2", nn::Conv3d(nn::Conv3dOptions(out, out, 3).padding(1).bias(false)));
+  norm2 = register_module("norm2", nn::InstanceNorm3d(nn::InstanceNorm3dOptions(out).affine(true)));
+  if (in != out || stride != 1) {
+    skip = register_module("skip", nn::Conv3d(nn::Conv3dOptions(in, out, 1).stride(stride).bias(false)));
+    skip_norm = register_module("skip_norm", nn::InstanceNorm3d(nn::InstanceNorm3dOptions(out).affine(true)));
+  }
+}
+
+torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x) {
+  auto y = torch::leaky_relu(norm1(conv1(x)), 0.01);
+  y = norm2(conv2(y));
+  const auto s = skip ? skip_norm(skip(x)) : x;
+  return torch::leaky_relu(y + s, 0.01);
+}
+
+MultiTaskUNetImpl::MultiTaskUNetImpl(const NetworkOptions& o) : opts(o) {
+  auto ch = [&](int s) { return std::min(o.base_channels << s, o.max_channels); };
+  encoder = register_module("encoder", nn::ModuleList());
+  for (int s = 0; s < o.stages; ++s) encoder->push_back(ResidualBlock(s == 0 ? o.in_channels : ch(s - 1), ch(s), s == 0 ? 1 : 2));
+  up = register_module("up", nn::ModuleList());
+  decoder = register_module("decoder", nn::ModuleList());
+  for (int s = o.stages - 1; s > 0; --s) {
+    up->push_back(nn::ConvTranspose3d(nn::ConvTranspose3dOptions(ch(s), ch(s - 1), 2).stride(2).bias(false)));
+    decoder->push_back(ResidualBlock(2 * ch(s - 1), ch(s - 1), 1));
+  }
+  const int c0 = ch(0);
+  vessel_head = register_module("vessel_head", nn::Conv3d(nn::Conv3dOptions(c0, o.vessel_classes, 1)));
+  aneurysm_head = register_module("aneurysm_head", nn::Conv3d(nn::Conv3dOptions(c0, o.labels, 1)));
+  key = register_module("key", nn::Conv3d(nn::Conv3dOptions(c0, c0, 1)));
+  queries = register_parameter("queries", torch::randn({o.labels, c0}) * 0.1);
+  label_out = register_module("label_out", nn::Linear(nn::LinearOptions(c0, 1).bias(false)));
+  label_bias = register_parameter("label_bias", torch::zeros({o.labels}));
+  evidence_weight = register_parameter("evidence_weight", torch::zeros({o.labels}));
+  modality_head = register_module("modality_head", nn::Linear(ch(o.stages - 1), o.modalities));
+  global_head = register_module("global_head", nn::Linear(c0 + ch(o.stages - 1), o.labels));
+}
+
+NetworkOutput MultiTaskUNetImpl::forward(const torch::Tensor& x) {
+  std::vector<torch::Tensor> skips;
+  torch::Tensor h = x;
+  for (size_t s = 0; s < encoder->size(); ++s) {
+    h = encoder[s]->as<ResidualBlock>()->forward(h);
+    skips.push_back(h);
+  }
+  NetworkOutput out;
+  out.modality = modality_head(h.mean({2, 3, 4}));
+  const auto deep_max = h.amax({2, 3, 4});
+  for (size_t d = 0; d < decoder->size(); ++d) {
+    h = up[d]->as<nn::ConvTranspose3d>()->forward(h);
+    h = decoder[d]->as<ResidualBlock>()->forward(torch::cat({h, skips[skips.size() - 2 - d]}, 1));
+  }
+  out.vessel = vessel_head(h);
+  out.aneurysm = aneurysm_head(h);
+  // Attention pooling: per label, softmax over voxels of <query, key(voxel)>, pooled features.
+  const auto k = key(h).flatten(2);                                    // [N, C, V]
+  const auto attn = torch::softmax(torch::matmul(queries, k) / std::sqrt(double(queries.size(1))), -1);  // [N, L, V]
+  const auto pooled = torch::matmul(attn, h.flatten(2).transpose(1, 2));  // [N, L, C]
+  // Instance-normalised features have the same mean in every case, so a near-uniform attention
+  // says little early in training: global max pooling of the last decoder and the bottleneck
+  // features gives every label a case-specific term from the start.
+  const auto global = global_head(torch::cat({h.amax({2, 3, 4}), deep_max}, 1));  // [N, L]
+  out.labels = label_out(pooled).squeeze(-1) + label_bias + global + evidence_weight * heatmap_evidence(out.aneurysm);
+  return out;
+}
+
+torch::Tensor heatmap_evidence(const torch::Tensor& aneurysm_logits) {
+  // Log-odds from the logits directly (no clamping, so the gradient never vanishes):
+  //   location c: l_c - logsumexp_{k != c} l_k;   any: logsumexp_{k >= 1} l_k - l_0.
+  const auto l = aneurysm_logits.flatten(2);                 // [N, 14, V]
+  const int64_t k = l.size(1);
+  std::vector<torch::Tensor> cols;
+  for (int64_t c = 1; c < k; ++c) {
+    auto others = torch::cat({l.slice(1, 0, c), l.slice(1, c + 1, k)}, 1);
+    cols.push_back((l.select(1, c) - torch::logsumexp(others, 1)).amax(-1));
+  }
+  cols.push_back((torch::logsumexp(l.slice(1, 1, k), 1) - l.select(1, 0)).amax(-1));
+  return torch::stack(cols, 1);                               // [N, 14]
+}
+
+std::vector<torch::Tensor> encoder_parameters(MultiTaskUNet& net) { return net->encoder->parameters(); }
+
+std::vector<torch::Tensor> decoder_and_head_parameters(MultiTaskUNet& net) {
+  std::set<torch::TensorImpl*> enc;
+  for (const auto& p : net->encoder->parameters()) enc.insert(p.unsafeGetTensorImpl());
+  std::vector<torch::Tensor> rest;
+  for (const auto& p : net->parameters())
+    if (!enc.count(p.unsafeGetTensorImpl())) rest.push_back(p);
+  return rest;
+}
+
+}  // namespace aneura

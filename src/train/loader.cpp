@@ -1,0 +1,160 @@
+#include "train/loader.hpp"
+
+#include <algorithm>
+#include <random>
+
+#include "core/error.hpp"
+
+namespace fs = std::filesystem;
+
+namespace aneura {
+
+CaseStore::CaseStore(fs::path work, std::vector<std::string> ids, double ram_budget_bytes)
+    : work_(std::move(work)), ids_(std::move(ids)) {
+  double bytes = 0;
+  std::error_code ec;
+  for (const auto& id : ids_) {
+    const auto d = work_ / "cases" / id;
+    bytes += static_cast<double>(fs::file_size(d / "image.nii", ec)) + 2.0 * static_cast<double>(fs::file_size(d / "labels.nii", ec));
+  }
+  if (bytes <= ram_budget_bytes)
+    for (const auto& id : ids_) cached_.push_back(std::make_shared<const TrainCase>(load_case(work_, id)));
+}
+
+std::shared_ptr<const TrainCase> CaseStore::get(size_t i) const {
+  if (!cached_.empty()) return cached_.at(i);
+  return std::make_shared<const TrainCase>(load_case(work_, ids_.at(i)));
+}
+
+Batch collate(std::vector<Sample>& s, std::vector<size_t> cases) {
+  std::vector<torch::Tensor> img, ves, ane, lab;
+  std::vector<int64_t> mod;
+  std::vector<uint8_t> hv;
+  for (auto& x : s) {
+    img.push_back(x.image);
+    ves.push_back(x.vessel);
+    ane.push_back(x.aneurysm);
+    lab.push_back(x.labels);
+    mod.push_back(x.modality);
+    hv.push_back(x.has_vessels ? 1 : 0);
+  }
+  Batch b;
+  b.image = torch::stack(img);
+  b.vessel = torch::stack(ves);
+  b.aneurysm = torch::stack(ane);
+  b.labels = torch::stack(lab);
+  b.modality = torch::tensor(mod, torch::kLong);
+  b.has_vessels = torch::tensor(std::vector<int64_t>(hv.begin(), hv.end()), torch::kLong).to(torch::kBool);
+  b.cases = std::move(cases);
+  return b;
+}
+
+std::vector<double> sampling_weights(const std::vector<std::array<int, kNumLabels>>& labels, double positive) {
+  std::array<int, kNumLabels> count{};
+  for (const auto& l : labels)
+    for (int c = 0; c < kNumLabels - 1; ++c) count[c] += l[c];
+  const int most = std::max(1, *std::max_element(count.begin(), count.end() - 1));
+  std::vector<double> w;
+  for (const auto& l : labels) {
+    if (!l[kNumLabels - 1]) {
+      w.push_back(1.0);
+      continue;
+    }
+    double rarity = 0;
+    for (int c = 0; c < kNumLabels - 1; ++c)
+      if (l[c]) rarity = std::max(rarity, 1.0 - static_cast<double>(count[c]) / most);
+    w.push_back(positive * (1 + rarity));
+  }
+  return w;
+}
+
+uint64_t sample_seed(uint64_t seed, int epoch, size_t position) {
+  uint64_t z = seed ^ (static_cast<uint64_t>(epoch) * 0x9E3779B97F4A7C15ULL) ^ (static_cast<uint64_t>(position) * 0xD1B54A32D192ED03ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+std::vector<size_t> epoch_draws(const std::vector<double>& weights, size_t n, uint64_t seed, int epoch) {
+  if (weights.empty()) return {};
+  // Inverse CDF with our own uniform (std::discrete_distribution's algorithm is not specified).
+  std::vector<double> cdf(weights.size());
+  double acc = 0;
+  for (size_t i = 0; i < weights.size(); ++i) cdf[i] = acc += weights[i];
+  std::mt19937_64 rng(sample_seed(seed, epoch, static_cast<size_t>(-1)));
+  std::vector<size_t> out;
+  for (size_t k = 0; k < n; ++k) {
+    const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53 * acc;
+    out.push_back(std::min(weights.size() - 1, static_cast<size_t>(std::upper_bound(cdf.begin(), cdf.end(), u) - cdf.begin())));
+  }
+  return out;
+}
+
+BatchLoader::BatchLoader(const CaseStore& store, const Configuration& cfg, const AugmentOptions& aug, std::vector<size_t> draws,
+                         int batch_size, uint64_t seed, int epoch, int workers, int queue_length)
+    : store_(store), cfg_(cfg), aug_(aug), draws_(std::move(draws)), batch_size_(std::max(1, batch_size)), seed_(seed),
+      epoch_(epoch), queue_length_(static_cast<size_t>(std::max(1, queue_length))) {
+  n_batches_ = (draws_.size() + batch_size_ - 1) / batch_size_;
+  for (int w = 0; w < workers; ++w) threads_.emplace_back([this] { work(); });
+}
+
+BatchLoader::~BatchLoader() {
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+Batch BatchLoader::make_batch(size_t b) const {
+  std::vector<Sample> samples;
+  std::vector<size_t> cases;
+  const size_t end = std::min(draws_.size(), (b + 1) * batch_size_);
+  for (size_t p = b * batch_size_; p < end; ++p) {
+    std::mt19937_64 rng(sample_seed(seed_, epoch_, p));
+    const auto c = store_.get(draws_[p]);
+    samples.push_back(make_sample(*c, cfg_, rng, aug_));
+    cases.push_back(draws_[p]);
+  }
+  return collate(samples, std::move(cases));
+}
+
+void BatchLoader::work() {
+  torch::NoGradGuard no_grad;
+  for (;;) {
+    size_t b;
+    {
+      std::unique_lock<std::mutex> lk(m_);
+      // bounded: at most queue_length batches made ahead of the consumer
+      cv_.wait(lk, [&] { return stop_ || next_job_ >= n_batches_ || next_job_ < next_out_ + queue_length_; });
+      if (stop_ || next_job_ >= n_batches_) return;
+      b = next_job_++;
+    }
+    try {
+      Batch batch = make_batch(b);
+      std::lock_guard<std::mutex> lk(m_);
+      ready_.emplace(b, std::move(batch));
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(m_);
+      if (!error_) error_ = std::current_exception();
+      stop_ = true;
+    }
+    cv_.notify_all();
+  }
+}
+
+std::optional<Batch> BatchLoader::next() {
+  if (next_out_ >= n_batches_) return std::nullopt;
+  if (threads_.empty()) return make_batch(next_out_++);
+  std::unique_lock<std::mutex> lk(m_);
+  cv_.wait(lk, [&] { return error_ || ready_.count(next_out_); });
+  if (error_) std::rethrow_exception(error_);
+  Batch b = std::move(ready_.at(next_out_));
+  ready_.erase(next_out_++);
+  lk.unlock();
+  cv_.notify_all();
+  return b;
+}
+
+}  // namespace aneura

@@ -1,0 +1,89 @@
+// The asynchronous loader (seed 003): worker threads cut and augment samples into a bounded
+// queue while the model trains on the previous batch. Batches come out in order and each sample's
+// random numbers derive from (seed, epoch, position) only, so a run is deterministic whatever the
+// number of workers, and a resumed run sees the same samples as an uninterrupted one.
+#pragma once
+#include <torch/torch.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "train/data.hpp"
+
+namespace aneura {
+
+// Cases of a run: held in memory when they fit the budget, else read from the cache per sample
+// (the uncompressed NIfTI files then live in the OS page cache).
+class CaseStore {
+ public:
+  CaseStore(std::filesystem::path work, std::vector<std::string> ids, double ram_budget_bytes);
+  size_t size() const { return ids_.size(); }
+  const std::string& id(size_t i) const { return ids_[i]; }
+  std::shared_ptr<const TrainCase> get(size_t i) const;
+  bool preloaded() const { return !cached_.empty(); }
+
+ private:
+  std::filesystem::path work_;
+  std::vector<std::string> ids_;
+  std::vector<std::shared_ptr<const TrainCase>> cached_;
+};
+
+struct Batch {
+  torch::Tensor image, vessel, aneurysm, labels, modality, has_vessels;
+  std::vector<size_t> cases;  // store indices
+};
+
+Batch collate(std::vector<Sample>& samples, std::vector<size_t> cases);
+
+// Sampling weights (targeted oversampling): 1 for a negative case; `positive` for a positive one,
+// times (1 + r) where r in [0, 1] is the rarity of its rarest location in the training set
+// (1 - count / largest count), so the rarest locations are drawn up to twice as often again.
+std::vector<double> sampling_weights(const std::vector<std::array<int, kNumLabels>>& labels, double positive);
+
+// The cases drawn in an epoch: `n` draws with replacement by weight, from (seed, epoch) only.
+std::vector<size_t> epoch_draws(const std::vector<double>& weights, size_t n, uint64_t seed, int epoch);
+
+// Seed of one sample from (seed, epoch, position): splitmix64 mixing.
+uint64_t sample_seed(uint64_t seed, int epoch, size_t position);
+
+class BatchLoader {
+ public:
+  // workers = 0: samples are made in next() on the calling thread.
+  BatchLoader(const CaseStore& store, const Configuration& cfg, const AugmentOptions& aug, std::vector<size_t> draws,
+              int batch_size, uint64_t seed, int epoch, int workers, int queue_length);
+  ~BatchLoader();
+  BatchLoader(const BatchLoader&) = delete;
+  BatchLoader& operator=(const BatchLoader&) = delete;
+  size_t batches() const { return n_batches_; }
+  std::optional<Batch> next();  // the next batch in order; nullopt after the last; rethrows a worker's error
+
+ private:
+  Batch make_batch(size_t b) const;
+  void work();
+
+  const CaseStore& store_;
+  const Configuration& cfg_;
+  AugmentOptions aug_;
+  std::vector<size_t> draws_;
+  int batch_size_;
+  uint64_t seed_;
+  int epoch_;
+  size_t n_batches_, queue_length_;
+  size_t next_out_ = 0, next_job_ = 0;
+  std::map<size_t, Batch> ready_;
+  std::exception_ptr error_;
+  bool stop_ = false;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace aneura

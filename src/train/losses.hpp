@@ -1,0 +1,44 @@
+// Losses of the multi-task network (weights from plans):
+//   vessel     CE + soft Dice over the 14 cowseg classes, only for samples with vessel labels
+//   aneurysm   CE over background + 13 locations + soft Dice of aneurysm (any location) vs background
+//   labels     BCE with logits, positive weights per column
+//   modality   CE, samples with an unknown modality (-1) ignored
+#pragma once
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+
+#include "model/network.hpp"
+
+namespace aneura {
+
+// Soft Dice loss (nnU-Net's batch Dice): 1 - mean over foreground classes of
+// (2 sum p*y + eps) / (sum p + sum y + eps), sums over the batch and voxels; background (class 0)
+// excluded. `probs` [N, K, ...] softmax output, `target` [N, ...] long.
+torch::Tensor soft_dice_loss(const torch::Tensor& probs, const torch::Tensor& target, double eps = 1e-5);
+
+// CE + soft Dice on logits [N, K, ...] and target [N, ...].
+torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor& target);
+
+// The aneurysm term: CE over the 14 classes plus the soft Dice loss of the merged foreground
+// (1 - p(background) against target > 0), so absent locations do not dominate the Dice.
+torch::Tensor aneurysm_loss(const torch::Tensor& logits, const torch::Tensor& target);
+
+struct Targets {
+  torch::Tensor vessel;       // [N, X, Y, Z] long
+  torch::Tensor aneurysm;     // [N, X, Y, Z] long
+  torch::Tensor labels;       // [N, 14] float
+  torch::Tensor modality;     // [N] long, -1 = unknown
+  torch::Tensor has_vessels;  // [N] bool
+};
+
+struct LossTerms {
+  torch::Tensor total, vessel, aneurysm, labels, modality;  // scalars (0 when a term has no samples)
+};
+
+// `pos_weight` [14]: BCE positive weights (negatives / positives of the training set, capped).
+LossTerms multitask_loss(const NetworkOutput& out, const Targets& t, const torch::Tensor& pos_weight,
+                         const std::map<std::string, double>& weights);
+
+}  // namespace aneura

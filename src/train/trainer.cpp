@@ -1,0 +1,461 @@
+#include "train/trainer.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <ATen/autocast_mode.h>
+
+#include "core/atomic_file.hpp"
+#include "core/error.hpp"
+#include "core/parallel.hpp"
+#include "evaluate/metrics.hpp"
+#include "model/registry.hpp"
+#include "plan/hardware.hpp"
+#include "train/folds.hpp"
+#include "train/loader.hpp"
+#include "train/losses.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace aneura {
+
+namespace {
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// The validation selection score: the competition score when every column is defined, else the
+// same weighting (13 for Aneurysm Present, 1 per location) over the defined columns only.
+double selection_score(const CompetitionScore& s) {
+  if (s.score) return *s.score;
+  double num = 0, den = 0;
+  for (int c = 0; c < kNumLabels; ++c)
+    if (s.auc[c]) {
+      const double w = c == kNumLabels - 1 ? 13.0 : 1.0;
+      num += w * *s.auc[c];
+      den += w;
+    }
+  return den > 0 ? num / den : 0.0;
+}
+
+// Learning rate at `epoch` of `total`: cosine (AdamW) or nnU-Net's poly (SGD).
+double schedule(const Configuration& c, int epoch, int total) {
+  const double t = std::clamp(static_cast<double>(epoch) / std::max(1, total), 0.0, 1.0);
+  if (c.optimizer == "adamw") return c.learning_rate * 0.5 * (1 + std::cos(M_PI * t));
+  return c.learning_rate * std::pow(1 - t, 0.9);
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Configuration& c, MultiTaskUNet& net) {
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(encoder_parameters(net));
+  groups.emplace_back(decoder_and_head_parameters(net));
+  if (c.optimizer == "adamw")
+    return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(c.learning_rate).weight_decay(c.weight_decay));
+  return std::make_unique<torch::optim::SGD>(
+      groups, torch::optim::SGDOptions(c.learning_rate).momentum(0.99).nesterov(true).weight_decay(c.weight_decay));
+}
+
+void copy_weights(MultiTaskUNet& from, MultiTaskUNet& to) {
+  torch::NoGradGuard ng;
+  auto src = from->named_parameters(), dst = to->named_parameters();
+  for (auto& p : dst) p.value().copy_(src[p.key()]);
+  auto sb = from->named_buffers(), db = to->named_buffers();
+  for (auto& b : db) b.value().copy_(sb[b.key()]);
+}
+
+void ema_update(MultiTaskUNet& ema, MultiTaskUNet& net, double decay) {
+  torch::NoGradGuard ng;
+  auto src = net->named_parameters(), dst = ema->named_parameters();
+  for (auto& p : dst) p.value().mul_(decay).add_(src[p.key()], 1 - decay);
+}
+
+torch::serialize::InputArchive open_checkpoint(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) throw Error(ErrorCode::InputNotFound, "no checkpoint", file.string());
+  torch::serialize::InputArchive ar;
+  try {
+    ar.load_from(file.string());
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::CorruptInput, "unreadable checkpoint (not a LibTorch archive or truncated)", file.string());
+  }
+  return ar;
+}
+
+void load_module(torch::serialize::InputArchive& ar, const std::string& key, MultiTaskUNet& net, const fs::path& file) {
+  try {
+    torch::serialize::InputArchive sub;
+    ar.read(key, sub);
+    net->load(sub);
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::CorruptInput,
+                "checkpoint '" + key + "' does not fit this network (other plans or channels?): " + std::string(e.what()).substr(0, 200),
+                file.string());
+  }
+}
+
+json read_meta(torch::serialize::InputArchive& ar, const fs::path& file) {
+  try {
+    c10::IValue v;
+    ar.read("meta", v);
+    return json::parse(v.toStringRef());
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::CorruptInput, "checkpoint has no readable 'meta' record", file.string());
+  }
+}
+
+struct Validation {
+  double loss = 0, selection = 0, vessel_dice = -1;
+  CompetitionScore score;
+};
+
+// One centred, unaugmented sample per validation case through `net`.
+Validation validate(MultiTaskUNet& net, const CaseStore& store, const Configuration& cfg, const torch::Tensor& pos_weight,
+                    torch::Device dev) {
+  torch::NoGradGuard ng;
+  net->eval();
+  Validation v;
+  std::vector<std::array<int, kNumLabels>> truth;
+  std::vector<std::array<double, kNumLabels>> prob;
+  AugmentOptions none;
+  none.enabled = false;
+  double inter = 0, total = 0;
+  for (size_t i = 0; i < store.size(); ++i) {
+    const auto c = store.get(i);
+    std::mt19937_64 rng(0);
+    std::vector<Sample> s{make_sample(*c, cfg, rng, none)};
+    Batch b = collate(s, {i});
+    const auto out = net->forward(b.image.to(dev));
+    Targets t{b.vessel.to(dev), b.aneurysm.to(dev), b.labels.to(dev), b.modality.to(dev), b.has_vessels.to(dev)};
+    v.loss += multitask_loss(out, t, pos_weight, cfg.loss_weights).total.item<double>();
+    const auto p = torch::sigmoid(out.labels[0]).to(torch::kCPU, torch::kDouble).contiguous();
+    std::array<double, kNumLabels> pa{};
+    std::copy(p.data_ptr<double>(), p.data_ptr<double>() + kNumLabels, pa.begin());
+    prob.push_back(pa);
+    truth.push_back(c->labels);
+    if (c->has_vessels) {  // foreground Dice pooled over classes 1..13
+      const auto pred = out.vessel.argmax(1).to(torch::kCPU);
+      const auto gt = b.vessel;
+      inter += 2.0 * ((pred == gt) & (gt > 0)).sum().item<double>();
+      total += (pred > 0).sum().item<double>() + (gt > 0).sum().item<double>();
+    }
+  }
+  if (store.size()) v.loss /= static_cast<double>(store.size());
+  if (total > 0) v.vessel_dice = inter / total;
+  v.score = competition_score(truth, prob);
+  v.selection = selection_score(v.score);
+  net->train();
+  return v;
+}
+
+json score_json(const Validation& v) {
+  json auc = json::object();
+  for (int c = 0; c < kNumLabels; ++c) auc[label_names()[c]] = v.score.auc[c] ? json(*v.score.auc[c]) : json(nullptr);
+  return {{"val_loss", v.loss}, {"val_score", v.score.score ? json(*v.score.score) : json(nullptr)},
+          {"val_selection", v.selection}, {"val_auc", auc}, {"val_vessel_dice", v.vessel_dice < 0 ? json(nullptr) : json(v.vessel_dice)}};
+}
+
+void save_checkpoint(const fs::path& file, MultiTaskUNet& net, MultiTaskUNet* ema, torch::optim::Optimizer& opt, const json& meta) {
+  torch::serialize::OutputArchive ar, m, e, o;
+  net->save(m);
+  ar.write("model", m);
+  if (ema) {
+    (*ema)->save(e);
+    ar.write("ema", e);
+  }
+  opt.save(o);
+  ar.write("optimizer", o);
+  ar.write("meta", c10::IValue(meta.dump()));
+  write_atomically(file, [&](const fs::path& tmp) { ar.save_to(tmp.string()); });
+}
+
+}  // namespace
+
+std::array<double, kNumLabels> predict_case(MultiTaskUNet& net, const TrainCase& c, const Configuration& cfg, torch::Device dev) {
+  torch::NoGradGuard ng;
+  const bool was_training = net->is_training();
+  net->eval();
+  AugmentOptions none;
+  none.enabled = false;
+  std::mt19937_64 rng(0);
+  const Sample s = make_sample(c, cfg, rng, none);
+  const auto p = torch::sigmoid(net->forward(s.image.unsqueeze(0).to(dev)).labels[0]).to(torch::kCPU, torch::kDouble).contiguous();
+  std::array<double, kNumLabels> out{};
+  std::copy(p.data_ptr<double>(), p.data_ptr<double>() + kNumLabels, out.begin());
+  if (was_training) net->train();
+  return out;
+}
+
+void load_weights(const fs::path& checkpoint, MultiTaskUNet& net, bool ema) {
+  auto ar = open_checkpoint(checkpoint);
+  std::vector<std::string> keys = ar.keys();
+  const bool has_ema = std::find(keys.begin(), keys.end(), "ema") != keys.end();
+  load_module(ar, ema && has_ema ? "ema" : "model", net, checkpoint);
+}
+
+ModelInfo read_model_info(const fs::path& model_dir) {
+  const fs::path file = model_dir / "model.json";
+  std::ifstream in(file);
+  if (!in) throw Error(ErrorCode::InputNotFound, "no model.json (train a model first)", file.string());
+  try {
+    const json j = json::parse(in);
+    ModelInfo m;
+    m.cfg = plans_from_json(j.at("plans")).get(j.at("configuration"));
+    m.in_channels = j.at("in_channels");
+    m.folds = j.at("folds");
+    return m;
+  } catch (const json::exception& e) {
+    throw Error(ErrorCode::CorruptInput, std::string("bad model.json: ") + e.what(), file.string());
+  }
+}
+
+TrainResult train(const TrainOptions& o) {
+  const auto t_start = Clock::now();
+  const fs::path plans_file = o.plans_file.empty() ? o.work / "plans.json" : o.plans_file;
+  const Plans plans = read_plans(plans_file);
+  Configuration cfg = plans.get(o.configuration);
+  if (!o.device.empty()) cfg.device = o.device;
+  if (o.epochs > 0) cfg.epochs = o.epochs;
+  if (o.time_budget_s >= 0) cfg.time_budget_s = o.time_budget_s;
+  if (o.workers >= 0) cfg.loader_workers = o.workers;
+  if (cfg.device == "cuda" && !torch::cuda::is_available())
+    throw Error(ErrorCode::Usage, "configuration '" + cfg.name + "' wants CUDA, but this LibTorch has no CUDA device; use --device cpu "
+                "or build against the CUDA LibTorch (README)");
+  const torch::Device dev(cfg.device == "cuda" ? torch::kCUDA : torch::kCPU);
+  torch::set_num_threads(o.threads > 0 ? o.threads : static_cast<int>(default_threads()));
+
+  // Cases and folds
+  const auto cases = list_cases(o.work);
+  const Folds folds = load_or_make_folds(o.work, cases, cfg.folds, 12345);
+  if (o.fold < 0 || o.fold >= folds.k)
+    throw Error(ErrorCode::Usage, "fold " + std::to_string(o.fold) + " does not exist (the plans have " + std::to_string(folds.k) + ")");
+  const auto train_ids = folds.train(o.fold);
+  const auto val_ids = folds.k > 1 ? folds.val[o.fold] : std::vector<std::string>{};
+  if (train_ids.empty())
+    throw Error(ErrorCode::NoDicom, "empty training set: no labelled case in the case cache", (o.work / "cases").string());
+  const auto hw = probe_hardware(o.work);
+  const double ram_budget = 0.4 * hw.ram_available_gb * 1e9;
+  const CaseStore train_store(o.work, train_ids, ram_budget), val_store(o.work, val_ids, ram_budget);
+  const int in_channels = static_cast<int>(train_store.get(0)->image.volumes);
+  std::vector<std::array<int, kNumLabels>> train_labels;
+  for (size_t i = 0; i < train_store.size(); ++i) {
+    const auto c = train_store.get(i);
+    if (c->image.volumes != in_channels)
+      throw Error(ErrorCode::CorruptInput, "cases have different channel counts (" + std::to_string(in_channels) + " vs " +
+                  std::to_string(c->image.volumes) + "); preprocess them with the same options", c->id);
+    train_labels.push_back(c->labels);
+  }
+
+  // Positive weights of the BCE: negatives / positives per column, in [1, 20].
+  auto pos_weight = torch::ones({kNumLabels});
+  for (int c = 0; c < kNumLabels; ++c) {
+    double pos = 0;
+    for (const auto& l : train_labels) pos += l[c];
+    const double neg = static_cast<double>(train_labels.size()) - pos;
+    pos_weight[c] = static_cast<float>(std::clamp(pos > 0 ? neg / pos : 20.0, 1.0, 20.0));
+  }
+  pos_weight = pos_weight.to(dev);
+
+  // Run folders
+  const fs::path model_dir = o.work / "runs" / cfg.name;
+  const fs::path run_dir = model_dir / ("fold_" + std::to_string(o.fold));
+  std::error_code ec;
+  fs::create_directories(run_dir, ec);
+  if (ec) throw Error(ErrorCode::OutputFailed, "cannot create the run folder: " + ec.message(), run_dir.string());
+  {
+    Plans one;
+    one.default_configuration = cfg.name;
+    one.global = plans.global;
+    one.raw[cfg.name] = configuration_to_json(cfg);
+    write_text_atomically(model_dir / "model.json",
+                          json{{"configuration", cfg.name}, {"in_channels", in_channels}, {"folds", folds.k},
+                               {"modalities", modality_names()}, {"labels", label_names()}, {"plans", to_json(one)}}
+                                  .dump(1) + "\n");
+  }
+
+  // Model, EMA, optimizer
+  torch::manual_seed(o.seed);
+  MultiTaskUNet net = build_model(cfg, in_channels);
+  MultiTaskUNet ema_net = build_model(cfg, in_channels);
+  const bool use_ema = cfg.ema_decay > 0;
+  if (!o.init_encoder.empty()) {
+    MultiTaskUNet donor = build_model(cfg, in_channels);
+    load_weights(o.init_encoder, donor);
+    torch::NoGradGuard ng;
+    auto src = donor->encoder->named_parameters();
+    for (auto& p : net->encoder->named_parameters()) p.value().copy_(src[p.key()]);
+    spdlog::info("encoder initialised from {}", o.init_encoder.string());
+  }
+  net->to(dev);
+  ema_net->to(dev);
+  copy_weights(net, ema_net);
+  for (auto& p : ema_net->parameters()) p.set_requires_grad(false);
+  auto opt = make_optimizer(cfg, net);
+
+  int start_epoch = 0, schedule_epochs = cfg.epochs;
+  int64_t step = 0;
+  double best = -1, elapsed_before = 0;
+  const fs::path last_file = run_dir / "last.pt", best_file = run_dir / "best.pt", log_file = run_dir / "log.jsonl";
+  if (o.resume) {
+    auto ar = open_checkpoint(last_file);
+    const json meta = read_meta(ar, last_file);
+    load_module(ar, "model", net, last_file);
+    if (use_ema) load_module(ar, "ema", ema_net, last_file);
+    try {
+      torch::serialize::InputArchive oa;
+      ar.read("optimizer", oa);
+      opt->load(oa);
+    } catch (const std::exception& e) {
+      throw Error(ErrorCode::CorruptInput, "checkpoint optimizer state does not fit", last_file.string());
+    }
+    start_epoch = meta.at("epoch");
+    step = meta.at("step");
+    best = meta.at("best_selection");
+    schedule_epochs = meta.at("schedule_epochs");
+    if (meta.at("planned_epochs").get<int>() != cfg.epochs) {
+      spdlog::warn("resuming with {} epochs where the run planned {}: the schedule changes, so the result differs from an "
+                   "uninterrupted run", cfg.epochs, meta.at("planned_epochs").get<int>());
+      schedule_epochs = cfg.epochs;
+    }
+    elapsed_before = meta.at("elapsed_s");
+    if (meta.at("seed").get<uint64_t>() != o.seed) spdlog::warn("resuming with seed {} (the run used {})", o.seed, meta.at("seed").get<uint64_t>());
+    spdlog::info("resuming {} after epoch {}", run_dir.string(), start_epoch);
+  } else {
+    fs::remove(log_file, ec);
+  }
+
+  const auto weights = sampling_weights(train_labels, cfg.positive_oversampling);
+  const int steps = o.steps_per_epoch > 0 ? o.steps_per_epoch
+                                          : std::max<int>(1, static_cast<int>((train_store.size() + cfg.batch_size - 1) / cfg.batch_size));
+  AugmentOptions aug;
+  aug.enabled = o.augment;
+  spdlog::info("training {} fold {}/{}: {} training and {} validation cases ({}), {} input channel(s), {} steps of {} per epoch, "
+               "up to {} epochs{}, {} on {} thread(s)",
+               cfg.name, o.fold, folds.k, train_store.size(), val_store.size(), train_store.preloaded() ? "in memory" : "read per sample",
+               in_channels, steps, cfg.batch_size, cfg.epochs,
+               cfg.time_budget_s > 0 ? " within " + std::to_string(static_cast<int>(cfg.time_budget_s)) + " s" : std::string(),
+               cfg.device, torch::get_num_threads());
+
+  TrainResult r;
+  r.run_dir = run_dir;
+  r.best_selection = best;
+  net->train();
+  const bool tty = isatty(fileno(stderr));
+  const bool autocast = cfg.mixed_precision && dev.is_cuda();
+  for (int epoch = start_epoch; epoch < cfg.epochs && epoch < schedule_epochs; ++epoch) {
+    const auto t_epoch = Clock::now();
+    const bool frozen = epoch < o.freeze_encoder_epochs;
+    for (auto& p : encoder_parameters(net)) p.set_requires_grad(!frozen);
+    const double lr = schedule(cfg, epoch, schedule_epochs);
+    opt->param_groups()[0].options().set_lr(lr * o.encoder_lr_multiplier);
+    opt->param_groups()[1].options().set_lr(lr);
+
+    BatchLoader loader(train_store, cfg, aug, epoch_draws(weights, static_cast<size_t>(steps) * cfg.batch_size, o.seed, epoch),
+                       cfg.batch_size, o.seed, epoch, cfg.loader_workers, cfg.queue_length);
+    double sum_total = 0, sum_v = 0, sum_a = 0, sum_l = 0, sum_m = 0, wait_s = 0;
+    int n = 0;
+    size_t samples = 0;
+    for (;;) {
+      const auto t_wait = Clock::now();
+      auto b = loader.next();
+      wait_s += seconds_since(t_wait);
+      if (!b) break;
+      auto x = b->image.to(dev);
+      if (cfg.channels_last && dev.is_cuda()) x = x.contiguous(at::MemoryFormat::ChannelsLast3d);
+      Targets t{b->vessel.to(dev), b->aneurysm.to(dev), b->labels.to(dev), b->modality.to(dev), b->has_vessels.to(dev)};
+      opt->zero_grad();
+      if (autocast) {
+        at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+        at::autocast::set_enabled(true);
+      }
+      NetworkOutput out = net->forward(x);
+      if (autocast) {
+        at::autocast::set_enabled(false);
+        at::autocast::clear_cache();
+        out = {out.vessel.to(torch::kFloat), out.aneurysm.to(torch::kFloat), out.labels.to(torch::kFloat), out.modality.to(torch::kFloat)};
+      }
+      const LossTerms l = multitask_loss(out, t, pos_weight, cfg.loss_weights);
+      l.total.backward();
+      if (cfg.grad_clip > 0) {
+        std::vector<torch::Tensor> ps;
+        for (auto& p : net->parameters())
+          if (p.grad().defined()) ps.push_back(p);
+        torch::nn::utils::clip_grad_norm_(ps, cfg.grad_clip);
+      }
+      opt->step();
+      ++step;
+      if (use_ema) ema_update(ema_net, net, std::min(cfg.ema_decay, (1.0 + step) / (10.0 + step)));
+      sum_total += l.total.item<double>();
+      sum_v += l.vessel.item<double>();
+      sum_a += l.aneurysm.item<double>();
+      sum_l += l.labels.item<double>();
+      sum_m += l.modality.item<double>();
+      ++n;
+      samples += b->cases.size();
+      if (o.progress && tty)
+        std::fprintf(stderr, "\rtrain: epoch %d/%d  step %d/%zu  loss %.4f   ", epoch + 1, schedule_epochs, n, loader.batches(),
+                     sum_total / n);
+    }
+    const double train_s = seconds_since(t_epoch);
+    MultiTaskUNet& judged = use_ema ? ema_net : net;
+    const Validation v = val_store.size() ? validate(judged, val_store, cfg, pos_weight, dev) : Validation{};
+    const bool improved = val_store.size() == 0 || v.selection > best;
+    if (improved) best = val_store.size() ? v.selection : best;
+    const double elapsed = elapsed_before + seconds_since(t_start);
+    const double epoch_s = seconds_since(t_epoch);
+    // After the first epoch of a budgeted run, the schedule is fitted to the epochs the budget holds,
+    // so the learning rate still decays to its end.
+    if (epoch == 0 && cfg.time_budget_s > 0) {
+      const double setup_s = elapsed - epoch_s;
+      const int fit = std::max(1, static_cast<int>((cfg.time_budget_s - setup_s) / epoch_s));
+      if (fit < schedule_epochs) {
+        schedule_epochs = fit;
+        spdlog::info("time budget {} s: the schedule is fitted to {} epochs ({:.1f} s per epoch)", cfg.time_budget_s, fit, epoch_s);
+      }
+    }
+    json rec = {{"epoch", epoch + 1}, {"step", step}, {"lr", lr}, {"encoder_frozen", frozen},
+                {"train_loss", sum_total / std::max(1, n)}, {"train_vessel", sum_v / std::max(1, n)},
+                {"train_aneurysm", sum_a / std::max(1, n)}, {"train_labels", sum_l / std::max(1, n)},
+                {"train_modality", sum_m / std::max(1, n)}, {"samples_per_s", samples / std::max(1e-9, train_s)},
+                {"loader_wait_s", wait_s}, {"epoch_s", epoch_s}, {"elapsed_s", elapsed}, {"best", improved && val_store.size() > 0}};
+    if (val_store.size()) rec.update(score_json(v));
+    const json meta = {{"epoch", epoch + 1}, {"step", step}, {"best_selection", best}, {"schedule_epochs", schedule_epochs},
+                       {"planned_epochs", cfg.epochs}, {"elapsed_s", elapsed}, {"seed", o.seed}, {"configuration", cfg.name}, {"fold", o.fold},
+                       {"in_channels", in_channels}};
+    save_checkpoint(last_file, net, use_ema ? &ema_net : nullptr, *opt, meta);
+    if (improved) save_checkpoint(best_file, net, use_ema ? &ema_net : nullptr, *opt, meta);
+    {
+      std::ofstream log(log_file, std::ios::app);
+      log << rec.dump() << "\n";
+      if (!log) throw Error(ErrorCode::OutputFailed, "cannot append to the training log", log_file.string());
+    }
+    if (o.progress) {
+      if (tty) std::fprintf(stderr, "\r");
+      std::fprintf(stderr, "train: epoch %d/%d  loss %.4f  %s  %.1f samples/s  %.0f s\n", epoch + 1, schedule_epochs, sum_total / std::max(1, n),
+                   val_store.size() ? ("val selection " + std::to_string(v.selection).substr(0, 5) +
+                                       (v.score.score ? " score " + std::to_string(*v.score.score).substr(0, 5) : std::string()))
+                                          .c_str()
+                                    : "no validation",
+                   samples / std::max(1e-9, train_s), elapsed);
+    }
+    r.epochs_done = epoch + 1;
+    r.train_loss_last = sum_total / std::max(1, n);
+    if (o.stop_after_epochs > 0 && epoch + 1 - start_epoch >= o.stop_after_epochs) break;
+    if (cfg.time_budget_s > 0 && elapsed + epoch_s > cfg.time_budget_s && epoch + 1 < std::min(cfg.epochs, schedule_epochs)) {
+      spdlog::info("time budget {} s reached after epoch {}", cfg.time_budget_s, epoch + 1);
+      r.stopped_by_budget = true;
+      break;
+    }
+  }
+  r.best_selection = best;
+  return r;
+}
+
+}  // namespace aneura

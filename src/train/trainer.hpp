@@ -1,0 +1,69 @@
+// `aneura train`: one fold of one plans configuration.
+//   WORK/runs/<configuration>/model.json      what predict needs (configuration, channels, folds)
+//   WORK/runs/<configuration>/fold_<k>/last.pt   every epoch (atomically): weights, EMA, optimizer,
+//                                              epoch, step, best score, schedule length, elapsed
+//   WORK/runs/<configuration>/fold_<k>/best.pt   when the validation selection score improves
+//   WORK/runs/<configuration>/fold_<k>/log.jsonl one line per epoch
+// Random numbers come from (seed, epoch, position) only, so `--resume` continues exactly.
+#pragma once
+#include <array>
+#include <filesystem>
+#include <string>
+
+#include "model/network.hpp"
+#include "plan/plans.hpp"
+
+namespace aneura {
+
+struct TrainOptions {
+  std::filesystem::path work;
+  std::filesystem::path plans_file;       // default WORK/plans.json
+  std::string configuration;              // default: the plans' default configuration
+  int fold = 0;
+  uint64_t seed = 42;
+  bool resume = false;                    // continue from fold_<k>/last.pt
+  int epochs = 0;                         // 0: the plans' epochs
+  double time_budget_s = -1;              // < 0: the plans' budget; 0: none
+  int stop_after_epochs = 0;              // > 0: stop after this many epochs of this invocation (resume later)
+  int steps_per_epoch = 0;                // 0: training cases / batch, at least 1
+  std::string device;                     // "" : the plans' device
+  int threads = 0;                        // LibTorch intra-op threads; 0: usable cores
+  int workers = -1;                       // loader workers; < 0: the plans'
+  bool augment = true;
+  // Transfer (seed 001)
+  std::filesystem::path init_encoder;     // checkpoint whose encoder initialises ours
+  int freeze_encoder_epochs = 0;
+  double encoder_lr_multiplier = 1.0;
+  bool progress = true;
+};
+
+struct TrainResult {
+  std::filesystem::path run_dir;          // fold folder
+  int epochs_done = 0;
+  double best_selection = 0;
+  bool stopped_by_budget = false;
+  double train_loss_last = 0;
+};
+
+// Throws Error: Usage (unknown model/configuration, bad fold, device without CUDA), InputNotFound
+// (no cases, no checkpoint to resume), CorruptInput (unreadable checkpoint or case), NoDicom (an
+// empty training set).
+TrainResult train(const TrainOptions& o);
+
+// Weights of a checkpoint into `net`: the EMA weights when the checkpoint has them and `ema`.
+void load_weights(const std::filesystem::path& checkpoint, MultiTaskUNet& net, bool ema = true);
+
+struct TrainCase;
+// The 14 probabilities of one case: one centred, unaugmented ROI sample through `net` (eval mode).
+std::array<double, 14> predict_case(MultiTaskUNet& net, const TrainCase& c, const Configuration& cfg,
+                                    torch::Device dev = torch::kCPU);
+
+// model.json of a run folder, read back: configuration and input channels.
+struct ModelInfo {
+  Configuration cfg;
+  int in_channels = 1;
+  int folds = 1;
+};
+ModelInfo read_model_info(const std::filesystem::path& model_dir);
+
+}  // namespace aneura

@@ -1,0 +1,494 @@
+// Trainer tests: losses against hand computations, the flip and its swap table, folds, sampling,
+// the loader's determinism, the ROI finder on synthetic cases of every modality, an overfit run
+// that must reach perfect training AUC, exact resume, and clear errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sys/wait.h>
+
+#include "core/error.hpp"
+#include "dataset/case_cache.hpp"
+#include "dataset/rsna.hpp"
+#include "evaluate/metrics.hpp"
+#include "model/registry.hpp"
+#include "support/series_fixture.hpp"
+#include "synth/dataset.hpp"
+#include "train/folds.hpp"
+#include "train/loader.hpp"
+#include "train/losses.hpp"
+#include "train/trainer.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace aneura {
+namespace {
+
+// ---------------------------------------------------------------- losses (hand computations)
+
+TEST(Losses, SoftDiceByHand) {
+  // one sample, two classes, four voxels; target = [0, 1, 1, 0]
+  auto probs = torch::tensor({0.9f, 0.2f, 0.4f, 0.7f, 0.1f, 0.8f, 0.6f, 0.3f}).reshape({1, 2, 4});
+  auto target = torch::tensor({0, 1, 1, 0}, torch::kLong).reshape({1, 4});
+  // class 1: intersection 0.8 + 0.6 = 1.4; sum p = 1.8; sum y = 2 -> dice = 2.8 / 3.8
+  const double expected = 1 - (2.8 + 1e-5) / (3.8 + 1e-5);
+  EXPECT_NEAR(soft_dice_loss(probs, target).item<double>(), expected, 1e-6);
+}
+
+TEST(Losses, SegmentationIsCrossEntropyPlusDice) {
+  auto logits = torch::tensor({2.0f, 0.0f, 0.0f, 1.0f}).reshape({1, 2, 2});  // voxel 0: (2, 0); voxel 1: (0, 1)
+  auto target = torch::tensor({0, 1}, torch::kLong).reshape({1, 2});
+  const double p00 = std::exp(2.0) / (std::exp(2.0) + 1), p11 = std::exp(1.0) / (std::exp(1.0) + 1);
+  const double ce = -(std::log(p00) + std::log(p11)) / 2;
+  const double p10 = 1 - p00;  // class-1 probability at voxel 0
+  const double dice = (2 * p11 + 1e-5) / (p10 + p11 + 1 + 1e-5);
+  EXPECT_NEAR(segmentation_loss(logits, target).item<double>(), ce + 1 - dice, 1e-5);
+}
+
+NetworkOutput fake_output(int n) {
+  NetworkOutput o;
+  o.vessel = torch::zeros({n, 14, 2, 2, 2});
+  o.aneurysm = torch::zeros({n, 14, 2, 2, 2});
+  o.labels = torch::zeros({n, 14});
+  o.modality = torch::zeros({n, 4});
+  return o;
+}
+
+TEST(Losses, BceWithPositiveWeightsByHand) {
+  NetworkOutput o = fake_output(1);
+  o.labels[0][0] = 1.0;  // sigmoid(1) = 0.7311
+  Targets t{torch::zeros({1, 2, 2, 2}, torch::kLong), torch::zeros({1, 2, 2, 2}, torch::kLong), torch::zeros({1, 14}),
+            torch::tensor({-1}, torch::kLong), torch::tensor({false})};
+  t.labels[0][0] = 1;
+  t.labels[0][13] = 1;
+  auto pw = torch::ones({14});
+  pw[0] = 3;
+  const std::map<std::string, double> w{{"classification", 1}};
+  const LossTerms l = multitask_loss(o, t, pw, w);
+  // column 0: 3 * -log(sigmoid(1)); column 13: -log(0.5); 12 others: -log(0.5); mean over 14
+  const double expected = (3 * -std::log(1 / (1 + std::exp(-1.0))) + 13 * std::log(2.0)) / 14;
+  EXPECT_NEAR(l.labels.item<double>(), expected, 1e-6);
+  EXPECT_NEAR(l.total.item<double>(), expected, 1e-6);  // only the classification weight is set
+  // no vessel labels and an unknown modality: those terms are 0, not NaN
+  EXPECT_EQ(l.vessel.item<double>(), 0);
+  EXPECT_EQ(l.modality.item<double>(), 0);
+}
+
+TEST(Losses, ModalityIgnoresUnknownAndVesselOnlyLabelledSamples) {
+  NetworkOutput o = fake_output(2);
+  o.modality[0][2] = 2.0;
+  Targets t{torch::zeros({2, 2, 2, 2}, torch::kLong), torch::zeros({2, 2, 2, 2}, torch::kLong), torch::zeros({2, 14}),
+            torch::tensor({2, -1}, torch::kLong), torch::tensor({false, true})};
+  o.vessel[0][5] = 50;  // sample 0 has no vessel labels: its (wrong) prediction must not count
+  const LossTerms l = multitask_loss(o, t, torch::ones({14}), {{"modality", 1}, {"vessel", 1}});
+  const double ce = -std::log(std::exp(2.0) / (std::exp(2.0) + 3));
+  EXPECT_NEAR(l.modality.item<double>(), ce, 1e-6);
+  // sample 1: uniform logits over 14 classes, all background: CE = log 14; Dice of absent classes
+  const double p = 1.0 / 14;
+  const double dice_absent = 1e-5 / (8 * p + 1e-5);  // per foreground class: no target voxels
+  EXPECT_NEAR(l.vessel.item<double>(), std::log(14.0) + 1 - dice_absent, 1e-5);
+}
+
+TEST(Losses, HeatmapEvidenceIsTheLogitOfTheLargestProbability) {
+  auto logits = torch::zeros({1, 14, 1, 1, 2});
+  logits[0][3][0][0][1] = std::log(13.0 * 3);  // voxel 1: class 3 has p = 39 / (39 + 13) = 0.75
+  const auto e = heatmap_evidence(logits);
+  EXPECT_NEAR(e[0][2].item<double>(), std::log(0.75 / 0.25), 1e-5);  // location column 2 = class 3
+  EXPECT_NEAR(e[0][13].item<double>(), std::log((1 - 1.0 / 52) / (1.0 / 52)), 1e-4);  // any = 1 - p(bg) at voxel 1
+  EXPECT_NEAR(e[0][0].item<double>(), std::log((1.0 / 14) / (13.0 / 14)), 1e-5);       // voxel 0: uniform
+}
+
+// ---------------------------------------------------------------- flip
+
+Sample random_sample() {
+  Sample s;
+  torch::manual_seed(3);
+  s.image = torch::randn({2, 6, 5, 4});
+  s.vessel = torch::randint(0, 14, {6, 5, 4}, torch::kLong);
+  s.aneurysm = torch::randint(0, 14, {6, 5, 4}, torch::kLong);
+  s.labels = torch::randint(0, 2, {14}).to(torch::kFloat);
+  return s;
+}
+
+TEST(Flip, TwiceIsTheIdentity) {
+  const Sample a = random_sample();
+  Sample b = random_sample();
+  flip_left_right(b);
+  EXPECT_FALSE(torch::equal(a.image, b.image));
+  flip_left_right(b);
+  EXPECT_TRUE(torch::equal(a.image, b.image));
+  EXPECT_TRUE(torch::equal(a.vessel, b.vessel));
+  EXPECT_TRUE(torch::equal(a.aneurysm, b.aneurysm));
+  EXPECT_TRUE(torch::equal(a.labels, b.labels));
+}
+
+TEST(Flip, MirrorsAlongRLAndSwapsAsRsnaMd) {
+  Sample s;
+  s.image = torch::zeros({1, 4, 1, 1});
+  s.image[0][0][0][0] = 7;  // voxel x = 0 (right-most in RAS)
+  s.vessel = torch::tensor({6, 5, 13, 0}, torch::kLong).reshape({4, 1, 1});  // L ICA, R ICA, AComm, bg
+  s.aneurysm = torch::tensor({1, 0, 0, 10}, torch::kLong).reshape({4, 1, 1});  // columns 0 and 9, value column + 1
+  s.labels = torch::zeros({14});
+  s.labels[0] = 1;   // Left Infraclinoid ICA
+  s.labels[6] = 1;   // Anterior Communicating Artery (no twin)
+  s.labels[13] = 1;  // Aneurysm Present
+  flip_left_right(s);
+  EXPECT_EQ(s.image[0][3][0][0].item<float>(), 7);
+  // cowseg: 5 <-> 6 (ICA), 13 stays; order mirrored
+  EXPECT_EQ(s.vessel.flatten()[0].item<int64_t>(), 0);
+  EXPECT_EQ(s.vessel.flatten()[1].item<int64_t>(), 13);
+  EXPECT_EQ(s.vessel.flatten()[2].item<int64_t>(), 6);
+  EXPECT_EQ(s.vessel.flatten()[3].item<int64_t>(), 5);
+  // aneurysm map: column 9 (twin 10) -> value 11, column 0 (twin 1) -> value 2; order mirrored
+  EXPECT_EQ(s.aneurysm.flatten()[0].item<int64_t>(), 11);
+  EXPECT_EQ(s.aneurysm.flatten()[3].item<int64_t>(), 2);
+  EXPECT_EQ(label_twin(9), 10);
+  // labels: Left Infraclinoid -> Right Infraclinoid (column 1); AComm and Present stay
+  EXPECT_EQ(s.labels[0].item<float>(), 0);
+  EXPECT_EQ(s.labels[1].item<float>(), 1);
+  EXPECT_EQ(s.labels[6].item<float>(), 1);
+  EXPECT_EQ(s.labels[13].item<float>(), 1);
+  EXPECT_EQ(label_names()[1], "Right Infraclinoid Internal Carotid Artery");
+}
+
+// ---------------------------------------------------------------- folds and sampling
+
+std::vector<CaseInfo> fake_cases(int n) {
+  std::vector<CaseInfo> c;
+  const char* mods[] = {"CTA", "MRA", "MRI T2", "MRI T1post"};
+  for (int i = 0; i < n; ++i) c.push_back({"c" + std::to_string(100 + i), mods[i % 4], (i / 4) % 2 == 0, true});
+  c.push_back({"unlabelled", "CTA", false, false});
+  return c;
+}
+
+TEST(Folds, StratifiedDisjointDeterministic) {
+  const auto cases = fake_cases(40);
+  const Folds f = make_folds(cases, 5, 7);
+  std::set<std::string> all;
+  for (int k = 0; k < 5; ++k) {
+    EXPECT_EQ(f.val[k].size(), 8u);
+    // each stratum (modality x present, 5 cases each) spreads over the folds: at most 2 per fold
+    std::map<std::pair<std::string, bool>, int> per;
+    for (const auto& id : f.val[k]) {
+      EXPECT_TRUE(all.insert(id).second) << id << " in two folds";
+      for (const auto& c : cases)
+        if (c.id == id) ++per[{c.modality, c.present}];
+    }
+    for (const auto& [key, n] : per) EXPECT_LE(n, 2);
+    EXPECT_EQ(f.train(k).size(), 32u);
+  }
+  EXPECT_EQ(all.size(), 40u);  // the unlabelled case takes no part
+  EXPECT_FALSE(all.count("unlabelled"));
+  EXPECT_EQ(make_folds(cases, 5, 7).val, f.val);
+  EXPECT_NE(make_folds(cases, 5, 8).val, f.val);
+  const Folds one = make_folds(cases, 1, 7);
+  EXPECT_EQ(one.train(0).size(), 40u);
+}
+
+TEST(Folds, SavedAndReusedOrRemade) {
+  test::TempDir dir("folds");
+  const auto cases = fake_cases(20);
+  const Folds a = load_or_make_folds(dir.path, cases, 4, 1);
+  ASSERT_TRUE(fs::exists(dir.path / "folds.json"));
+  const Folds b = load_or_make_folds(dir.path, cases, 4, 99);  // same cases and k: the saved split
+  EXPECT_EQ(a.val, b.val);
+  const Folds c = load_or_make_folds(dir.path, fake_cases(24), 4, 1);  // other cases: remade
+  size_t n = 0;
+  for (const auto& v : c.val) n += v.size();
+  EXPECT_EQ(n, 24u);
+  std::ofstream(dir.path / "folds.json") << "{broken";
+  EXPECT_THROW(load_or_make_folds(dir.path, cases, 4, 1), Error);
+}
+
+TEST(Sampling, WeightsFavourPositivesAndRareLocations) {
+  std::vector<std::array<int, kNumLabels>> l(4);
+  l[1][0] = l[1][13] = 1;  // column 0, twice in the set
+  l[2][0] = l[2][13] = 1;
+  l[3][5] = l[3][13] = 1;  // column 5, once: rarity 1 - 1/2
+  const auto w = sampling_weights(l, 2.0);
+  EXPECT_DOUBLE_EQ(w[0], 1.0);
+  EXPECT_DOUBLE_EQ(w[1], 2.0);
+  EXPECT_DOUBLE_EQ(w[3], 2.0 * 1.5);
+  const auto d1 = epoch_draws(w, 2000, 5, 3);
+  EXPECT_EQ(d1, epoch_draws(w, 2000, 5, 3));
+  EXPECT_NE(d1, epoch_draws(w, 2000, 5, 4));
+  std::array<int, 4> count{};
+  for (size_t i : d1) ++count[i];
+  // expected shares 1 : 2 : 2 : 3 of 8
+  EXPECT_NEAR(count[0] / 2000.0, 1.0 / 8, 0.03);
+  EXPECT_NEAR(count[3] / 2000.0, 3.0 / 8, 0.04);
+}
+
+// ---------------------------------------------------------------- on synthetic cases
+
+Configuration tiny_config() {
+  Configuration c;
+  c.name = "tiny";
+  c.patch_size = {16, 16, 16};
+  c.roi_mm = {128, 128, 112};
+  c.stages = 3;
+  c.base_channels = 4;
+  c.max_channels = 16;
+  c.batch_size = 4;
+  c.loader_workers = 1;
+  c.queue_length = 2;
+  c.optimizer = "adamw";
+  c.learning_rate = 1e-2;
+  c.weight_decay = 0;
+  c.epochs = 2;
+  c.folds = 1;
+  c.ema_decay = 0;
+  c.normalization = json::object();
+  return c;
+}
+
+void write_test_plans(const fs::path& work, const Configuration& c) {
+  Plans p;
+  p.default_configuration = c.name;
+  p.global = json::object();
+  p.raw[c.name] = configuration_to_json(c);
+  write_plans(p, work / "plans.json");
+}
+
+// One synthetic dataset (tiny, every modality) preprocessed once for the suite.
+class TrainOnSynth : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir("train");
+    synth::SynthOptions so;
+    so.out = dir_->path / "data";
+    so.n = 20;
+    so.size = synth::Size::Tiny;
+    so.seed = 5;
+    so.positive_fraction = 0.5;
+    synth::write_dataset(so);
+    CaseOptions o;
+    o.harmonize.spacing = {2.5, 2.5, 2.5};
+    preprocess_dataset(read_rsna(so.out), work(), o, 2);
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static fs::path work() { return dir_->path / "work"; }
+  // A copy of the case cache without runs; `limit` > 0: only the first `limit` cases.
+  static fs::path fresh_work(const std::string& tag, size_t limit = 0) {
+    const fs::path w = dir_->path / tag;
+    fs::remove_all(w);
+    fs::create_directories(w / "cases");
+    const auto cases = list_cases(work());
+    for (size_t i = 0; i < cases.size() && (limit == 0 || i < limit); ++i)
+      fs::copy(work() / "cases" / cases[i].id, w / "cases" / cases[i].id, fs::copy_options::recursive);
+    return w;
+  }
+  static test::TempDir* dir_;
+};
+test::TempDir* TrainOnSynth::dir_ = nullptr;
+
+TEST_F(TrainOnSynth, RoiHoldsEveryAneurysmOnEveryModality) {
+  const auto cases = list_cases(work());
+  std::set<std::string> modalities;
+  int points = 0;
+  const Configuration cfg = tiny_config();
+  for (const auto& ci : cases) {
+    const TrainCase c = load_case(work(), ci.id);
+    modalities.insert(c.modality);
+    for (const auto& [p, col] : c.points) {
+      ++points;
+      for (int a = 0; a < 3; ++a)  // LPS vs the RAS-extent box around the centre
+        EXPECT_LT(std::fabs(p[a] - c.roi_centre[a]), cfg.roi_mm[a] / 2 - 8) << ci.id << " " << c.modality << " axis " << a;
+    }
+  }
+  EXPECT_EQ(modalities.size(), 4u);
+  EXPECT_GT(points, 3);
+}
+
+TEST_F(TrainOnSynth, SamplesCarryTheLabelsOfTheirCase) {
+  Configuration cfg = tiny_config();
+  cfg.patch_size = {48, 48, 48};
+  AugmentOptions none;
+  none.enabled = false;
+  int positives = 0;
+  for (const auto& ci : list_cases(work())) {
+    const TrainCase c = load_case(work(), ci.id);
+    std::mt19937_64 rng(1);
+    const Sample s = make_sample(c, cfg, rng, none);
+    ASSERT_EQ(s.image.sizes(), (std::vector<int64_t>{c.image.volumes, 48, 48, 48}));
+    for (int col = 0; col < kNumLabels; ++col) EXPECT_EQ(s.labels[col].item<float>(), c.labels[col]);
+    EXPECT_EQ(s.modality, modality_index(c.modality));
+    // every location of the case shows as its value (column + 1) in the aneurysm map, none other
+    std::set<int64_t> values;
+    const auto flat = s.aneurysm.flatten();
+    for (int64_t i = 0; i < flat.numel(); ++i) values.insert(flat[i].item<int64_t>());
+    values.erase(0);
+    std::set<int64_t> expected;
+    for (const auto& [p, col] : c.points) expected.insert(col + 1);
+    EXPECT_EQ(values, expected) << ci.id;
+    positives += !c.points.empty();
+  }
+  EXPECT_GT(positives, 2);
+}
+
+TEST_F(TrainOnSynth, LoaderIsDeterministicWhateverTheWorkers) {
+  const auto cases = list_cases(work());
+  std::vector<std::string> ids;
+  for (const auto& c : cases) ids.push_back(c.id);
+  const CaseStore store(work(), ids, 1e9);
+  const Configuration cfg = tiny_config();
+  AugmentOptions aug;
+  const std::vector<size_t> draws = {0, 3, 5, 1, 2, 2, 7};
+  BatchLoader sync(store, cfg, aug, draws, 3, 11, 2, 0, 1), async(store, cfg, aug, draws, 3, 11, 2, 3, 2);
+  EXPECT_EQ(sync.batches(), 3u);
+  int n = 0;
+  for (;;) {
+    auto a = sync.next();
+    auto b = async.next();
+    ASSERT_EQ(a.has_value(), b.has_value());
+    if (!a) break;
+    ++n;
+    EXPECT_TRUE(torch::equal(a->image, b->image));
+    EXPECT_TRUE(torch::equal(a->aneurysm, b->aneurysm));
+    EXPECT_TRUE(torch::equal(a->labels, b->labels));
+    EXPECT_EQ(a->cases, b->cases);
+    EXPECT_EQ(a->image.size(1), store.get(0)->image.volumes);
+    EXPECT_EQ(a->image.size(2), 16);
+  }
+  EXPECT_EQ(n, 3);
+}
+
+TEST_F(TrainOnSynth, OverfitsATinyNetworkToPerfectTrainingAuc) {
+  const fs::path w = fresh_work("overfit", 8);
+  Configuration c = tiny_config();
+  c.epochs = 50;
+  c.batch_size = 4;
+  c.learning_rate = 1e-2;
+  c.loss_weights = {{"vessel", 0}, {"aneurysm", 1}, {"classification", 1}, {"modality", 0.2}};
+  write_test_plans(w, c);
+  TrainOptions o;
+  o.work = w;
+  o.augment = false;
+  o.progress = false;
+  o.threads = 2;
+  const TrainResult r = train(o);
+  EXPECT_EQ(r.epochs_done, 50);
+  // loss went down
+  std::ifstream log(r.run_dir / "log.jsonl");
+  std::vector<double> loss;
+  for (std::string line; std::getline(log, line);) loss.push_back(json::parse(line).at("train_loss"));
+  ASSERT_EQ(loss.size(), 50u);
+  EXPECT_LT(loss.back(), 0.5 * loss.front());
+  // perfect training AUC for Aneurysm Present (the EMA-free last weights)
+  const ModelInfo info = read_model_info(r.run_dir.parent_path());
+  MultiTaskUNet net = build_model(info.cfg, info.in_channels);
+  load_weights(r.run_dir / "last.pt", net);
+  std::vector<int> truth;
+  std::vector<double> prob;
+  for (const auto& ci : list_cases(w)) {
+    const TrainCase tc = load_case(w, ci.id);
+    truth.push_back(tc.labels[13]);
+    prob.push_back(predict_case(net, tc, info.cfg)[13]);
+  }
+  const auto auc = roc_auc(truth, prob);
+  ASSERT_TRUE(auc.has_value());
+  EXPECT_EQ(*auc, 1.0);
+}
+
+std::vector<torch::Tensor> weights_of(const fs::path& checkpoint, const ModelInfo& info) {
+  MultiTaskUNet net = build_model(info.cfg, info.in_channels);
+  load_weights(checkpoint, net, false);
+  std::vector<torch::Tensor> out;
+  for (const auto& p : net->parameters()) out.push_back(p.detach().clone());
+  return out;
+}
+
+int run_aneura(const std::string& args) {
+  const int rc = std::system((std::string(ANEURA_BINARY) + " " + args + " > /dev/null 2>&1").c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+// As users resume: a new process continues from last.pt (the CLI, one LibTorch thread).
+TEST_F(TrainOnSynth, ResumeContinuesExactly) {
+  const fs::path a = fresh_work("resume_a"), b = fresh_work("resume_b");
+  Configuration c = tiny_config();
+  c.folds = 3;
+  c.ema_decay = 0.9;
+  write_test_plans(a, c);
+  write_test_plans(b, c);
+  const std::string common = " --epochs 2 --threads 1 --seed 9";
+  ASSERT_EQ(run_aneura("train " + a.string() + common), 0);
+  ASSERT_EQ(run_aneura("train " + b.string() + common + " --stop-after 1"), 0);  // interrupted after epoch 1 of 2
+  ASSERT_EQ(run_aneura("train " + b.string() + common + " --resume"), 0);
+  const ModelInfo info = read_model_info(a / "runs" / "tiny");
+  for (const char* file : {"last.pt", "best.pt"}) {
+    const auto wa = weights_of(a / "runs" / "tiny" / "fold_0" / file, info);
+    const auto wb = weights_of(b / "runs" / "tiny" / "fold_0" / file, info);
+    ASSERT_EQ(wa.size(), wb.size());
+    for (size_t i = 0; i < wa.size(); ++i)
+      EXPECT_TRUE(torch::equal(wa[i], wb[i])) << file << " parameter " << i << " max diff " << (wa[i] - wb[i]).abs().max().item<double>();
+  }
+  // the log has one line per epoch, the resumed run appending
+  std::ifstream log(b / "runs" / "tiny" / "fold_0" / "log.jsonl");
+  int lines = 0;
+  for (std::string l; std::getline(log, l);) ++lines;
+  EXPECT_EQ(lines, 2);
+  // the folds were saved and every fold's validation case is outside its training set
+  EXPECT_TRUE(fs::exists(a / "folds.json"));
+}
+
+ErrorCode code_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.code();
+  }
+  return ErrorCode::Internal;
+}
+
+TEST_F(TrainOnSynth, ClearErrors) {
+  const fs::path w = fresh_work("errors");
+  write_test_plans(w, tiny_config());
+  TrainOptions o;
+  o.work = w;
+  o.progress = false;
+  o.epochs = 1;
+  // no checkpoint to resume
+  o.resume = true;
+  EXPECT_EQ(code_of([&] { train(o); }), ErrorCode::InputNotFound);
+  // a corrupt checkpoint
+  fs::create_directories(w / "runs" / "tiny" / "fold_0");
+  std::ofstream(w / "runs" / "tiny" / "fold_0" / "last.pt") << "not a checkpoint";
+  EXPECT_EQ(code_of([&] { train(o); }), ErrorCode::CorruptInput);
+  ModelInfo info{tiny_config(), 1, 1};
+  MultiTaskUNet net = build_model(info.cfg, 1);
+  EXPECT_EQ(code_of([&] { load_weights(w / "runs" / "tiny" / "fold_0" / "last.pt", net); }), ErrorCode::CorruptInput);
+  EXPECT_EQ(code_of([&] { load_weights(w / "nothing.pt", net); }), ErrorCode::InputNotFound);
+  o.resume = false;
+  // a fold the plans do not have
+  o.fold = 3;
+  EXPECT_EQ(code_of([&] { train(o); }), ErrorCode::Usage);
+  o.fold = 0;
+  // plans naming an unknown model
+  json pj;
+  std::ifstream(w / "plans.json") >> pj;
+  pj["configurations"]["tiny"]["model"] = "no_such_net";
+  std::ofstream(w / "plans.json") << pj.dump();
+  EXPECT_EQ(code_of([&] { train(o); }), ErrorCode::CorruptInput);
+  Configuration bad = tiny_config();
+  bad.model = "no_such_net";
+  EXPECT_EQ(code_of([&] { build_model(bad, 1); }), ErrorCode::Usage);
+  // an empty training set: every case unlabelled
+  write_test_plans(w, tiny_config());
+  for (const auto& e : fs::directory_iterator(w / "cases")) {
+    json j;
+    std::ifstream(e.path() / "case.json") >> j;
+    j["labelled"] = false;
+    std::ofstream(e.path() / "case.json") << j.dump();
+  }
+  fs::remove(w / "folds.json");
+  EXPECT_EQ(code_of([&] { train(o); }), ErrorCode::NoDicom);
+  // no case cache at all
+  o.work = w / "nowhere";
+  EXPECT_EQ(code_of([&] { train(o); }), ErrorCode::InputNotFound);
+}
+
+}  // namespace
+}  // namespace aneura

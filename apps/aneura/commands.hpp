@@ -14,6 +14,7 @@ void add_synth(CLI::App& app, Action& action);
 void add_preprocess(CLI::App& app, Action& action);
 void add_plan(CLI::App& app, Action& action);  // fingerprint + plan
 void add_train(CLI::App& app, Action& action);
+void add_predict(CLI::App& app, Action& action);  // predict + evaluate
 
 // Prints warnings the way every command does: "warning: ..." on stderr.
 void print_warnings(const std::vector<std::string>& warnings);

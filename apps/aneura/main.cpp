@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   aneura::app::add_preprocess(app, action);
   aneura::app::add_plan(app, action);
   aneura::app::add_train(app, action);
+  aneura::app::add_predict(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

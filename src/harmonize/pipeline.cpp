@@ -8,6 +8,8 @@
 
 namespace aneura {
 
+using nlohmann::json;
+
 namespace {
 
 nlohmann::json vec(const Vec3& v) { return {v[0], v[1], v[2]}; }
@@ -98,5 +100,41 @@ Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, co
 
 template Harmonized harmonize(const Volume<float>&, const std::string&, const HarmonizeParams&);
 template Harmonized harmonize(const Volume<int16_t>&, const std::string&, const HarmonizeParams&);
+
+json harmonize_params_to_json(const HarmonizeParams& p) {
+  return {{"orientation", p.orientation}, {"spacing_mm", p.spacing},
+          {"interp", p.interp == Interp::BSpline ? "bspline" : p.interp == Interp::Nearest ? "nearest" : "linear"},
+          {"crop", p.crop}, {"crop_margin_mm", p.crop_margin_mm}, {"ct_normalization", p.ct_normalization},
+          {"ct_clip", {p.ct_clip_lo, p.ct_clip_hi}}, {"ct_mean", p.ct_mean}, {"ct_std", p.ct_std},
+          {"mr_normalization", p.mr_normalization}, {"n4", p.n4},
+          {"nyul", {{"percentiles", p.nyul.percentiles}, {"standard", p.nyul.standard}, {"scale_min", p.nyul.scale_min},
+                    {"scale_max", p.nyul.scale_max}}}};
+}
+
+HarmonizeParams harmonize_params_from_json(const json& j) {
+  HarmonizeParams p;
+  try {
+    p.orientation = j.at("orientation");
+    p.spacing = j.at("spacing_mm").get<Vec3>();
+    const std::string in = j.at("interp");
+    p.interp = in == "bspline" ? Interp::BSpline : in == "nearest" ? Interp::Nearest : Interp::Linear;
+    p.crop = j.at("crop");
+    p.crop_margin_mm = j.at("crop_margin_mm");
+    p.ct_normalization = j.at("ct_normalization");
+    p.ct_clip_lo = j.at("ct_clip")[0];
+    p.ct_clip_hi = j.at("ct_clip")[1];
+    p.ct_mean = j.at("ct_mean");
+    p.ct_std = j.at("ct_std");
+    p.mr_normalization = j.at("mr_normalization");
+    p.n4 = j.at("n4");
+    p.nyul.percentiles = j.at("nyul").at("percentiles").get<std::vector<double>>();
+    p.nyul.standard = j.at("nyul").at("standard").get<std::vector<double>>();
+    p.nyul.scale_min = j.at("nyul").at("scale_min");
+    p.nyul.scale_max = j.at("nyul").at("scale_max");
+  } catch (const json::exception& e) {
+    throw Error(ErrorCode::CorruptInput, std::string("harmonization parameters: ") + e.what());
+  }
+  return p;
+}
 
 }  // namespace aneura

@@ -37,6 +37,11 @@ struct HarmonizeParams {
   bool n4 = false;  // N4 bias field correction of MR before normalization (slow; off by default)
 };
 
+// The parameters as JSON (WORK/preprocess.json, model.json): prediction harmonizes a new series
+// exactly as the training cases were. from_json throws Error(CorruptInput) on missing keys.
+nlohmann::json harmonize_params_to_json(const HarmonizeParams& p);
+HarmonizeParams harmonize_params_from_json(const nlohmann::json& j);
+
 struct Harmonized {
   Volume<float> image;              // channels stacked along t
   Volume<uint8_t> mask;             // head mask on the final grid

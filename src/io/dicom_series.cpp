@@ -434,4 +434,20 @@ Vec3 localizer_to_world(const SeriesPlan& plan, const std::string& sop_uid, doub
               plan.folder.string());
 }
 
+LocalizerPoint world_to_localizer(const SeriesPlan& plan, const Vec3& world) {
+  LocalizerPoint best;
+  double best_d = 1e300;
+  for (const auto& e : plan.slice_map) {
+    const Vec3 d = world - e.position;
+    const Vec3 n = cross(e.row_cos, e.col_cos);
+    const double dist = std::fabs(dot(d, n));
+    if (dist < best_d) {
+      best_d = dist;
+      best = {e.sop_uid, e.frame, dot(d, e.row_cos) / e.col_spacing, dot(d, e.col_cos) / e.row_spacing, dist};
+    }
+  }
+  if (best.sop_uid.empty()) throw Error(ErrorCode::CorruptInput, "the series has no instance to place a point on", plan.folder.string());
+  return best;
+}
+
 }  // namespace aneura

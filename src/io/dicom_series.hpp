@@ -80,4 +80,13 @@ DicomSeries read_series(const std::filesystem::path& folder, const SeriesOptions
 Vec3 localizer_to_world(const SeriesPlan& plan, const std::string& sop_uid, double x, double y,
                         int frame = 0);
 
+// The inverse: a world LPS point -> the instance whose plane is nearest (SOPInstanceUID, frame)
+// and the point's column x / row y on it, in pixels (as train_localizers.csv writes them).
+struct LocalizerPoint {
+  std::string sop_uid;
+  int frame = 0;
+  double x = 0, y = 0, distance_mm = 0;  // distance of the point from the instance's plane
+};
+LocalizerPoint world_to_localizer(const SeriesPlan& plan, const Vec3& world);
+
 }  // namespace aneura

@@ -100,6 +100,34 @@ Mat3 rotation(double ax, double ay, double az) {
 
 }  // namespace
 
+Geometry roi_grid(const Vec3& centre, const Configuration& cfg, const Mat3& direction, double scale) {
+  Geometry grid;
+  grid.direction = direction;
+  for (int k = 0; k < 3; ++k) {
+    grid.size[k] = cfg.patch_size[k];
+    grid.spacing[k] = cfg.roi_mm[k] / cfg.patch_size[k] * scale;
+  }
+  const Vec3 half{(grid.size[0] - 1) / 2.0, (grid.size[1] - 1) / 2.0, (grid.size[2] - 1) / 2.0};
+  grid.origin = {0, 0, 0};
+  grid.origin = centre - grid.index_to_world(half);
+  return grid;
+}
+
+torch::Tensor volume_to_tensor(const Volume<float>& v) {
+  // Volume is i-fastest [t][k][j][i]; the tensor is [C, X, Y, Z] = permute of [C, Z, Y, X].
+  const auto& n = v.geom.size;
+  return torch::from_blob(const_cast<float*>(v.data.data()), {v.volumes, n[2], n[1], n[0]}, torch::kFloat)
+      .permute({0, 3, 2, 1})
+      .contiguous();
+}
+
+torch::Tensor roi_input(const Volume<float>& image, const Vec3& centre, const Configuration& cfg, Geometry* grid_out) {
+  const Geometry grid = roi_grid(centre, cfg, Mat3{{{-1, 0, 0}, {0, -1, 0}, {0, 0, 1}}}, 1.0);
+  if (grid_out) *grid_out = grid;
+  const float outside = image.data.empty() ? 0.f : *std::min_element(image.data.begin(), image.data.end());
+  return volume_to_tensor(resample_to(image, grid, Interp::Linear, outside));
+}
+
 Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64& rng, const AugmentOptions& aug) {
   std::uniform_real_distribution<double> u(0.0, 1.0);
   std::normal_distribution<double> nrm(0.0, 1.0);
@@ -126,31 +154,11 @@ Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64
     dir = d;
     scale = 1 + aug.scale * (2 * u(rng) - 1);
   }
-  Geometry grid;
-  grid.direction = dir;
-  for (int k = 0; k < 3; ++k) {
-    grid.size[k] = cfg.patch_size[k];
-    grid.spacing[k] = cfg.roi_mm[k] / cfg.patch_size[k] * scale;
-  }
-  Vec3 half{(grid.size[0] - 1) / 2.0, (grid.size[1] - 1) / 2.0, (grid.size[2] - 1) / 2.0};
-  grid.origin = {0, 0, 0};
-  const Vec3 offset = grid.index_to_world(half);  // from origin to centre
-  grid.origin = centre - offset;
-
-  float outside = c.image.data.empty() ? 0.f : *std::min_element(c.image.data.begin(), c.image.data.end());
-  const Volume<float> img = resample_to(c.image, grid, Interp::Linear, outside);
-  const Volume<float> lab = resample_to(c.label_maps, grid, Interp::Nearest, 0.f);
-  const int64_t nvox = grid.voxel_count();
+  const Geometry grid = roi_grid(centre, cfg, dir, scale);
+  const float outside = c.image.data.empty() ? 0.f : *std::min_element(c.image.data.begin(), c.image.data.end());
   Sample s;
-  // Volume is i-fastest [t][k][j][i]; the tensor is [C, X, Y, Z] = permute of [C, Z, Y, X].
-  s.image = torch::from_blob(const_cast<float*>(img.data.data()), {img.volumes, grid.size[2], grid.size[1], grid.size[0]},
-                             torch::kFloat)
-                .permute({0, 3, 2, 1})
-                .contiguous();
-  auto maps = torch::from_blob(const_cast<float*>(lab.data.data()), {2, grid.size[2], grid.size[1], grid.size[0]}, torch::kFloat)
-                  .permute({0, 3, 2, 1})
-                  .contiguous();
-  (void)nvox;
+  s.image = volume_to_tensor(resample_to(c.image, grid, Interp::Linear, outside));
+  const auto maps = volume_to_tensor(resample_to(c.label_maps, grid, Interp::Nearest, 0.f));
   s.vessel = maps[0].round().to(torch::kLong).clamp(0, 13);
   s.aneurysm = maps[1].round().to(torch::kLong).clamp(0, kNumLabels - 1);
   s.labels = torch::zeros({kNumLabels});

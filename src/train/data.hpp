@@ -39,6 +39,15 @@ TrainCase load_case(const std::filesystem::path& work, const std::string& id);
 // Works on the harmonized case image (any modality, any source orientation: the case is RAS).
 Vec3 find_roi_centre(const Volume<float>& image);
 
+// The ROI grid: patch_size voxels spanning roi_mm around `centre` (world LPS), axes `direction`
+// (RAS: diag(-1, -1, 1)), spacing scaled by `scale`.
+Geometry roi_grid(const Vec3& centre, const Configuration& cfg, const Mat3& direction, double scale);
+// A volume as a tensor [C, X, Y, Z] (a copy).
+torch::Tensor volume_to_tensor(const Volume<float>& v);
+// The network input for prediction: the unaugmented ROI around `centre`, as make_sample cuts it
+// without augmentation; `grid` receives the ROI grid (tensor index (x, y, z) = grid index).
+torch::Tensor roi_input(const Volume<float>& image, const Vec3& centre, const Configuration& cfg, Geometry* grid = nullptr);
+
 struct Sample {
   torch::Tensor image;     // [C, X, Y, Z] float
   torch::Tensor vessel;    // [X, Y, Z] long, 0..13

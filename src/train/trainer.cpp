@@ -16,6 +16,7 @@
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "evaluate/metrics.hpp"
+#include "harmonize/pipeline.hpp"
 #include "model/registry.hpp"
 #include "plan/hardware.hpp"
 #include "train/folds.hpp"
@@ -210,6 +211,7 @@ ModelInfo read_model_info(const fs::path& model_dir) {
     m.cfg = plans_from_json(j.at("plans")).get(j.at("configuration"));
     m.in_channels = j.at("in_channels");
     m.folds = j.at("folds");
+    m.harmonize = harmonize_params_from_json(j.at("harmonize"));
     return m;
   } catch (const json::exception& e) {
     throw Error(ErrorCode::CorruptInput, std::string("bad model.json: ") + e.what(), file.string());
@@ -269,6 +271,28 @@ TrainResult train(const TrainOptions& o) {
   std::error_code ec;
   fs::create_directories(run_dir, ec);
   if (ec) throw Error(ErrorCode::OutputFailed, "cannot create the run folder: " + ec.message(), run_dir.string());
+  // Prior: the training prevalence per column, the documented prediction for an unreadable series.
+  std::array<double, kNumLabels> prior{};
+  for (const auto& l : train_labels)
+    for (int c = 0; c < kNumLabels; ++c) prior[c] += l[c] / static_cast<double>(train_labels.size());
+  json harmonize;  // how the cases were made: prediction repeats it on new series
+  {
+    std::ifstream pin(o.work / "preprocess.json");
+    if (pin) {
+      try {
+        harmonize = json::parse(pin).at("harmonize");
+        harmonize_params_from_json(harmonize);  // validates
+      } catch (const json::exception& e) {
+        throw Error(ErrorCode::CorruptInput, std::string("bad preprocess.json: ") + e.what(), (o.work / "preprocess.json").string());
+      }
+    } else {
+      HarmonizeParams hp;
+      hp.spacing = train_store.get(0)->image.geom.spacing;
+      harmonize = harmonize_params_to_json(hp);
+      spdlog::warn("{} missing (cache from an older aneura): prediction will harmonize with the default parameters at {} mm",
+                   (o.work / "preprocess.json").string(), hp.spacing[0]);
+    }
+  }
   {
     Plans one;
     one.default_configuration = cfg.name;
@@ -276,7 +300,9 @@ TrainResult train(const TrainOptions& o) {
     one.raw[cfg.name] = configuration_to_json(cfg);
     write_text_atomically(model_dir / "model.json",
                           json{{"configuration", cfg.name}, {"in_channels", in_channels}, {"folds", folds.k},
-                               {"modalities", modality_names()}, {"labels", label_names()}, {"plans", to_json(one)}}
+                               {"modalities", modality_names()}, {"labels", label_names()}, {"harmonize", harmonize},
+                               {"prior", prior},
+                               {"plans", to_json(one)}}
                                   .dump(1) + "\n");
   }
 

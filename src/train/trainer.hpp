@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <string>
 
+#include "harmonize/pipeline.hpp"
 #include "model/network.hpp"
 #include "plan/plans.hpp"
 
@@ -63,6 +64,7 @@ struct ModelInfo {
   Configuration cfg;
   int in_channels = 1;
   int folds = 1;
+  HarmonizeParams harmonize;  // as the training cases were made (WORK/preprocess.json)
 };
 ModelInfo read_model_info(const std::filesystem::path& model_dir);
 

@@ -457,7 +457,7 @@ TEST_F(TrainOnSynth, ClearErrors) {
   fs::create_directories(w / "runs" / "tiny" / "fold_0");
   std::ofstream(w / "runs" / "tiny" / "fold_0" / "last.pt") << "not a checkpoint";
   EXPECT_EQ(code_of([&] { train(o); }), ErrorCode::CorruptInput);
-  ModelInfo info{tiny_config(), 1, 1};
+  ModelInfo info{tiny_config(), 1, 1, {}};
   MultiTaskUNet net = build_model(info.cfg, 1);
   EXPECT_EQ(code_of([&] { load_weights(w / "runs" / "tiny" / "fold_0" / "last.pt", net); }), ErrorCode::CorruptInput);
   EXPECT_EQ(code_of([&] { load_weights(w / "nothing.pt", net); }), ErrorCode::InputNotFound);

@@ -1,0 +1,187 @@
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "apps/aneura/commands.hpp"
+#include "core/atomic_file.hpp"
+#include "core/error.hpp"
+#include "core/parallel.hpp"
+#include "core/uid.hpp"
+#include "dataset/rsna.hpp"
+#include "evaluate/evaluation.hpp"
+#include "infer/predictor.hpp"
+#include "io/dicom_series.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace aneura::app {
+
+namespace {
+
+struct PredictArgs {
+  std::string model, data, out, points, device = "cpu";
+  std::vector<std::string> series;
+  std::vector<int> folds;
+  bool no_tta = false, quiet = false;
+  int threads = 0;
+};
+
+json point_json(const PredictedPoint& p) {
+  json loc = json::object();
+  for (int c = 0; c < kNumLabels - 1; ++c) loc[label_names()[c]] = p.location[c];
+  json j = {{"world_lps_mm", p.world_lps}, {"probability", p.probability}, {"location", label_names()[p.column]},
+            {"location_probabilities", loc}};
+  if (!p.sop_uid.empty()) j["dicom"] = {{"SOPInstanceUID", p.sop_uid}, {"x", p.x}, {"y", p.y}, {"frame", p.frame}};
+  return j;
+}
+
+std::string fmt_prob(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.6f", v);
+  return b;
+}
+
+int run_predict(const PredictArgs& a) {
+  torch::set_num_threads(a.threads > 0 ? a.threads : static_cast<int>(default_threads()));
+  std::vector<fs::path> dirs;
+  for (const auto& s : a.series) dirs.emplace_back(s);
+  if (!a.data.empty()) {
+    const RsnaDataset d = read_rsna(a.data);
+    for (const auto& e : d.series) dirs.push_back(d.series_dir(e.uid));
+  }
+  if (dirs.empty()) throw Error(ErrorCode::Usage, "no series: give SERIES_DIR arguments or --data DATA");
+  PredictOptions po;
+  po.folds = a.folds;
+  po.flip_tta = !a.no_tta;
+  po.device = a.device;
+  Predictor predictor(a.model, po);
+  const fs::path out = a.out;
+  const fs::path points = a.points.empty() ? out.parent_path() / (out.stem().string() + "_points") : fs::path(a.points);
+  std::error_code ec;
+  fs::create_directories(points, ec);
+  if (ec) throw Error(ErrorCode::OutputFailed, "cannot create the points folder: " + ec.message(), points.string());
+  std::cerr << "predict: " << dirs.size() << " series, " << predictor.folds().size() << " fold model(s)"
+            << (po.flip_tta ? " x left/right flip" : "") << ", " << torch::get_num_threads() << " thread(s)\n";
+
+  std::ostringstream csv;
+  csv << "SeriesInstanceUID";
+  for (const auto& n : label_names()) csv << "," << n;
+  csv << "\n";
+  const auto t0 = std::chrono::steady_clock::now();
+  int failed = 0;
+  double read = 0, harm = 0, net = 0;
+  for (size_t i = 0; i < dirs.size(); ++i) {
+    const SeriesPrediction p = predictor.predict_series(dirs[i]);
+    read += p.read_s;
+    harm += p.harmonize_s;
+    net += p.network_s;
+    csv << p.series_uid;
+    for (double v : p.probability) csv << "," << fmt_prob(v);
+    csv << "\n";
+    if (p.fallback) {
+      ++failed;
+      std::cerr << "warning: " << dirs[i].string() << ": " << p.error << "; the row holds the training prevalence (fallback)\n";
+    }
+    json j = {{"SeriesInstanceUID", p.series_uid}, {"folder", dirs[i].string()}, {"fallback", p.fallback},
+              {"modality", p.modality}, {"predicted_modality", p.predicted_modality},
+              {"timing_s", {{"read", p.read_s}, {"harmonize", p.harmonize_s}, {"network", p.network_s}}}};
+    json probs = json::object();
+    for (int c = 0; c < kNumLabels; ++c) probs[label_names()[c]] = p.probability[c];
+    j["probabilities"] = probs;
+    j["points"] = json::array();
+    for (const auto& pt : p.points) j["points"].push_back(point_json(pt));
+    if (p.fallback) j["error"] = p.error;
+    // The UID names a file only when it is a valid UID.
+    const std::string name = is_valid_uid(p.series_uid) ? p.series_uid : "series_" + std::to_string(i);
+    write_text_atomically(points / (name + ".json"), j.dump(1) + "\n");
+    if (!a.quiet)
+      std::fprintf(stderr, "  %s  present %.3f  read %.2f s  harmonize %.2f s  network %.2f s%s\n", p.series_uid.c_str(),
+                   p.probability[kNumLabels - 1], p.read_s, p.harmonize_s, p.network_s, p.fallback ? "  FALLBACK" : "");
+  }
+  write_text_atomically(out, csv.str());
+  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double n = static_cast<double>(dirs.size());
+  std::fprintf(stderr, "predict: %zu series in %.1f s (%.2f s/series: read %.2f, harmonize %.2f, network %.2f); %d fallback(s) -> %s, points in %s\n",
+               dirs.size(), total, total / n, read / n, harm / n, net / n, failed, out.string().c_str(), points.string().c_str());
+  return failed ? static_cast<int>(ErrorCode::Partial) : 0;
+}
+
+struct EvaluateArgs {
+  std::string predictions, truth, points, data, json_out;
+  double radius = 5;
+};
+
+int run_evaluate(const EvaluateArgs& a) {
+  Evaluation e = evaluate(read_predictions(a.predictions), read_truth(a.truth));
+  if (!a.points.empty()) {
+    if (a.data.empty()) throw Error(ErrorCode::Usage, "--points needs --data (the DICOM series place the true localizers)");
+    const RsnaDataset d = read_rsna(a.data);
+    const TruthTable truth = read_truth(a.truth);
+    std::map<std::string, std::vector<Vec3>> tp, pp;
+    for (const auto& [uid, locs] : d.localizers) {
+      if (!truth.count(uid)) continue;
+      const SeriesPlan plan = plan_series(d.series_dir(uid));
+      for (const auto& l : locs) tp[uid].push_back(localizer_to_world(plan, l.sop_uid, l.x, l.y, l.frame));
+    }
+    for (const auto& [uid, l] : truth) {
+      if (!is_valid_uid(uid)) continue;
+      std::ifstream in(fs::path(a.points) / (uid + ".json"));
+      if (!in) continue;
+      try {
+        const json j = json::parse(in);
+        for (const auto& p : j.at("points")) pp[uid].push_back(p.at("world_lps_mm").get<Vec3>());
+      } catch (const json::exception& ex) {
+        throw Error(ErrorCode::CorruptInput, std::string("bad points file: ") + ex.what(), (fs::path(a.points) / (uid + ".json")).string());
+      }
+    }
+    e.localization = localize(tp, pp, a.radius);
+  }
+  std::printf("%-45s %8s %9s\n", "column", "AUC", "positives");
+  for (int c = 0; c < kNumLabels; ++c)
+    std::printf("%-45s %8s %9d\n", label_names()[c].c_str(),
+                e.score.auc[c] ? fmt_prob(*e.score.auc[c]).substr(0, 6).c_str() : "n/a", e.positives[c]);
+  if (e.score.score)
+    std::printf("competition score (weighted AUC): %.4f over %zu series\n", *e.score.score, e.series);
+  else
+    std::printf("competition score: undefined over %zu series (%zu column(s) with one class only)\n", e.series, e.score.undefined.size());
+  if (e.localization) {
+    const auto& l = *e.localization;
+    std::printf("localization within %.1f mm: %d of %d true points found; %d of %d predicted points on a true one\n", l.radius_mm, l.hits,
+                l.true_points, l.predicted_hits, l.predicted_points);
+  }
+  if (!a.json_out.empty()) write_text_atomically(a.json_out, to_json(e).dump(1) + "\n");
+  return 0;
+}
+
+}  // namespace
+
+void add_predict(CLI::App& app, Action& action) {
+  auto a = std::make_shared<PredictArgs>();
+  auto* cmd = app.add_subcommand("predict", "14 probabilities and aneurysm points per DICOM series, with every fold x flip TTA");
+  cmd->add_option("MODEL_DIR", a->model, "Trained model folder (WORK/runs/<configuration>)")->required();
+  cmd->add_option("SERIES_DIR", a->series, "Series folders");
+  cmd->add_option("--data", a->data, "Every series of an RSNA-layout folder (series/<uid>/)");
+  cmd->add_option("-o,--output", a->out, "predictions.csv (SeriesInstanceUID + the 14 columns)")->required();
+  cmd->add_option("--points", a->points, "Folder for the per-series JSON (default: <output stem>_points beside the CSV)");
+  cmd->add_option("--folds", a->folds, "Only these folds (default: every trained fold)");
+  cmd->add_flag("--no-tta", a->no_tta, "No left/right flip test-time augmentation");
+  cmd->add_option("--device", a->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--threads", a->threads, "LibTorch threads (default: usable cores)");
+  cmd->add_flag("-q,--quiet", a->quiet, "No line per series");
+  cmd->callback([&action, a] { action = [a] { return run_predict(*a); }; });
+
+  auto e = std::make_shared<EvaluateArgs>();
+  auto* ev = app.add_subcommand("evaluate", "Competition score (weighted AUC), per-column AUC and localization of predictions");
+  ev->add_option("PREDICTIONS", e->predictions, "predictions.csv")->required();
+  ev->add_option("TRUTH", e->truth, "train.csv (or any CSV with SeriesInstanceUID and the 14 columns)")->required();
+  ev->add_option("--points", e->points, "Per-series JSON folder from predict: localization against the localizers");
+  ev->add_option("--data", e->data, "RSNA-layout folder (train_localizers.csv, series/) for --points");
+  ev->add_option("--radius", e->radius, "Hit radius in mm");
+  ev->add_option("--json", e->json_out, "Write the evaluation as JSON");
+  ev->callback([&action, e] { action = [e] { return run_evaluate(*e); }; });
+}
+
+}  // namespace aneura::app

@@ -1,0 +1,82 @@
+// Loader vs model: can the asynchronous loader keep the network fed?
+//   aneura_bench_loader WORK [configuration] [workers]
+// Measures, on the case cache and plans of WORK, (1) samples/s the loader makes with the plans'
+// augmentation and `workers` threads while nothing else runs, (2) samples/s of one training step
+// of the plans' network (forward + backward + AdamW) on ready batches, and (3) samples/s of
+// training fed by the loader. Prints the ratio loader / model (must be > 1).
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "core/parallel.hpp"
+#include "model/registry.hpp"
+#include "train/folds.hpp"
+#include "train/loader.hpp"
+#include "train/losses.hpp"
+
+using namespace aneura;
+using Clock = std::chrono::steady_clock;
+
+static double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: aneura_bench_loader WORK [configuration] [workers]\n");
+    return 2;
+  }
+  const std::filesystem::path work = argv[1];
+  const Plans plans = read_plans(work / "plans.json");
+  Configuration cfg = plans.get(argc > 2 ? argv[2] : "");
+  const int workers = argc > 3 ? std::stoi(argv[3]) : cfg.loader_workers;
+  torch::set_num_threads(static_cast<int>(default_threads()));
+  std::vector<std::string> ids;
+  for (const auto& c : list_cases(work))
+    if (c.labelled) ids.push_back(c.id);
+  const CaseStore store(work, ids, 8e9);
+  AugmentOptions aug;
+  const size_t n = 64;
+  std::vector<size_t> draws;
+  for (size_t i = 0; i < n; ++i) draws.push_back(i % store.size());
+
+  // (1) loader alone
+  auto t = Clock::now();
+  {
+    BatchLoader loader(store, cfg, aug, draws, cfg.batch_size, 1, 0, workers, cfg.queue_length);
+    while (loader.next()) {
+    }
+  }
+  const double loader_sps = n / since(t);
+
+  // (2) model alone, on one ready batch
+  MultiTaskUNet net = build_model(cfg, static_cast<int>(store.get(0)->image.volumes));
+  torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(cfg.learning_rate));
+  BatchLoader one(store, cfg, aug, std::vector<size_t>(draws.begin(), draws.begin() + cfg.batch_size), cfg.batch_size, 1, 0, 0, 1);
+  const Batch b = *one.next();
+  auto step = [&](const Batch& x) {
+    Targets tg{x.vessel, x.aneurysm, x.labels, x.modality, x.has_vessels};
+    opt.zero_grad();
+    multitask_loss(net->forward(x.image), tg, torch::ones({kNumLabels}), cfg.loss_weights).total.backward();
+    opt.step();
+  };
+  step(b);  // warm-up
+  const int steps = 6;
+  t = Clock::now();
+  for (int i = 0; i < steps; ++i) step(b);
+  const double model_sps = steps * cfg.batch_size / since(t);
+
+  // (3) training fed by the loader
+  t = Clock::now();
+  {
+    BatchLoader loader(store, cfg, aug, std::vector<size_t>(draws.begin(), draws.begin() + steps * cfg.batch_size), cfg.batch_size, 2,
+                       0, workers, cfg.queue_length);
+    while (auto x = loader.next()) step(*x);
+  }
+  const double fed_sps = steps * cfg.batch_size / since(t);
+  std::printf("configuration %s, patch %dx%dx%d, batch %d, %d loader worker(s), %d LibTorch thread(s)\n", cfg.name.c_str(),
+              cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2], cfg.batch_size, workers, torch::get_num_threads());
+  std::printf("loader alone        %8.1f samples/s\n", loader_sps);
+  std::printf("model step alone    %8.1f samples/s\n", model_sps);
+  std::printf("training, fed       %8.1f samples/s (%.0f %% of the model alone)\n", fed_sps, 100 * fed_sps / model_sps);
+  std::printf("loader / model      %8.1fx\n", loader_sps / model_sps);
+  return 0;
+}

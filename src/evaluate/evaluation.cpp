@@ -1,0 +1,145 @@
+#include "evaluate/evaluation.hpp"
+
+#include <cmath>
+#include <set>
+
+#include "core/error.hpp"
+#include "io/csv.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace aneura {
+
+namespace {
+
+std::array<size_t, kNumLabels> label_columns(const CsvTable& t, const fs::path& file) {
+  std::array<size_t, kNumLabels> idx{};
+  for (int c = 0; c < kNumLabels; ++c) idx[c] = t.column(label_names()[c], file);
+  return idx;
+}
+
+std::string where(const fs::path& file, size_t line) { return file.string() + ":" + std::to_string(line); }
+
+}  // namespace
+
+ProbabilityTable read_predictions(const fs::path& file) {
+  const CsvTable t = read_csv(file);
+  const size_t uid = t.column("SeriesInstanceUID", file);
+  const auto idx = label_columns(t, file);
+  ProbabilityTable out;
+  for (size_t r = 0; r < t.rows.size(); ++r) {
+    const auto& row = t.rows[r];
+    std::array<double, kNumLabels> p{};
+    for (int c = 0; c < kNumLabels; ++c) {
+      const std::string& s = row[idx[c]];
+      double v = NAN;
+      try {
+        size_t used = 0;
+        v = std::stod(s, &used);
+        if (used != s.size()) v = NAN;
+      } catch (const std::exception&) {
+      }
+      if (!(v >= 0 && v <= 1))
+        throw Error(ErrorCode::CorruptInput, "'" + label_names()[c] + "' is '" + s + "', not a probability in [0, 1]",
+                    where(file, t.line_numbers[r]));
+      p[c] = v;
+    }
+    if (!out.emplace(row[uid], p).second)
+      throw Error(ErrorCode::CorruptInput, "series " + row[uid] + " predicted twice", where(file, t.line_numbers[r]));
+  }
+  return out;
+}
+
+TruthTable read_truth(const fs::path& file) {
+  const CsvTable t = read_csv(file);
+  const size_t uid = t.column("SeriesInstanceUID", file);
+  const auto idx = label_columns(t, file);
+  TruthTable out;
+  for (size_t r = 0; r < t.rows.size(); ++r) {
+    std::array<int, kNumLabels> l{};
+    for (int c = 0; c < kNumLabels; ++c) {
+      const std::string& s = t.rows[r][idx[c]];
+      if (s != "0" && s != "1")
+        throw Error(ErrorCode::CorruptInput, "'" + label_names()[c] + "' is '" + s + "', not 0 or 1", where(file, t.line_numbers[r]));
+      l[c] = s == "1";
+    }
+    if (!out.emplace(t.rows[r][uid], l).second)
+      throw Error(ErrorCode::CorruptInput, "series " + t.rows[r][uid] + " listed twice", where(file, t.line_numbers[r]));
+  }
+  return out;
+}
+
+Evaluation evaluate(const ProbabilityTable& pred, const TruthTable& truth) {
+  std::vector<std::string> missing, extra;
+  for (const auto& [uid, l] : truth)
+    if (!pred.count(uid)) missing.push_back(uid);
+  for (const auto& [uid, p] : pred)
+    if (!truth.count(uid)) extra.push_back(uid);
+  auto list = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (size_t i = 0; i < v.size() && i < 5; ++i) s += (i ? ", " : "") + v[i];
+    if (v.size() > 5) s += ", ... (" + std::to_string(v.size()) + " in all)";
+    return s;
+  };
+  if (!missing.empty()) throw Error(ErrorCode::CorruptInput, "no prediction for " + std::to_string(missing.size()) + " series: " + list(missing));
+  if (!extra.empty()) throw Error(ErrorCode::CorruptInput, std::to_string(extra.size()) + " predicted series not in the truth: " + list(extra));
+  std::vector<std::array<int, kNumLabels>> t;
+  std::vector<std::array<double, kNumLabels>> p;
+  Evaluation e;
+  for (const auto& [uid, l] : truth) {
+    t.push_back(l);
+    p.push_back(pred.at(uid));
+    for (int c = 0; c < kNumLabels; ++c) e.positives[c] += l[c];
+  }
+  e.series = t.size();
+  e.score = competition_score(t, p);
+  return e;
+}
+
+Localization localize(const std::map<std::string, std::vector<Vec3>>& truth, const std::map<std::string, std::vector<Vec3>>& predicted,
+                      double radius_mm) {
+  Localization L;
+  L.radius_mm = radius_mm;
+  const std::vector<Vec3> none;
+  std::set<std::string> series;
+  for (const auto& [uid, pts] : truth) series.insert(uid);
+  for (const auto& [uid, pts] : predicted) series.insert(uid);
+  for (const auto& uid : series) {
+    const auto& tp = truth.count(uid) ? truth.at(uid) : none;
+    const auto& pp = predicted.count(uid) ? predicted.at(uid) : none;
+    auto near = [&](const Vec3& a, const std::vector<Vec3>& set) {
+      for (const auto& b : set)
+        if (norm(a - b) <= radius_mm) return true;
+      return false;
+    };
+    for (const auto& a : tp) {
+      ++L.true_points;
+      L.hits += near(a, pp);
+    }
+    for (const auto& b : pp) {
+      ++L.predicted_points;
+      L.predicted_hits += near(b, tp);
+    }
+    ++L.series;
+  }
+  return L;
+}
+
+json to_json(const Evaluation& e) {
+  json auc = json::object();
+  for (int c = 0; c < kNumLabels; ++c)
+    auc[label_names()[c]] = {{"auc", e.score.auc[c] ? json(*e.score.auc[c]) : json(nullptr)}, {"positives", e.positives[c]}};
+  json j = {{"series", e.series}, {"score", e.score.score ? json(*e.score.score) : json(nullptr)}, {"columns", auc},
+            {"undefined_columns", e.score.undefined}};
+  if (e.localization) {
+    const auto& l = *e.localization;
+    j["localization"] = {{"radius_mm", l.radius_mm}, {"true_points", l.true_points}, {"hits", l.hits},
+                         {"sensitivity", l.true_points ? json(double(l.hits) / l.true_points) : json(nullptr)},
+                         {"predicted_points", l.predicted_points}, {"predicted_hits", l.predicted_hits},
+                         {"precision", l.predicted_points ? json(double(l.predicted_hits) / l.predicted_points) : json(nullptr)}};
+  }
+  return j;
+}
+
+}  // namespace aneura

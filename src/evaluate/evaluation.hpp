@@ -1,0 +1,50 @@
+// `aneura evaluate`: predictions.csv against train.csv with the competition metric, and
+// localization of the predicted points against the localizers.
+#pragma once
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/geometry.hpp"
+#include "evaluate/metrics.hpp"
+
+namespace aneura {
+
+using ProbabilityTable = std::map<std::string, std::array<double, kNumLabels>>;  // by SeriesInstanceUID
+using TruthTable = std::map<std::string, std::array<int, kNumLabels>>;
+
+// predictions.csv: SeriesInstanceUID + the 14 columns (any order, names exact). Errors (CorruptInput)
+// name the file and line: missing columns, duplicate series, a value that is not a number in [0, 1]
+// (NaN included).
+ProbabilityTable read_predictions(const std::filesystem::path& file);
+// train.csv's labels (SeriesInstanceUID + the 14 columns; other columns ignored).
+TruthTable read_truth(const std::filesystem::path& file);
+
+struct Localization {
+  double radius_mm = 5;
+  int true_points = 0, hits = 0;     // true localizer points with a predicted point within radius
+  int predicted_points = 0, predicted_hits = 0;  // predicted points within radius of a true point
+  int series = 0;
+};
+
+struct Evaluation {
+  CompetitionScore score;
+  size_t series = 0;
+  std::array<int, kNumLabels> positives{};
+  std::optional<Localization> localization;
+};
+
+// Every truth series needs a prediction and every prediction a truth row: otherwise
+// Error(CorruptInput) listing (up to 5 of) the missing / extra UIDs.
+Evaluation evaluate(const ProbabilityTable& pred, const TruthTable& truth);
+
+// Localization: true points and predicted points in world LPS mm per series.
+Localization localize(const std::map<std::string, std::vector<Vec3>>& truth,
+                      const std::map<std::string, std::vector<Vec3>>& predicted, double radius_mm);
+
+nlohmann::json to_json(const Evaluation& e);
+
+}  // namespace aneura

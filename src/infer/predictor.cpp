@@ -1,0 +1,179 @@
+#include "infer/predictor.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "core/uid.hpp"
+#include "harmonize/pipeline.hpp"
+#include "io/dicom_series.hpp"
+#include "model/registry.hpp"
+#include "train/data.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace aneura {
+
+namespace {
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+}  // namespace
+
+Predictor::Predictor(const fs::path& model_dir, const PredictOptions& o) : o_(o) {
+  info_ = read_model_info(model_dir);
+  if (o.device == "cuda") {
+    if (!torch::cuda::is_available()) throw Error(ErrorCode::Usage, "--device cuda, but this LibTorch has no CUDA device");
+    dev_ = torch::Device(torch::kCUDA);
+  }
+  {
+    std::ifstream in(model_dir / "model.json");
+    const json j = json::parse(in, nullptr, false);
+    if (j.contains("prior")) prior_ = j.at("prior").get<std::array<double, kNumLabels>>();
+  }
+  std::vector<int> wanted = o.folds;
+  if (wanted.empty())
+    for (int f = 0; f < info_.folds; ++f) wanted.push_back(f);
+  for (int f : wanted) {
+    const fs::path dir = model_dir / ("fold_" + std::to_string(f));
+    fs::path ck = dir / o.checkpoint;
+    std::error_code ec;
+    if (!fs::exists(ck, ec)) ck = dir / "last.pt";
+    if (!fs::exists(ck, ec)) {
+      if (!o.folds.empty()) throw Error(ErrorCode::InputNotFound, "no checkpoint for fold " + std::to_string(f), dir.string());
+      continue;  // folds not trained (yet) are skipped when none were asked for
+    }
+    MultiTaskUNet net = build_model(info_.cfg, info_.in_channels);
+    load_weights(ck, net);
+    net->to(dev_);
+    net->eval();
+    nets_.push_back(net);
+    folds_.push_back(f);
+  }
+  if (nets_.empty()) throw Error(ErrorCode::InputNotFound, "no trained fold (fold_<k>/best.pt or last.pt)", model_dir.string());
+}
+
+SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
+  torch::NoGradGuard ng;
+  SeriesPrediction r;
+  const auto t0 = Clock::now();
+  Geometry grid;
+  const Vec3 centre = find_roi_centre(image);
+  const auto x = roi_input(image, centre, info_.cfg, &grid).unsqueeze(0).to(dev_);
+  torch::Tensor prob, heat, modality;  // summed over models x flips
+  int n = 0;
+  auto twin_lut = torch::zeros({kNumLabels}, torch::kLong);
+  for (int c = 0; c < kNumLabels; ++c) twin_lut[c] = label_twin(c);
+  // heatmap channels 0..13 = background, column + 1: the flipped map's channel v holds twin(v - 1) + 1
+  auto heat_lut = torch::zeros({kNumLabels}, torch::kLong);
+  for (int v = 1; v < kNumLabels; ++v) heat_lut[v] = label_twin(v - 1) + 1;
+  twin_lut = twin_lut.to(dev_);
+  heat_lut = heat_lut.to(dev_);
+  for (auto& net : nets_) {
+    for (int flip = 0; flip < (o_.flip_tta ? 2 : 1); ++flip) {
+      const auto in = flip ? x.flip({2}) : x;
+      const NetworkOutput out = net->forward(in);
+      auto p = torch::sigmoid(out.labels[0]);
+      auto h = torch::softmax(out.aneurysm, 1)[0];  // [14, X, Y, Z]
+      if (flip) {
+        p = p.index_select(0, twin_lut);          // probability of column c = flipped output's twin(c)
+        h = h.index_select(0, heat_lut).flip({1});
+      }
+      prob = prob.defined() ? prob + p : p;
+      heat = heat.defined() ? heat + h : h;
+      const auto m = torch::softmax(out.modality[0], 0);
+      modality = modality.defined() ? modality + m : m;
+      ++n;
+    }
+  }
+  prob = (prob / n).to(torch::kCPU, torch::kDouble).contiguous();
+  heat = (heat / n).to(torch::kCPU).contiguous();
+  for (int c = 0; c < kNumLabels; ++c) r.probability[c] = prob[c].item<double>();
+  r.predicted_modality = modality_names()[modality.argmax().item<int64_t>()];
+  // Points: greedy maxima of 1 - p(background), at least point_separation_mm apart.
+  auto any = 1 - heat[0];
+  const auto sizes = any.sizes();
+  for (int k = 0; k < o_.max_points; ++k) {
+    const int64_t flat = any.argmax().item<int64_t>();
+    const double pmax = any.flatten()[flat].item<double>();
+    if (k > 0 && pmax < o_.min_point_probability) break;
+    const int64_t ix = flat / (sizes[1] * sizes[2]), iy = (flat / sizes[2]) % sizes[1], iz = flat % sizes[2];
+    PredictedPoint pt;
+    pt.world_lps = grid.index_to_world({double(ix), double(iy), double(iz)});
+    pt.probability = pmax;
+    const auto loc = heat.index({torch::indexing::Slice(1, kNumLabels), ix, iy, iz});
+    const double total = std::max(1e-12, loc.sum().item<double>());
+    for (int c = 0; c < kNumLabels - 1; ++c) pt.location[c] = loc[c].item<double>() / total;
+    pt.column = static_cast<int>(loc.argmax().item<int64_t>());
+    r.points.push_back(pt);
+    // suppress the neighbourhood
+    const double rad = o_.point_separation_mm;
+    for (int64_t a = 0; a < sizes[0]; ++a) {
+      const double dx = (a - ix) * grid.spacing[0];
+      if (std::fabs(dx) > rad) continue;
+      for (int64_t b = 0; b < sizes[1]; ++b) {
+        const double dy = (b - iy) * grid.spacing[1];
+        if (dx * dx + dy * dy > rad * rad) continue;
+        for (int64_t c = 0; c < sizes[2]; ++c) {
+          const double dz = (c - iz) * grid.spacing[2];
+          if (dx * dx + dy * dy + dz * dz <= rad * rad) any[a][b][c] = 0;
+        }
+      }
+    }
+  }
+  r.network_s = since(t0);
+  return r;
+}
+
+SeriesPrediction Predictor::predict_series(const fs::path& series_dir) {
+  SeriesPrediction r;
+  const std::string folder_name = series_dir.filename().empty() ? series_dir.parent_path().filename().string()
+                                                                 : series_dir.filename().string();
+  r.series_uid = folder_name;
+  try {
+    auto t = Clock::now();
+    SeriesOptions so;
+    const SeriesPlan plan = plan_series(series_dir, so);
+    if (!plan.series_uid.empty()) r.series_uid = plan.series_uid;
+    r.modality = plan.modality;
+    const bool i16 = volume_fits_int16(plan);
+    Volume<int16_t> v16;
+    Volume<float> vf;
+    if (i16) v16 = load_volume<int16_t>(plan);
+    else vf = load_volume<float>(plan);
+    r.read_s = since(t);
+    t = Clock::now();
+    const Harmonized h = i16 ? harmonize(v16, plan.modality, info_.harmonize) : harmonize(vf, plan.modality, info_.harmonize);
+    r.harmonize_s = since(t);
+    if (h.image.volumes != info_.in_channels)
+      throw Error(ErrorCode::Unsupported, "harmonized to " + std::to_string(h.image.volumes) + " channel(s), the model takes " +
+                  std::to_string(info_.in_channels) + " (a " + plan.modality + " series on a model trained on other modalities?)");
+    SeriesPrediction n = predict_image(h.image);
+    n.series_uid = r.series_uid;
+    n.modality = r.modality;
+    n.read_s = r.read_s;
+    n.harmonize_s = r.harmonize_s;
+    for (auto& p : n.points) {
+      try {
+        const LocalizerPoint lp = world_to_localizer(plan, p.world_lps);
+        p.sop_uid = lp.sop_uid;
+        p.frame = lp.frame;
+        p.x = lp.x;
+        p.y = lp.y;
+      } catch (const Error&) {
+      }
+    }
+    return n;
+  } catch (const std::exception& e) {
+    r.fallback = true;
+    r.error = e.what();
+    if (const auto* ae = dynamic_cast<const Error*>(&e); ae && !ae->where().empty()) r.error += " (" + ae->where() + ")";
+    r.probability = prior_;
+    return r;
+  }
+}
+
+}  // namespace aneura

@@ -33,7 +33,8 @@ std::vector<CaseInfo> list_cases(const fs::path& work) {
       c.id = j.at("id");
       c.modality = j.at("modality");
       c.labelled = j.at("labelled");
-      c.present = c.labelled && j.at("labels").at(kNumLabels - 1).get<int>() == 1;
+      if (c.labelled) c.labels = j.at("labels").get<std::array<int, kNumLabels>>();
+      c.present = c.labelled && c.labels[kNumLabels - 1] == 1;
       out.push_back(c);
     } catch (const json::exception& ex) {
       throw Error(ErrorCode::CorruptInput, std::string("bad case.json: ") + ex.what(), f.string());

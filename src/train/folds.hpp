@@ -2,6 +2,7 @@
 // WORK/folds.json and reused while the set of labelled cases is the same (as nnU-Net's
 // splits_final.json), so every run and every fold sees the same split.
 #pragma once
+#include <array>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@ namespace aneura {
 struct CaseInfo {
   std::string id, modality;
   bool present = false, labelled = false;
+  std::array<int, 14> labels{};  // train.csv columns (zeros when unlabelled)
 };
 
 // The finished cases (case.json present) of WORK/cases, sorted by id. Errors name the file.

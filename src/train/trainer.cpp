@@ -271,10 +271,14 @@ TrainResult train(const TrainOptions& o) {
   std::error_code ec;
   fs::create_directories(run_dir, ec);
   if (ec) throw Error(ErrorCode::OutputFailed, "cannot create the run folder: " + ec.message(), run_dir.string());
-  // Prior: the training prevalence per column, the documented prediction for an unreadable series.
+  // Prior: the prevalence per column over every labelled case (all folds), the documented
+  // prediction for a series that cannot be read.
   std::array<double, kNumLabels> prior{};
-  for (const auto& l : train_labels)
-    for (int c = 0; c < kNumLabels; ++c) prior[c] += l[c] / static_cast<double>(train_labels.size());
+  int labelled = 0;
+  for (const auto& ci : cases) labelled += ci.labelled;
+  for (const auto& ci : cases)
+    if (ci.labelled)
+      for (int c = 0; c < kNumLabels; ++c) prior[c] += ci.labels[c] / static_cast<double>(labelled);
   json harmonize;  // how the cases were made: prediction repeats it on new series
   {
     std::ifstream pin(o.work / "preprocess.json");

@@ -158,8 +158,8 @@ TEST(Flip, MirrorsAlongRLAndSwapsAsRsnaMd) {
 std::vector<CaseInfo> fake_cases(int n) {
   std::vector<CaseInfo> c;
   const char* mods[] = {"CTA", "MRA", "MRI T2", "MRI T1post"};
-  for (int i = 0; i < n; ++i) c.push_back({"c" + std::to_string(100 + i), mods[i % 4], (i / 4) % 2 == 0, true});
-  c.push_back({"unlabelled", "CTA", false, false});
+  for (int i = 0; i < n; ++i) c.push_back({"c" + std::to_string(100 + i), mods[i % 4], (i / 4) % 2 == 0, true, {}});
+  c.push_back({"unlabelled", "CTA", false, false, {}});
   return c;
 }
 

@@ -1,0 +1,265 @@
+// Prediction and evaluation: flip TTA equivariance, the fallback for unreadable series, points on
+// DICOM instances, strict CSV checks and localization by hand, and the CLI end to end.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <fstream>
+
+#include "core/error.hpp"
+#include "dataset/case_cache.hpp"
+#include "dataset/rsna.hpp"
+#include "evaluate/evaluation.hpp"
+#include "infer/predictor.hpp"
+#include "io/csv.hpp"
+#include "io/dicom_series.hpp"
+#include "support/series_fixture.hpp"
+#include "synth/dataset.hpp"
+#include "train/data.hpp"
+#include "train/folds.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace aneura {
+namespace {
+
+int run_aneura(const std::string& args) {
+  const int rc = std::system((std::string(ANEURA_BINARY) + " " + args + " > /dev/null 2>&1").c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+ErrorCode code_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.code();
+  }
+  return ErrorCode::Internal;
+}
+
+TEST(Localizer, WorldToLocalizerInvertsLocalizerToWorld) {
+  test::TempDir dir("w2l");
+  test::FixtureSpec spec;
+  spec.row_cos = {0.8, 0.6, 0};
+  spec.col_cos = {0, 0, -1};  // coronal-ish, oblique
+  spec.shuffle = true;
+  test::write_fixture(spec, dir.path);
+  const SeriesPlan plan = plan_series(dir.path);
+  for (const auto& e : plan.slice_map) {
+    const Vec3 w = localizer_to_world(plan, e.sop_uid, 2.5, 3.25, e.frame);
+    const LocalizerPoint back = world_to_localizer(plan, w);
+    EXPECT_EQ(back.sop_uid, e.sop_uid);
+    EXPECT_NEAR(back.x, 2.5, 1e-9);
+    EXPECT_NEAR(back.y, 3.25, 1e-9);
+    EXPECT_NEAR(back.distance_mm, 0, 1e-9);
+  }
+}
+
+void write_text(const fs::path& f, const std::string& s) { std::ofstream(f) << s; }
+
+std::string header() {
+  std::string h = "SeriesInstanceUID";
+  for (const auto& n : label_names()) h += "," + n;
+  return h + "\n";
+}
+
+std::string row(const std::string& uid, const std::string& v) {
+  std::string r = uid;
+  for (int c = 0; c < kNumLabels; ++c) r += "," + v;
+  return r + "\n";
+}
+
+TEST(Evaluate, StrictPredictionFiles) {
+  test::TempDir dir("evalcsv");
+  const fs::path f = dir.path / "p.csv";
+  write_text(f, header() + row("1.2.3", "0.5") + row("1.2.4", "0.25"));
+  EXPECT_EQ(read_predictions(f).size(), 2u);
+  write_text(f, header() + row("1.2.3", "nan"));
+  EXPECT_EQ(code_of([&] { read_predictions(f); }), ErrorCode::CorruptInput);
+  write_text(f, header() + row("1.2.3", "1.5"));
+  EXPECT_EQ(code_of([&] { read_predictions(f); }), ErrorCode::CorruptInput);
+  write_text(f, header() + row("1.2.3", "0.5x"));
+  EXPECT_EQ(code_of([&] { read_predictions(f); }), ErrorCode::CorruptInput);
+  write_text(f, header() + row("1.2.3", "0.5") + row("1.2.3", "0.5"));
+  EXPECT_EQ(code_of([&] { read_predictions(f); }), ErrorCode::CorruptInput);
+  write_text(f, "SeriesInstanceUID,Aneurysm Present\n1.2.3,0.5\n");  // missing columns
+  EXPECT_EQ(code_of([&] { read_predictions(f); }), ErrorCode::CorruptInput);
+  try {
+    write_text(f, header() + row("1.2.3", "0.5") + row("1.2.4", "abc"));
+    read_predictions(f);
+  } catch (const Error& e) {
+    EXPECT_NE(e.where().find("p.csv:3"), std::string::npos) << e.where();  // file and line
+  }
+}
+
+TEST(Evaluate, MissingOrExtraSeriesAreErrorsAndTheScoreMatchesSklearn) {
+  ProbabilityTable p;
+  TruthTable t;
+  // Aneurysm Present: truth [0, 0, 1, 1], scores [0.1, 0.4, 0.35, 0.8] -> sklearn 0.75
+  const double s[4] = {0.1, 0.4, 0.35, 0.8};
+  for (int i = 0; i < 4; ++i) {
+    std::array<double, kNumLabels> pr{};
+    std::array<int, kNumLabels> tr{};
+    for (int c = 0; c < kNumLabels; ++c) {
+      pr[c] = s[i];
+      tr[c] = i >= 2;
+    }
+    p["1.2." + std::to_string(i)] = pr;
+    t["1.2." + std::to_string(i)] = tr;
+  }
+  const Evaluation e = evaluate(p, t);
+  ASSERT_TRUE(e.score.score.has_value());
+  EXPECT_DOUBLE_EQ(*e.score.score, 0.75);
+  EXPECT_EQ(e.series, 4u);
+  auto p2 = p;
+  p2.erase("1.2.0");
+  EXPECT_EQ(code_of([&] { evaluate(p2, t); }), ErrorCode::CorruptInput);
+  p2 = p;
+  p2["9.9"] = p["1.2.0"];
+  EXPECT_EQ(code_of([&] { evaluate(p2, t); }), ErrorCode::CorruptInput);
+}
+
+TEST(Evaluate, LocalizationByHand) {
+  const std::map<std::string, std::vector<Vec3>> truth = {{"a", {{0, 0, 0}, {20, 0, 0}}}, {"b", {{5, 5, 5}}}};
+  const std::map<std::string, std::vector<Vec3>> pred = {{"a", {{3, 4, 0}, {50, 0, 0}}}, {"c", {{0, 0, 0}}}};
+  const Localization l = localize(truth, pred, 5.0);
+  EXPECT_EQ(l.true_points, 3);
+  EXPECT_EQ(l.hits, 1);              // (0,0,0) found at distance exactly 5
+  EXPECT_EQ(l.predicted_points, 3);
+  EXPECT_EQ(l.predicted_hits, 1);
+  EXPECT_EQ(localize(truth, pred, 4.99).hits, 0);
+}
+
+// A trained (briefly) tiny model on a tiny synthetic dataset, shared by the tests below.
+class PredictOnSynth : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir("predict");
+    synth::SynthOptions so;
+    so.out = data();
+    so.n = 6;
+    so.size = synth::Size::Tiny;
+    so.seed = 5;
+    so.positive_fraction = 0.5;
+    synth::write_dataset(so);
+    ASSERT_EQ(run_aneura("preprocess " + data().string() + " " + work().string() + " --spacing 2.5"), 0);
+    Plans p;
+    Configuration c;
+    c.name = "tiny";
+    c.patch_size = {16, 16, 16};
+    c.stages = 3;
+    c.base_channels = 4;
+    c.max_channels = 16;
+    c.batch_size = 2;
+    c.optimizer = "adamw";
+    c.epochs = 1;
+    c.folds = 2;
+    c.normalization = json::object();
+    p.default_configuration = c.name;
+    p.global = json::object();
+    p.raw[c.name] = configuration_to_json(c);
+    write_plans(p, work() / "plans.json");
+    ASSERT_EQ(run_aneura("train " + work().string() + " --all-folds --threads 2"), 0);
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static fs::path data() { return dir_->path / "data"; }
+  static fs::path work() { return dir_->path / "work"; }
+  static fs::path model() { return work() / "runs" / "tiny"; }
+  static test::TempDir* dir_;
+};
+test::TempDir* PredictOnSynth::dir_ = nullptr;
+
+Volume<float> mirrored_x(const Volume<float>& v) {
+  Volume<float> m = v;
+  const auto& n = v.geom.size;
+  for (int64_t t = 0; t < v.volumes; ++t)
+    for (int64_t k = 0; k < n[2]; ++k)
+      for (int64_t j = 0; j < n[1]; ++j)
+        for (int64_t i = 0; i < n[0]; ++i)
+          m.data[((t * n[2] + k) * n[1] + j) * n[0] + i] = v.data[((t * n[2] + k) * n[1] + j) * n[0] + (n[0] - 1 - i)];
+  return m;
+}
+
+TEST_F(PredictOnSynth, FlipTtaMakesPredictionsMirrorEquivariant) {
+  PredictOptions o;
+  Predictor pred(model(), o);
+  EXPECT_EQ(pred.folds().size(), 2u);  // both folds
+  for (const auto& ci : list_cases(work())) {
+    const TrainCase c = load_case(work(), ci.id);
+    ASSERT_NEAR(std::fabs(c.image.geom.direction[0][0]), 1, 1e-9);  // case axis i runs along R-L
+    const SeriesPrediction a = pred.predict_image(c.image);
+    const SeriesPrediction b = pred.predict_image(mirrored_x(c.image));
+    for (int col = 0; col < kNumLabels; ++col)
+      EXPECT_NEAR(a.probability[col], b.probability[label_twin(col)], 2e-3) << ci.id << " " << label_names()[col];
+    ASSERT_FALSE(a.points.empty());
+    EXPECT_EQ(label_twin(a.points[0].column), b.points[0].column);
+  }
+  // without TTA the mirror generally changes the answer (the test above is not trivially true)
+  o.flip_tta = false;
+  Predictor plain(model(), o);
+  const TrainCase c = load_case(work(), list_cases(work())[0].id);
+  const auto a = plain.predict_image(c.image), b = plain.predict_image(mirrored_x(c.image));
+  double diff = 0;
+  for (int col = 0; col < kNumLabels; ++col) diff += std::fabs(a.probability[col] - b.probability[label_twin(col)]);
+  EXPECT_GT(diff, 1e-4);
+}
+
+TEST_F(PredictOnSynth, UnreadableSeriesGetsTheFallbackRow) {
+  Predictor pred(model(), {});
+  const fs::path bad = dir_->path / "1.2.3.4";
+  fs::create_directories(bad);
+  write_text(bad / "x.dcm", "not dicom at all");
+  const SeriesPrediction p = pred.predict_series(bad);
+  EXPECT_TRUE(p.fallback);
+  EXPECT_FALSE(p.error.empty());
+  EXPECT_EQ(p.series_uid, "1.2.3.4");
+  EXPECT_EQ(p.probability, pred.prior());
+  EXPECT_GT(pred.prior()[kNumLabels - 1], 0);  // the training prevalence of Aneurysm Present
+}
+
+TEST_F(PredictOnSynth, PredictAndEvaluateFromTheCommandLine) {
+  const fs::path out = dir_->path / "pred" / "predictions.csv";
+  fs::create_directories(out.parent_path());
+  ASSERT_EQ(run_aneura("predict " + model().string() + " --data " + data().string() + " -o " + out.string()), 0);
+  const CsvTable t = read_csv(out);
+  EXPECT_EQ(t.rows.size(), 6u);
+  ASSERT_EQ(t.header.size(), 15u);
+  EXPECT_EQ(t.header[14], "Aneurysm Present");
+  // every series has its JSON with points placed on an instance of the series
+  const RsnaDataset d = read_rsna(data());
+  for (const auto& e : d.series) {
+    std::ifstream in(out.parent_path() / "predictions_points" / (e.uid + ".json"));
+    ASSERT_TRUE(in) << e.uid;
+    const json j = json::parse(in);
+    ASSERT_FALSE(j.at("points").empty());
+    const auto& p = j.at("points")[0];
+    const SeriesPlan plan = plan_series(d.series_dir(e.uid));
+    const Vec3 back = localizer_to_world(plan, p.at("dicom").at("SOPInstanceUID"), p.at("dicom").at("x"), p.at("dicom").at("y"),
+                                         p.at("dicom").at("frame"));
+    const Vec3 w = p.at("world_lps_mm").get<Vec3>();
+    // on the nearest instance's plane: the in-plane position is exact, the normal offset < one slice
+    EXPECT_LT(norm(back - w), 3.0) << e.uid;
+  }
+  EXPECT_EQ(run_aneura("evaluate " + out.string() + " " + (data() / "train.csv").string() + " --points " +
+                       (out.parent_path() / "predictions_points").string() + " --data " + data().string() + " --json " +
+                       (dir_->path / "eval.json").string()),
+            0);
+  std::ifstream ej(dir_->path / "eval.json");
+  const json e = json::parse(ej);
+  EXPECT_EQ(e.at("series"), 6);
+  EXPECT_TRUE(e.contains("localization"));
+  // a bad series in the batch: a fallback row, exit 8, the batch goes on
+  const fs::path bad = dir_->path / "1.2.3.5";
+  fs::create_directories(bad);
+  write_text(bad / "x.dcm", "garbage");
+  const std::string first = d.series_dir(d.series[0].uid).string();
+  EXPECT_EQ(run_aneura("predict " + model().string() + " " + bad.string() + " " + first + " -o " + out.string()), 8);
+  EXPECT_EQ(read_csv(out).rows.size(), 2u);
+  // evaluation against a truth with series the predictions lack: exit 4
+  EXPECT_EQ(run_aneura("evaluate " + out.string() + " " + (data() / "train.csv").string()), 4);
+  // no model: exit 9
+  EXPECT_EQ(run_aneura("predict " + (dir_->path / "nomodel").string() + " " + first + " -o " + out.string()), 9);
+}
+
+}  // namespace
+}  // namespace aneura

@@ -13,6 +13,8 @@
 #include "evaluate/evaluation.hpp"
 #include "infer/predictor.hpp"
 #include "io/dicom_series.hpp"
+#include "io/nifti.hpp"
+#include "report/report.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -25,7 +27,7 @@ struct PredictArgs {
   std::string model, data, out, points, device = "cpu";
   std::vector<std::string> series;
   std::vector<int> folds;
-  bool no_tta = false, quiet = false;
+  bool no_tta = false, quiet = false, heatmaps = false;
   int threads = 0;
 };
 
@@ -57,6 +59,7 @@ int run_predict(const PredictArgs& a) {
   po.folds = a.folds;
   po.flip_tta = !a.no_tta;
   po.device = a.device;
+  po.keep_maps = a.heatmaps;
   Predictor predictor(a.model, po);
   const fs::path out = a.out;
   const fs::path points = a.points.empty() ? out.parent_path() / (out.stem().string() + "_points") : fs::path(a.points);
@@ -96,6 +99,10 @@ int run_predict(const PredictArgs& a) {
     if (p.fallback) j["error"] = p.error;
     // The UID names a file only when it is a valid UID.
     const std::string name = is_valid_uid(p.series_uid) ? p.series_uid : "series_" + std::to_string(i);
+    if (a.heatmaps && !p.fallback) {
+      write_nifti(p.roi, points / (name + "_roi.nii"));
+      write_nifti(p.heatmap, points / (name + "_heatmap.nii"));
+    }
     write_text_atomically(points / (name + ".json"), j.dump(1) + "\n");
     if (!a.quiet)
       std::fprintf(stderr, "  %s  present %.3f  read %.2f s  harmonize %.2f s  network %.2f s%s\n", p.series_uid.c_str(),
@@ -109,6 +116,18 @@ int run_predict(const PredictArgs& a) {
   return failed ? static_cast<int>(ErrorCode::Partial) : 0;
 }
 
+// True localizer points in world LPS mm for the series of `truth` (headers of their series only).
+std::map<std::string, std::vector<Vec3>> true_points_world(const fs::path& data, const TruthTable& truth) {
+  const RsnaDataset d = read_rsna(data);
+  std::map<std::string, std::vector<Vec3>> tp;
+  for (const auto& [uid, locs] : d.localizers) {
+    if (!truth.count(uid)) continue;
+    const SeriesPlan plan = plan_series(d.series_dir(uid));
+    for (const auto& l : locs) tp[uid].push_back(localizer_to_world(plan, l.sop_uid, l.x, l.y, l.frame));
+  }
+  return tp;
+}
+
 struct EvaluateArgs {
   std::string predictions, truth, points, data, json_out;
   double radius = 5;
@@ -118,14 +137,9 @@ int run_evaluate(const EvaluateArgs& a) {
   Evaluation e = evaluate(read_predictions(a.predictions), read_truth(a.truth));
   if (!a.points.empty()) {
     if (a.data.empty()) throw Error(ErrorCode::Usage, "--points needs --data (the DICOM series place the true localizers)");
-    const RsnaDataset d = read_rsna(a.data);
     const TruthTable truth = read_truth(a.truth);
-    std::map<std::string, std::vector<Vec3>> tp, pp;
-    for (const auto& [uid, locs] : d.localizers) {
-      if (!truth.count(uid)) continue;
-      const SeriesPlan plan = plan_series(d.series_dir(uid));
-      for (const auto& l : locs) tp[uid].push_back(localizer_to_world(plan, l.sop_uid, l.x, l.y, l.frame));
-    }
+    const auto tp = true_points_world(a.data, truth);
+    std::map<std::string, std::vector<Vec3>> pp;
     for (const auto& [uid, l] : truth) {
       if (!is_valid_uid(uid)) continue;
       std::ifstream in(fs::path(a.points) / (uid + ".json"));
@@ -156,6 +170,25 @@ int run_evaluate(const EvaluateArgs& a) {
   return 0;
 }
 
+struct ReportArgs {
+  std::string work, predictions, truth, points, data, out;
+  int series = 4;
+};
+
+int run_report(const ReportArgs& a) {
+  ReportOptions o;
+  o.work = a.work;
+  o.predictions = a.predictions;
+  o.truth = a.truth;
+  o.points = a.points;
+  o.mip_series = a.series;
+  o.out = a.out.empty() ? fs::path(a.work) / "report" : fs::path(a.out);
+  if (!a.data.empty() && !a.truth.empty()) o.true_points = true_points_world(a.data, read_truth(a.truth));
+  const ReportResult r = write_report(o);
+  std::cerr << "report: " << r.pictures.size() << " pictures -> " << r.html.string() << "\n";
+  return 0;
+}
+
 }  // namespace
 
 void add_predict(CLI::App& app, Action& action) {
@@ -170,6 +203,7 @@ void add_predict(CLI::App& app, Action& action) {
   cmd->add_flag("--no-tta", a->no_tta, "No left/right flip test-time augmentation");
   cmd->add_option("--device", a->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--threads", a->threads, "LibTorch threads (default: usable cores)");
+  cmd->add_flag("--heatmaps", a->heatmaps, "Also write <uid>_roi.nii and <uid>_heatmap.nii (1 - p(background)) for aneura report");
   cmd->add_flag("-q,--quiet", a->quiet, "No line per series");
   cmd->callback([&action, a] { action = [a] { return run_predict(*a); }; });
 
@@ -182,6 +216,17 @@ void add_predict(CLI::App& app, Action& action) {
   ev->add_option("--radius", e->radius, "Hit radius in mm");
   ev->add_option("--json", e->json_out, "Write the evaluation as JSON");
   ev->callback([&action, e] { action = [e] { return run_evaluate(*e); }; });
+
+  auto r = std::make_shared<ReportArgs>();
+  auto* rp = app.add_subcommand("report", "HTML report: scores, ROC curves, training curves, MIPs with heatmap and points");
+  rp->add_option("WORK", r->work, "Work folder (training logs in WORK/runs)")->required();
+  rp->add_option("--predictions", r->predictions, "predictions.csv from aneura predict");
+  rp->add_option("--truth", r->truth, "train.csv of the predicted series (ROC curves, score)");
+  rp->add_option("--points", r->points, "predict's per-series folder (MIPs need predict --heatmaps)");
+  rp->add_option("--data", r->data, "RSNA-layout folder of the series: true localizers drawn on the MIPs");
+  rp->add_option("--series", r->series, "Series pictured (highest Aneurysm Present first)");
+  rp->add_option("-o,--output", r->out, "Report folder (default WORK/report)");
+  rp->callback([&action, r] { action = [r] { return run_report(*r); }; });
 }
 
 }  // namespace aneura::app

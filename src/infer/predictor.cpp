@@ -124,6 +124,15 @@ SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
       }
     }
   }
+  if (o_.keep_maps) {
+    r.roi = Volume<float>(grid, 1);
+    r.heatmap = Volume<float>(grid, 1);
+    // tensor [X, Y, Z] -> volume i-fastest: permute to [Z, Y, X]
+    const auto img = x[0][0].to(torch::kCPU).permute({2, 1, 0}).contiguous();
+    const auto hm = (1 - heat[0]).permute({2, 1, 0}).contiguous();
+    std::copy(img.data_ptr<float>(), img.data_ptr<float>() + img.numel(), r.roi.data.begin());
+    std::copy(hm.data_ptr<float>(), hm.data_ptr<float>() + hm.numel(), r.heatmap.data.begin());
+  }
   r.network_s = since(t0);
   return r;
 }
@@ -156,6 +165,7 @@ SeriesPrediction Predictor::predict_series(const fs::path& series_dir) {
     n.modality = r.modality;
     n.read_s = r.read_s;
     n.harmonize_s = r.harmonize_s;
+    // (roi and heatmap stay with n)
     for (auto& p : n.points) {
       try {
         const LocalizerPoint lp = world_to_localizer(plan, p.world_lps);

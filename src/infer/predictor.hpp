@@ -30,6 +30,8 @@ struct SeriesPrediction {
   std::string modality, predicted_modality;
   double read_s = 0, harmonize_s = 0, network_s = 0;
   bool fallback = false;                   // the series could not be read: prior probabilities
+  Volume<float> roi, heatmap;              // with PredictOptions::keep_maps: the ROI input (first
+                                           // channel) and 1 - p(background), on the ROI grid
   std::string error;
 };
 
@@ -41,6 +43,7 @@ struct PredictOptions {
   int max_points = 3;
   double min_point_probability = 0.05;
   double point_separation_mm = 10;
+  bool keep_maps = false;
 };
 
 class Predictor {

@@ -10,6 +10,7 @@
 #include "dataset/rsna.hpp"
 #include "evaluate/evaluation.hpp"
 #include "infer/predictor.hpp"
+#include "report/report.hpp"
 #include "io/csv.hpp"
 #include "io/dicom_series.hpp"
 #include "support/series_fixture.hpp"
@@ -259,6 +260,66 @@ TEST_F(PredictOnSynth, PredictAndEvaluateFromTheCommandLine) {
   EXPECT_EQ(run_aneura("evaluate " + out.string() + " " + (data() / "train.csv").string()), 4);
   // no model: exit 9
   EXPECT_EQ(run_aneura("predict " + (dir_->path / "nomodel").string() + " " + first + " -o " + out.string()), 9);
+}
+
+TEST(Report, RocCurveMatchesSklearn) {
+  // sklearn roc_curve([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], drop_intermediate=False):
+  //   fpr [0, 0, 0.5, 0.5, 1], tpr [0, 0.5, 0.5, 1, 1]
+  const auto [fpr, tpr] = roc_curve({0, 0, 1, 1}, {0.1, 0.4, 0.35, 0.8});
+  EXPECT_EQ(fpr, (std::vector<double>{0, 0, 0.5, 0.5, 1}));
+  EXPECT_EQ(tpr, (std::vector<double>{0, 0.5, 0.5, 1, 1}));
+  // ties: one point for the tied scores
+  const auto [f2, t2] = roc_curve({0, 1, 0, 1}, {0.5, 0.5, 0.2, 0.9});
+  EXPECT_EQ(f2, (std::vector<double>{0, 0, 0.5, 1}));
+  EXPECT_EQ(t2, (std::vector<double>{0, 0.5, 1, 1}));
+  EXPECT_TRUE(roc_curve({1, 1}, {0.2, 0.3}).first.empty());
+}
+
+std::array<uint32_t, 2> png_size(const fs::path& f) {
+  std::ifstream in(f, std::ios::binary);
+  unsigned char b[24] = {};
+  in.read(reinterpret_cast<char*>(b), 24);
+  auto be = [&](int o) { return (uint32_t(b[o]) << 24) | (uint32_t(b[o + 1]) << 16) | (uint32_t(b[o + 2]) << 8) | b[o + 3]; };
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(b) + 1, 3), "PNG") << f;
+  return {be(16), be(20)};
+}
+
+TEST_F(PredictOnSynth, ReportIsAPageWithPicturesAndRendersInChromium) {
+  const fs::path out = dir_->path / "rep" / "predictions.csv";
+  fs::create_directories(out.parent_path());
+  ASSERT_EQ(run_aneura("predict " + model().string() + " --data " + data().string() + " -o " + out.string() + " --heatmaps"), 0);
+  const fs::path rep = dir_->path / "rep" / "report";
+  ASSERT_EQ(run_aneura("report " + work().string() + " --predictions " + out.string() + " --truth " + (data() / "train.csv").string() +
+                       " --points " + (out.parent_path() / "predictions_points").string() + " --data " + data().string() +
+                       " --series 2 -o " + rep.string()),
+            0);
+  std::ifstream in(rep / "index.html");
+  const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // every picture the page shows exists and has the size the page says
+  size_t pos = 0;
+  int pictures = 0;
+  while ((pos = html.find("<img src=\"", pos)) != std::string::npos) {
+    pos += 10;
+    const std::string name = html.substr(pos, html.find('"', pos) - pos);
+    const auto size = png_size(rep / name);
+    EXPECT_NE(html.find("src=\"" + name + "\" width=\"" + std::to_string(size[0]) + "\" height=\"" + std::to_string(size[1])),
+              std::string::npos)
+        << name;
+    ++pictures;
+  }
+  EXPECT_EQ(pictures, 1 + 2 + 2);  // ROC grid, training curves of 2 folds, 2 series
+  EXPECT_NE(html.find("Aneurysm Present"), std::string::npos);
+  // a real browser renders it
+  if (std::system("command -v chromium > /dev/null 2>&1") != 0) GTEST_SKIP() << "chromium not installed";
+  const fs::path shot = dir_->path / "shot.png";
+  const std::string cmd = "timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=900,1600 --screenshot=" +
+                          shot.string() + " file://" + (rep / "index.html").string() + " > /dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  const auto size = png_size(shot);
+  EXPECT_EQ(size[0], 900u);
+  EXPECT_EQ(size[1], 1600u);
+  // a blank page compresses to a few kB; text, tables and pictures do not
+  EXPECT_GT(fs::file_size(shot), 30000u);
 }
 
 }  // namespace

@@ -1,0 +1,275 @@
+#include "report/report.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <sstream>
+
+#include "core/atomic_file.hpp"
+#include "core/error.hpp"
+#include "core/labels.hpp"
+#include "core/uid.hpp"
+#include "evaluate/evaluation.hpp"
+#include "io/nifti.hpp"
+#include "report/plot.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace aneura {
+
+std::pair<std::vector<double>, std::vector<double>> roc_curve(const std::vector<int>& truth, const std::vector<double>& score) {
+  const double pos = std::count(truth.begin(), truth.end(), 1), neg = static_cast<double>(truth.size()) - pos;
+  if (pos == 0 || neg == 0) return {};
+  std::vector<size_t> order(truth.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return score[a] > score[b]; });
+  std::vector<double> fpr{0}, tpr{0};
+  double tp = 0, fp = 0;
+  for (size_t i = 0; i < order.size(); ++i) {
+    (truth[order[i]] ? tp : fp) += 1;
+    if (i + 1 == order.size() || score[order[i + 1]] != score[order[i]]) {
+      fpr.push_back(fp / neg);
+      tpr.push_back(tp / pos);
+    }
+  }
+  return {fpr, tpr};
+}
+
+namespace {
+
+std::string esc(const std::string& s) {
+  std::string o;
+  for (char c : s) o += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
+  return o;
+}
+
+std::string num(double v, int digits = 3) {
+  std::ostringstream s;
+  s.setf(std::ios::fixed);
+  s.precision(digits);
+  s << v;
+  return s.str();
+}
+
+// One panel per column, 4 x 4 grid.
+RgbImage roc_grid(const ProbabilityTable& pred, const TruthTable& truth) {
+  const int cell = 170, pad = 12;
+  RgbImage img = blank_canvas(4 * cell, 4 * cell);
+  for (int c = 0; c < kNumLabels; ++c) {
+    std::vector<int> t;
+    std::vector<double> s;
+    for (const auto& [uid, l] : truth) {
+      t.push_back(l[c]);
+      s.push_back(pred.at(uid)[c]);
+    }
+    Plot p(img, (c % 4) * cell + pad, (c / 4) * cell + pad, cell - 2 * pad, cell - 2 * pad, 0, 1, 0, 1);
+    p.grid(4, 4);
+    p.frame();
+    p.polyline({0, 1}, {0, 1}, {180, 180, 180}, 1);
+    const auto [fpr, tpr] = roc_curve(t, s);
+    if (!fpr.empty()) p.polyline(fpr, tpr, c == kNumLabels - 1 ? Rgb{200, 30, 30} : Rgb{30, 80, 200}, 2);
+  }
+  return img;
+}
+
+struct Curve {
+  std::string name;
+  std::vector<double> epoch, train, val, selection;
+};
+
+std::vector<Curve> read_logs(const fs::path& work) {
+  std::vector<Curve> out;
+  std::error_code ec;
+  const fs::path runs = work / "runs";
+  if (!fs::is_directory(runs, ec)) return out;
+  std::vector<fs::path> logs;
+  for (const auto& cfg : fs::directory_iterator(runs, ec))
+    for (const auto& fold : fs::directory_iterator(cfg.path(), ec))
+      if (fs::is_regular_file(fold.path() / "log.jsonl", ec)) logs.push_back(fold.path() / "log.jsonl");
+  std::sort(logs.begin(), logs.end());
+  for (const auto& f : logs) {
+    Curve c;
+    c.name = f.parent_path().parent_path().filename().string() + " / " + f.parent_path().filename().string();
+    std::ifstream in(f);
+    size_t line_no = 0;
+    for (std::string line; std::getline(in, line);) {
+      ++line_no;
+      try {
+        const json j = json::parse(line);
+        c.epoch.push_back(j.at("epoch"));
+        c.train.push_back(j.at("train_loss"));
+        c.val.push_back(j.contains("val_loss") ? j.at("val_loss").get<double>() : NAN);
+        c.selection.push_back(j.contains("val_selection") ? j.at("val_selection").get<double>() : NAN);
+      } catch (const json::exception& e) {
+        throw Error(ErrorCode::CorruptInput, std::string("bad training log line: ") + e.what(), f.string() + ":" + std::to_string(line_no));
+      }
+    }
+    if (!c.epoch.empty()) out.push_back(c);
+  }
+  return out;
+}
+
+RgbImage curves_picture(const Curve& c) {
+  RgbImage img = blank_canvas(640, 220);
+  double lo = 1e300, hi = -1e300;
+  for (const auto* v : {&c.train, &c.val})
+    for (double x : *v)
+      if (std::isfinite(x)) lo = std::min(lo, x), hi = std::max(hi, x);
+  Plot loss(img, 20, 15, 280, 190, c.epoch.front() - 0.5, c.epoch.back() + 0.5, std::min(0.0, lo), hi * 1.05);
+  loss.grid(5, 4);
+  loss.frame();
+  loss.polyline(c.epoch, c.train, {30, 80, 200});
+  loss.polyline(c.epoch, c.val, {230, 120, 20});
+  Plot sel(img, 340, 15, 280, 190, c.epoch.front() - 0.5, c.epoch.back() + 0.5, 0, 1);
+  sel.grid(5, 4);
+  sel.frame();
+  sel.polyline(c.epoch, c.selection, {30, 150, 60});
+  for (size_t i = 0; i < c.epoch.size(); ++i)
+    if (std::isfinite(c.selection[i])) sel.dot(c.epoch[i], c.selection[i], {30, 150, 60}, 2);
+  return img;
+}
+
+// Tri-planar MIP of the ROI with the heatmap MIP in red, predicted points as green crosses and
+// true points as yellow rings. Panels: axial (R-L x A-P), coronal (R-L x S), sagittal (A-P x S).
+RgbImage mip_picture(const Volume<float>& roi, const Volume<float>& heat, const std::vector<Vec3>& predicted,
+                     const std::vector<Vec3>& truth) {
+  const auto& n = roi.geom.size;
+  float lo = *std::min_element(roi.data.begin(), roi.data.end()), hi = *std::max_element(roi.data.begin(), roi.data.end());
+  if (hi <= lo) hi = lo + 1;
+  const int scale = std::max<int>(1, static_cast<int>(std::lround(180.0 / std::max({n[0], n[1], n[2]}))));
+  struct Panel { int u, v, w; };
+  const Panel panels[3] = {{0, 1, 2}, {0, 2, 1}, {1, 2, 0}};
+  int width = 0;
+  for (const auto& p : panels) width += static_cast<int>(n[p.u]) * scale + 8;
+  const int height = static_cast<int>(std::max({n[1], n[2]})) * scale;
+  RgbImage img = blank_canvas(width, height, {0, 0, 0});
+  int xoff = 0;
+  for (const auto& p : panels) {
+    const int64_t nu = n[p.u], nv = n[p.v], nw = n[p.w];
+    for (int64_t a = 0; a < nu; ++a)
+      for (int64_t b = 0; b < nv; ++b) {
+        float m = -1e30f, h = 0;
+        for (int64_t c = 0; c < nw; ++c) {
+          int64_t idx[3];
+          idx[p.u] = a, idx[p.v] = b, idx[p.w] = c;
+          m = std::max(m, roi.at(idx[0], idx[1], idx[2]));
+          h = std::max(h, heat.at(idx[0], idx[1], idx[2]));
+        }
+        const double g = std::clamp((m - lo) / (hi - lo), 0.f, 1.f) * 255;
+        const double al = h > 0.1 ? 0.75 * std::min(1.0f, h) : 0.0;
+        const Rgb col{static_cast<uint8_t>(g * (1 - al) + 255 * al), static_cast<uint8_t>(g * (1 - al)), static_cast<uint8_t>(g * (1 - al))};
+        // u grows to the right; v upward (row 0 at the top)
+        for (int y = 0; y < scale; ++y)
+          for (int x = 0; x < scale; ++x) {
+            const int px = xoff + static_cast<int>(a) * scale + x, py = height - 1 - (static_cast<int>(b) * scale + y);
+            if (py >= 0) std::copy(col.begin(), col.end(), img.at(px, py));
+          }
+      }
+    auto mark = [&](const Vec3& w, Rgb c, bool ring) {
+      const Vec3 ijk = roi.geom.world_to_index(w);
+      const int px = xoff + static_cast<int>(std::lround(ijk[p.u] * scale + scale / 2.0));
+      const int py = height - 1 - static_cast<int>(std::lround(ijk[p.v] * scale + scale / 2.0));
+      if (ring) {
+        for (int t = 0; t < 64; ++t) {
+          const double ang = t * 2 * M_PI / 64;
+          const int x = px + static_cast<int>(std::lround(7 * std::cos(ang))), y = py + static_cast<int>(std::lround(7 * std::sin(ang)));
+          if (x >= 0 && y >= 0 && x < img.width && y < img.height) std::copy(c.begin(), c.end(), img.at(x, y));
+        }
+      } else {
+        draw_line(img, px - 5, py, px + 5, py, c, 2);
+        draw_line(img, px, py - 5, px, py + 5, c, 2);
+      }
+    };
+    for (const auto& w : truth) mark(w, {250, 220, 40}, true);
+    for (const auto& w : predicted) mark(w, {40, 230, 60}, false);
+    xoff += static_cast<int>(nu) * scale + 8;
+  }
+  return img;
+}
+
+}  // namespace
+
+ReportResult write_report(const ReportOptions& o) {
+  std::error_code ec;
+  fs::create_directories(o.out, ec);
+  if (ec) throw Error(ErrorCode::OutputFailed, "cannot create the report folder: " + ec.message(), o.out.string());
+  ReportResult r;
+  std::ostringstream html;
+  html << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>aneura report</title>\n"
+          "<style>body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse}"
+          "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}"
+          "img{border:1px solid #ddd;margin:4px 0}.small{color:#666;font-size:90%}</style></head><body>\n"
+          "<h1>aneura report</h1>\n";
+  auto picture = [&](const RgbImage& img, const std::string& name) {
+    write_png(img, o.out / name);
+    r.pictures.push_back(o.out / name);
+    return "<img src=\"" + name + "\" width=\"" + std::to_string(img.width) + "\" height=\"" + std::to_string(img.height) + "\">";
+  };
+
+  // Scores and ROC
+  ProbabilityTable pred;
+  if (!o.predictions.empty()) pred = read_predictions(o.predictions);
+  if (!o.predictions.empty() && !o.truth.empty()) {
+    const TruthTable truth = read_truth(o.truth);
+    const Evaluation e = evaluate(pred, truth);
+    if (e.score.score) r.score = *e.score.score;
+    html << "<h2>Competition score</h2>\n<p><b>" << (e.score.score ? num(*e.score.score, 4) : std::string("undefined")) << "</b> over "
+         << e.series << " series (weighted AUC: Aneurysm Present 13/26, each location 1/26).</p>\n";
+    html << "<table><tr><th>column</th><th>AUC</th><th>positives</th></tr>\n";
+    for (int c = 0; c < kNumLabels; ++c)
+      html << "<tr><td>" << esc(label_names()[c]) << "</td><td>" << (e.score.auc[c] ? num(*e.score.auc[c]) : "n/a (one class)")
+           << "</td><td>" << e.positives[c] << "</td></tr>\n";
+    html << "</table>\n<h2>ROC curves</h2>\n<p class=\"small\">Panels in column order, left to right and top to bottom; "
+            "Aneurysm Present (last) in red; the diagonal is chance.</p>\n"
+         << picture(roc_grid(pred, truth), "roc.png") << "\n";
+  }
+
+  // Training curves
+  const auto curves = read_logs(o.work);
+  if (!curves.empty()) {
+    html << "<h2>Training</h2>\n<p class=\"small\">Left: training loss (blue) and validation loss (orange) per epoch. "
+            "Right: validation selection score (competition score, or its weighting over the defined columns).</p>\n";
+    int k = 0;
+    for (const auto& c : curves)
+      html << "<h3>" << esc(c.name) << "</h3>\n" << picture(curves_picture(c), "training_" + std::to_string(k++) + ".png") << "\n";
+  }
+
+  // MIPs for selected series: highest predicted Aneurysm Present first
+  if (!o.points.empty() && !pred.empty()) {
+    std::vector<std::pair<double, std::string>> order;
+    for (const auto& [uid, p] : pred)
+      if (is_valid_uid(uid) && fs::exists(o.points / (uid + "_heatmap.nii"), ec)) order.push_back({-p[kNumLabels - 1], uid});
+    std::sort(order.begin(), order.end());
+    if (!order.empty())
+      html << "<h2>Series</h2>\n<p class=\"small\">Maximum-intensity projections of the region of interest (axial, coronal, "
+              "sagittal); red: aneurysm heatmap; green crosses: predicted points; yellow rings: true localizers.</p>\n";
+    for (size_t i = 0; i < order.size() && static_cast<int>(i) < o.mip_series; ++i) {
+      const std::string& uid = order[i].second;
+      const Volume<float> roi = read_nifti(o.points / (uid + "_roi.nii"));
+      const Volume<float> heat = read_nifti(o.points / (uid + "_heatmap.nii"));
+      std::vector<Vec3> pts;
+      std::string where;
+      std::ifstream in(o.points / (uid + ".json"));
+      if (in) {
+        const json j = json::parse(in, nullptr, false);
+        if (j.is_object() && j.contains("points"))
+          for (const auto& p : j.at("points")) {
+            pts.push_back(p.at("world_lps_mm").get<Vec3>());
+            where += esc(p.at("location").get<std::string>()) + " (" + num(p.at("probability").get<double>(), 2) + "); ";
+          }
+      }
+      const auto tp = o.true_points.count(uid) ? o.true_points.at(uid) : std::vector<Vec3>{};
+      html << "<h3>" << esc(uid) << "</h3>\n<p>Aneurysm Present " << num(-order[i].first) << "; points: " << where << "</p>\n"
+           << picture(mip_picture(roi, heat, pts, tp), "series_" + std::to_string(i) + ".png") << "\n";
+    }
+  }
+  html << "</body></html>\n";
+  r.html = o.out / "index.html";
+  write_text_atomically(r.html, html.str());
+  return r;
+}
+
+}  // namespace aneura

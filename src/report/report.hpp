@@ -1,0 +1,41 @@
+// `aneura report`: an HTML page with PNG pictures of
+//   - ROC curves per column (predictions against the truth),
+//   - training curves per fold from WORK/runs/<configuration>/fold_<k>/log.jsonl,
+//   - for selected series, tri-planar maximum-intensity projections of the ROI with the aneurysm
+//     heatmap overlaid (red) and the predicted points (green crosses; true localizers, when known,
+//     as yellow rings).
+#pragma once
+#include <filesystem>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/geometry.hpp"
+
+namespace aneura {
+
+// ROC curve as scikit-learn's roc_curve(drop_intermediate=False): one point per distinct score,
+// from (0, 0) to (1, 1). Empty when a class is missing.
+std::pair<std::vector<double>, std::vector<double>> roc_curve(const std::vector<int>& truth, const std::vector<double>& score);
+
+struct ReportOptions {
+  std::filesystem::path work;         // training logs under WORK/runs
+  std::filesystem::path predictions;  // predictions.csv (optional)
+  std::filesystem::path truth;        // train.csv (optional; ROC needs it)
+  std::filesystem::path points;       // predict's per-series folder (MIPs need --heatmaps output)
+  std::map<std::string, std::vector<Vec3>> true_points;  // world LPS by series (optional)
+  std::filesystem::path out;          // folder: index.html + PNGs
+  int mip_series = 4;
+};
+
+struct ReportResult {
+  std::filesystem::path html;
+  std::vector<std::filesystem::path> pictures;
+  double score = -1;  // competition score when defined
+};
+
+// Throws Error(InputNotFound/CorruptInput) for unreadable inputs; outputs are written atomically.
+ReportResult write_report(const ReportOptions& o);
+
+}  // namespace aneura

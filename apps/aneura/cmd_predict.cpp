@@ -160,7 +160,9 @@ int run_evaluate(const EvaluateArgs& a) {
   if (e.score.score)
     std::printf("competition score (weighted AUC): %.4f over %zu series\n", *e.score.score, e.series);
   else
-    std::printf("competition score: undefined over %zu series (%zu column(s) with one class only)\n", e.series, e.score.undefined.size());
+    std::printf("competition score: undefined over %zu series (%zu column(s) with one class only); the same weighting over the "
+                "%zu defined columns: %.4f\n",
+                e.series, e.score.undefined.size(), kNumLabels - e.score.undefined.size(), defined_columns_score(e.score).value_or(NAN));
   if (e.localization) {
     const auto& l = *e.localization;
     std::printf("localization within %.1f mm: %d of %d true points found; %d of %d predicted points on a true one\n", l.radius_mm, l.hits,

@@ -130,7 +130,9 @@ json to_json(const Evaluation& e) {
   json auc = json::object();
   for (int c = 0; c < kNumLabels; ++c)
     auc[label_names()[c]] = {{"auc", e.score.auc[c] ? json(*e.score.auc[c]) : json(nullptr)}, {"positives", e.positives[c]}};
-  json j = {{"series", e.series}, {"score", e.score.score ? json(*e.score.score) : json(nullptr)}, {"columns", auc},
+  const auto partial = defined_columns_score(e.score);
+  json j = {{"series", e.series}, {"score", e.score.score ? json(*e.score.score) : json(nullptr)},
+            {"defined_columns_score", partial ? json(*partial) : json(nullptr)}, {"columns", auc},
             {"undefined_columns", e.score.undefined}};
   if (e.localization) {
     const auto& l = *e.localization;

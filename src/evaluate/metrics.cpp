@@ -46,4 +46,16 @@ CompetitionScore competition_score(const std::vector<std::array<int, kNumLabels>
   return s;
 }
 
+std::optional<double> defined_columns_score(const CompetitionScore& s) {
+  double num = 0, den = 0;
+  for (int c = 0; c < kNumLabels; ++c)
+    if (s.auc[c]) {
+      const double w = c == kNumLabels - 1 ? 13.0 : 1.0;
+      num += w * *s.auc[c];
+      den += w;
+    }
+  if (den == 0) return std::nullopt;
+  return num / den;
+}
+
 }  // namespace aneura

@@ -26,4 +26,9 @@ struct CompetitionScore {
 CompetitionScore competition_score(const std::vector<std::array<int, kNumLabels>>& truth,
                                    const std::vector<std::array<double, kNumLabels>>& prob);
 
+// The same weighting (13 for Aneurysm Present, 1 per location) over the defined columns only: what
+// small validation and test sets can score when some location has no positive. Equals the
+// competition score when every column is defined; nullopt when no column is.
+std::optional<double> defined_columns_score(const CompetitionScore& s);
+
 }  // namespace aneura

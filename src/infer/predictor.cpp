@@ -94,42 +94,43 @@ SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
   for (int c = 0; c < kNumLabels; ++c) r.probability[c] = prob[c].item<double>();
   r.predicted_modality = modality_names()[modality.argmax().item<int64_t>()];
   // Points: greedy maxima of 1 - p(background), at least point_separation_mm apart.
-  auto any = 1 - heat[0];
-  const auto sizes = any.sizes();
+  auto any = (1 - heat[0]).contiguous();
+  auto acc = any.accessor<float, 3>();
+  const auto hacc = heat.accessor<float, 4>();
+  const int64_t nx = any.size(0), ny = any.size(1), nz = any.size(2);
   for (int k = 0; k < o_.max_points; ++k) {
-    const int64_t flat = any.argmax().item<int64_t>();
-    const double pmax = any.flatten()[flat].item<double>();
+    int64_t ix = 0, iy = 0, iz = 0;
+    float pmax = -1;
+    for (int64_t a = 0; a < nx; ++a)
+      for (int64_t b = 0; b < ny; ++b)
+        for (int64_t c = 0; c < nz; ++c)
+          if (acc[a][b][c] > pmax) pmax = acc[a][b][c], ix = a, iy = b, iz = c;
     if (k > 0 && pmax < o_.min_point_probability) break;
-    const int64_t ix = flat / (sizes[1] * sizes[2]), iy = (flat / sizes[2]) % sizes[1], iz = flat % sizes[2];
     PredictedPoint pt;
     pt.world_lps = grid.index_to_world({double(ix), double(iy), double(iz)});
     pt.probability = pmax;
-    const auto loc = heat.index({torch::indexing::Slice(1, kNumLabels), ix, iy, iz});
-    const double total = std::max(1e-12, loc.sum().item<double>());
-    for (int c = 0; c < kNumLabels - 1; ++c) pt.location[c] = loc[c].item<double>() / total;
-    pt.column = static_cast<int>(loc.argmax().item<int64_t>());
-    r.points.push_back(pt);
-    // suppress the neighbourhood
-    const double rad = o_.point_separation_mm;
-    for (int64_t a = 0; a < sizes[0]; ++a) {
-      const double dx = (a - ix) * grid.spacing[0];
-      if (std::fabs(dx) > rad) continue;
-      for (int64_t b = 0; b < sizes[1]; ++b) {
-        const double dy = (b - iy) * grid.spacing[1];
-        if (dx * dx + dy * dy > rad * rad) continue;
-        for (int64_t c = 0; c < sizes[2]; ++c) {
-          const double dz = (c - iz) * grid.spacing[2];
-          if (dx * dx + dy * dy + dz * dz <= rad * rad) any[a][b][c] = 0;
-        }
-      }
+    double total = 0;
+    for (int c = 1; c < kNumLabels; ++c) total += hacc[c][ix][iy][iz];
+    total = std::max(total, 1e-12);
+    for (int c = 0; c < kNumLabels - 1; ++c) {
+      pt.location[c] = hacc[c + 1][ix][iy][iz] / total;
+      if (pt.location[c] > pt.location[pt.column]) pt.column = c;
     }
+    r.points.push_back(pt);
+    const double rad = o_.point_separation_mm;  // suppress the neighbourhood
+    for (int64_t a = 0; a < nx; ++a)
+      for (int64_t b = 0; b < ny; ++b)
+        for (int64_t c = 0; c < nz; ++c) {
+          const double dx = (a - ix) * grid.spacing[0], dy = (b - iy) * grid.spacing[1], dz = (c - iz) * grid.spacing[2];
+          if (dx * dx + dy * dy + dz * dz <= rad * rad) acc[a][b][c] = 0;
+        }
   }
   if (o_.keep_maps) {
     r.roi = Volume<float>(grid, 1);
     r.heatmap = Volume<float>(grid, 1);
     // tensor [X, Y, Z] -> volume i-fastest: permute to [Z, Y, X]
     const auto img = x[0][0].to(torch::kCPU).permute({2, 1, 0}).contiguous();
-    const auto hm = (1 - heat[0]).permute({2, 1, 0}).contiguous();
+    const auto hm = (1 - heat[0]).permute({2, 1, 0}).contiguous();  // before suppression
     std::copy(img.data_ptr<float>(), img.data_ptr<float>() + img.numel(), r.roi.data.begin());
     std::copy(hm.data_ptr<float>(), hm.data_ptr<float>() + hm.numel(), r.heatmap.data.begin());
   }

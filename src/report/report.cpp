@@ -217,7 +217,11 @@ ReportResult write_report(const ReportOptions& o) {
     const Evaluation e = evaluate(pred, truth);
     if (e.score.score) r.score = *e.score.score;
     html << "<h2>Competition score</h2>\n<p><b>" << (e.score.score ? num(*e.score.score, 4) : std::string("undefined")) << "</b> over "
-         << e.series << " series (weighted AUC: Aneurysm Present 13/26, each location 1/26).</p>\n";
+         << e.series << " series (weighted AUC: Aneurysm Present 13/26, each location 1/26).";
+    if (!e.score.score && defined_columns_score(e.score))
+      html << " Some locations have no positive series here; the same weighting over the " << kNumLabels - e.score.undefined.size()
+           << " defined columns gives <b>" << num(*defined_columns_score(e.score), 4) << "</b>.";
+    html << "</p>\n";
     html << "<table><tr><th>column</th><th>AUC</th><th>positives</th></tr>\n";
     for (int c = 0; c < kNumLabels; ++c)
       html << "<tr><td>" << esc(label_names()[c]) << "</td><td>" << (e.score.auc[c] ? num(*e.score.auc[c]) : "n/a (one class)")

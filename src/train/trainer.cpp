@@ -34,18 +34,8 @@ namespace {
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // The validation selection score: the competition score when every column is defined, else the
-// same weighting (13 for Aneurysm Present, 1 per location) over the defined columns only.
-double selection_score(const CompetitionScore& s) {
-  if (s.score) return *s.score;
-  double num = 0, den = 0;
-  for (int c = 0; c < kNumLabels; ++c)
-    if (s.auc[c]) {
-      const double w = c == kNumLabels - 1 ? 13.0 : 1.0;
-      num += w * *s.auc[c];
-      den += w;
-    }
-  return den > 0 ? num / den : 0.0;
-}
+// same weighting over the defined columns (defined_columns_score); 0 when none is.
+double selection_score(const CompetitionScore& s) { return defined_columns_score(s).value_or(0.0); }
 
 // Learning rate at `epoch` of `total`: cosine (AdamW) or nnU-Net's poly (SGD).
 double schedule(const Configuration& c, int epoch, int total) {

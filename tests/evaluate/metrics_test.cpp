@@ -43,6 +43,13 @@ TEST(Competition, WeightsPresentAsHalf) {
   EXPECT_DOUBLE_EQ(*s.auc[0], 0.5);
   EXPECT_DOUBLE_EQ(*s.auc[kPresentColumn], 0.75);
   EXPECT_NEAR(*s.score, (13 * 0.75 + 0.5 + 12 * 1.0) / 26, 1e-12);
+  EXPECT_NEAR(*defined_columns_score(s), *s.score, 1e-12);  // all defined: the same number
+  // column 1 with one class only: score undefined, the defined-columns score reweights the rest
+  auto t1 = t;
+  for (int i = 0; i < 4; ++i) t1[i][1] = 0;
+  const CompetitionScore u1 = competition_score(t1, p);
+  EXPECT_FALSE(u1.score.has_value());
+  EXPECT_NEAR(*defined_columns_score(u1), (13 * 0.75 + 0.5 + 11 * 1.0) / 25, 1e-12);
   // one column with one class: no score, and it is named
   for (auto& row : t) row[3] = 0;
   const CompetitionScore u = competition_score(t, p);

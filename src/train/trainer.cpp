@@ -82,9 +82,15 @@ torch::serialize::InputArchive open_checkpoint(const fs::path& file) {
 
 void load_module(torch::serialize::InputArchive& ar, const std::string& key, MultiTaskUNet& net, const fs::path& file) {
   try {
+    // LibTorch's load replaces a parameter of another shape without complaint: compare shapes.
+    std::vector<std::vector<int64_t>> shapes;
+    for (const auto& p : net->parameters()) shapes.push_back(p.sizes().vec());
     torch::serialize::InputArchive sub;
     ar.read(key, sub);
     net->load(sub);
+    size_t i = 0;
+    for (const auto& p : net->parameters())
+      if (p.sizes().vec() != shapes.at(i++)) throw std::runtime_error("a parameter has another shape");
   } catch (const std::exception& e) {
     throw Error(ErrorCode::CorruptInput,
                 "checkpoint '" + key + "' does not fit this network (other plans or channels?): " + std::string(e.what()).substr(0, 200),

@@ -434,6 +434,43 @@ TEST_F(TrainOnSynth, ResumeContinuesExactly) {
   EXPECT_TRUE(fs::exists(a / "folds.json"));
 }
 
+std::vector<torch::Tensor> encoder_weights_of(const fs::path& checkpoint, const ModelInfo& info) {
+  MultiTaskUNet net = build_model(info.cfg, info.in_channels);
+  load_weights(checkpoint, net, false);
+  std::vector<torch::Tensor> out;
+  for (const auto& p : encoder_parameters(net)) out.push_back(p.detach().clone());
+  return out;
+}
+
+TEST_F(TrainOnSynth, TransferInitialisesAndFreezesTheEncoder) {
+  const fs::path donor = fresh_work("donor", 6), w = fresh_work("transfer", 6);
+  Configuration c = tiny_config();
+  write_test_plans(donor, c);
+  write_test_plans(w, c);
+  ASSERT_EQ(run_aneura("train " + donor.string() + " --epochs 1 --threads 1 --seed 1"), 0);
+  const fs::path donor_ckpt = donor / "runs" / "tiny" / "fold_0" / "last.pt";
+  // frozen for its only epoch: the encoder is the donor's, bit for bit; the rest trained
+  ASSERT_EQ(run_aneura("train " + w.string() + " --epochs 1 --threads 1 --seed 2 --init-encoder " + donor_ckpt.string() +
+                       " --freeze-encoder-epochs 1"),
+            0);
+  const ModelInfo info = read_model_info(w / "runs" / "tiny");
+  const auto a = encoder_weights_of(donor_ckpt, info), b = encoder_weights_of(w / "runs" / "tiny" / "fold_0" / "last.pt", info);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "encoder parameter " << i;
+  // not frozen: the encoder starts from the donor's and moves
+  ASSERT_EQ(run_aneura("train " + w.string() + " --epochs 1 --threads 1 --seed 2 --init-encoder " + donor_ckpt.string()), 0);
+  const auto m = encoder_weights_of(w / "runs" / "tiny" / "fold_0" / "last.pt", info);
+  double moved = 0;
+  for (size_t i = 0; i < a.size(); ++i) moved += (a[i] - m[i]).abs().max().item<double>();
+  EXPECT_GT(moved, 0);
+  EXPECT_LT(moved / a.size(), 0.1);  // a few steps from the donor, not a fresh initialisation
+  // a donor that does not fit: a clear error (exit 4)
+  Configuration other = tiny_config();
+  other.base_channels = 8;
+  write_test_plans(w, other);
+  EXPECT_EQ(run_aneura("train " + w.string() + " --epochs 1 --init-encoder " + donor_ckpt.string()), 4);
+}
+
 ErrorCode code_of(const std::function<void()>& f) {
   try {
     f();

@@ -38,7 +38,9 @@ TEST(Nifti, RoundTripKeepsGeometryAndValues) {
         write_nifti(v, dir.path / name, layout);
         const Volume<float> back = read_nifti(dir.path / name);
         test::expect_same_world_grid(v, back);
-        if (layout == NiftiLayout::Native) EXPECT_LT(test::affine_diff(v.geom, back.geom), 1e-5);
+        if (layout == NiftiLayout::Native) {
+          EXPECT_LT(test::affine_diff(v.geom, back.geom), 1e-5);
+        }
       }
 }
 

@@ -137,7 +137,9 @@ TEST_F(SynthTiny, EveryLocalizerLandsOnItsAneurysm) {
       int f = 0;
       const std::string& c = row[2];
       ASSERT_EQ(std::sscanf(c.c_str(), "{'x': %lf, 'y': %lf", &x, &y), 2) << c;
-      if (c.find("'f'") != std::string::npos) ASSERT_EQ(std::sscanf(c.c_str() + c.find("'f'"), "'f': %d", &f), 1);
+      if (c.find("'f'") != std::string::npos) {
+        ASSERT_EQ(std::sscanf(c.c_str() + c.find("'f'"), "'f': %d", &f), 1);
+      }
       const Vec3 w = localizer_to_world(s.plan, row[1], x, y, f);
       const auto col = label_index(row[3]);
       ASSERT_TRUE(col.has_value()) << row[3];
@@ -207,8 +209,9 @@ TEST(Synth, SameSeedSameBytesWhateverTheThreads) {
   for (const char* f : {"train.csv", "train_localizers.csv", "truth.json"})
     EXPECT_EQ(slurp(dir.path / "a" / f), slurp(dir.path / "b" / f)) << f;
   for (const auto& e : fs::recursive_directory_iterator(dir.path / "a" / "series"))
-    if (e.is_regular_file())
+    if (e.is_regular_file()) {
       ASSERT_EQ(slurp(e.path()), slurp(dir.path / "b" / fs::relative(e.path(), dir.path / "a"))) << e.path();
+    }
   o.out = dir.path / "c";
   o.seed = 100;
   synth::write_dataset(o);

@@ -10,8 +10,9 @@ namespace {
 int run_train(TrainOptions o, bool all_folds) {
   if (!all_folds) {
     const TrainResult r = train(o);
-    std::cerr << "train: " << r.epochs_done << " epochs" << (r.stopped_by_budget ? " (time budget)" : "") << ", best validation "
-              << r.best_selection << " -> " << r.run_dir.string() << "\n";
+    std::cerr << "train: " << r.epochs_done << " epochs" << (r.stopped_by_budget ? " (time budget)" : "")
+              << (r.best_selection < 0 ? std::string(", no validation set") : ", best validation selection score " + std::to_string(r.best_selection))
+              << " -> " << r.run_dir.string() << "\n";
     return 0;
   }
   // All folds one after the other; the time budget, if any, is shared.

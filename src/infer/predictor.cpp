@@ -3,8 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <fstream>
-#include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
 #include "core/uid.hpp"
@@ -14,7 +12,6 @@
 #include "train/data.hpp"
 
 namespace fs = std::filesystem;
-using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 namespace aneura {
@@ -28,11 +25,6 @@ Predictor::Predictor(const fs::path& model_dir, const PredictOptions& o) : o_(o)
   if (o.device == "cuda") {
     if (!torch::cuda::is_available()) throw Error(ErrorCode::Usage, "--device cuda, but this LibTorch has no CUDA device");
     dev_ = torch::Device(torch::kCUDA);
-  }
-  {
-    std::ifstream in(model_dir / "model.json");
-    const json j = json::parse(in, nullptr, false);
-    if (j.contains("prior")) prior_ = j.at("prior").get<std::array<double, kNumLabels>>();
   }
   std::vector<int> wanted = o.folds;
   if (wanted.empty())
@@ -65,13 +57,9 @@ SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
   const auto x = roi_input(image, centre, info_.cfg, &grid).unsqueeze(0).to(dev_);
   torch::Tensor prob, heat, modality;  // summed over models x flips
   int n = 0;
-  auto twin_lut = torch::zeros({kNumLabels}, torch::kLong);
-  for (int c = 0; c < kNumLabels; ++c) twin_lut[c] = label_twin(c);
-  // heatmap channels 0..13 = background, column + 1: the flipped map's channel v holds twin(v - 1) + 1
-  auto heat_lut = torch::zeros({kNumLabels}, torch::kLong);
-  for (int v = 1; v < kNumLabels; ++v) heat_lut[v] = label_twin(v - 1) + 1;
-  twin_lut = twin_lut.to(dev_);
-  heat_lut = heat_lut.to(dev_);
+  const auto twin_lut = label_twin_lut().to(dev_);
+  // heatmap channels: 0 background, column + 1; the flipped map's channel v holds the twin's
+  const auto heat_lut = aneurysm_value_twin_lut().to(dev_);
   for (auto& net : nets_) {
     for (int flip = 0; flip < (o_.flip_tta ? 2 : 1); ++flip) {
       const auto in = flip ? x.flip({2}) : x;
@@ -182,7 +170,7 @@ SeriesPrediction Predictor::predict_series(const fs::path& series_dir) {
     r.fallback = true;
     r.error = e.what();
     if (const auto* ae = dynamic_cast<const Error*>(&e); ae && !ae->where().empty()) r.error += " (" + ae->where() + ")";
-    r.probability = prior_;
+    r.probability = info_.prior;
     return r;
   }
 }

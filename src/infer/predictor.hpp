@@ -56,14 +56,13 @@ class Predictor {
   SeriesPrediction predict_image(const Volume<float>& image);
   const ModelInfo& info() const { return info_; }
   const std::vector<int>& folds() const { return folds_; }
-  const std::array<double, kNumLabels>& prior() const { return prior_; }
+  const std::array<double, kNumLabels>& prior() const { return info_.prior; }
 
  private:
   ModelInfo info_;
   PredictOptions o_;
   std::vector<int> folds_;
   std::vector<MultiTaskUNet> nets_;
-  std::array<double, kNumLabels> prior_{};
   torch::Device dev_{torch::kCPU};
 };
 

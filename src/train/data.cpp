@@ -51,6 +51,7 @@ TrainCase load_case(const fs::path& work, const std::string& id) {
   if (c.label_maps.volumes != 2 || c.label_maps.geom.size != c.image.geom.size)
     throw Error(ErrorCode::CorruptInput, "labels.nii does not match image.nii", (dir / "labels.nii").string());
   c.roi_centre = find_roi_centre(c.image);
+  if (!c.image.data.empty()) c.background = *std::min_element(c.image.data.begin(), c.image.data.end());
   return c;
 }
 
@@ -121,11 +122,12 @@ torch::Tensor volume_to_tensor(const Volume<float>& v) {
       .contiguous();
 }
 
-torch::Tensor roi_input(const Volume<float>& image, const Vec3& centre, const Configuration& cfg, Geometry* grid_out) {
+torch::Tensor roi_input(const Volume<float>& image, const Vec3& centre, const Configuration& cfg, Geometry* grid_out,
+                        std::optional<float> outside) {
   const Geometry grid = roi_grid(centre, cfg, Mat3{{{-1, 0, 0}, {0, -1, 0}, {0, 0, 1}}}, 1.0);
   if (grid_out) *grid_out = grid;
-  const float outside = image.data.empty() ? 0.f : *std::min_element(image.data.begin(), image.data.end());
-  return volume_to_tensor(resample_to(image, grid, Interp::Linear, outside));
+  if (!outside) outside = image.data.empty() ? 0.f : *std::min_element(image.data.begin(), image.data.end());
+  return volume_to_tensor(resample_to(image, grid, Interp::Linear, *outside));
 }
 
 Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64& rng, const AugmentOptions& aug) {
@@ -155,9 +157,8 @@ Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64
     scale = 1 + aug.scale * (2 * u(rng) - 1);
   }
   const Geometry grid = roi_grid(centre, cfg, dir, scale);
-  const float outside = c.image.data.empty() ? 0.f : *std::min_element(c.image.data.begin(), c.image.data.end());
   Sample s;
-  s.image = volume_to_tensor(resample_to(c.image, grid, Interp::Linear, outside));
+  s.image = volume_to_tensor(resample_to(c.image, grid, Interp::Linear, c.background));
   const auto maps = volume_to_tensor(resample_to(c.label_maps, grid, Interp::Nearest, 0.f));
   s.vessel = maps[0].round().to(torch::kLong).clamp(0, 13);
   s.aneurysm = maps[1].round().to(torch::kLong).clamp(0, kNumLabels - 1);
@@ -186,21 +187,34 @@ Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64
   return s;
 }
 
+const torch::Tensor& label_twin_lut() {
+  static const torch::Tensor lut = [] {
+    auto t = torch::zeros({kNumLabels}, torch::kLong);
+    for (int c = 0; c < kNumLabels; ++c) t[c] = label_twin(c);
+    return t;
+  }();
+  return lut;
+}
+
+const torch::Tensor& aneurysm_value_twin_lut() {
+  static const torch::Tensor lut = [] {
+    auto t = torch::zeros({kNumLabels}, torch::kLong);
+    for (int v = 1; v < kNumLabels; ++v) t[v] = label_twin(v - 1) + 1;
+    return t;
+  }();
+  return lut;
+}
+
 void flip_left_right(Sample& s) {
+  static const torch::Tensor cowseg_lut = [] {
+    auto t = torch::zeros({14}, torch::kLong);
+    for (int v = 0; v < 14; ++v) t[v] = cowseg_twin(v);
+    return t;
+  }();
   s.image = s.image.flip({1});
-  s.vessel = s.vessel.flip({0});
-  s.aneurysm = s.aneurysm.flip({0});
-  // cowseg values: the twin of each value (0 stays 0)
-  auto lut = torch::zeros({14}, torch::kLong);
-  for (int v = 0; v < 14; ++v) lut[v] = cowseg_twin(v);
-  s.vessel = lut.index({s.vessel});
-  // aneurysm map values: location column + 1, swapped with the twin column
-  auto alut = torch::zeros({kNumLabels}, torch::kLong);
-  for (int v = 1; v < kNumLabels; ++v) alut[v] = label_twin(v - 1) + 1;
-  s.aneurysm = alut.index({s.aneurysm});
-  auto swapped = s.labels.clone();
-  for (int c = 0; c < kNumLabels; ++c) swapped[label_twin(c)] = s.labels[c];
-  s.labels = swapped;
+  s.vessel = cowseg_lut.index({s.vessel.flip({0})});
+  s.aneurysm = aneurysm_value_twin_lut().index({s.aneurysm.flip({0})});
+  s.labels = s.labels.index_select(0, label_twin_lut());  // new[c] = old[twin(c)]
 }
 
 }  // namespace aneura

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -27,6 +28,7 @@ struct TrainCase {
   Volume<float> label_maps;   // [0] vessels (cowseg 0..13), [1] aneurysm (column + 1)
   std::vector<std::pair<Vec3, int>> points;  // world LPS mm, location column
   Vec3 roi_centre{0, 0, 0};   // world LPS mm
+  float background = 0;       // the image's minimum: the value outside the field of view
 };
 
 // Reads WORK/cases/<id>/{case.json,image.nii,labels.nii}. Errors name the file.
@@ -46,7 +48,9 @@ Geometry roi_grid(const Vec3& centre, const Configuration& cfg, const Mat3& dire
 torch::Tensor volume_to_tensor(const Volume<float>& v);
 // The network input for prediction: the unaugmented ROI around `centre`, as make_sample cuts it
 // without augmentation; `grid` receives the ROI grid (tensor index (x, y, z) = grid index).
-torch::Tensor roi_input(const Volume<float>& image, const Vec3& centre, const Configuration& cfg, Geometry* grid = nullptr);
+// `outside`: the value outside the image (its minimum when not given).
+torch::Tensor roi_input(const Volume<float>& image, const Vec3& centre, const Configuration& cfg, Geometry* grid = nullptr,
+                        std::optional<float> outside = std::nullopt);
 
 struct Sample {
   torch::Tensor image;     // [C, X, Y, Z] float
@@ -67,6 +71,11 @@ struct AugmentOptions {
 // nearest for the labels); with augmentation: centre jitter or aneurysm focus, small rotation and
 // scaling, left-right flip, intensity scale/shift, gamma and noise.
 Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64& rng, const AugmentOptions& aug);
+
+// The left/right swap tables as index tensors (long): column -> twin column (14), and aneurysm
+// map value (0 background, column + 1) -> the twin's value (14).
+const torch::Tensor& label_twin_lut();
+const torch::Tensor& aneurysm_value_twin_lut();
 
 // Left-right flip of a sample (patch axis 0 is R-L): mirrors the maps, swaps the twin columns of
 // the labels, the left/right cowseg values and the aneurysm map's location values (RSNA.md). Applying it twice is the identity.

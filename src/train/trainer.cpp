@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
@@ -208,6 +209,7 @@ ModelInfo read_model_info(const fs::path& model_dir) {
     m.in_channels = j.at("in_channels");
     m.folds = j.at("folds");
     m.harmonize = harmonize_params_from_json(j.at("harmonize"));
+    if (j.contains("prior")) m.prior = j.at("prior").get<std::array<double, kNumLabels>>();
     return m;
   } catch (const json::exception& e) {
     throw Error(ErrorCode::CorruptInput, std::string("bad model.json: ") + e.what(), file.string());
@@ -242,14 +244,17 @@ TrainResult train(const TrainOptions& o) {
   const double ram_budget = 0.4 * hw.ram_available_gb * 1e9;
   const CaseStore train_store(o.work, train_ids, ram_budget), val_store(o.work, val_ids, ram_budget);
   const int in_channels = static_cast<int>(train_store.get(0)->image.volumes);
+  std::map<std::string, std::array<int, kNumLabels>> labels_by_id;
+  for (const auto& ci : cases) labels_by_id[ci.id] = ci.labels;
   std::vector<std::array<int, kNumLabels>> train_labels;
-  for (size_t i = 0; i < train_store.size(); ++i) {
-    const auto c = train_store.get(i);
-    if (c->image.volumes != in_channels)
-      throw Error(ErrorCode::CorruptInput, "cases have different channel counts (" + std::to_string(in_channels) + " vs " +
-                  std::to_string(c->image.volumes) + "); preprocess them with the same options", c->id);
-    train_labels.push_back(c->labels);
-  }
+  for (const auto& id : train_ids) train_labels.push_back(labels_by_id.at(id));
+  if (train_store.preloaded())  // (read per sample, a case of other channels fails when batched)
+    for (size_t i = 0; i < train_store.size(); ++i) {
+      const auto c = train_store.get(i);
+      if (c->image.volumes != in_channels)
+        throw Error(ErrorCode::CorruptInput, "cases have different channel counts (" + std::to_string(in_channels) + " vs " +
+                    std::to_string(c->image.volumes) + "); preprocess them with the same options", c->id);
+    }
 
   // Positive weights of the BCE: negatives / positives per column, in [1, 20].
   auto pos_weight = torch::ones({kNumLabels});

@@ -65,6 +65,7 @@ struct ModelInfo {
   int in_channels = 1;
   int folds = 1;
   HarmonizeParams harmonize;  // as the training cases were made (WORK/preprocess.json)
+  std::array<double, 14> prior{};  // prevalence per column in the labelled cases (fallback rows)
 };
 ModelInfo read_model_info(const std::filesystem::path& model_dir);
 

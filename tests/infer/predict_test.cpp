@@ -1,7 +1,6 @@
 // Prediction and evaluation: flip TTA equivariance, the fallback for unreadable series, points on
 // DICOM instances, strict CSV checks and localization by hand, and the CLI end to end.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <fstream>
 
@@ -13,6 +12,7 @@
 #include "report/report.hpp"
 #include "io/csv.hpp"
 #include "io/dicom_series.hpp"
+#include "support/run.hpp"
 #include "support/series_fixture.hpp"
 #include "synth/dataset.hpp"
 #include "train/data.hpp"
@@ -24,19 +24,8 @@ using nlohmann::json;
 namespace aneura {
 namespace {
 
-int run_aneura(const std::string& args) {
-  const int rc = std::system((std::string(ANEURA_BINARY) + " " + args + " > /dev/null 2>&1").c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-ErrorCode code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  return ErrorCode::Internal;
-}
+using test::code_of;
+using test::run_aneura;
 
 TEST(Localizer, WorldToLocalizerInvertsLocalizerToWorld) {
   test::TempDir dir("w2l");

@@ -6,13 +6,13 @@
 #include <cmath>
 #include <fstream>
 #include <set>
-#include <sys/wait.h>
 
 #include "core/error.hpp"
 #include "dataset/case_cache.hpp"
 #include "dataset/rsna.hpp"
 #include "evaluate/metrics.hpp"
 #include "model/registry.hpp"
+#include "support/run.hpp"
 #include "support/series_fixture.hpp"
 #include "synth/dataset.hpp"
 #include "train/folds.hpp"
@@ -25,6 +25,9 @@ using nlohmann::json;
 
 namespace aneura {
 namespace {
+
+using test::code_of;
+using test::run_aneura;
 
 // ---------------------------------------------------------------- losses (hand computations)
 
@@ -392,17 +395,13 @@ TEST_F(TrainOnSynth, OverfitsATinyNetworkToPerfectTrainingAuc) {
   EXPECT_EQ(*auc, 1.0);
 }
 
-std::vector<torch::Tensor> weights_of(const fs::path& checkpoint, const ModelInfo& info) {
+// The raw (not EMA) weights of a checkpoint: all of them, or the encoder's only.
+std::vector<torch::Tensor> weights_of(const fs::path& checkpoint, const ModelInfo& info, bool encoder_only = false) {
   MultiTaskUNet net = build_model(info.cfg, info.in_channels);
   load_weights(checkpoint, net, false);
   std::vector<torch::Tensor> out;
-  for (const auto& p : net->parameters()) out.push_back(p.detach().clone());
+  for (const auto& p : encoder_only ? encoder_parameters(net) : net->parameters()) out.push_back(p.detach().clone());
   return out;
-}
-
-int run_aneura(const std::string& args) {
-  const int rc = std::system((std::string(ANEURA_BINARY) + " " + args + " > /dev/null 2>&1").c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
 // As users resume: a new process continues from last.pt (the CLI, one LibTorch thread).
@@ -434,14 +433,6 @@ TEST_F(TrainOnSynth, ResumeContinuesExactly) {
   EXPECT_TRUE(fs::exists(a / "folds.json"));
 }
 
-std::vector<torch::Tensor> encoder_weights_of(const fs::path& checkpoint, const ModelInfo& info) {
-  MultiTaskUNet net = build_model(info.cfg, info.in_channels);
-  load_weights(checkpoint, net, false);
-  std::vector<torch::Tensor> out;
-  for (const auto& p : encoder_parameters(net)) out.push_back(p.detach().clone());
-  return out;
-}
-
 TEST_F(TrainOnSynth, TransferInitialisesAndFreezesTheEncoder) {
   const fs::path donor = fresh_work("donor", 6), w = fresh_work("transfer", 6);
   Configuration c = tiny_config();
@@ -454,12 +445,12 @@ TEST_F(TrainOnSynth, TransferInitialisesAndFreezesTheEncoder) {
                        " --freeze-encoder-epochs 1"),
             0);
   const ModelInfo info = read_model_info(w / "runs" / "tiny");
-  const auto a = encoder_weights_of(donor_ckpt, info), b = encoder_weights_of(w / "runs" / "tiny" / "fold_0" / "last.pt", info);
+  const auto a = weights_of(donor_ckpt, info, true), b = weights_of(w / "runs" / "tiny" / "fold_0" / "last.pt", info, true);
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "encoder parameter " << i;
   // not frozen: the encoder starts from the donor's and moves
   ASSERT_EQ(run_aneura("train " + w.string() + " --epochs 1 --threads 1 --seed 2 --init-encoder " + donor_ckpt.string()), 0);
-  const auto m = encoder_weights_of(w / "runs" / "tiny" / "fold_0" / "last.pt", info);
+  const auto m = weights_of(w / "runs" / "tiny" / "fold_0" / "last.pt", info, true);
   double moved = 0;
   for (size_t i = 0; i < a.size(); ++i) moved += (a[i] - m[i]).abs().max().item<double>();
   EXPECT_GT(moved, 0);
@@ -469,15 +460,6 @@ TEST_F(TrainOnSynth, TransferInitialisesAndFreezesTheEncoder) {
   other.base_channels = 8;
   write_test_plans(w, other);
   EXPECT_EQ(run_aneura("train " + w.string() + " --epochs 1 --init-encoder " + donor_ckpt.string()), 4);
-}
-
-ErrorCode code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  return ErrorCode::Internal;
 }
 
 TEST_F(TrainOnSynth, ClearErrors) {
@@ -494,7 +476,7 @@ TEST_F(TrainOnSynth, ClearErrors) {
   fs::create_directories(w / "runs" / "tiny" / "fold_0");
   std::ofstream(w / "runs" / "tiny" / "fold_0" / "last.pt") << "not a checkpoint";
   EXPECT_EQ(code_of([&] { train(o); }), ErrorCode::CorruptInput);
-  ModelInfo info{tiny_config(), 1, 1, {}};
+  ModelInfo info{tiny_config(), 1, 1, {}, {}};
   MultiTaskUNet net = build_model(info.cfg, 1);
   EXPECT_EQ(code_of([&] { load_weights(w / "runs" / "tiny" / "fold_0" / "last.pt", net); }), ErrorCode::CorruptInput);
   EXPECT_EQ(code_of([&] { load_weights(w / "nothing.pt", net); }), ErrorCode::InputNotFound);

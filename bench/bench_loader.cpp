@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
   const double loader_sps = n / since(t);
 
   // (2) model alone, on one ready batch
-  MultiTaskUNet net = build_model(cfg, static_cast<int>(store.get(0)->image.volumes));
+  MultiTaskUNet net = build_model(cfg, input_channels(cfg, static_cast<int>(store.get(0)->image.volumes)));
   torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(cfg.learning_rate));
   BatchLoader one(store, cfg, aug, std::vector<size_t>(draws.begin(), draws.begin() + cfg.batch_size), cfg.batch_size, 1, 0, 0, 1);
   const Batch b = *one.next();

@@ -102,6 +102,7 @@ int run_predict(const PredictArgs& a) {
     if (a.heatmaps && !p.fallback) {
       write_nifti(p.roi, points / (name + "_roi.nii"));
       write_nifti(p.heatmap, points / (name + "_heatmap.nii"));
+      write_nifti(p.vessels, points / (name + "_vessels.nii"));
     }
     write_text_atomically(points / (name + ".json"), j.dump(1) + "\n");
     if (!a.quiet)
@@ -152,6 +153,16 @@ int run_evaluate(const EvaluateArgs& a) {
       }
     }
     e.localization = localize(tp, pp, a.radius);
+    // Vessel Dice where the dataset has a segmentation and predict wrote a vessel map (--heatmaps).
+    const RsnaDataset d = read_rsna(a.data);
+    for (const auto& [uid, l] : truth) {
+      if (!is_valid_uid(uid)) continue;
+      const fs::path map = fs::path(a.points) / (uid + "_vessels.nii");
+      const auto seg = d.cowseg(uid);
+      std::error_code ec;
+      if (!seg || !fs::exists(map, ec)) continue;
+      e.vessels[uid] = vessel_dice(read_nifti(*seg), read_nifti(map));
+    }
   }
   std::printf("%-45s %8s %9s\n", "column", "AUC", "positives");
   for (int c = 0; c < kNumLabels; ++c)
@@ -168,6 +179,9 @@ int run_evaluate(const EvaluateArgs& a) {
     std::printf("localization within %.1f mm: %d of %d true points found; %d of %d predicted points on a true one\n", l.radius_mm, l.hits,
                 l.true_points, l.predicted_hits, l.predicted_points);
   }
+  if (const auto m = mean_vessel_dice(e))
+    std::printf("vessel Dice over %zu series with a segmentation (inside the ROI): vessels %.3f, territories (mean) %.3f\n",
+                e.vessels.size(), m->foreground, m->territories);
   if (!a.json_out.empty()) write_text_atomically(a.json_out, to_json(e).dump(1) + "\n");
   return 0;
 }
@@ -205,7 +219,7 @@ void add_predict(CLI::App& app, Action& action) {
   cmd->add_flag("--no-tta", a->no_tta, "No left/right flip test-time augmentation");
   cmd->add_option("--device", a->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--threads", a->threads, "LibTorch threads (default: usable cores)");
-  cmd->add_flag("--heatmaps", a->heatmaps, "Also write <uid>_roi.nii and <uid>_heatmap.nii (1 - p(background)) for aneura report");
+  cmd->add_flag("--heatmaps", a->heatmaps, "Also write <uid>_roi.nii, <uid>_heatmap.nii (1 - p(background)) and <uid>_vessels.nii (territories) for aneura report and evaluate");
   cmd->add_flag("-q,--quiet", a->quiet, "No line per series");
   cmd->callback([&action, a] { action = [a] { return run_predict(*a); }; });
 
@@ -213,7 +227,7 @@ void add_predict(CLI::App& app, Action& action) {
   auto* ev = app.add_subcommand("evaluate", "Competition score (weighted AUC), per-column AUC and localization of predictions");
   ev->add_option("PREDICTIONS", e->predictions, "predictions.csv")->required();
   ev->add_option("TRUTH", e->truth, "train.csv (or any CSV with SeriesInstanceUID and the 14 columns)")->required();
-  ev->add_option("--points", e->points, "Per-series JSON folder from predict: localization against the localizers");
+  ev->add_option("--points", e->points, "Per-series JSON folder from predict: localization against the localizers, and vessel Dice against the segmentations (maps from predict --heatmaps)");
   ev->add_option("--data", e->data, "RSNA-layout folder (train_localizers.csv, series/) for --points");
   ev->add_option("--radius", e->radius, "Hit radius in mm");
   ev->add_option("--json", e->json_out, "Write the evaluation as JSON");

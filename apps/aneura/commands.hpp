@@ -2,6 +2,8 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <string>
+#include <vector>
 
 namespace aneura::app {
 
@@ -15,6 +17,10 @@ void add_preprocess(CLI::App& app, Action& action);
 void add_plan(CLI::App& app, Action& action);  // fingerprint + plan
 void add_train(CLI::App& app, Action& action);
 void add_predict(CLI::App& app, Action& action);  // predict + evaluate
+void add_demo(CLI::App& app, Action& action);
+
+// Parses and runs one command line (without the program name), as main does: the exit code.
+int run_cli(const std::vector<std::string>& args);
 
 // Prints warnings the way every command does: "warning: ..." on stderr.
 void print_warnings(const std::vector<std::string>& warnings);

@@ -5,21 +5,25 @@
 #include "apps/aneura/commands.hpp"
 #include "core/error.hpp"
 
-int main(int argc, char** argv) {
+namespace aneura::app {
+
+int run_cli(const std::vector<std::string>& args) {
   CLI::App app{"aneura: intracranial aneurysm detection for CT angiography, MR angiography and brain MRI"};
   app.require_subcommand(1);
   app.option_defaults()->always_capture_default();
-  aneura::app::Action action;
-  aneura::app::add_version(app, action);
-  aneura::app::add_info(app, action);
-  aneura::app::add_convert(app, action);
-  aneura::app::add_synth(app, action);
-  aneura::app::add_preprocess(app, action);
-  aneura::app::add_plan(app, action);
-  aneura::app::add_train(app, action);
-  aneura::app::add_predict(app, action);
+  Action action;
+  add_version(app, action);
+  add_info(app, action);
+  add_convert(app, action);
+  add_synth(app, action);
+  add_preprocess(app, action);
+  add_plan(app, action);
+  add_train(app, action);
+  add_predict(app, action);
+  add_demo(app, action);
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first
+    app.parse(reversed);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -27,17 +31,21 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::cerr << "error: " << e.what() << " (command line)\n";
-    return static_cast<int>(aneura::ErrorCode::Usage);
+    return static_cast<int>(ErrorCode::Usage);
   }
   try {
     return action ? action() : 0;
-  } catch (const aneura::Error& e) {
+  } catch (const Error& e) {
     std::cerr << "error: " << e.what();
     if (!e.where().empty()) std::cerr << " (" << e.where() << ")";
     std::cerr << "\n";
     return e.exit_code();
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << " (internal)\n";
-    return static_cast<int>(aneura::ErrorCode::Internal);
+    return static_cast<int>(ErrorCode::Internal);
   }
 }
+
+}  // namespace aneura::app
+
+int main(int argc, char** argv) { return aneura::app::run_cli(std::vector<std::string>(argv + 1, argv + argc)); }

@@ -1,5 +1,6 @@
 #include "evaluate/evaluation.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -126,6 +127,54 @@ Localization localize(const std::map<std::string, std::vector<Vec3>>& truth, con
   return L;
 }
 
+VesselDice vessel_dice(const Volume<float>& truth, const Volume<float>& prediction) {
+  std::array<double, 14> inter{}, t_count{}, p_count{};
+  VesselDice d;
+  const auto& g = truth.geom;
+  const auto& pg = prediction.geom;
+  for (int64_t k = 0; k < g.size[2]; ++k)
+    for (int64_t j = 0; j < g.size[1]; ++j)
+      for (int64_t i = 0; i < g.size[0]; ++i) {
+        const Vec3 q = pg.world_to_index(g.index_to_world({double(i), double(j), double(k)}));
+        int64_t n[3];
+        bool inside = true;
+        for (int a = 0; a < 3; ++a) {
+          n[a] = static_cast<int64_t>(std::lround(q[a]));
+          inside = inside && n[a] >= 0 && n[a] < pg.size[a];
+        }
+        if (!inside) continue;
+        ++d.voxels;
+        const int t = std::clamp(static_cast<int>(std::lround(truth.at(i, j, k))), 0, 13);
+        const int p = std::clamp(static_cast<int>(std::lround(prediction.at(n[0], n[1], n[2]))), 0, 13);
+        t_count[t] += 1;
+        p_count[p] += 1;
+        if (t == p) inter[t] += 1;
+      }
+  double fg_inter = 0, fg_t = 0, fg_p = 0, sum = 0;
+  int classes = 0;
+  for (int c = 1; c < 14; ++c) {
+    fg_t += t_count[c];
+    fg_p += p_count[c];
+    if (t_count[c] + p_count[c] > 0) sum += 2 * inter[c] / (t_count[c] + p_count[c]), ++classes;
+  }
+  // vessel vs background: a voxel that is a vessel in both, whatever the territory
+  fg_inter = d.voxels - t_count[0] - p_count[0] + inter[0];
+  d.foreground = fg_t + fg_p > 0 ? 2 * fg_inter / (fg_t + fg_p) : 1.0;
+  d.territories = classes ? sum / classes : 1.0;
+  return d;
+}
+
+std::optional<VesselDice> mean_vessel_dice(const Evaluation& e) {
+  if (e.vessels.empty()) return std::nullopt;
+  VesselDice m;
+  for (const auto& [uid, d] : e.vessels) {
+    m.foreground += d.foreground / static_cast<double>(e.vessels.size());
+    m.territories += d.territories / static_cast<double>(e.vessels.size());
+    m.voxels += d.voxels;
+  }
+  return m;
+}
+
 json to_json(const Evaluation& e) {
   json auc = json::object();
   for (int c = 0; c < kNumLabels; ++c)
@@ -140,6 +189,11 @@ json to_json(const Evaluation& e) {
                          {"sensitivity", l.true_points ? json(double(l.hits) / l.true_points) : json(nullptr)},
                          {"predicted_points", l.predicted_points}, {"predicted_hits", l.predicted_hits},
                          {"precision", l.predicted_points ? json(double(l.predicted_hits) / l.predicted_points) : json(nullptr)}};
+  }
+  if (const auto m = mean_vessel_dice(e)) {
+    json per = json::object();
+    for (const auto& [uid, d] : e.vessels) per[uid] = {{"foreground", d.foreground}, {"territories", d.territories}, {"voxels", d.voxels}};
+    j["vessel_dice"] = {{"series", e.vessels.size()}, {"foreground", m->foreground}, {"territories", m->territories}, {"per_series", per}};
   }
   return j;
 }

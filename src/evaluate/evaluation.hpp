@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/geometry.hpp"
+#include "core/volume.hpp"
 #include "evaluate/metrics.hpp"
 
 namespace aneura {
@@ -30,11 +31,22 @@ struct Localization {
   int series = 0;
 };
 
+// Vessel segmentation against a cowseg truth (values 0..13), per series: Dice of the vessels
+// (any territory vs background) and the mean Dice over the territories present in the truth or
+// the prediction. Only the truth voxels inside the prediction's grid count (the prediction covers
+// the ROI); the prediction is read at each truth voxel centre (nearest voxel).
+struct VesselDice {
+  double foreground = 0, territories = 0;
+  int64_t voxels = 0;  // truth voxels inside the prediction's grid
+};
+VesselDice vessel_dice(const Volume<float>& truth, const Volume<float>& prediction);
+
 struct Evaluation {
   CompetitionScore score;
   size_t series = 0;
   std::array<int, kNumLabels> positives{};
   std::optional<Localization> localization;
+  std::map<std::string, VesselDice> vessels;  // series with a segmentation and a predicted vessel map
 };
 
 // Every truth series needs a prediction and every prediction a truth row: otherwise
@@ -44,6 +56,9 @@ Evaluation evaluate(const ProbabilityTable& pred, const TruthTable& truth);
 // Localization: true points and predicted points in world LPS mm per series.
 Localization localize(const std::map<std::string, std::vector<Vec3>>& truth,
                       const std::map<std::string, std::vector<Vec3>>& predicted, double radius_mm);
+
+// The mean over the series of e.vessels (voxels summed); nullopt when there is none.
+std::optional<VesselDice> mean_vessel_dice(const Evaluation& e);
 
 nlohmann::json to_json(const Evaluation& e);
 

@@ -52,28 +52,18 @@ SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
   torch::NoGradGuard ng;
   SeriesPrediction r;
   const auto t0 = Clock::now();
-  Geometry grid;
   const Vec3 centre = find_roi_centre(image);
-  const auto x = roi_input(image, centre, info_.cfg, &grid).unsqueeze(0).to(dev_);
-  torch::Tensor prob, heat, modality;  // summed over models x flips
+  const RoiInput in = roi_input(image, centre, info_.cfg);
+  const Geometry& grid = in.grid;
+  torch::Tensor prob, heat, modality, vessel;  // summed over models x flips
   int n = 0;
-  const auto twin_lut = label_twin_lut().to(dev_);
-  // heatmap channels: 0 background, column + 1; the flipped map's channel v holds the twin's
-  const auto heat_lut = aneurysm_value_twin_lut().to(dev_);
   for (auto& net : nets_) {
     for (int flip = 0; flip < (o_.flip_tta ? 2 : 1); ++flip) {
-      const auto in = flip ? x.flip({2}) : x;
-      const NetworkOutput out = net->forward(in);
-      auto p = torch::sigmoid(out.labels[0]);
-      auto h = torch::softmax(out.aneurysm, 1)[0];  // [14, X, Y, Z]
-      if (flip) {
-        p = p.index_select(0, twin_lut);          // probability of column c = flipped output's twin(c)
-        h = h.index_select(0, heat_lut).flip({1});
-      }
-      prob = prob.defined() ? prob + p : p;
-      heat = heat.defined() ? heat + h : h;
-      const auto m = torch::softmax(out.modality[0], 0);
-      modality = modality.defined() ? modality + m : m;
+      const RoiOutput out = roi_forward(net, in.x, info_.cfg, flip == 1, o_.keep_maps);
+      prob = prob.defined() ? prob + out.labels : out.labels;
+      heat = heat.defined() ? heat + out.aneurysm : out.aneurysm;
+      if (o_.keep_maps) vessel = vessel.defined() ? vessel + out.vessel : out.vessel;
+      modality = modality.defined() ? modality + out.modality : out.modality;
       ++n;
     }
   }
@@ -117,10 +107,13 @@ SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
     r.roi = Volume<float>(grid, 1);
     r.heatmap = Volume<float>(grid, 1);
     // tensor [X, Y, Z] -> volume i-fastest: permute to [Z, Y, X]
-    const auto img = x[0][0].to(torch::kCPU).permute({2, 1, 0}).contiguous();
+    const auto img = in.x[0].permute({2, 1, 0}).contiguous();
     const auto hm = (1 - heat[0]).permute({2, 1, 0}).contiguous();  // before suppression
     std::copy(img.data_ptr<float>(), img.data_ptr<float>() + img.numel(), r.roi.data.begin());
     std::copy(hm.data_ptr<float>(), hm.data_ptr<float>() + hm.numel(), r.heatmap.data.begin());
+    r.vessels = Volume<float>(grid, 1);
+    const auto vm = vessel.argmax(0).to(torch::kFloat).permute({2, 1, 0}).contiguous();
+    std::copy(vm.data_ptr<float>(), vm.data_ptr<float>() + vm.numel(), r.vessels.data.begin());
   }
   r.network_s = since(t0);
   return r;
@@ -146,8 +139,9 @@ SeriesPrediction Predictor::predict_series(const fs::path& series_dir) {
     t = Clock::now();
     const Harmonized h = i16 ? harmonize(v16, plan.modality, info_.harmonize) : harmonize(vf, plan.modality, info_.harmonize);
     r.harmonize_s = since(t);
-    if (h.image.volumes != info_.in_channels)
-      throw Error(ErrorCode::Unsupported, "harmonized to " + std::to_string(h.image.volumes) + " channel(s), the model takes " +
+    if (input_channels(info_.cfg, static_cast<int>(h.image.volumes)) != info_.in_channels)
+      throw Error(ErrorCode::Unsupported, "harmonized to " + std::to_string(h.image.volumes) + " channel(s), which make " +
+                  std::to_string(input_channels(info_.cfg, static_cast<int>(h.image.volumes))) + " input channels; the model takes " +
                   std::to_string(info_.in_channels) + " (a " + plan.modality + " series on a model trained on other modalities?)");
     SeriesPrediction n = predict_image(h.image);
     n.series_uid = r.series_uid;

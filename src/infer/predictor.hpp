@@ -30,8 +30,9 @@ struct SeriesPrediction {
   std::string modality, predicted_modality;
   double read_s = 0, harmonize_s = 0, network_s = 0;
   bool fallback = false;                   // the series could not be read: prior probabilities
-  Volume<float> roi, heatmap;              // with PredictOptions::keep_maps: the ROI input (first
-                                           // channel) and 1 - p(background), on the ROI grid
+  Volume<float> roi, heatmap, vessels;     // with PredictOptions::keep_maps: the ROI input (first
+                                           // channel), 1 - p(background) and the vessel territory
+                                           // map (cowseg values 0..13), on the ROI grid
   std::string error;
 };
 

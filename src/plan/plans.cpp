@@ -20,13 +20,13 @@ const std::set<std::string>& allowed_keys() {
                                           "queue_length", "optimizer", "learning_rate", "weight_decay", "epochs",
                                           "time_budget_s", "mixed_precision", "channels_last", "loss_weights",
                                           "normalization", "folds", "ema_decay", "grad_clip",
-                                          "positive_oversampling"};
+                                          "positive_oversampling", "blob_features"};
   return k;
 }
 
 // Keys with a default in Configuration: not required after inheritance.
 const std::set<std::string>& optional_keys() {
-  static const std::set<std::string> k = {"folds", "ema_decay", "grad_clip", "positive_oversampling"};
+  static const std::set<std::string> k = {"folds", "ema_decay", "grad_clip", "positive_oversampling", "blob_features"};
   return k;
 }
 
@@ -38,7 +38,7 @@ json config_json(const Configuration& c) {
           {"weight_decay", c.weight_decay}, {"epochs", c.epochs}, {"time_budget_s", c.time_budget_s},
           {"mixed_precision", c.mixed_precision}, {"channels_last", c.channels_last}, {"loss_weights", c.loss_weights},
           {"normalization", c.normalization}, {"folds", c.folds}, {"ema_decay", c.ema_decay},
-          {"grad_clip", c.grad_clip}, {"positive_oversampling", c.positive_oversampling}};
+          {"grad_clip", c.grad_clip}, {"positive_oversampling", c.positive_oversampling}, {"blob_features", c.blob_features}};
 }
 
 json resolve(const std::map<std::string, json>& raw, const std::string& name, std::set<std::string>& seen) {
@@ -85,6 +85,7 @@ Configuration parse_config(const std::string& name, const json& j) {
     c.ema_decay = j.value("ema_decay", c.ema_decay);
     c.grad_clip = j.value("grad_clip", c.grad_clip);
     c.positive_oversampling = j.value("positive_oversampling", c.positive_oversampling);
+    c.blob_features = j.value("blob_features", c.blob_features);
   } catch (const json::exception& e) {
     throw Error(ErrorCode::CorruptInput, "configuration '" + name + "': " + e.what());
   }

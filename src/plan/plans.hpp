@@ -33,6 +33,7 @@ struct Configuration {
   double ema_decay = 0.99;                          // EMA of weights per step; 0 = off
   double grad_clip = 12;                            // global gradient norm; 0 = off
   double positive_oversampling = 2;                 // sampling weight of a positive case (rare locations more)
+  bool blob_features = false;                       // + bright/dark blobness input channels (data.hpp)
   std::map<std::string, double> loss_weights{{"vessel", 1}, {"aneurysm", 1}, {"classification", 1}, {"modality", 0.2}};
   nlohmann::json normalization;                     // {"CT": {...}, "MR": {...}} as HarmonizeParams takes it
 };

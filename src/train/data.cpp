@@ -10,6 +10,11 @@
 #include "harmonize/resample.hpp"
 #include "io/nifti.hpp"
 
+#include <itkHessianToObjectnessMeasureImageFilter.h>
+#include <itkImage.h>
+#include <itkHessianRecursiveGaussianImageFilter.h>
+#include <itkSymmetricSecondRankTensor.h>
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -101,17 +106,140 @@ Mat3 rotation(double ax, double ay, double az) {
 
 }  // namespace
 
-Geometry roi_grid(const Vec3& centre, const Configuration& cfg, const Mat3& direction, double scale) {
+bool windowed(const Configuration& cfg) {
+  for (int k = 0; k < 3; ++k)
+    if (cfg.patch_size[k] * cfg.target_spacing_mm[k] * 1.1 < cfg.roi_mm[k]) return true;
+  return false;
+}
+
+Vec3 window_spacing(const Configuration& cfg) {
+  const bool w = windowed(cfg);
+  Vec3 s;
+  for (int k = 0; k < 3; ++k) s[k] = w ? cfg.target_spacing_mm[k] : cfg.roi_mm[k] / cfg.patch_size[k];
+  return s;
+}
+
+namespace {
+
+Geometry centred_grid(const Vec3& centre, const std::array<int64_t, 3>& size, const Vec3& spacing, const Mat3& direction) {
   Geometry grid;
   grid.direction = direction;
-  for (int k = 0; k < 3; ++k) {
-    grid.size[k] = cfg.patch_size[k];
-    grid.spacing[k] = cfg.roi_mm[k] / cfg.patch_size[k] * scale;
-  }
-  const Vec3 half{(grid.size[0] - 1) / 2.0, (grid.size[1] - 1) / 2.0, (grid.size[2] - 1) / 2.0};
+  grid.size = size;
+  grid.spacing = spacing;
+  const Vec3 half{(size[0] - 1) / 2.0, (size[1] - 1) / 2.0, (size[2] - 1) / 2.0};
   grid.origin = {0, 0, 0};
   grid.origin = centre - grid.index_to_world(half);
   return grid;
+}
+
+const Mat3 kRas{{{-1, 0, 0}, {0, -1, 0}, {0, 0, 1}}};
+
+}  // namespace
+
+Geometry window_grid(const Vec3& centre, const Configuration& cfg, const Mat3& direction, double scale) {
+  const Vec3 sp = window_spacing(cfg);
+  return centred_grid(centre, {cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2]},
+                      {sp[0] * scale, sp[1] * scale, sp[2] * scale}, direction);
+}
+
+Geometry roi_grid(const Vec3& centre, const Configuration& cfg) {
+  if (!windowed(cfg)) return window_grid(centre, cfg, kRas, 1.0);
+  std::array<int64_t, 3> n{};
+  for (int k = 0; k < 3; ++k)
+    n[k] = std::max<int64_t>(cfg.patch_size[k], static_cast<int64_t>(std::ceil(cfg.roi_mm[k] / cfg.target_spacing_mm[k] - 1e-6)));
+  return centred_grid(centre, n, {cfg.target_spacing_mm[0], cfg.target_spacing_mm[1], cfg.target_spacing_mm[2]}, kRas);
+}
+
+std::vector<std::array<int64_t, 3>> window_starts(const std::array<int64_t, 3>& roi, const std::array<int, 3>& patch) {
+  std::array<std::vector<int64_t>, 3> axis;
+  for (int k = 0; k < 3; ++k) {
+    const int64_t d = std::max<int64_t>(0, roi[k] - patch[k]);
+    const int64_t n = d == 0 ? 1 : (2 * d + patch[k] - 1) / patch[k] + 1;  // stride at most half a patch
+    axis[k].assign(static_cast<size_t>(n), 0);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t m = n - 1 - i;  // mirrored partner: the starts are symmetric about the ROI centre
+      axis[k][static_cast<size_t>(i)] = i <= m ? (i * d) / std::max<int64_t>(1, n - 1) : d - (m * d) / (n - 1);
+    }
+  }
+  std::vector<std::array<int64_t, 3>> out;
+  for (int64_t x : axis[0])
+    for (int64_t y : axis[1])
+      for (int64_t z : axis[2]) out.push_back({x, y, z});
+  return out;
+}
+
+torch::Tensor coordinate_channels(const Geometry& grid, const Vec3& roi_centre) {
+  // world[r] = origin[r] + sum_c direction[r][c] * spacing[c] * index[c], - centre, / 64 mm
+  const auto& n = grid.size;
+  std::vector<torch::Tensor> idx;
+  for (int c = 0; c < 3; ++c) {
+    std::vector<int64_t> shape{1, 1, 1};
+    shape[static_cast<size_t>(c)] = n[c];
+    idx.push_back(torch::arange(n[c], torch::kFloat).reshape(shape));
+  }
+  std::vector<torch::Tensor> out;
+  for (int r = 0; r < 3; ++r) {
+    auto w = torch::full({n[0], n[1], n[2]}, static_cast<float>((grid.origin[r] - roi_centre[r]) / 64.0));
+    for (int c = 0; c < 3; ++c) w = w + idx[c] * static_cast<float>(grid.direction[r][c] * grid.spacing[c] / 64.0);
+    out.push_back(w);
+  }
+  return torch::stack(out);
+}
+
+torch::Tensor blob_channels(const torch::Tensor& image, const Vec3& spacing, int threads) {
+  using Image = itk::Image<float, 3>;
+  using Hessian = itk::Image<itk::SymmetricSecondRankTensor<double, 3>, 3>;
+  const auto zyx = image.permute({2, 1, 0}).contiguous();  // ITK: x fastest
+  auto in = Image::New();
+  Image::RegionType region;
+  Image::SizeType size;
+  for (int a = 0; a < 3; ++a) size[a] = static_cast<itk::SizeValueType>(image.size(a));
+  region.SetSize(size);
+  in->SetRegions(region);
+  const double sp[3] = {spacing[0], spacing[1], spacing[2]};
+  in->SetSpacing(sp);
+  in->Allocate();
+  std::copy(zyx.data_ptr<float>(), zyx.data_ptr<float>() + zyx.numel(), in->GetBufferPointer());
+  // One Hessian per scale (scale-normalised, as ITK's multi-scale filter does), both measures on
+  // it, the maximum over the scales 1.5 and 3 mm (blobs of radius ~2.6 and ~5 mm: sigma = r / sqrt 3).
+  std::array<torch::Tensor, 2> best;
+  for (int k = 0; k < 2; ++k) {
+    const double sigma = 1.5 * (k + 1);
+    using HessianFilter = itk::HessianRecursiveGaussianImageFilter<Image, Hessian>;
+    auto h = HessianFilter::New();
+    h->SetInput(in);
+    h->SetSigma(sigma);
+    h->SetNormalizeAcrossScale(true);
+    if (threads > 0) h->SetNumberOfWorkUnits(static_cast<itk::ThreadIdType>(threads));
+    h->Update();
+    for (int bright = 0; bright < 2; ++bright) {
+      using Objectness = itk::HessianToObjectnessMeasureImageFilter<Hessian, Image>;
+      auto obj = Objectness::New();
+      obj->SetInput(h->GetOutput());
+      obj->SetObjectDimension(0);
+      obj->SetBrightObject(bright == 0);
+      obj->SetScaleObjectnessMeasure(true);
+      obj->SetAlpha(0.5);
+      obj->SetBeta(0.5);
+      obj->SetGamma(0.5);  // z-scored images: vessel contrast ~1 .. 8, so structures above noise pass
+      if (threads > 0) obj->SetNumberOfWorkUnits(static_cast<itk::ThreadIdType>(threads));
+      obj->Update();
+      const float* o = obj->GetOutput()->GetBufferPointer();
+      auto t = torch::from_blob(const_cast<float*>(o), {image.size(2), image.size(1), image.size(0)}, torch::kFloat).permute({2, 1, 0}).clone();
+      best[static_cast<size_t>(bright)] = k == 0 ? t : torch::maximum(best[static_cast<size_t>(bright)], t);
+    }
+  }
+  return torch::stack({best[0], best[1]});
+}
+
+int input_channels(const Configuration& cfg, int image_channels) {
+  return image_channels + (cfg.blob_features ? kBlobChannels : 0) + kCoordinateChannels;
+}
+
+torch::Tensor mirror_input(const torch::Tensor& x) {
+  auto y = x.flip({-3});
+  y.select(-4, x.size(-4) - kCoordinateChannels).mul_(-1);
+  return y;
 }
 
 torch::Tensor volume_to_tensor(const Volume<float>& v) {
@@ -122,29 +250,37 @@ torch::Tensor volume_to_tensor(const Volume<float>& v) {
       .contiguous();
 }
 
-torch::Tensor roi_input(const Volume<float>& image, const Vec3& centre, const Configuration& cfg, Geometry* grid_out,
-                        std::optional<float> outside) {
-  const Geometry grid = roi_grid(centre, cfg, Mat3{{{-1, 0, 0}, {0, -1, 0}, {0, 0, 1}}}, 1.0);
-  if (grid_out) *grid_out = grid;
+RoiInput roi_input(const Volume<float>& image, const Vec3& centre, const Configuration& cfg, std::optional<float> outside) {
+  RoiInput r;
+  r.grid = roi_grid(centre, cfg);
   if (!outside) outside = image.data.empty() ? 0.f : *std::min_element(image.data.begin(), image.data.end());
-  return volume_to_tensor(resample_to(image, grid, Interp::Linear, *outside));
+  const auto img = volume_to_tensor(resample_to(image, r.grid, Interp::Linear, *outside));
+  std::vector<torch::Tensor> parts{img};
+  if (cfg.blob_features) parts.push_back(blob_channels(img[0], r.grid.spacing, 0));
+  parts.push_back(coordinate_channels(r.grid, centre));
+  r.x = torch::cat(parts);
+  return r;
 }
 
 Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64& rng, const AugmentOptions& aug) {
   std::uniform_real_distribution<double> u(0.0, 1.0);
   std::normal_distribution<double> nrm(0.0, 1.0);
-  const bool a = aug.enabled;
-  // Centre: the ROI centre (jittered), or near an aneurysm point of a positive case.
+  const bool a = aug.enabled, win = windowed(cfg);
+  const Vec3 sp = window_spacing(cfg);
+  // Centre: the ROI centre (jittered; windowed: anywhere in the ROI), or near an aneurysm point of
+  // a positive case (the point stays 8 mm inside the window, 16 mm inside a whole ROI).
   Vec3 centre = c.roi_centre;
   if (a && !c.points.empty() && u(rng) < aug.focus_on_aneurysm) {
     const auto& p = c.points[static_cast<size_t>(u(rng) * c.points.size()) % c.points.size()];
     centre = p.first;
-    for (int k = 0; k < 3; ++k) centre[k] += (u(rng) - 0.5) * std::max(0.0, cfg.roi_mm[k] / 2 - 16);
+    for (int k = 0; k < 3; ++k)
+      centre[k] += (u(rng) - 0.5) * (win ? std::max(0.0, cfg.patch_size[k] * sp[k] - 16) : std::max(0.0, cfg.roi_mm[k] / 2 - 16));
   } else if (a) {
-    for (int k = 0; k < 3; ++k) centre[k] += aug.jitter_mm * nrm(rng);
+    for (int k = 0; k < 3; ++k)
+      centre[k] += aug.jitter_mm * nrm(rng) + (win ? (u(rng) - 0.5) * std::max(0.0, cfg.roi_mm[k] - cfg.patch_size[k] * sp[k]) : 0.0);
   }
   // Patch grid: RAS axes (LPS direction diag(-1,-1,1)), optionally rotated and scaled.
-  Mat3 dir{{{-1, 0, 0}, {0, -1, 0}, {0, 0, 1}}};
+  Mat3 dir = kRas;
   double scale = 1;
   if (a) {
     const double r = aug.rotate_deg * M_PI / 180;
@@ -156,34 +292,48 @@ Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64
     dir = d;
     scale = 1 + aug.scale * (2 * u(rng) - 1);
   }
-  const Geometry grid = roi_grid(centre, cfg, dir, scale);
+  const Geometry grid = window_grid(centre, cfg, dir, scale);
   Sample s;
-  s.image = volume_to_tensor(resample_to(c.image, grid, Interp::Linear, c.background));
+  auto image = volume_to_tensor(resample_to(c.image, grid, Interp::Linear, c.background));
   const auto maps = volume_to_tensor(resample_to(c.label_maps, grid, Interp::Nearest, 0.f));
   s.vessel = maps[0].round().to(torch::kLong).clamp(0, 13);
   s.aneurysm = maps[1].round().to(torch::kLong).clamp(0, kNumLabels - 1);
   s.labels = torch::zeros({kNumLabels});
-  for (int k = 0; k < kNumLabels; ++k) s.labels[k] = static_cast<float>(c.labels[k]);
+  if (win && !c.points.empty()) {  // the window's labels: the points inside it
+    for (const auto& [p, col] : c.points) {
+      const Vec3 ijk = grid.world_to_index(p);
+      bool inside = true;
+      for (int k = 0; k < 3; ++k) inside = inside && ijk[k] >= -0.5 && ijk[k] <= cfg.patch_size[k] - 0.5;
+      if (inside) s.labels[col] = 1, s.labels[kNumLabels - 1] = 1;
+    }
+  } else {
+    for (int k = 0; k < kNumLabels; ++k) s.labels[k] = static_cast<float>(c.labels[k]);
+  }
   s.modality = c.modality_id;
   s.has_vessels = c.has_vessels;
   s.labelled = c.labelled;
-  if (a && u(rng) < aug.flip_probability) flip_left_right(s);
+  const bool flip = a && u(rng) < aug.flip_probability;
   if (a) {
     // intensity: scale and shift, gamma on the min-max range, Gaussian noise
     const float sc = static_cast<float>(1 + 0.1 * (2 * u(rng) - 1)), sh = static_cast<float>(0.1 * (2 * u(rng) - 1));
-    s.image = s.image * sc + sh;
+    image = image * sc + sh;
     if (u(rng) < 0.3) {
-      const auto mn = s.image.min(), mx = s.image.max();
+      const auto mn = image.min(), mx = image.max();
       const auto range = (mx - mn).clamp_min(1e-6);
       const double gamma = std::exp(0.3 * (2 * u(rng) - 1));
-      s.image = ((s.image - mn) / range).pow(gamma) * range + mn;
+      image = ((image - mn) / range).pow(gamma) * range + mn;
     }
     if (u(rng) < 0.2) {
       const int64_t seed = static_cast<int64_t>(rng() >> 1);
       auto gen = at::detail::createCPUGenerator(seed);
-      s.image = s.image + torch::randn(s.image.sizes(), gen) * static_cast<float>(0.05 * u(rng));
+      image = image + torch::randn(image.sizes(), gen) * static_cast<float>(0.05 * u(rng));
     }
   }
+  std::vector<torch::Tensor> parts{image};
+  if (cfg.blob_features) parts.push_back(blob_channels(image[0], grid.spacing));
+  parts.push_back(coordinate_channels(grid, c.roi_centre));
+  s.image = torch::cat(parts);
+  if (flip) flip_left_right(s);
   return s;
 }
 
@@ -205,14 +355,18 @@ const torch::Tensor& aneurysm_value_twin_lut() {
   return lut;
 }
 
-void flip_left_right(Sample& s) {
-  static const torch::Tensor cowseg_lut = [] {
+const torch::Tensor& cowseg_twin_lut() {
+  static const torch::Tensor lut = [] {
     auto t = torch::zeros({14}, torch::kLong);
     for (int v = 0; v < 14; ++v) t[v] = cowseg_twin(v);
     return t;
   }();
-  s.image = s.image.flip({1});
-  s.vessel = cowseg_lut.index({s.vessel.flip({0})});
+  return lut;
+}
+
+void flip_left_right(Sample& s) {
+  s.image = mirror_input(s.image);
+  s.vessel = cowseg_twin_lut().index({s.vessel.flip({0})});
   s.aneurysm = aneurysm_value_twin_lut().index({s.aneurysm.flip({0})});
   s.labels = s.labels.index_select(0, label_twin_lut());  // new[c] = old[twin(c)]
 }

@@ -41,19 +41,59 @@ TrainCase load_case(const std::filesystem::path& work, const std::string& id);
 // Works on the harmonized case image (any modality, any source orientation: the case is RAS).
 Vec3 find_roi_centre(const Volume<float>& image);
 
-// The ROI grid: patch_size voxels spanning roi_mm around `centre` (world LPS), axes `direction`
-// (RAS: diag(-1, -1, 1)), spacing scaled by `scale`.
-Geometry roi_grid(const Vec3& centre, const Configuration& cfg, const Mat3& direction, double scale);
+// Windows. A configuration whose patch covers its ROI (patch x target spacing >= the ROI, within
+// 10 %) sees the whole ROI at once, resized to the patch. One whose patch is smaller is windowed:
+// training cuts patches (windows) at the target spacing inside the ROI, and prediction slides
+// overlapping windows over the whole ROI (src/train/trainer.hpp roi_forward).
+bool windowed(const Configuration& cfg);
+// mm between voxels of a window: the target spacing when windowed, else ROI / patch.
+Vec3 window_spacing(const Configuration& cfg);
+// A window: patch_size voxels at window_spacing x `scale` around `centre` (world LPS), axes
+// `direction` (RAS: diag(-1, -1, 1)).
+Geometry window_grid(const Vec3& centre, const Configuration& cfg, const Mat3& direction, double scale);
+// The whole ROI around `centre` on the window spacing, RAS axes (= the window when not windowed).
+Geometry roi_grid(const Vec3& centre, const Configuration& cfg);
+// First voxel of each window along the ROI grid (`roi` voxels): windows overlap by at least half
+// a patch, the first starts at 0 and the last ends at the ROI's end; symmetric, so a left-right
+// mirrored ROI is covered by the mirrored windows.
+std::vector<std::array<int64_t, 3>> window_starts(const std::array<int64_t, 3>& roi, const std::array<int, 3>& patch);
+
+// Blob features (configuration blob_features): the multi-scale Hessian objectness of ITK for
+// 0-dimensional objects (blobs; Frangi's measure, sigma 1.5 and 3 mm), bright and dark, of the first
+// image channel [X, Y, Z] sampled at `spacing` mm -> [2, X, Y, Z]. An aneurysm is a blob on a tube:
+// the measure is high on it and low along vessels (tubes) and on flat tissue; dark blobs are the
+// flow voids of T2. Classic aneurysm CAD's "dot enhancement filter", given to the network as input.
+constexpr int kBlobChannels = 2;
+// `threads`: ITK work units (1 in loader threads; 0: ITK's default, every core).
+torch::Tensor blob_channels(const torch::Tensor& image, const Vec3& spacing, int threads = 1);
+// Image channels + blob channels (when configured) + coordinate channels: the network's input
+// channel count for cases of `image_channels` channels.
+int input_channels(const Configuration& cfg, int image_channels);
+
+// The network sees, after the image (and blob) channels, 3 coordinate channels: the voxel's world LPS
+// position minus the ROI centre, / 64 mm. They tell a window where it lies (locations are
+// anatomical), and are part of every input (kCoordinateChannels).
+constexpr int kCoordinateChannels = 3;
+torch::Tensor coordinate_channels(const Geometry& grid, const Vec3& roi_centre);  // [3, X, Y, Z]
+// Left-right mirror of a network input [..., C, X, Y, Z] (image + coordinate channels): flips X
+// and negates the L coordinate, so the mirrored input is that of a mirrored head.
+torch::Tensor mirror_input(const torch::Tensor& x);
+
 // A volume as a tensor [C, X, Y, Z] (a copy).
 torch::Tensor volume_to_tensor(const Volume<float>& v);
-// The network input for prediction: the unaugmented ROI around `centre`, as make_sample cuts it
-// without augmentation; `grid` receives the ROI grid (tensor index (x, y, z) = grid index).
+
+// The network input for prediction: the unaugmented ROI around `centre` (resized to the patch
+// when not windowed) with its coordinate channels, as make_sample cuts it without augmentation.
 // `outside`: the value outside the image (its minimum when not given).
-torch::Tensor roi_input(const Volume<float>& image, const Vec3& centre, const Configuration& cfg, Geometry* grid = nullptr,
-                        std::optional<float> outside = std::nullopt);
+struct RoiInput {
+  torch::Tensor x;  // [input_channels, X, Y, Z]; tensor index (x, y, z) = grid index
+  Geometry grid;
+};
+RoiInput roi_input(const Volume<float>& image, const Vec3& centre, const Configuration& cfg,
+                   std::optional<float> outside = std::nullopt);
 
 struct Sample {
-  torch::Tensor image;     // [C, X, Y, Z] float
+  torch::Tensor image;     // [input_channels, X, Y, Z] float: image, blob (when configured), coordinate channels
   torch::Tensor vessel;    // [X, Y, Z] long, 0..13
   torch::Tensor aneurysm;  // [X, Y, Z] long, 0 background, else location column + 1
   torch::Tensor labels;    // [14] float
@@ -67,15 +107,20 @@ struct AugmentOptions {
   double focus_on_aneurysm = 0.5;  // probability of centring a positive case's sample near a point
 };
 
-// Cuts the plans' ROI around the case's ROI centre, resized to the patch (linear for the image,
-// nearest for the labels); with augmentation: centre jitter or aneurysm focus, small rotation and
-// scaling, left-right flip, intensity scale/shift, gamma and noise.
+// Cuts a sample (linear for the image, nearest for the labels). Not windowed: the plans' ROI
+// around the case's ROI centre, resized to the patch; labels are the case's. Windowed: a window
+// inside the ROI (without augmentation at the ROI centre); labels are the window's: a location
+// is positive when one of its points lies inside the window (a positive case without points
+// keeps the case's labels). With augmentation: centre jitter (windowed: anywhere in the ROI) or
+// aneurysm focus, small rotation and scaling, left-right flip, intensity scale/shift, gamma and
+// noise.
 Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64& rng, const AugmentOptions& aug);
 
 // The left/right swap tables as index tensors (long): column -> twin column (14), and aneurysm
-// map value (0 background, column + 1) -> the twin's value (14).
+// map value (0 background, column + 1) -> the twin's value (14), cowseg value -> its twin (14).
 const torch::Tensor& label_twin_lut();
 const torch::Tensor& aneurysm_value_twin_lut();
+const torch::Tensor& cowseg_twin_lut();
 
 // Left-right flip of a sample (patch axis 0 is R-L): mirrors the maps, swaps the twin columns of
 // the labels, the left/right cowseg values and the aneurysm map's location values (RSNA.md). Applying it twice is the identity.

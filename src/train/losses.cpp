@@ -19,11 +19,18 @@ torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor
   return ce + soft_dice_loss(torch::softmax(logits, 1), target);
 }
 
-torch::Tensor aneurysm_loss(const torch::Tensor& logits, const torch::Tensor& target) {
-  const auto ce = torch::nn::functional::cross_entropy(logits, target);
-  const auto p = torch::softmax(logits, 1);
-  const auto two = torch::stack({p.select(1, 0), 1 - p.select(1, 0)}, 1);  // [N, 2, ...]
-  return ce + soft_dice_loss(two, (target > 0).to(torch::kLong));
+torch::Tensor aneurysm_loss(const torch::Tensor& logits, const torch::Tensor& target, double foreground_weight) {
+  auto w = torch::full({logits.size(1)}, foreground_weight, logits.options());
+  w[0] = 1.0;
+  const auto ce = torch::nn::functional::cross_entropy(logits, target, torch::nn::functional::CrossEntropyFuncOptions().weight(w));
+  // Dice of the merged foreground over the samples that hold an aneurysm only: over a sample
+  // without one, the batch Dice would reach 1 only with a foreground sum below eps everywhere,
+  // which pushes the whole heatmap to 0 (windows without an aneurysm are the most common).
+  const auto has = (target > 0).flatten(1).any(1);
+  if (!has.any().item<bool>()) return ce + logits.sum() * 0;
+  const auto p = torch::softmax(logits.index({has}), 1);
+  const auto two = torch::stack({p.select(1, 0), 1 - p.select(1, 0)}, 1);  // [M, 2, ...]
+  return ce + soft_dice_loss(two, (target.index({has}) > 0).to(torch::kLong));
 }
 
 LossTerms multitask_loss(const NetworkOutput& out, const Targets& t, const torch::Tensor& pos_weight,

@@ -1,6 +1,7 @@
 // Losses of the multi-task network (weights from plans):
 //   vessel     CE + soft Dice over the 14 cowseg classes, only for samples with vessel labels
-//   aneurysm   CE over background + 13 locations + soft Dice of aneurysm (any location) vs background
+//   aneurysm   CE over background + 13 locations (weighted) + soft Dice of aneurysm (any location)
+//              vs background over the samples holding one
 //   labels     BCE with logits, positive weights per column
 //   modality   CE, samples with an unknown modality (-1) ignored
 #pragma once
@@ -21,9 +22,11 @@ torch::Tensor soft_dice_loss(const torch::Tensor& probs, const torch::Tensor& ta
 // CE + soft Dice on logits [N, K, ...] and target [N, ...].
 torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor& target);
 
-// The aneurysm term: CE over the 14 classes plus the soft Dice loss of the merged foreground
-// (1 - p(background) against target > 0), so absent locations do not dominate the Dice.
-torch::Tensor aneurysm_loss(const torch::Tensor& logits, const torch::Tensor& target);
+// The aneurysm term: CE over the 14 classes, the 13 location classes weighted `foreground_weight`
+// (an aneurysm sphere is ~0.1 % of a window), plus the soft Dice loss of the merged foreground
+// (1 - p(background) against target > 0; absent locations do not dominate it) over the samples
+// that hold an aneurysm voxel (0 when none does).
+torch::Tensor aneurysm_loss(const torch::Tensor& logits, const torch::Tensor& target, double foreground_weight = 10);
 
 struct Targets {
   torch::Tensor vessel;       // [N, X, Y, Z] long

@@ -114,7 +114,8 @@ struct Validation {
   CompetitionScore score;
 };
 
-// One centred, unaugmented sample per validation case through `net`.
+// One centred, unaugmented sample per validation case through `net` (loss, vessel Dice), and the
+// case's probabilities over its whole ROI (competition score).
 Validation validate(MultiTaskUNet& net, const CaseStore& store, const Configuration& cfg, const torch::Tensor& pos_weight,
                     torch::Device dev) {
   torch::NoGradGuard ng;
@@ -133,10 +134,15 @@ Validation validate(MultiTaskUNet& net, const CaseStore& store, const Configurat
     const auto out = net->forward(b.image.to(dev));
     Targets t{b.vessel.to(dev), b.aneurysm.to(dev), b.labels.to(dev), b.modality.to(dev), b.has_vessels.to(dev)};
     v.loss += multitask_loss(out, t, pos_weight, cfg.loss_weights).total.item<double>();
-    const auto p = torch::sigmoid(out.labels[0]).to(torch::kCPU, torch::kDouble).contiguous();
-    std::array<double, kNumLabels> pa{};
-    std::copy(p.data_ptr<double>(), p.data_ptr<double>() + kNumLabels, pa.begin());
-    prob.push_back(pa);
+    // the case's probabilities: the centred sample is the whole ROI unless windowed
+    if (windowed(cfg)) {
+      prob.push_back(predict_case(net, *c, cfg));
+    } else {
+      const auto p = torch::sigmoid(out.labels[0]).to(torch::kCPU, torch::kDouble).contiguous();
+      std::array<double, kNumLabels> pa{};
+      std::copy(p.data_ptr<double>(), p.data_ptr<double>() + kNumLabels, pa.begin());
+      prob.push_back(pa);
+    }
     truth.push_back(c->labels);
     if (c->has_vessels) {  // foreground Dice pooled over classes 1..13
       const auto pred = out.vessel.argmax(1).to(torch::kCPU);
@@ -176,15 +182,57 @@ void save_checkpoint(const fs::path& file, MultiTaskUNet& net, MultiTaskUNet* em
 
 }  // namespace
 
-std::array<double, kNumLabels> predict_case(MultiTaskUNet& net, const TrainCase& c, const Configuration& cfg, torch::Device dev) {
+RoiOutput roi_forward(MultiTaskUNet& net, const torch::Tensor& x, const Configuration& cfg, bool mirror, bool vessels, int batch) {
   torch::NoGradGuard ng;
+  const torch::Device dev = net->parameters().front().device();
+  const auto in = mirror ? mirror_input(x) : x;
+  const std::array<int64_t, 3> roi{x.size(1), x.size(2), x.size(3)};
+  const auto starts = windowed(cfg) ? window_starts(roi, cfg.patch_size) : std::vector<std::array<int64_t, 3>>{{0, 0, 0}};
+  const std::array<int64_t, 3> p = windowed(cfg) ? std::array<int64_t, 3>{cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2]} : roi;
+  RoiOutput r;
+  r.aneurysm = torch::zeros({kNumLabels, roi[0], roi[1], roi[2]});
+  if (vessels) r.vessel = torch::zeros({14, roi[0], roi[1], roi[2]});
+  auto cover = torch::zeros({roi[0], roi[1], roi[2]});
+  torch::Tensor labels, modality;
+  for (size_t b0 = 0; b0 < starts.size(); b0 += static_cast<size_t>(std::max(1, batch))) {
+    const size_t b1 = std::min(starts.size(), b0 + static_cast<size_t>(std::max(1, batch)));
+    std::vector<torch::Tensor> w;
+    for (size_t i = b0; i < b1; ++i)
+      w.push_back(in.slice(1, starts[i][0], starts[i][0] + p[0]).slice(2, starts[i][1], starts[i][1] + p[1]).slice(3, starts[i][2], starts[i][2] + p[2]));
+    auto xb = torch::stack(w).to(dev);
+    if (cfg.channels_last && dev.is_cuda()) xb = xb.contiguous(at::MemoryFormat::ChannelsLast3d);
+    const NetworkOutput out = net->forward(xb);
+    const auto l = torch::sigmoid(out.labels.to(torch::kCPU, torch::kDouble)).amax(0);
+    labels = labels.defined() ? torch::maximum(labels, l) : l;
+    const auto m = torch::softmax(out.modality.to(torch::kCPU, torch::kDouble), 1).sum(0);
+    modality = modality.defined() ? modality + m : m;
+    const auto a = torch::softmax(out.aneurysm.to(torch::kFloat), 1).to(torch::kCPU);
+    const auto v = vessels ? torch::softmax(out.vessel.to(torch::kFloat), 1).to(torch::kCPU) : torch::Tensor();
+    for (size_t i = b0; i < b1; ++i) {
+      auto at = [&](const torch::Tensor& t) {
+        return t.slice(-3, starts[i][0], starts[i][0] + p[0]).slice(-2, starts[i][1], starts[i][1] + p[1]).slice(-1, starts[i][2], starts[i][2] + p[2]);
+      };
+      at(r.aneurysm).add_(a[static_cast<int64_t>(i - b0)]);
+      if (vessels) at(r.vessel).add_(v[static_cast<int64_t>(i - b0)]);
+      at(cover).add_(1);
+    }
+  }
+  r.aneurysm /= cover;
+  if (vessels) r.vessel /= cover;
+  r.labels = labels.contiguous();
+  r.modality = (modality / static_cast<double>(starts.size())).contiguous();
+  if (mirror) {  // back to the unmirrored ROI: column c of the mirrored output is twin(c) here
+    r.labels = r.labels.index_select(0, label_twin_lut()).contiguous();
+    r.aneurysm = r.aneurysm.index_select(0, aneurysm_value_twin_lut()).flip({1}).contiguous();
+    if (vessels) r.vessel = r.vessel.index_select(0, cowseg_twin_lut()).flip({1}).contiguous();
+  }
+  return r;
+}
+
+std::array<double, kNumLabels> predict_case(MultiTaskUNet& net, const TrainCase& c, const Configuration& cfg) {
   const bool was_training = net->is_training();
   net->eval();
-  AugmentOptions none;
-  none.enabled = false;
-  std::mt19937_64 rng(0);
-  const Sample s = make_sample(c, cfg, rng, none);
-  const auto p = torch::sigmoid(net->forward(s.image.unsqueeze(0).to(dev)).labels[0]).to(torch::kCPU, torch::kDouble).contiguous();
+  const auto p = roi_forward(net, roi_input(c.image, c.roi_centre, cfg, c.background).x, cfg, false).labels;
   std::array<double, kNumLabels> out{};
   std::copy(p.data_ptr<double>(), p.data_ptr<double>() + kNumLabels, out.begin());
   if (was_training) net->train();
@@ -243,7 +291,7 @@ TrainResult train(const TrainOptions& o) {
   const auto hw = probe_hardware(o.work);
   const double ram_budget = 0.4 * hw.ram_available_gb * 1e9;
   const CaseStore train_store(o.work, train_ids, ram_budget), val_store(o.work, val_ids, ram_budget);
-  const int in_channels = static_cast<int>(train_store.get(0)->image.volumes);
+  const int in_channels = input_channels(cfg, static_cast<int>(train_store.get(0)->image.volumes));
   std::map<std::string, std::array<int, kNumLabels>> labels_by_id;
   for (const auto& ci : cases) labels_by_id[ci.id] = ci.labels;
   std::vector<std::array<int, kNumLabels>> train_labels;
@@ -251,8 +299,8 @@ TrainResult train(const TrainOptions& o) {
   if (train_store.preloaded())  // (read per sample, a case of other channels fails when batched)
     for (size_t i = 0; i < train_store.size(); ++i) {
       const auto c = train_store.get(i);
-      if (c->image.volumes != in_channels)
-        throw Error(ErrorCode::CorruptInput, "cases have different channel counts (" + std::to_string(in_channels) + " vs " +
+      if (input_channels(cfg, static_cast<int>(c->image.volumes)) != in_channels)
+        throw Error(ErrorCode::CorruptInput, "cases have different channel counts (" + std::to_string(train_store.get(0)->image.volumes) + " vs " +
                     std::to_string(c->image.volumes) + "); preprocess them with the same options", c->id);
     }
 
@@ -363,8 +411,10 @@ TrainResult train(const TrainOptions& o) {
   }
 
   const auto weights = sampling_weights(train_labels, cfg.positive_oversampling);
+  // An epoch draws one sample per training case, or 4 windows per case when windowed.
+  const size_t per_epoch = train_store.size() * (windowed(cfg) ? 4 : 1);
   const int steps = o.steps_per_epoch > 0 ? o.steps_per_epoch
-                                          : std::max<int>(1, static_cast<int>((train_store.size() + cfg.batch_size - 1) / cfg.batch_size));
+                                          : std::max<int>(1, static_cast<int>((per_epoch + cfg.batch_size - 1) / cfg.batch_size));
   AugmentOptions aug;
   aug.enabled = o.augment;
   spdlog::info("training {} fold {}/{}: {} training and {} validation cases ({}), {} input channel(s), {} steps of {} per epoch, "

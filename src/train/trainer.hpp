@@ -54,10 +54,22 @@ TrainResult train(const TrainOptions& o);
 // Weights of a checkpoint into `net`: the EMA weights when the checkpoint has them and `ema`.
 void load_weights(const std::filesystem::path& checkpoint, MultiTaskUNet& net, bool ema = true);
 
+// The network over a whole ROI input x [C, X, Y, Z] (roi_input), no gradient: one forward when the
+// configuration is not windowed, else the windows of window_starts, `batch` at a time. With
+// `mirror`, the network sees the mirrored input (mirror_input) and the outputs are mirrored back
+// (maps flipped, twin columns and classes swapped), so they describe the unmirrored ROI.
+struct RoiOutput {
+  torch::Tensor labels;    // [14] probabilities: the largest over the windows (CPU, double)
+  torch::Tensor aneurysm;  // [14, X, Y, Z] softmax, the mean over the windows covering a voxel (CPU)
+  torch::Tensor vessel;    // [14, X, Y, Z] likewise (only with `vessels`)
+  torch::Tensor modality;  // [4] softmax, the mean over the windows (CPU, double)
+};
+RoiOutput roi_forward(MultiTaskUNet& net, const torch::Tensor& x, const Configuration& cfg, bool mirror,
+                      bool vessels = false, int batch = 4);
+
 struct TrainCase;
-// The 14 probabilities of one case: one centred, unaugmented ROI sample through `net` (eval mode).
-std::array<double, 14> predict_case(MultiTaskUNet& net, const TrainCase& c, const Configuration& cfg,
-                                    torch::Device dev = torch::kCPU);
+// The 14 probabilities of one case: its unaugmented ROI through `net` (eval mode, roi_forward).
+std::array<double, 14> predict_case(MultiTaskUNet& net, const TrainCase& c, const Configuration& cfg);
 
 // model.json of a run folder, read back: configuration and input channels.
 struct ModelInfo {

@@ -120,6 +120,27 @@ TEST(Evaluate, LocalizationByHand) {
   EXPECT_EQ(localize(truth, pred, 4.99).hits, 0);
 }
 
+TEST(Evaluate, VesselDiceByHand) {
+  Volume<float> truth(Geometry{}, 1), pred(Geometry{}, 1);
+  truth.geom.size = {5, 1, 1};
+  truth.data = {0, 5, 5, 9, 0};
+  pred.geom.size = {4, 1, 1};
+  pred.geom.origin = {1, 0, 0};  // covers truth voxels 1..4; voxel 0 is outside and does not count
+  pred.data = {5, 9, 9, 9};
+  const VesselDice d = vessel_dice(truth, pred);
+  EXPECT_EQ(d.voxels, 4);
+  // vessels: 3 in the truth, 4 predicted, 3 in both -> 6 / 7
+  EXPECT_NEAR(d.foreground, 6.0 / 7, 1e-12);
+  // territory 5: 2 true, 1 predicted, 1 both -> 2/3; territory 9: 1 true, 3 predicted, 1 both -> 1/2
+  EXPECT_NEAR(d.territories, (2.0 / 3 + 0.5) / 2, 1e-12);
+  Evaluation e;
+  e.vessels["a"] = d;
+  e.vessels["b"] = vessel_dice(truth, truth);
+  EXPECT_NEAR(e.vessels["b"].foreground, 1, 1e-12);
+  EXPECT_NEAR(mean_vessel_dice(e)->foreground, (6.0 / 7 + 1) / 2, 1e-12);
+  EXPECT_NEAR(to_json(e).at("vessel_dice").at("territories").get<double>(), (7.0 / 12 + 1) / 2, 1e-12);
+}
+
 // A trained (briefly) tiny model on a tiny synthetic dataset, shared by the tests below.
 class PredictOnSynth : public ::testing::Test {
  protected:
@@ -137,6 +158,7 @@ class PredictOnSynth : public ::testing::Test {
     Configuration c;
     c.name = "tiny";
     c.patch_size = {16, 16, 16};
+    c.target_spacing_mm = {4, 4, 4};  // windowed: 27 windows of 16^3 over the 32 x 32 x 28 ROI
     c.stages = 3;
     c.base_channels = 4;
     c.max_channels = 16;
@@ -210,7 +232,7 @@ TEST_F(PredictOnSynth, UnreadableSeriesGetsTheFallbackRow) {
 TEST_F(PredictOnSynth, PredictAndEvaluateFromTheCommandLine) {
   const fs::path out = dir_->path / "pred" / "predictions.csv";
   fs::create_directories(out.parent_path());
-  ASSERT_EQ(run_aneura("predict " + model().string() + " --data " + data().string() + " -o " + out.string()), 0);
+  ASSERT_EQ(run_aneura("predict " + model().string() + " --data " + data().string() + " -o " + out.string() + " --heatmaps"), 0);
   const CsvTable t = read_csv(out);
   EXPECT_EQ(t.rows.size(), 6u);
   ASSERT_EQ(t.header.size(), 15u);
@@ -238,6 +260,16 @@ TEST_F(PredictOnSynth, PredictAndEvaluateFromTheCommandLine) {
   const json e = json::parse(ej);
   EXPECT_EQ(e.at("series"), 6);
   EXPECT_TRUE(e.contains("localization"));
+  // vessel Dice for the series with a segmentation (from the vessel maps of --heatmaps)
+  int segmented = 0;
+  for (const auto& s : d.series) segmented += d.cowseg(s.uid).has_value();
+  if (segmented > 0) {
+    ASSERT_TRUE(e.contains("vessel_dice"));
+    EXPECT_EQ(e.at("vessel_dice").at("series"), segmented);
+    const double f = e.at("vessel_dice").at("foreground");
+    EXPECT_GE(f, 0.0);
+    EXPECT_LE(f, 1.0);
+  }
   // a bad series in the batch: a fallback row, exit 8, the batch goes on
   const fs::path bad = dir_->path / "1.2.3.5";
   fs::create_directories(bad);

@@ -46,7 +46,11 @@ TEST(Planner, TwoCoresNoGpuPlansTheCpuDemo) {
   const Configuration& c = r.plans.get("");
   EXPECT_EQ(c.device, "cpu");
   EXPECT_EQ(c.loader_workers, 1);
-  for (double s : c.target_spacing_mm) EXPECT_GE(s, 2.5);
+  // windowed: 32^3 windows at >= 2 mm inside the ROI, blob features
+  for (double s : c.target_spacing_mm) EXPECT_GE(s, 2.0);
+  EXPECT_EQ(c.patch_size, (std::array<int, 3>{32, 32, 32}));
+  for (int a = 0; a < 3; ++a) EXPECT_LT(c.patch_size[a] * c.target_spacing_mm[a], c.roi_mm[a]);
+  EXPECT_TRUE(c.blob_features);
   for (int a = 0; a < 3; ++a) EXPECT_EQ(c.patch_size[a] % (1 << (c.stages - 1)), 0);
   // memory rule: the batch fits a quarter of the RAM
   EXPECT_LE(c.batch_size * rule_sample_memory_gb(c.patch_size, c.stages, c.base_channels, c.max_channels, false), 0.25 * 24);

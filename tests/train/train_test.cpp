@@ -50,6 +50,23 @@ TEST(Losses, SegmentationIsCrossEntropyPlusDice) {
   EXPECT_NEAR(segmentation_loss(logits, target).item<double>(), ce + 1 - dice, 1e-5);
 }
 
+TEST(Losses, AneurysmIsWeightedCrossEntropyPlusDiceOverSamplesWithAnAneurysm) {
+  // 2 samples x 2 voxels, 14 classes, logits 0 except sample 0 voxel 1 class 3 = log 13 (p = 0.5)
+  auto logits = torch::zeros({2, 14, 2});
+  logits[0][3][1] = std::log(13.0);
+  auto target = torch::zeros({2, 2}, torch::kLong);
+  target[0][1] = 3;  // sample 1 holds no aneurysm voxel
+  const double w = 10;
+  // CE weighted mean: 3 background voxels (p = 1/14; weight 1) and one class-3 voxel (p = 0.5; weight w)
+  const double ce = (3 * std::log(14.0) + w * std::log(2.0)) / (3 + w);
+  // Dice over sample 0 only: p(fg) = 13/14 at voxel 0, 1 - 1/26 at voxel 1; target fg at voxel 1
+  const double pf0 = 13.0 / 14, pf1 = 1 - 1.0 / 26;
+  const double dice = (2 * pf1 + 1e-5) / (pf0 + pf1 + 1 + 1e-5);
+  EXPECT_NEAR(aneurysm_loss(logits, target, w).item<double>(), ce + 1 - dice, 1e-5);
+  // no aneurysm voxel in the batch: the CE alone (every voxel background, p = 1/14)
+  EXPECT_NEAR(aneurysm_loss(torch::zeros({1, 14, 3}), torch::zeros({1, 3}, torch::kLong), w).item<double>(), std::log(14.0), 1e-5);
+}
+
 NetworkOutput fake_output(int n) {
   NetworkOutput o;
   o.vessel = torch::zeros({n, 14, 2, 2, 2});
@@ -108,7 +125,7 @@ TEST(Losses, HeatmapEvidenceIsTheLogitOfTheLargestProbability) {
 Sample random_sample() {
   Sample s;
   torch::manual_seed(3);
-  s.image = torch::randn({2, 6, 5, 4});
+  s.image = torch::randn({4, 6, 5, 4});  // one image channel + 3 coordinate channels
   s.vessel = torch::randint(0, 14, {6, 5, 4}, torch::kLong);
   s.aneurysm = torch::randint(0, 14, {6, 5, 4}, torch::kLong);
   s.labels = torch::randint(0, 2, {14}).to(torch::kFloat);
@@ -129,8 +146,10 @@ TEST(Flip, TwiceIsTheIdentity) {
 
 TEST(Flip, MirrorsAlongRLAndSwapsAsRsnaMd) {
   Sample s;
-  s.image = torch::zeros({1, 4, 1, 1});
+  s.image = torch::zeros({4, 4, 1, 1});  // image, then coordinates L, P, S
   s.image[0][0][0][0] = 7;  // voxel x = 0 (right-most in RAS)
+  s.image[1] = torch::tensor({-3.f, -1.f, 1.f, 5.f}).reshape({4, 1, 1});  // L coordinate (asymmetric window)
+  s.image[2] = 2;
   s.vessel = torch::tensor({6, 5, 13, 0}, torch::kLong).reshape({4, 1, 1});  // L ICA, R ICA, AComm, bg
   s.aneurysm = torch::tensor({1, 0, 0, 10}, torch::kLong).reshape({4, 1, 1});  // columns 0 and 9, value column + 1
   s.labels = torch::zeros({14});
@@ -139,6 +158,9 @@ TEST(Flip, MirrorsAlongRLAndSwapsAsRsnaMd) {
   s.labels[13] = 1;  // Aneurysm Present
   flip_left_right(s);
   EXPECT_EQ(s.image[0][3][0][0].item<float>(), 7);
+  // the mirrored head's L coordinates: negated and mirrored; P and S unchanged
+  EXPECT_TRUE(torch::equal(s.image[1].flatten(), torch::tensor({-5.f, -1.f, 1.f, 3.f})));
+  EXPECT_TRUE(torch::equal(s.image[2], torch::full({4, 1, 1}, 2.f)));
   // cowseg: 5 <-> 6 (ICA), 13 stays; order mirrored
   EXPECT_EQ(s.vessel.flatten()[0].item<int64_t>(), 0);
   EXPECT_EQ(s.vessel.flatten()[1].item<int64_t>(), 13);
@@ -154,6 +176,101 @@ TEST(Flip, MirrorsAlongRLAndSwapsAsRsnaMd) {
   EXPECT_EQ(s.labels[6].item<float>(), 1);
   EXPECT_EQ(s.labels[13].item<float>(), 1);
   EXPECT_EQ(label_names()[1], "Right Infraclinoid Internal Carotid Artery");
+}
+
+// ---------------------------------------------------------------- windows
+
+TEST(Windows, AConfigurationIsWindowedWhenItsPatchIsSmallerThanItsRoi) {
+  Configuration c;
+  c.roi_mm = {128, 128, 112};
+  c.patch_size = {32, 32, 32};
+  c.target_spacing_mm = {2, 2, 2};
+  EXPECT_TRUE(windowed(c));
+  EXPECT_EQ(window_spacing(c), (Vec3{2, 2, 2}));
+  const Geometry roi = roi_grid({10, 20, 30}, c);
+  EXPECT_EQ(roi.size, (std::array<int64_t, 3>{64, 64, 56}));
+  const Vec3 mid = roi.index_to_world({31.5, 31.5, 27.5});  // centred
+  for (int a = 0; a < 3; ++a) EXPECT_NEAR(mid[a], 10.0 * (a + 1), 1e-9);
+  EXPECT_EQ(roi.orientation_code(), "RAS");
+  c.target_spacing_mm = {3.8, 3.8, 3.2};  // 32 x 3.8 = 122 mm: within 10 % of 128, so the patch is the ROI
+  EXPECT_FALSE(windowed(c));
+  EXPECT_EQ(window_spacing(c), (Vec3{4, 4, 3.5}));
+  EXPECT_EQ(roi_grid({0, 0, 0}, c).size, (std::array<int64_t, 3>{32, 32, 32}));
+}
+
+TEST(Windows, StartsOverlapByHalfAPatchAndAreSymmetric) {
+  const auto w = window_starts({64, 64, 56}, {32, 32, 32});
+  ASSERT_EQ(w.size(), 27u);
+  std::set<int64_t> x, z;
+  for (const auto& s : w) x.insert(s[0]), z.insert(s[2]);
+  EXPECT_EQ(x, (std::set<int64_t>{0, 16, 32}));
+  EXPECT_EQ(z, (std::set<int64_t>{0, 12, 24}));
+  // a span of 35: 3 strides of at most 16 -> 0, 11, 24, 35; the mirrored starts (35 - s) are starts too
+  const auto v = window_starts({67, 32, 20}, {32, 32, 32});
+  ASSERT_EQ(v.size(), 4u);
+  std::set<int64_t> s;
+  for (const auto& a : v) {
+    s.insert(a[0]);
+    EXPECT_EQ(a[1], 0);
+    EXPECT_EQ(a[2], 0);
+  }
+  for (int64_t a : s) EXPECT_TRUE(s.count(35 - a)) << a;
+  EXPECT_EQ(s, (std::set<int64_t>{0, 11, 24, 35}));
+}
+
+TEST(Windows, CoordinateChannelsAreTheWorldPositionFromTheRoiCentre) {
+  Geometry g;
+  g.size = {4, 3, 2};
+  g.spacing = {2, 2, 3};
+  g.origin = {10, -6, 40};
+  g.direction = {{{-1, 0, 0}, {0, -1, 0}, {0, 0, 1}}};  // RAS
+  const auto c = coordinate_channels(g, {0, 0, 40});
+  ASSERT_EQ(c.sizes(), (std::vector<int64_t>{3, 4, 3, 2}));
+  // voxel (3, 2, 1): LPS (10 - 6, -6 - 4, 40 + 3) = (4, -10, 43); minus the centre, / 64
+  EXPECT_NEAR(c[0][3][2][1].item<double>(), 4.0 / 64, 1e-6);
+  EXPECT_NEAR(c[1][3][2][1].item<double>(), -10.0 / 64, 1e-6);
+  EXPECT_NEAR(c[2][3][2][1].item<double>(), 3.0 / 64, 1e-6);
+  EXPECT_NEAR(c[0][0][0][0].item<double>(), 10.0 / 64, 1e-6);
+}
+
+TEST(Windows, MirroredInputIsThatOfTheMirroredHead) {
+  // a head symmetric about the ROI centre: its ROI input mirrored is itself
+  Geometry g;
+  g.size = {6, 2, 2};
+  g.direction = {{{-1, 0, 0}, {0, -1, 0}, {0, 0, 1}}};
+  g.origin = g.index_to_world({0, 0, 0}) - g.index_to_world({2.5, 0.5, 0.5});  // centre at 0
+  const auto image = torch::tensor({1.f, 5.f, 2.f, 2.f, 5.f, 1.f}).reshape({1, 6, 1, 1}).expand({1, 6, 2, 2});
+  const auto x = torch::cat({image, coordinate_channels(g, {0, 0, 0})});
+  EXPECT_TRUE(torch::allclose(mirror_input(x), x));
+  EXPECT_TRUE(torch::equal(mirror_input(mirror_input(x.unsqueeze(0))), x.unsqueeze(0)));  // batched, twice
+}
+
+TEST(Windows, BlobFeaturesMarkASphereAndNotATube) {
+  // 1 mm grid: a bright sphere (radius 3 mm) and a bright tube (radius 1.5 mm) on a dark background
+  const int64_t n = 40;
+  auto img = torch::zeros({n, n, n});
+  auto acc = img.accessor<float, 3>();
+  for (int64_t x = 0; x < n; ++x)
+    for (int64_t y = 0; y < n; ++y)
+      for (int64_t z = 0; z < n; ++z) {
+        const double ds = std::sqrt(double((x - 10) * (x - 10) + (y - 20) * (y - 20) + (z - 20) * (z - 20)));
+        const double dt = std::sqrt(double((y - 20) * (y - 20) + (z - 20) * (z - 20)));
+        if (ds <= 3) acc[x][y][z] = 2;
+        if (x >= 24 && dt <= 1.5) acc[x][y][z] = 2;
+      }
+  const auto b = blob_channels(img, {1, 1, 1});
+  ASSERT_EQ(b.sizes(), (std::vector<int64_t>{2, n, n, n}));
+  const double sphere = b[0][10][20][20].item<double>(), tube = b[0][32][20][20].item<double>(), flat = b[0][20][5][5].item<double>();
+  EXPECT_GT(sphere, 0.3);
+  EXPECT_LT(tube, 0.2 * sphere);
+  EXPECT_LT(flat, 1e-3);
+  // the dark measure marks the same sphere in the negated image, and not the bright one
+  const auto d = blob_channels(-img, {1, 1, 1});
+  EXPECT_NEAR(d[1][10][20][20].item<double>(), sphere, 1e-4);
+  EXPECT_LT(b[1][10][20][20].item<double>(), 1e-3);
+  Configuration c;
+  c.blob_features = true;
+  EXPECT_EQ(input_channels(c, 1), 1 + kBlobChannels + kCoordinateChannels);
 }
 
 // ---------------------------------------------------------------- folds and sampling
@@ -231,6 +348,7 @@ Configuration tiny_config() {
   c.name = "tiny";
   c.patch_size = {16, 16, 16};
   c.roi_mm = {128, 128, 112};
+  c.target_spacing_mm = {8, 8, 7};  // the whole ROI in one patch (not windowed)
   c.stages = 3;
   c.base_channels = 4;
   c.max_channels = 16;
@@ -315,7 +433,7 @@ TEST_F(TrainOnSynth, SamplesCarryTheLabelsOfTheirCase) {
     const TrainCase c = load_case(work(), ci.id);
     std::mt19937_64 rng(1);
     const Sample s = make_sample(c, cfg, rng, none);
-    ASSERT_EQ(s.image.sizes(), (std::vector<int64_t>{c.image.volumes, 48, 48, 48}));
+    ASSERT_EQ(s.image.sizes(), (std::vector<int64_t>{c.image.volumes + kCoordinateChannels, 48, 48, 48}));
     for (int col = 0; col < kNumLabels; ++col) EXPECT_EQ(s.labels[col].item<float>(), c.labels[col]);
     EXPECT_EQ(s.modality, modality_index(c.modality));
     // every location of the case shows as its value (column + 1) in the aneurysm map, none other
@@ -329,6 +447,46 @@ TEST_F(TrainOnSynth, SamplesCarryTheLabelsOfTheirCase) {
     positives += !c.points.empty();
   }
   EXPECT_GT(positives, 2);
+}
+
+TEST_F(TrainOnSynth, WindowsCarryTheLabelsOfThePointsInsideThem) {
+  Configuration cfg = tiny_config();
+  cfg.target_spacing_mm = {2, 2, 2};  // 16^3 windows of 32 mm in the 128 mm ROI
+  ASSERT_TRUE(windowed(cfg));
+  AugmentOptions focus;  // centred near a point, no other change
+  focus.focus_on_aneurysm = 1;
+  focus.rotate_deg = focus.scale = focus.flip_probability = 0;
+  int positives = 0, negatives = 0;
+  for (const auto& ci : list_cases(work())) {
+    const TrainCase c = load_case(work(), ci.id);
+    std::mt19937_64 rng(4);
+    const Sample s = make_sample(c, cfg, rng, focus);
+    ASSERT_EQ(s.image.sizes(), (std::vector<int64_t>{c.image.volumes + kCoordinateChannels, 16, 16, 16}));
+    if (c.points.empty()) {
+      if (c.labels[13] == 0) {
+        ++negatives;
+        EXPECT_EQ(s.labels.sum().item<float>(), 0) << ci.id;
+      }
+      continue;
+    }
+    // a window around a point: Present, the point's location, and its sphere in the map
+    ++positives;
+    EXPECT_EQ(s.labels[13].item<float>(), 1) << ci.id;
+    int found = 0;
+    for (const auto& [p, col] : c.points)
+      if (s.labels[col].item<float>() == 1) {
+        ++found;
+        EXPECT_TRUE((s.aneurysm == col + 1).any().item<bool>()) << ci.id;
+      }
+    EXPECT_GE(found, 1) << ci.id;
+    // the columns marked are those of the case's points, no other
+    for (int col = 0; col < kNumLabels - 1; ++col)
+      if (s.labels[col].item<float>() == 1) {
+        EXPECT_EQ(c.labels[col], 1) << ci.id << " column " << col;
+      }
+  }
+  EXPECT_GT(positives, 2);
+  EXPECT_GT(negatives, 2);
 }
 
 TEST_F(TrainOnSynth, LoaderIsDeterministicWhateverTheWorkers) {
@@ -352,7 +510,7 @@ TEST_F(TrainOnSynth, LoaderIsDeterministicWhateverTheWorkers) {
     EXPECT_TRUE(torch::equal(a->aneurysm, b->aneurysm));
     EXPECT_TRUE(torch::equal(a->labels, b->labels));
     EXPECT_EQ(a->cases, b->cases);
-    EXPECT_EQ(a->image.size(1), store.get(0)->image.volumes);
+    EXPECT_EQ(a->image.size(1), store.get(0)->image.volumes + kCoordinateChannels);
     EXPECT_EQ(a->image.size(2), 16);
   }
   EXPECT_EQ(n, 3);

@@ -7,7 +7,6 @@
 //       -Wl,-rpath,$T/lib -o bench_network          (T = the LibTorch folder)
 // Usage: bench_network DEVICE SIZE BATCH BASE STAGES IN_CHANNELS [bf16]
 //   e.g. cuda 128 2 32 5 4 bf16 (gpu_full: 128^3-ish ROI at 1 mm) or cpu 32 4 8 4 6 (cpu_demo windows)
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -24,30 +23,6 @@ double now() { return std::chrono::duration<double>(std::chrono::steady_clock::n
 void sync(const torch::Device& d) {
   if (d.is_cuda()) torch::cuda::synchronize();
 }
-
-// bf16 autocast on CUDA, for the span of one call (the API moved between LibTorch 1.x and 2.x).
-struct Autocast {
-  explicit Autocast(bool on) : on_(on) {
-    if (!on_) return;
-#if TORCH_VERSION_MAJOR >= 2
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-#else
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
-#endif
-  }
-  ~Autocast() {
-    if (!on_) return;
-#if TORCH_VERSION_MAJOR >= 2
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-#else
-    at::autocast::set_enabled(false);
-#endif
-    at::autocast::clear_cache();
-  }
-  bool on_;
-};
 
 }  // namespace
 
@@ -79,7 +54,7 @@ int main(int argc, char** argv) {
     opt.zero_grad();
     aneura::NetworkOutput out;
     {
-      Autocast ac(bf16 && dev.is_cuda());
+      aneura::CudaAutocast ac(bf16 && dev.is_cuda());
       out = net->forward(x);
     }
     const auto loss = torch::nn::functional::cross_entropy(out.aneurysm.to(torch::kFloat), target) + out.labels.to(torch::kFloat).pow(2).mean() +
@@ -89,7 +64,7 @@ int main(int argc, char** argv) {
   };
   auto infer = [&] {
     torch::NoGradGuard ng;
-    Autocast ac(bf16 && dev.is_cuda());
+    aneura::CudaAutocast ac(bf16 && dev.is_cuda());
     auto out = net->forward(x);
     (void)out;
   };

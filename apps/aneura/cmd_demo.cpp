@@ -33,6 +33,7 @@ struct DemoArgs {
 int step(const std::vector<std::string>& args, bool tolerate_fallback = false) {
   std::string line = "aneura";
   for (const auto& a : args) line += " " + a;
+  std::fflush(stdout);  // the steps print to both streams: keep them in order when piped
   std::cerr << "\n== " << line << "\n";
   const int rc = run_cli(args);
   if (rc == 0 || (tolerate_fallback && rc == static_cast<int>(ErrorCode::Partial))) return 0;

@@ -1,5 +1,7 @@
 #include "model/network.hpp"
 
+#include <ATen/autocast_mode.h>
+
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -100,6 +102,27 @@ torch::Tensor heatmap_evidence(const torch::Tensor& aneurysm_logits) {
   const auto at_any = g.select(2, k - 1);                               // [N, K]
   const auto any = torch::logsumexp(at_any.slice(1, 1, k), 1) - at_any.select(1, 0);
   return torch::cat({loc, any.unsqueeze(1)}, 1);                       // [N, 14]
+}
+
+CudaAutocast::CudaAutocast(bool on) : on_(on) {
+  if (!on_) return;
+#if TORCH_VERSION_MAJOR >= 2
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  at::autocast::set_autocast_enabled(at::kCUDA, true);
+#else
+  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+  at::autocast::set_enabled(true);
+#endif
+}
+
+CudaAutocast::~CudaAutocast() {
+  if (!on_) return;
+#if TORCH_VERSION_MAJOR >= 2
+  at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+  at::autocast::set_enabled(false);
+#endif
+  at::autocast::clear_cache();
 }
 
 std::vector<torch::Tensor> encoder_parameters(MultiTaskUNet& net) { return net->encoder->parameters(); }

@@ -57,6 +57,19 @@ struct MultiTaskUNetImpl : torch::nn::Module {
 };
 TORCH_MODULE(MultiTaskUNet);
 
+// bf16 autocast on CUDA for the guard's scope when `on` (mixed precision); the API differs
+// between LibTorch 1.x and 2.x, both are covered.
+class CudaAutocast {
+ public:
+  explicit CudaAutocast(bool on);
+  ~CudaAutocast();
+  CudaAutocast(const CudaAutocast&) = delete;
+  CudaAutocast& operator=(const CudaAutocast&) = delete;
+
+ private:
+  bool on_;
+};
+
 // Heatmap evidence per label from aneurysm logits [N, 14, ...]: logit of the largest voxel
 // probability of each location (classes 1..13) and of "any aneurysm" (1 - background) -> [N, 14].
 torch::Tensor heatmap_evidence(const torch::Tensor& aneurysm_logits);

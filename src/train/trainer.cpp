@@ -11,7 +11,6 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
-#include <ATen/autocast_mode.h>
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
@@ -201,7 +200,11 @@ RoiOutput roi_forward(MultiTaskUNet& net, const torch::Tensor& x, const Configur
       w.push_back(in.slice(1, starts[i][0], starts[i][0] + p[0]).slice(2, starts[i][1], starts[i][1] + p[1]).slice(3, starts[i][2], starts[i][2] + p[2]));
     auto xb = torch::stack(w).to(dev);
     if (cfg.channels_last && dev.is_cuda()) xb = xb.contiguous(at::MemoryFormat::ChannelsLast3d);
-    const NetworkOutput out = net->forward(xb);
+    NetworkOutput out;
+    {
+      CudaAutocast ac(cfg.mixed_precision && dev.is_cuda());
+      out = net->forward(xb);
+    }
     const auto l = torch::sigmoid(out.labels.to(torch::kCPU, torch::kDouble)).amax(0);
     labels = labels.defined() ? torch::maximum(labels, l) : l;
     const auto m = torch::softmax(out.modality.to(torch::kCPU, torch::kDouble), 1).sum(0);
@@ -452,16 +455,13 @@ TrainResult train(const TrainOptions& o) {
       if (cfg.channels_last && dev.is_cuda()) x = x.contiguous(at::MemoryFormat::ChannelsLast3d);
       Targets t{b->vessel.to(dev), b->aneurysm.to(dev), b->labels.to(dev), b->modality.to(dev), b->has_vessels.to(dev)};
       opt->zero_grad();
-      if (autocast) {
-        at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-        at::autocast::set_enabled(true);
+      NetworkOutput out;
+      {
+        CudaAutocast ac(autocast);
+        out = net->forward(x);
       }
-      NetworkOutput out = net->forward(x);
-      if (autocast) {
-        at::autocast::set_enabled(false);
-        at::autocast::clear_cache();
+      if (autocast)
         out = {out.vessel.to(torch::kFloat), out.aneurysm.to(torch::kFloat), out.labels.to(torch::kFloat), out.modality.to(torch::kFloat)};
-      }
       const LossTerms l = multitask_loss(out, t, pos_weight, cfg.loss_weights);
       l.total.backward();
       if (cfg.grad_clip > 0) {

@@ -118,8 +118,7 @@ int run_predict(const PredictArgs& a) {
 }
 
 // True localizer points in world LPS mm for the series of `truth` (headers of their series only).
-std::map<std::string, std::vector<Vec3>> true_points_world(const fs::path& data, const TruthTable& truth) {
-  const RsnaDataset d = read_rsna(data);
+std::map<std::string, std::vector<Vec3>> true_points_world(const RsnaDataset& d, const TruthTable& truth) {
   std::map<std::string, std::vector<Vec3>> tp;
   for (const auto& [uid, locs] : d.localizers) {
     if (!truth.count(uid)) continue;
@@ -139,10 +138,16 @@ int run_evaluate(const EvaluateArgs& a) {
   if (!a.points.empty()) {
     if (a.data.empty()) throw Error(ErrorCode::Usage, "--points needs --data (the DICOM series place the true localizers)");
     const TruthTable truth = read_truth(a.truth);
-    const auto tp = true_points_world(a.data, truth);
+    const RsnaDataset d = read_rsna(a.data);
+    const auto tp = true_points_world(d, truth);
     std::map<std::string, std::vector<Vec3>> pp;
     for (const auto& [uid, l] : truth) {
       if (!is_valid_uid(uid)) continue;
+      // vessel Dice where the dataset has a segmentation and predict wrote a vessel map (--heatmaps)
+      const fs::path map = fs::path(a.points) / (uid + "_vessels.nii");
+      const auto seg = d.cowseg(uid);
+      std::error_code ec;
+      if (seg && fs::exists(map, ec)) e.vessels[uid] = vessel_dice(read_nifti(*seg), read_nifti(map));
       std::ifstream in(fs::path(a.points) / (uid + ".json"));
       if (!in) continue;
       try {
@@ -153,16 +158,6 @@ int run_evaluate(const EvaluateArgs& a) {
       }
     }
     e.localization = localize(tp, pp, a.radius);
-    // Vessel Dice where the dataset has a segmentation and predict wrote a vessel map (--heatmaps).
-    const RsnaDataset d = read_rsna(a.data);
-    for (const auto& [uid, l] : truth) {
-      if (!is_valid_uid(uid)) continue;
-      const fs::path map = fs::path(a.points) / (uid + "_vessels.nii");
-      const auto seg = d.cowseg(uid);
-      std::error_code ec;
-      if (!seg || !fs::exists(map, ec)) continue;
-      e.vessels[uid] = vessel_dice(read_nifti(*seg), read_nifti(map));
-    }
   }
   std::printf("%-45s %8s %9s\n", "column", "AUC", "positives");
   for (int c = 0; c < kNumLabels; ++c)
@@ -199,7 +194,7 @@ int run_report(const ReportArgs& a) {
   o.points = a.points;
   o.mip_series = a.series;
   o.out = a.out.empty() ? fs::path(a.work) / "report" : fs::path(a.out);
-  if (!a.data.empty() && !a.truth.empty()) o.true_points = true_points_world(a.data, read_truth(a.truth));
+  if (!a.data.empty() && !a.truth.empty()) o.true_points = true_points_world(read_rsna(a.data), read_truth(a.truth));
   const ReportResult r = write_report(o);
   std::cerr << "report: " << r.pictures.size() << " pictures -> " << r.html.string() << "\n";
   return 0;

@@ -236,6 +236,14 @@ int input_channels(const Configuration& cfg, int image_channels) {
   return image_channels + (cfg.blob_features ? kBlobChannels : 0) + kCoordinateChannels;
 }
 
+torch::Tensor network_input(const torch::Tensor& image, const Geometry& grid, const Vec3& roi_centre, const Configuration& cfg,
+                            int blob_threads) {
+  std::vector<torch::Tensor> parts{image};
+  if (cfg.blob_features) parts.push_back(blob_channels(image[0], grid.spacing, blob_threads));
+  parts.push_back(coordinate_channels(grid, roi_centre));
+  return torch::cat(parts);
+}
+
 torch::Tensor mirror_input(const torch::Tensor& x) {
   auto y = x.flip({-3});
   y.select(-4, x.size(-4) - kCoordinateChannels).mul_(-1);
@@ -254,11 +262,7 @@ RoiInput roi_input(const Volume<float>& image, const Vec3& centre, const Configu
   RoiInput r;
   r.grid = roi_grid(centre, cfg);
   if (!outside) outside = image.data.empty() ? 0.f : *std::min_element(image.data.begin(), image.data.end());
-  const auto img = volume_to_tensor(resample_to(image, r.grid, Interp::Linear, *outside));
-  std::vector<torch::Tensor> parts{img};
-  if (cfg.blob_features) parts.push_back(blob_channels(img[0], r.grid.spacing, 0));
-  parts.push_back(coordinate_channels(r.grid, centre));
-  r.x = torch::cat(parts);
+  r.x = network_input(volume_to_tensor(resample_to(image, r.grid, Interp::Linear, *outside)), r.grid, centre, cfg, 0);
   return r;
 }
 
@@ -329,38 +333,35 @@ Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64
       image = image + torch::randn(image.sizes(), gen) * static_cast<float>(0.05 * u(rng));
     }
   }
-  std::vector<torch::Tensor> parts{image};
-  if (cfg.blob_features) parts.push_back(blob_channels(image[0], grid.spacing));
-  parts.push_back(coordinate_channels(grid, c.roi_centre));
-  s.image = torch::cat(parts);
+  s.image = network_input(image, grid, c.roi_centre, cfg, 1);
   if (flip) flip_left_right(s);
   return s;
 }
 
+namespace {
+
+// A long tensor t[v] = f(v), v = 0..n-1.
+template <class F>
+torch::Tensor make_lut(int n, F f) {
+  auto t = torch::zeros({n}, torch::kLong);
+  for (int v = 0; v < n; ++v) t[v] = f(v);
+  return t;
+}
+
+}  // namespace
+
 const torch::Tensor& label_twin_lut() {
-  static const torch::Tensor lut = [] {
-    auto t = torch::zeros({kNumLabels}, torch::kLong);
-    for (int c = 0; c < kNumLabels; ++c) t[c] = label_twin(c);
-    return t;
-  }();
+  static const torch::Tensor lut = make_lut(kNumLabels, label_twin);
   return lut;
 }
 
 const torch::Tensor& aneurysm_value_twin_lut() {
-  static const torch::Tensor lut = [] {
-    auto t = torch::zeros({kNumLabels}, torch::kLong);
-    for (int v = 1; v < kNumLabels; ++v) t[v] = label_twin(v - 1) + 1;
-    return t;
-  }();
+  static const torch::Tensor lut = make_lut(kNumLabels, [](int v) { return v == 0 ? 0 : label_twin(v - 1) + 1; });
   return lut;
 }
 
 const torch::Tensor& cowseg_twin_lut() {
-  static const torch::Tensor lut = [] {
-    auto t = torch::zeros({14}, torch::kLong);
-    for (int v = 0; v < 14; ++v) t[v] = cowseg_twin(v);
-    return t;
-  }();
+  static const torch::Tensor lut = make_lut(14, cowseg_twin);
   return lut;
 }
 

@@ -112,10 +112,19 @@ struct Validation {
   CompetitionScore score;
 };
 
+// 14 probabilities [14] (CPU, double) as an array.
+std::array<double, kNumLabels> to_array(const torch::Tensor& p) {
+  const auto d = p.to(torch::kCPU, torch::kDouble).contiguous();
+  std::array<double, kNumLabels> out{};
+  std::copy(d.data_ptr<double>(), d.data_ptr<double>() + kNumLabels, out.begin());
+  return out;
+}
+
 // One centred, unaugmented sample per validation case through `net` (loss, vessel Dice), and the
-// case's probabilities over its whole ROI (competition score).
+// case's probabilities over its whole ROI (competition score). Windowed: the ROI inputs are made
+// once (first call) and kept in `roi_inputs`, as they are the same every epoch.
 Validation validate(MultiTaskUNet& net, const CaseStore& store, const Configuration& cfg, const torch::Tensor& pos_weight,
-                    torch::Device dev) {
+                    torch::Device dev, std::vector<torch::Tensor>& roi_inputs) {
   torch::NoGradGuard ng;
   net->eval();
   Validation v;
@@ -134,12 +143,10 @@ Validation validate(MultiTaskUNet& net, const CaseStore& store, const Configurat
     v.loss += multitask_loss(out, t, pos_weight, cfg.loss_weights).total.item<double>();
     // the case's probabilities: the centred sample is the whole ROI unless windowed
     if (windowed(cfg)) {
-      prob.push_back(predict_case(net, *c, cfg));
+      if (roi_inputs.size() <= i) roi_inputs.push_back(roi_input(c->image, c->roi_centre, cfg, c->background).x);
+      prob.push_back(to_array(roi_forward(net, roi_inputs[i], cfg, false).labels));
     } else {
-      const auto p = torch::sigmoid(out.labels[0]).to(torch::kCPU, torch::kDouble).contiguous();
-      std::array<double, kNumLabels> pa{};
-      std::copy(p.data_ptr<double>(), p.data_ptr<double>() + kNumLabels, pa.begin());
-      prob.push_back(pa);
+      prob.push_back(to_array(torch::sigmoid(out.labels[0])));
     }
     truth.push_back(c->labels);
     if (c->has_vessels) {  // foreground Dice pooled over classes 1..13
@@ -234,9 +241,7 @@ RoiOutput roi_forward(MultiTaskUNet& net, const torch::Tensor& x, const Configur
 std::array<double, kNumLabels> predict_case(MultiTaskUNet& net, const TrainCase& c, const Configuration& cfg) {
   const bool was_training = net->is_training();
   net->eval();
-  const auto p = roi_forward(net, roi_input(c.image, c.roi_centre, cfg, c.background).x, cfg, false).labels;
-  std::array<double, kNumLabels> out{};
-  std::copy(p.data_ptr<double>(), p.data_ptr<double>() + kNumLabels, out.begin());
+  const auto out = to_array(roi_forward(net, roi_input(c.image, c.roi_centre, cfg, c.background).x, cfg, false).labels);
   if (was_training) net->train();
   return out;
 }
@@ -426,6 +431,7 @@ TrainResult train(const TrainOptions& o) {
                cfg.time_budget_s > 0 ? " within " + std::to_string(static_cast<int>(cfg.time_budget_s)) + " s" : std::string(),
                cfg.device, torch::get_num_threads());
 
+  std::vector<torch::Tensor> val_roi_inputs;  // windowed validation: each case's ROI input, made once
   TrainResult r;
   r.run_dir = run_dir;
   r.best_selection = best;
@@ -485,7 +491,7 @@ TrainResult train(const TrainOptions& o) {
     }
     const double train_s = seconds_since(t_epoch);
     MultiTaskUNet& judged = use_ema ? ema_net : net;
-    const Validation v = val_store.size() ? validate(judged, val_store, cfg, pos_weight, dev) : Validation{};
+    const Validation v = val_store.size() ? validate(judged, val_store, cfg, pos_weight, dev, val_roi_inputs) : Validation{};
     const bool improved = val_store.size() == 0 || v.selection > best;
     if (improved) best = val_store.size() ? v.selection : best;
     const double elapsed = elapsed_before + seconds_since(t_start);

@@ -28,11 +28,11 @@ int main(int argc, char** argv) {
   const Plans plans = read_plans(work / "plans.json");
   Configuration cfg = plans.get(argc > 2 ? argv[2] : "");
   const int workers = argc > 3 ? std::stoi(argv[3]) : cfg.loader_workers;
-  torch::set_num_threads(static_cast<int>(default_threads()));
+  set_cpu_threads(static_cast<int>(default_threads()));
   std::vector<std::string> ids;
   for (const auto& c : list_cases(work))
     if (c.labelled) ids.push_back(c.id);
-  const CaseStore store(work, ids, 8e9);
+  CaseStore store(work, ids, 8e9);
   AugmentOptions aug;
   const size_t n = 64;
   std::vector<size_t> draws;
@@ -40,6 +40,17 @@ int main(int argc, char** argv) {
 
   // (1) loader alone
   auto t = Clock::now();
+  {
+    BatchLoader loader(store, cfg, aug, draws, cfg.batch_size, 1, 0, workers, cfg.queue_length);
+    while (loader.next()) {
+    }
+  }
+  const double resample_sps = n / since(t);
+  // (1b) the same from ROIs made once (what training does for a windowed configuration)
+  t = Clock::now();
+  const bool rois = store.cache_rois(cfg, static_cast<int>(default_threads()), 8e9);
+  const double roi_s = since(t);
+  t = Clock::now();
   {
     BatchLoader loader(store, cfg, aug, draws, cfg.batch_size, 1, 0, workers, cfg.queue_length);
     while (loader.next()) {
@@ -74,6 +85,8 @@ int main(int argc, char** argv) {
   const double fed_sps = steps * cfg.batch_size / since(t);
   std::printf("configuration %s, patch %dx%dx%d, batch %d, %d loader worker(s), %d LibTorch thread(s)\n", cfg.name.c_str(),
               cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2], cfg.batch_size, workers, torch::get_num_threads());
+  std::printf("loader alone, resampling each window  %8.1f samples/s\n", resample_sps);
+  if (rois) std::printf("ROI inputs of %zu cases made once in %.1f s; loader alone, crops of them  %8.1f samples/s\n", store.size(), roi_s, loader_sps);
   std::printf("loader alone        %8.1f samples/s\n", loader_sps);
   std::printf("model step alone    %8.1f samples/s\n", model_sps);
   std::printf("training, fed       %8.1f samples/s (%.0f %% of the model alone)\n", fed_sps, 100 * fed_sps / model_sps);

@@ -47,7 +47,7 @@ int run_demo(const DemoArgs& a) {
   fs::create_directories(out, ec);
   if (ec) throw Error(ErrorCode::OutputFailed, "cannot create the demo folder: " + ec.message(), out.string());
   if (int rc = step({"synth", data.string(), "--n", std::to_string(a.train_series), "--size", "small", "--seed", "1", "--force"})) return rc;
-  if (int rc = step({"synth", test.string(), "--n", std::to_string(a.test_series), "--size", "small", "--seed", "2", "--force"})) return rc;
+  if (int rc = step({"synth", test.string(), "--n", std::to_string(a.test_series), "--size", "small", "--seed", "2", "--cover-locations", "--force"})) return rc;
   // one series per modality: its header summary and a NIfTI conversion
   const RsnaDataset d = read_rsna(data);
   std::set<std::string> shown;

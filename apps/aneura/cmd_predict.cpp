@@ -14,6 +14,7 @@
 #include "infer/predictor.hpp"
 #include "io/dicom_series.hpp"
 #include "io/nifti.hpp"
+#include "model/network.hpp"
 #include "report/report.hpp"
 
 namespace fs = std::filesystem;
@@ -47,7 +48,7 @@ std::string fmt_prob(double v) {
 }
 
 int run_predict(const PredictArgs& a) {
-  torch::set_num_threads(a.threads > 0 ? a.threads : static_cast<int>(default_threads()));
+  set_cpu_threads(a.threads > 0 ? a.threads : static_cast<int>(default_threads()));
   std::vector<fs::path> dirs;
   for (const auto& s : a.series) dirs.emplace_back(s);
   if (!a.data.empty()) {

@@ -71,11 +71,19 @@ SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
   heat = (heat / n).to(torch::kCPU).contiguous();
   for (int c = 0; c < kNumLabels; ++c) r.probability[c] = prob[c].item<double>();
   r.predicted_modality = modality_names()[modality.argmax().item<int64_t>()];
-  // Points: greedy maxima of 1 - p(background), at least point_separation_mm apart.
+  // Points: greedy maxima of 1 - p(background), at least point_separation_mm apart, inside the
+  // image (the ROI may reach beyond the field of view, where nothing was imaged).
   auto any = (1 - heat[0]).contiguous();
   auto acc = any.accessor<float, 3>();
   const auto hacc = heat.accessor<float, 4>();
   const int64_t nx = any.size(0), ny = any.size(1), nz = any.size(2);
+  for (int64_t a = 0; a < nx; ++a)
+    for (int64_t b = 0; b < ny; ++b)
+      for (int64_t c = 0; c < nz; ++c) {
+        const Vec3 ijk = image.geom.world_to_index(grid.index_to_world({double(a), double(b), double(c)}));
+        for (int d = 0; d < 3; ++d)
+          if (ijk[d] < -0.5 || ijk[d] > image.geom.size[d] - 0.5) acc[a][b][c] = -1;
+      }
   for (int k = 0; k < o_.max_points; ++k) {
     int64_t ix = 0, iy = 0, iz = 0;
     float pmax = -1;
@@ -83,7 +91,7 @@ SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
       for (int64_t b = 0; b < ny; ++b)
         for (int64_t c = 0; c < nz; ++c)
           if (acc[a][b][c] > pmax) pmax = acc[a][b][c], ix = a, iy = b, iz = c;
-    if (k > 0 && pmax < o_.min_point_probability) break;
+    if (pmax < 0 || (k > 0 && pmax < o_.min_point_probability)) break;
     PredictedPoint pt;
     pt.world_lps = grid.index_to_world({double(ix), double(iy), double(iz)});
     pt.probability = pmax;
@@ -100,7 +108,7 @@ SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
       for (int64_t b = 0; b < ny; ++b)
         for (int64_t c = 0; c < nz; ++c) {
           const double dx = (a - ix) * grid.spacing[0], dy = (b - iy) * grid.spacing[1], dz = (c - iz) * grid.spacing[2];
-          if (dx * dx + dy * dy + dz * dz <= rad * rad) acc[a][b][c] = 0;
+          if (dx * dx + dy * dy + dz * dz <= rad * rad) acc[a][b][c] = std::min(acc[a][b][c], 0.f);
         }
   }
   if (o_.keep_maps) {

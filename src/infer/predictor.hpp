@@ -26,7 +26,7 @@ struct PredictedPoint {
 struct SeriesPrediction {
   std::string series_uid;                  // from the DICOM headers (or the folder name on failure)
   std::array<double, kNumLabels> probability{};
-  std::vector<PredictedPoint> points;      // best first
+  std::vector<PredictedPoint> points;      // best first; inside the image (none outside its field of view)
   std::string modality, predicted_modality;
   double read_s = 0, harmonize_s = 0, network_s = 0;
   bool fallback = false;                   // the series could not be read: prior probabilities

@@ -1,5 +1,7 @@
 #include "model/network.hpp"
 
+#include <dlfcn.h>
+
 #include <ATen/autocast_mode.h>
 
 #include <algorithm>
@@ -134,6 +136,12 @@ std::vector<torch::Tensor> decoder_and_head_parameters(MultiTaskUNet& net) {
   for (const auto& p : net->parameters())
     if (!enc.count(p.unsafeGetTensorImpl())) rest.push_back(p);
   return rest;
+}
+
+void set_cpu_threads(int threads) {
+  torch::set_num_threads(std::max(1, threads));
+  using SetThreads = void (*)(int);
+  if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(1);
 }
 
 }  // namespace aneura

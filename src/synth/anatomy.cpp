@@ -85,7 +85,7 @@ const std::vector<double>& location_weights() {
   return w;
 }
 
-Subject make_subject(std::mt19937_64& rng, double p_positive) {
+Subject make_subject(std::mt19937_64& rng, double p_positive, int first_column) {
   std::uniform_real_distribution<double> u(0.0, 1.0);
   std::normal_distribution<double> n(0.0, 1.0);
   Subject s;
@@ -95,14 +95,15 @@ Subject make_subject(std::mt19937_64& rng, double p_positive) {
   s.rotation = rotation_xyz(6 * deg * n(rng), 4 * deg * n(rng), 6 * deg * n(rng));
   s.translation = {6 * n(rng), 6 * n(rng), 6 * n(rng)};
   s.vessels = vessel_tree(rng);
-  if (u(rng) >= p_positive) return s;
+  if (u(rng) >= p_positive && first_column < 0) return s;
 
   // ~13 % of positives carry 2 or 3 aneurysms.
   const double r = u(rng);
   const int count = r < 0.87 ? 1 : r < 0.97 ? 2 : 3;
   std::discrete_distribution<int> where(location_weights().begin(), location_weights().end());
   for (int a = 0; a < count; ++a) {
-    const int column = where(rng);
+    const int drawn = where(rng);
+    const int column = a == 0 && first_column >= 0 ? first_column : drawn;
     const int cowseg = column_to_cowseg(column);
     std::vector<const Segment*> segs;
     for (const auto& seg : s.vessels)
@@ -171,6 +172,33 @@ VesselGrid::VesselGrid(const Subject& s, double step) : step_(step) {
       if (norm(p - an.centre_subject) <= an.radius) aneurysm_[idx] = static_cast<uint8_t>(i + 1);
     });
   }
+  // Blocks near a vessel: each occupied voxel marks its block and the 26 around it.
+  for (int a = 0; a < 3; ++a) nb_[a] = static_cast<int64_t>(std::ceil(n_[a] * step / kNearBlockMm)) + 1;
+  near_.assign(static_cast<size_t>(nb_[0] * nb_[1] * nb_[2]), 0);
+  for (int64_t k = 0; k < n_[2]; ++k)
+    for (int64_t j = 0; j < n_[1]; ++j)
+      for (int64_t i = 0; i < n_[0]; ++i) {
+        const size_t idx = static_cast<size_t>(i + n_[0] * (j + n_[1] * k));
+        if (!labels_[idx] && !aneurysm_[idx]) continue;
+        const int64_t b[3] = {static_cast<int64_t>(i * step / kNearBlockMm), static_cast<int64_t>(j * step / kNearBlockMm),
+                              static_cast<int64_t>(k * step / kNearBlockMm)};
+        for (int64_t dz = -1; dz <= 1; ++dz)
+          for (int64_t dy = -1; dy <= 1; ++dy)
+            for (int64_t dx = -1; dx <= 1; ++dx) {
+              const int64_t x = b[0] + dx, y = b[1] + dy, z = b[2] + dz;
+              if (x < 0 || y < 0 || z < 0 || x >= nb_[0] || y >= nb_[1] || z >= nb_[2]) continue;
+              near_[static_cast<size_t>(x + nb_[0] * (y + nb_[1] * z))] = 1;
+            }
+      }
+}
+
+bool VesselGrid::near_vessel(const Vec3& s) const {
+  int64_t idx[3];
+  for (int a = 0; a < 3; ++a) {
+    idx[a] = static_cast<int64_t>(std::floor((s[a] - lo_[a]) / kNearBlockMm));
+    if (idx[a] < 0 || idx[a] >= nb_[a]) return false;
+  }
+  return near_[static_cast<size_t>(idx[0] + nb_[0] * (idx[1] + nb_[1] * idx[2]))] != 0;
 }
 
 uint8_t VesselGrid::lookup(const std::vector<uint8_t>& v, const Vec3& s) const {

@@ -39,7 +39,8 @@ struct Subject {
 
 // Draws a subject: head size and pose, vessel positions and calibre, and 0..3 aneurysms at
 // locations drawn with the RSNA 2025 frequencies (positive with probability p_positive).
-Subject make_subject(std::mt19937_64& rng, double p_positive);
+// `first_column` >= 0: the subject is positive and its first aneurysm is at that location column.
+Subject make_subject(std::mt19937_64& rng, double p_positive, int first_column = -1);
 
 // Voxelised vessel tree in the subject frame, for fast lookups while rendering.
 class VesselGrid {
@@ -48,6 +49,10 @@ class VesselGrid {
   // cowseg value (0 = none) and aneurysm index + 1 (0 = none) at a subject-frame point.
   uint8_t vessel_at(const Vec3& s) const { return lookup(labels_, s); }
   uint8_t aneurysm_at(const Vec3& s) const { return lookup(aneurysm_, s); }
+  // Whether a vessel or aneurysm lies within about one block (kNearBlockMm) of a subject-frame
+  // point: where rendering must average sub-samples (partial volume) to be faithful.
+  bool near_vessel(const Vec3& s) const;
+  static constexpr double kNearBlockMm = 4.0;
 
  private:
   uint8_t lookup(const std::vector<uint8_t>& v, const Vec3& s) const;
@@ -55,6 +60,8 @@ class VesselGrid {
   double step_;
   int64_t n_[3];
   std::vector<uint8_t> labels_, aneurysm_;
+  int64_t nb_[3];
+  std::vector<uint8_t> near_;  // blocks of kNearBlockMm: 1 when a vessel voxel is in it or a neighbour
 };
 
 // Tissue at a world point (head layers analytic, vessels from the grid).

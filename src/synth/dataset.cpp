@@ -52,7 +52,7 @@ SeriesResult make_series(const SynthOptions& o, int index, const fs::path& root)
   std::uniform_real_distribution<double> u(0.0, 1.0);
   SeriesResult r;
   r.uid = series_uid(o.seed, index);
-  const Subject subject = make_subject(rng, o.positive_fraction);
+  const Subject subject = make_subject(rng, o.positive_fraction, o.cover_locations && index < kNumLabels - 1 ? index : -1);
   const Modality m = draw_modality(rng);
   const Appearance look = draw_appearance(m, rng);
   SeriesDesign d = draw_design(m, o.size, subject, o.hazards, rng);

@@ -63,10 +63,15 @@ TrainCase load_case(const fs::path& work, const std::string& id) {
 Vec3 find_roi_centre(const Volume<float>& image) {
   const Geometry& g = image.geom;
   const auto& n = g.size;
-  // Foreground: above 10 % of the p1..p99 range of the first channel (strided sample).
+  // Foreground: above 10 % of the p1..p99 range of the first channel (strided sample, each voxel
+  // with its left-right partner: a mirrored head gets the mirrored centre).
   std::vector<float> sample;
   const size_t nv = static_cast<size_t>(g.voxel_count());
-  for (size_t i = 0; i < nv; i += std::max<size_t>(1, nv / 100000)) sample.push_back(image.data[i]);
+  for (size_t i = 0; i < nv; i += std::max<size_t>(1, nv / 100000)) {
+    const size_t x = i % static_cast<size_t>(n[0]);
+    sample.push_back(image.data[i]);
+    sample.push_back(image.data[i - x + static_cast<size_t>(n[0] - 1) - x]);
+  }
   const double lo = percentile(sample, 1), hi = percentile(sample, 99);
   const float thr = static_cast<float>(lo + 0.1 * (hi - lo));
   // Bounding box in world coordinates along L, P, S.
@@ -258,11 +263,12 @@ torch::Tensor volume_to_tensor(const Volume<float>& v) {
       .contiguous();
 }
 
-RoiInput roi_input(const Volume<float>& image, const Vec3& centre, const Configuration& cfg, std::optional<float> outside) {
+RoiInput roi_input(const Volume<float>& image, const Vec3& centre, const Configuration& cfg, std::optional<float> outside,
+                   int blob_threads) {
   RoiInput r;
   r.grid = roi_grid(centre, cfg);
   if (!outside) outside = image.data.empty() ? 0.f : *std::min_element(image.data.begin(), image.data.end());
-  r.x = network_input(volume_to_tensor(resample_to(image, r.grid, Interp::Linear, *outside)), r.grid, centre, cfg, 0);
+  r.x = network_input(volume_to_tensor(resample_to(image, r.grid, Interp::Linear, *outside)), r.grid, centre, cfg, blob_threads);
   return r;
 }
 
@@ -317,24 +323,108 @@ Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64
   s.has_vessels = c.has_vessels;
   s.labelled = c.labelled;
   const bool flip = a && u(rng) < aug.flip_probability;
-  if (a) {
-    // intensity: scale and shift, gamma on the min-max range, Gaussian noise
-    const float sc = static_cast<float>(1 + 0.1 * (2 * u(rng) - 1)), sh = static_cast<float>(0.1 * (2 * u(rng) - 1));
-    image = image * sc + sh;
-    if (u(rng) < 0.3) {
-      const auto mn = image.min(), mx = image.max();
-      const auto range = (mx - mn).clamp_min(1e-6);
-      const double gamma = std::exp(0.3 * (2 * u(rng) - 1));
-      image = ((image - mn) / range).pow(gamma) * range + mn;
-    }
-    if (u(rng) < 0.2) {
-      const int64_t seed = static_cast<int64_t>(rng() >> 1);
-      auto gen = at::detail::createCPUGenerator(seed);
-      image = image + torch::randn(image.sizes(), gen) * static_cast<float>(0.05 * u(rng));
-    }
-  }
+  if (a) image = augment_intensity(image, rng);
   s.image = network_input(image, grid, c.roi_centre, cfg, 1);
   if (flip) flip_left_right(s);
+  return s;
+}
+
+torch::Tensor augment_intensity(const torch::Tensor& in, std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  const float sc = static_cast<float>(1 + 0.1 * (2 * u(rng) - 1)), sh = static_cast<float>(0.1 * (2 * u(rng) - 1));
+  auto image = in * sc + sh;
+  if (u(rng) < 0.3) {
+    const auto mn = image.min(), mx = image.max();
+    const auto range = (mx - mn).clamp_min(1e-6);
+    const double gamma = std::exp(0.3 * (2 * u(rng) - 1));
+    image = ((image - mn) / range).pow(gamma) * range + mn;
+  }
+  if (u(rng) < 0.2) {
+    const int64_t seed = static_cast<int64_t>(rng() >> 1);
+    auto gen = at::detail::createCPUGenerator(seed);
+    image = image + torch::randn(image.sizes(), gen) * static_cast<float>(0.05 * u(rng));
+  }
+  return image;
+}
+
+RoiCase make_roi_case(const TrainCase& c, const Configuration& cfg, int threads) {
+  RoiCase r;
+  const RoiInput in = roi_input(c.image, c.roi_centre, cfg, c.background, threads);
+  r.x = in.x;
+  const auto maps = volume_to_tensor(resample_to(c.label_maps, in.grid, Interp::Nearest, 0.f));
+  r.vessel = maps[0].round().clamp(0, 13).to(torch::kUInt8);
+  r.aneurysm = maps[1].round().clamp(0, kNumLabels - 1).to(torch::kUInt8);
+  for (const auto& [p, col] : c.points) {
+    const Vec3 ijk = in.grid.world_to_index(p);
+    r.points.push_back({{ijk[0], ijk[1], ijk[2]}, col});
+  }
+  r.image_channels = static_cast<int>(c.image.volumes);
+  // Hard-negative candidates: local maxima (5-voxel neighbourhood) of the bright-blob channel (of
+  // the first image channel without blob features), the strongest first.
+  const auto f = r.x[cfg.blob_features ? r.image_channels : 0];
+  const auto pooled = torch::max_pool3d(f.unsqueeze(0).unsqueeze(0), {5, 5, 5}, {1, 1, 1}, {2, 2, 2}).squeeze(0).squeeze(0);
+  const auto at = torch::nonzero((f == pooled) & (f > 0));  // [K, 3]
+  if (at.size(0) > 0) {
+    const auto v = f.index({at.select(1, 0), at.select(1, 1), at.select(1, 2)});
+    const auto top = std::get<1>(v.topk(std::min<int64_t>(kRoiCandidates, v.size(0))));
+    const auto sel = at.index_select(0, top).contiguous();
+    for (int64_t i = 0; i < sel.size(0); ++i)
+      r.candidates.push_back({sel[i][0].item<int64_t>(), sel[i][1].item<int64_t>(), sel[i][2].item<int64_t>()});
+  }
+  r.labels = c.labels;
+  r.modality = c.modality_id;
+  r.has_vessels = c.has_vessels;
+  r.labelled = c.labelled;
+  return r;
+}
+
+Sample make_roi_sample(const RoiCase& c, const Configuration& cfg, std::mt19937_64& rng, const AugmentOptions& aug) {
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  const std::array<int64_t, 3> n{c.x.size(1), c.x.size(2), c.x.size(3)};
+  std::array<int64_t, 3> p{}, start{};
+  for (int k = 0; k < 3; ++k) p[k] = std::min<int64_t>(cfg.patch_size[k], n[k]);
+  const Vec3 sp = window_spacing(cfg);
+  auto put = [&](int k, double s) { start[k] = std::clamp<int64_t>(std::llround(s), 0, n[k] - p[k]); };
+  const bool a = aug.enabled;
+  if (!a) {
+    for (int k = 0; k < 3; ++k) put(k, (n[k] - p[k]) / 2.0);
+  } else if (!c.points.empty() && u(rng) < aug.focus_on_aneurysm) {
+    const auto& pt = c.points[static_cast<size_t>(u(rng) * c.points.size()) % c.points.size()].first;
+    for (int k = 0; k < 3; ++k) {
+      const double m = std::min(8.0 / sp[k], (p[k] - 1) / 2.0);  // the point stays 8 mm inside
+      put(k, pt[k] - m - u(rng) * std::max(0.0, p[k] - 1 - 2 * m));
+    }
+  } else if (!c.candidates.empty() && u(rng) < aug.focus_on_candidate) {
+    const auto& cd = c.candidates[static_cast<size_t>(u(rng) * c.candidates.size()) % c.candidates.size()];
+    for (int k = 0; k < 3; ++k) put(k, cd[k] - (p[k] - 1) / 2.0 + (u(rng) - 0.5) * p[k] / 2.0);
+  } else {
+    for (int k = 0; k < 3; ++k) put(k, u(rng) * static_cast<double>(n[k] - p[k]));
+  }
+  auto crop = [&](const torch::Tensor& t) {
+    return t.slice(-3, start[0], start[0] + p[0]).slice(-2, start[1], start[1] + p[1]).slice(-1, start[2], start[2] + p[2]);
+  };
+  Sample s;
+  s.image = crop(c.x).clone();
+  s.vessel = crop(c.vessel).to(torch::kLong);
+  s.aneurysm = crop(c.aneurysm).to(torch::kLong);
+  s.labels = torch::zeros({kNumLabels});
+  if (!c.points.empty()) {
+    for (const auto& [pt, col] : c.points) {
+      bool inside = true;
+      for (int k = 0; k < 3; ++k) inside = inside && pt[k] - start[k] >= -0.5 && pt[k] - start[k] <= p[k] - 0.5;
+      if (inside) s.labels[col] = 1, s.labels[kNumLabels - 1] = 1;
+    }
+  } else {
+    for (int k = 0; k < kNumLabels; ++k) s.labels[k] = static_cast<float>(c.labels[k]);
+  }
+  s.modality = c.modality;
+  s.has_vessels = c.has_vessels;
+  s.labelled = c.labelled;
+  if (a) {
+    const bool flip = u(rng) < aug.flip_probability;
+    s.image.slice(0, 0, c.image_channels).copy_(augment_intensity(s.image.slice(0, 0, c.image_channels), rng));
+    if (flip) flip_left_right(s);
+  }
   return s;
 }
 

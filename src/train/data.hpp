@@ -94,7 +94,7 @@ struct RoiInput {
   Geometry grid;
 };
 RoiInput roi_input(const Volume<float>& image, const Vec3& centre, const Configuration& cfg,
-                   std::optional<float> outside = std::nullopt);
+                   std::optional<float> outside = std::nullopt, int blob_threads = 0);
 
 struct Sample {
   torch::Tensor image;     // [input_channels, X, Y, Z] float: image, blob (when configured), coordinate channels
@@ -109,7 +109,13 @@ struct AugmentOptions {
   bool enabled = true;
   double jitter_mm = 6, rotate_deg = 10, scale = 0.1, flip_probability = 0.5;
   double focus_on_aneurysm = 0.5;  // probability of centring a positive case's sample near a point
+  double focus_on_candidate = 0.5;  // ROI windows not focused on a point: probability of centring on a
+                                    // blob candidate (hard negatives; make_roi_sample)
 };
+
+// Intensity augmentation of image channels [C, X, Y, Z] (a new tensor): scale and shift, gamma on
+// the min-max range (p 0.3), Gaussian noise (p 0.2).
+torch::Tensor augment_intensity(const torch::Tensor& image, std::mt19937_64& rng);
 
 // Cuts a sample (linear for the image, nearest for the labels). Not windowed: the plans' ROI
 // around the case's ROI centre, resized to the patch; labels are the case's. Windowed: a window
@@ -119,6 +125,29 @@ struct AugmentOptions {
 // aneurysm focus, small rotation and scaling, left-right flip, intensity scale/shift, gamma and
 // noise.
 Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64& rng, const AugmentOptions& aug);
+
+// A windowed configuration's training case prepared once per run: its whole ROI input (as
+// prediction makes it: roi_input, blob and coordinate channels included) and label maps on the ROI
+// grid, so that a training window is a crop of them. Rotation and scaling are then not applied;
+// crops are cheap, so a run sees several times more windows in the same time.
+constexpr int kRoiCandidates = 16;
+struct RoiCase {
+  torch::Tensor x;                              // [input_channels, X, Y, Z] float
+  torch::Tensor vessel, aneurysm;               // [X, Y, Z] uint8 (values as in Sample)
+  std::vector<std::pair<std::array<double, 3>, int>> points;  // ROI voxel index (continuous), column
+  std::vector<std::array<int64_t, 3>> candidates;  // the strongest bright-blob maxima (voxel index), up to kRoiCandidates
+  int image_channels = 1;
+  std::array<int, kNumLabels> labels{};
+  int64_t modality = -1;
+  bool has_vessels = false, labelled = false;
+};
+// `threads`: ITK work units of the blob features (0: all cores).
+RoiCase make_roi_case(const TrainCase& c, const Configuration& cfg, int threads = 0);
+// A training window cut from a RoiCase: centred near a point (probability focus_on_aneurysm, with the
+// point at least 8 mm inside), else on a blob candidate (focus_on_candidate), else anywhere; labels:
+// the points inside the window (a positive case without points keeps the case's labels); intensity
+// augmentation on the image channels, left-right flip. Without augmentation: the ROI's centre window.
+Sample make_roi_sample(const RoiCase& c, const Configuration& cfg, std::mt19937_64& rng, const AugmentOptions& aug);
 
 // The left/right swap tables as index tensors (long): column -> twin column (14), and aneurysm
 // map value (0 background, column + 1) -> the twin's value (14), cowseg value -> its twin (14).

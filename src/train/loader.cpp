@@ -4,6 +4,7 @@
 #include <random>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
 
 namespace fs = std::filesystem;
 
@@ -24,6 +25,21 @@ CaseStore::CaseStore(fs::path work, std::vector<std::string> ids, double ram_bud
 std::shared_ptr<const TrainCase> CaseStore::get(size_t i) const {
   if (!cached_.empty()) return cached_.at(i);
   return std::make_shared<const TrainCase>(load_case(work_, ids_.at(i)));
+}
+
+bool CaseStore::cache_rois(const Configuration& cfg, int threads, double ram_budget_bytes) {
+  if (!windowed(cfg) || cached_.empty()) return false;
+  const Geometry g = roi_grid({0, 0, 0}, cfg);
+  const double bytes = static_cast<double>(g.voxel_count()) * (4.0 * input_channels(cfg, static_cast<int>(cached_[0]->image.volumes)) + 2) *
+                       static_cast<double>(cached_.size());
+  if (bytes > ram_budget_bytes) return false;
+  std::vector<RoiCase> rois(cached_.size());
+  parallel_for(rois.size(), static_cast<unsigned>(std::max(1, threads)), [&](size_t i) {
+    torch::NoGradGuard ng;
+    rois[i] = make_roi_case(*cached_[i], cfg, 1);
+  });
+  rois_ = std::move(rois);
+  return true;
 }
 
 Batch collate(std::vector<Sample>& s, std::vector<size_t> cases) {
@@ -113,8 +129,12 @@ Batch BatchLoader::make_batch(size_t b) const {
   const size_t end = std::min(draws_.size(), (b + 1) * batch_size_);
   for (size_t p = b * batch_size_; p < end; ++p) {
     std::mt19937_64 rng(sample_seed(seed_, epoch_, p));
-    const auto c = store_.get(draws_[p]);
-    samples.push_back(make_sample(*c, cfg_, rng, aug_));
+    if (const RoiCase* r = store_.roi(draws_[p])) {
+      samples.push_back(make_roi_sample(*r, cfg_, rng, aug_));
+    } else {
+      const auto c = store_.get(draws_[p]);
+      samples.push_back(make_sample(*c, cfg_, rng, aug_));
+    }
     cases.push_back(draws_[p]);
   }
   return collate(samples, std::move(cases));

@@ -29,11 +29,16 @@ class CaseStore {
   const std::string& id(size_t i) const { return ids_[i]; }
   std::shared_ptr<const TrainCase> get(size_t i) const;
   bool preloaded() const { return !cached_.empty(); }
+  // Windowed configurations: each case's ROI (make_roi_case) made once, `threads` cases at a time,
+  // when the cases are in memory and the ROIs fit `ram_budget_bytes` too. Returns whether it did.
+  bool cache_rois(const Configuration& cfg, int threads, double ram_budget_bytes);
+  const RoiCase* roi(size_t i) const { return rois_.empty() ? nullptr : &rois_.at(i); }
 
  private:
   std::filesystem::path work_;
   std::vector<std::string> ids_;
   std::vector<std::shared_ptr<const TrainCase>> cached_;
+  std::vector<RoiCase> rois_;
 };
 
 struct Batch {

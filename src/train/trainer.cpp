@@ -284,7 +284,7 @@ TrainResult train(const TrainOptions& o) {
     throw Error(ErrorCode::Usage, "configuration '" + cfg.name + "' wants CUDA, but this LibTorch has no CUDA device; use --device cpu "
                 "or build against the CUDA LibTorch (README)");
   const torch::Device dev(cfg.device == "cuda" ? torch::kCUDA : torch::kCPU);
-  torch::set_num_threads(o.threads > 0 ? o.threads : static_cast<int>(default_threads()));
+  set_cpu_threads(o.threads > 0 ? o.threads : static_cast<int>(default_threads()));
 
   // Cases and folds
   const auto cases = list_cases(o.work);
@@ -297,7 +297,8 @@ TrainResult train(const TrainOptions& o) {
     throw Error(ErrorCode::NoDicom, "empty training set: no labelled case in the case cache", (o.work / "cases").string());
   const auto hw = probe_hardware(o.work);
   const double ram_budget = 0.4 * hw.ram_available_gb * 1e9;
-  const CaseStore train_store(o.work, train_ids, ram_budget), val_store(o.work, val_ids, ram_budget);
+  CaseStore train_store(o.work, train_ids, ram_budget);
+  const CaseStore val_store(o.work, val_ids, ram_budget);
   const int in_channels = input_channels(cfg, static_cast<int>(train_store.get(0)->image.volumes));
   std::map<std::string, std::array<int, kNumLabels>> labels_by_id;
   for (const auto& ci : cases) labels_by_id[ci.id] = ci.labels;
@@ -310,6 +311,12 @@ TrainResult train(const TrainOptions& o) {
         throw Error(ErrorCode::CorruptInput, "cases have different channel counts (" + std::to_string(train_store.get(0)->image.volumes) + " vs " +
                     std::to_string(c->image.volumes) + "); preprocess them with the same options", c->id);
     }
+
+  if (windowed(cfg)) {  // training windows are crops of ROIs made once (make_roi_case)
+    const auto t_roi = Clock::now();
+    if (train_store.cache_rois(cfg, static_cast<int>(default_threads()), ram_budget))
+      spdlog::info("ROI inputs of {} training cases made in {:.1f} s", train_store.size(), seconds_since(t_roi));
+  }
 
   // Positive weights of the BCE: negatives / positives per column, in [1, 20].
   auto pos_weight = torch::ones({kNumLabels});

@@ -249,8 +249,9 @@ TEST_F(PredictOnSynth, PredictAndEvaluateFromTheCommandLine) {
     const Vec3 back = localizer_to_world(plan, p.at("dicom").at("SOPInstanceUID"), p.at("dicom").at("x"), p.at("dicom").at("y"),
                                          p.at("dicom").at("frame"));
     const Vec3 w = p.at("world_lps_mm").get<Vec3>();
-    // on the nearest instance's plane: the in-plane position is exact, the normal offset < one slice
-    EXPECT_LT(norm(back - w), 3.0) << e.uid;
+    // on the nearest instance's plane: the in-plane position is exact; the point lies in the
+    // harmonized image (2.5 mm voxels), so the normal offset is at most half a slice and half a voxel
+    EXPECT_LE(norm(back - w), plan.geometry.spacing[2] / 2 + 1.25 + 0.01) << e.uid;
   }
   EXPECT_EQ(run_aneura("evaluate " + out.string() + " " + (data() / "train.csv").string() + " --points " +
                        (out.parent_path() / "predictions_points").string() + " --data " + data().string() + " --json " +

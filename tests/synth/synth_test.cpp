@@ -12,6 +12,7 @@
 #include "io/nifti.hpp"
 #include "support/compare.hpp"
 #include "support/series_fixture.hpp"
+#include "synth/anatomy.hpp"
 #include "synth/dataset.hpp"
 
 namespace fs = std::filesystem;
@@ -216,6 +217,61 @@ TEST(Synth, SameSeedSameBytesWhateverTheThreads) {
   o.seed = 100;
   synth::write_dataset(o);
   EXPECT_NE(slurp(dir.path / "a" / "train.csv"), slurp(dir.path / "c" / "train.csv"));
+}
+
+TEST(Synth, CoverLocationsPutsAPositiveAtEveryLocation) {
+  test::TempDir dir("synth_cover");
+  synth::SynthOptions o;
+  o.n = 16;
+  o.size = synth::Size::Tiny;
+  o.seed = 7;
+  o.positive_fraction = 0;  // only the covering series are positive
+  o.cover_locations = true;
+  o.out = dir.path / "a";
+  synth::write_dataset(o);
+  const auto rows = csv_rows(o.out / "train.csv");
+  ASSERT_EQ(rows.size(), 17u);
+  for (int i = 0; i < 16; ++i) {
+    const auto& r = rows[static_cast<size_t>(i) + 1];
+    EXPECT_EQ(std::stoi(r[4 + kPresentColumn]), i < 13 ? 1 : 0) << i;
+    if (i < 13) EXPECT_EQ(std::stoi(r[4 + i]), 1) << i;
+  }
+}
+
+TEST(Synth, VesselNeighbourhoodIsWhereVesselsAre) {
+  std::mt19937_64 rng(3);
+  const synth::Subject s = synth::make_subject(rng, 1.0, 5);
+  ASSERT_FALSE(s.aneurysms.empty());
+  EXPECT_EQ(s.aneurysms[0].column, 5);
+  const synth::VesselGrid g(s, 0.4);
+  for (const auto& v : s.vessels) {
+    EXPECT_TRUE(g.near_vessel(v.a));
+    EXPECT_TRUE(g.near_vessel(0.5 * (v.a + v.b)));
+  }
+  EXPECT_TRUE(g.near_vessel(s.aneurysms[0].centre_subject));
+  EXPECT_FALSE(g.near_vessel({500, 0, 0}));
+  int far = 0, near = 0;
+  for (double x = -70; x <= 70; x += 5)
+    for (double z = -60; z <= 60; z += 5) {
+      const Vec3 p{x, 0, z};
+      double d = 1e9;
+      for (const auto& v : s.vessels) {
+        const Vec3 ab = v.b - v.a;
+        const double t = std::clamp(dot(p - v.a, ab) / std::max(1e-9, dot(ab, ab)), 0.0, 1.0);
+        d = std::min(d, norm(p - (v.a + t * ab)) - v.radius);
+      }
+      for (const auto& an : s.aneurysms) d = std::min(d, norm(p - an.centre_subject) - an.radius);
+      if (d > 4 * synth::VesselGrid::kNearBlockMm) {  // beyond the neighbour blocks' reach (2 blocks x sqrt 3)
+        ++far;
+        EXPECT_FALSE(g.near_vessel(p)) << x << " " << z;
+      }
+      if (d < 0) {
+        ++near;
+        EXPECT_TRUE(g.near_vessel(p)) << x << " " << z;
+      }
+    }
+  EXPECT_GT(far, 10);
+  EXPECT_GT(near, 0);
 }
 
 TEST(Synth, HazardsAreInjectedAndSurvivable) {

@@ -489,6 +489,139 @@ TEST_F(TrainOnSynth, WindowsCarryTheLabelsOfThePointsInsideThem) {
   EXPECT_GT(negatives, 2);
 }
 
+TEST(RoiCases, CandidatesFindTheBlobAndWindowsKeepTheirPoint) {
+  // A 2 mm RAS grid with a bright sphere (radius 4 mm) beside a bright tube; the sphere is an
+  // aneurysm point of location column 4. Windowed: 16^3 windows in a 96 mm ROI (48 voxels).
+  Geometry g;
+  g.size = {64, 64, 64};
+  g.spacing = {2, 2, 2};
+  g.direction = {{{-1, 0, 0}, {0, -1, 0}, {0, 0, 1}}};
+  g.origin = {63, 63, -63};
+  TrainCase c;
+  c.id = "blob";
+  c.modality = "CTA";
+  c.modality_id = 0;
+  c.labelled = true;
+  c.image = Volume<float>(g);
+  c.label_maps = Volume<float>(g, 2);
+  std::fill(c.label_maps.data.begin(), c.label_maps.data.end(), 0.f);
+  const std::array<int64_t, 3> at{44, 20, 33};  // ROI voxel (36, 12, 25)
+  for (int64_t k = 0; k < 64; ++k)
+    for (int64_t j = 0; j < 64; ++j)
+      for (int64_t i = 0; i < 64; ++i) {
+        const double ds = 2 * std::sqrt(double((i - at[0]) * (i - at[0]) + (j - at[1]) * (j - at[1]) + (k - at[2]) * (k - at[2])));
+        const double dt = 2 * std::sqrt(double((j - 40) * (j - 40) + (k - 20) * (k - 20)));
+        c.image.at(i, j, k) = ds <= 4 || dt <= 2 ? 3.f : 0.f;
+      }
+  const Vec3 point = g.index_to_world({double(at[0]), double(at[1]), double(at[2])});
+  c.points = {{point, 4}};
+  c.labels[4] = c.labels[13] = 1;
+  c.roi_centre = g.index_to_world({31.5, 31.5, 31.5});
+  Configuration cfg = tiny_config();
+  cfg.patch_size = {16, 16, 16};
+  cfg.roi_mm = {96, 96, 96};
+  cfg.target_spacing_mm = {2, 2, 2};
+  cfg.blob_features = true;
+  ASSERT_TRUE(windowed(cfg));
+  const RoiCase r = make_roi_case(c, cfg, 1);
+  ASSERT_EQ(r.x.sizes(), (std::vector<int64_t>{1 + kBlobChannels + kCoordinateChannels, 48, 48, 48}));
+  ASSERT_EQ(r.points.size(), 1u);
+  ASSERT_FALSE(r.candidates.empty());
+  EXPECT_LE(r.candidates.size(), static_cast<size_t>(kRoiCandidates));
+  // the strongest candidate is the sphere (ROI voxel index of the point), not the tube
+  for (int k = 0; k < 3; ++k) EXPECT_NEAR(static_cast<double>(r.candidates[0][static_cast<size_t>(k)]), r.points[0].first[static_cast<size_t>(k)], 1.0) << k;
+  // the ROI input is the one prediction makes
+  EXPECT_TRUE(torch::allclose(r.x, roi_input(c.image, c.roi_centre, cfg, 0.f, 1).x));
+  // windows focused on the point carry it: label, Present, and its value in the aneurysm map
+  AugmentOptions focus;
+  focus.focus_on_aneurysm = 1;
+  focus.flip_probability = 0;
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    std::mt19937_64 rng(seed);
+    const Sample s = make_roi_sample(r, cfg, rng, focus);
+    ASSERT_EQ(s.image.sizes(), (std::vector<int64_t>{1 + kBlobChannels + kCoordinateChannels, 16, 16, 16}));
+    EXPECT_EQ(s.labels[4].item<float>(), 1);
+    EXPECT_EQ(s.labels[13].item<float>(), 1);
+    EXPECT_EQ(s.labels.sum().item<float>(), 2);
+    EXPECT_EQ(s.modality, 0);
+  }
+  // a window centred on a candidate holds it (the window is jittered by at most a quarter patch)
+  RoiCase one = r;
+  one.candidates.resize(1);
+  AugmentOptions cand = focus;
+  cand.focus_on_aneurysm = 0;
+  cand.focus_on_candidate = 1;
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    std::mt19937_64 rng(seed);
+    EXPECT_EQ(make_roi_sample(one, cfg, rng, cand).labels[4].item<float>(), 1) << seed;
+  }
+  // a window without the point is negative; the unaugmented window is the ROI's centre crop
+  AugmentOptions none;
+  none.enabled = false;
+  std::mt19937_64 rng(0);
+  const Sample centre = make_roi_sample(r, cfg, rng, none);
+  EXPECT_TRUE(torch::equal(centre.image, r.x.slice(1, 16, 32).slice(2, 16, 32).slice(3, 16, 32)));
+  EXPECT_EQ(centre.labels.sum().item<float>(), 0);  // the point is outside 16..31 along x and y
+}
+
+TEST_F(TrainOnSynth, RoiWindowsCarryTheLabelsOfThePointsInsideThem) {
+  Configuration cfg = tiny_config();
+  cfg.target_spacing_mm = {2, 2, 2};  // 16^3 windows of 32 mm in the 128 mm ROI
+  ASSERT_TRUE(windowed(cfg));
+  AugmentOptions focus;
+  focus.focus_on_aneurysm = 1;
+  int positives = 0;
+  for (const auto& ci : list_cases(work())) {
+    const TrainCase c = load_case(work(), ci.id);
+    const RoiCase r = make_roi_case(c, cfg, 1);
+    std::mt19937_64 rng(4);
+    const Sample s = make_roi_sample(r, cfg, rng, focus);
+    ASSERT_EQ(s.image.sizes(), (std::vector<int64_t>{c.image.volumes + kCoordinateChannels, 16, 16, 16}));
+    if (c.points.empty()) {
+      if (c.labels[13] == 0) EXPECT_EQ(s.labels.sum().item<float>(), 0) << ci.id;
+      continue;
+    }
+    ++positives;
+    EXPECT_EQ(s.labels[13].item<float>(), 1) << ci.id;
+    // every marked column is a location of the case (swapped to its twin when the window was flipped),
+    // and shows in the aneurysm map
+    for (int col = 0; col < kNumLabels - 1; ++col)
+      if (s.labels[col].item<float>() == 1) {
+        EXPECT_TRUE(c.labels[col] == 1 || c.labels[label_twin(col)] == 1) << ci.id << " column " << col;
+        EXPECT_TRUE((s.aneurysm == col + 1).any().item<bool>()) << ci.id << " column " << col;
+      }
+  }
+  EXPECT_GT(positives, 2);
+}
+
+TEST_F(TrainOnSynth, LoaderFromRoiCachesIsDeterministicWhateverTheWorkers) {
+  std::vector<std::string> ids;
+  for (const auto& c : list_cases(work())) ids.push_back(c.id);
+  CaseStore store(work(), ids, 1e9);
+  Configuration cfg = tiny_config();
+  cfg.target_spacing_mm = {2, 2, 2};
+  ASSERT_TRUE(store.cache_rois(cfg, 2, 1e9));
+  ASSERT_NE(store.roi(0), nullptr);
+  AugmentOptions aug;
+  const std::vector<size_t> draws = {0, 3, 5, 1, 2, 2, 7};
+  BatchLoader sync(store, cfg, aug, draws, 3, 11, 2, 0, 1), async(store, cfg, aug, draws, 3, 11, 2, 3, 2);
+  int n = 0;
+  while (auto a = sync.next()) {
+    auto b = async.next();
+    ASSERT_TRUE(b.has_value());
+    ++n;
+    EXPECT_TRUE(torch::equal(a->image, b->image));
+    EXPECT_TRUE(torch::equal(a->aneurysm, b->aneurysm));
+    EXPECT_TRUE(torch::equal(a->labels, b->labels));
+  }
+  EXPECT_EQ(n, 3);
+  // no ROI cache when the budget is too small or the configuration is not windowed
+  CaseStore small(work(), ids, 1e9);
+  EXPECT_FALSE(small.cache_rois(cfg, 2, 1e3));
+  EXPECT_EQ(small.roi(0), nullptr);
+  EXPECT_FALSE(small.cache_rois(tiny_config(), 2, 1e9));
+}
+
 TEST_F(TrainOnSynth, LoaderIsDeterministicWhateverTheWorkers) {
   const auto cases = list_cases(work());
   std::vector<std::string> ids;

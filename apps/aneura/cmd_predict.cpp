@@ -25,7 +25,7 @@ namespace aneura::app {
 namespace {
 
 struct PredictArgs {
-  std::string model, data, out, points, device = "cpu";
+  std::string model, data, out, points, device = "cpu", checkpoint = "last";
   std::vector<std::string> series;
   std::vector<int> folds;
   bool no_tta = false, quiet = false, heatmaps = false;
@@ -59,6 +59,7 @@ int run_predict(const PredictArgs& a) {
   PredictOptions po;
   po.folds = a.folds;
   po.flip_tta = !a.no_tta;
+  po.checkpoint = a.checkpoint + ".pt";
   po.device = a.device;
   po.keep_maps = a.heatmaps;
   Predictor predictor(a.model, po);
@@ -212,6 +213,9 @@ void add_predict(CLI::App& app, Action& action) {
   cmd->add_option("-o,--output", a->out, "predictions.csv (SeriesInstanceUID + the 14 columns)")->required();
   cmd->add_option("--points", a->points, "Folder for the per-series JSON (default: <output stem>_points beside the CSV)");
   cmd->add_option("--folds", a->folds, "Only these folds (default: every trained fold)");
+  cmd->add_option("--checkpoint", a->checkpoint,
+                  "last: each fold's final weights (EMA), as nnU-Net predicts; best: its best validation epoch (noisy with few validation cases)")
+      ->check(CLI::IsMember({"last", "best"}));
   cmd->add_flag("--no-tta", a->no_tta, "No left/right flip test-time augmentation");
   cmd->add_option("--device", a->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--threads", a->threads, "LibTorch threads (default: usable cores)");

@@ -30,7 +30,11 @@ struct HarmonizeParams {
   // CT: "clip_zscore" (nnU-Net CT, one channel), "windows" (one channel per standard window), or
   // "none" (HU)
   std::string ct_normalization = "clip_zscore";
-  double ct_clip_lo = -100, ct_clip_hi = 1200, ct_mean = 200, ct_std = 300;  // dataset stats (plans)
+  // The angiography window: clip to [-100, 600] HU (fat to enhanced vessels; bone saturates at the
+  // top of the vessels' range), then (HU - 40) / 60: brain ~0, enhanced vessels ~4-8, the scale MR
+  // vessels have after their z-score. (A bone-inclusive clip such as [-100, 1200] leaves CTA vessels
+  // ~1 unit above brain, 8x weaker than on MRA, and the blob features barely respond to them.)
+  double ct_clip_lo = -100, ct_clip_hi = 600, ct_mean = 40, ct_std = 60;
   // MR: "percentile" (p1..p99 -> [0,1]), "zscore" (inside the head), "nyul", or "none"
   std::string mr_normalization = "zscore";
   NyulModel nyul;  // fitted landmarks when mr_normalization == "nyul"

@@ -39,7 +39,7 @@ struct SeriesPrediction {
 struct PredictOptions {
   std::vector<int> folds;                  // empty: every fold with a checkpoint
   bool flip_tta = true;
-  std::string checkpoint = "best.pt";      // per fold; last.pt when best.pt is missing
+  std::string checkpoint = "last.pt";      // per fold (the final weights); last.pt when the file asked for is missing
   std::string device = "cpu";
   int max_points = 3;
   double min_point_probability = 0.05;

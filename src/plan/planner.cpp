@@ -6,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "core/labels.hpp"
+#include "harmonize/pipeline.hpp"
 
 using nlohmann::json;
 
@@ -106,18 +107,19 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h) {
   why.push_back("ROI 128 x 128 x 112 mm (RAS) around the Circle of Willis: both ICAs to the MCA branches, "
                 "infraclinoid ICA to the ACA, with margin.");
 
-  // Normalization per DICOM modality: CT clip + z-score with the dataset's pooled foreground
-  // statistics (nnU-Net's CT scheme), MR z-score inside the head.
+  // Normalization per DICOM modality, as the cases were made (HarmonizeParams defaults): CT the
+  // angiography window, MR z-score inside the head.
   json norm = json::object();
+  const HarmonizeParams hp;
+  norm["CT"] = {{"scheme", "clip_zscore"}, {"clip", {hp.ct_clip_lo, hp.ct_clip_hi}}, {"mean", hp.ct_mean}, {"std", hp.ct_std}};
+  std::string ct_why = "CT: clip to the angiography window [" + fmt(hp.ct_clip_lo) + ", " + fmt(hp.ct_clip_hi) + "] HU, then (HU - " +
+                       fmt(hp.ct_mean) + ") / " + fmt(hp.ct_std) + ": brain ~0 and enhanced vessels ~4-8, the scale of MR vessels after their z-score";
   if (f.by_dicom_modality.count("CT")) {
     const auto& ct = f.by_dicom_modality.at("CT");
-    norm["CT"] = {{"scheme", "clip_zscore"}, {"clip", {ct.p00_5, ct.p99_5}}, {"mean", ct.mean}, {"std", ct.std}};
-    why.push_back("CT: clip to the pooled foreground 0.5/99.5 percentiles [" + fmt(ct.p00_5) + ", " + fmt(ct.p99_5) +
-                  "] HU, then z-score with mean " + fmt(ct.mean) + " and std " + fmt(ct.std) + " (nnU-Net CT scheme).");
-  } else {
-    norm["CT"] = {{"scheme", "clip_zscore"}, {"clip", {-100, 1200}}, {"mean", 200}, {"std", 300}};
-    why.push_back("CT: no CT case in the fingerprint, so default clip [-100, 1200] HU and z-score 200/300.");
+    ct_why += " (the dataset's pooled CT foreground: 0.5/99.5 percentiles [" + fmt(ct.p00_5) + ", " + fmt(ct.p99_5) + "] HU, mean " +
+              fmt(ct.mean) + ", std " + fmt(ct.std) + "; a clip to those would keep bone and leave vessels ~1 unit above brain)";
   }
+  why.push_back(ct_why + ".");
   norm["MR"] = {{"scheme", "zscore"}};
   why.push_back("MR: arbitrary units, so z-score inside the head mask per case.");
 

@@ -439,6 +439,8 @@ TrainResult train(const TrainOptions& o) {
                cfg.device, torch::get_num_threads());
 
   std::vector<torch::Tensor> val_roi_inputs;  // windowed validation: each case's ROI input, made once
+  int val_every = 1;                          // epochs between validations (budgeted runs: set after the first)
+  double val_s_estimate = 0;                  // seconds of the last validation
   TrainResult r;
   r.run_dir = run_dir;
   r.best_selection = best;
@@ -497,20 +499,36 @@ TrainResult train(const TrainOptions& o) {
                      sum_total / n);
     }
     const double train_s = seconds_since(t_epoch);
+    // Validation: every epoch, except in a budgeted run, where after the first epoch it runs every
+    // `val_every` epochs so that it takes at most ~20 % of the training time, and always on the
+    // epoch the run ends with (so its last weights are judged).
+    const bool budgeted = cfg.time_budget_s > 0;
+    const int done = epoch + 1 - start_epoch;
+    const bool last = epoch + 1 >= std::min(cfg.epochs, schedule_epochs) ||
+                      (budgeted && elapsed_before + seconds_since(t_start) + train_s + val_s_estimate > cfg.time_budget_s);
+    const bool validating = val_store.size() > 0 && (epoch == start_epoch || last || done % val_every == 0);
     MultiTaskUNet& judged = use_ema ? ema_net : net;
-    const Validation v = val_store.size() ? validate(judged, val_store, cfg, pos_weight, dev, val_roi_inputs) : Validation{};
-    const bool improved = val_store.size() == 0 || v.selection > best;
+    const auto t_val = Clock::now();
+    const Validation v = validating ? validate(judged, val_store, cfg, pos_weight, dev, val_roi_inputs) : Validation{};
+    const double val_s = seconds_since(t_val);
+    if (validating) val_s_estimate = val_s;
+    const bool improved = val_store.size() == 0 || (validating && v.selection > best);
     if (improved) best = val_store.size() ? v.selection : best;
     const double elapsed = elapsed_before + seconds_since(t_start);
     const double epoch_s = seconds_since(t_epoch);
-    // After the first epoch of a budgeted run, the schedule is fitted to the epochs the budget holds,
-    // so the learning rate still decays to its end.
-    if (epoch == 0 && cfg.time_budget_s > 0) {
-      const double setup_s = elapsed - epoch_s;
-      const int fit = std::max(1, static_cast<int>((cfg.time_budget_s - setup_s) / epoch_s));
-      if (fit < schedule_epochs) {
-        schedule_epochs = fit;
-        spdlog::info("time budget {} s: the schedule is fitted to {} epochs ({:.1f} s per epoch)", cfg.time_budget_s, fit, epoch_s);
+    // After the first epoch of a budgeted run, the validation interval is set and the schedule is
+    // fitted to the epochs the budget holds, so the learning rate still decays to its end.
+    if (epoch == start_epoch && budgeted) {
+      if (validating) val_every = std::max(1, static_cast<int>(std::ceil(val_s / (0.2 * std::max(1e-3, train_s)))));
+      if (epoch == 0) {
+        const double setup_s = elapsed - epoch_s;
+        const double per_epoch = train_s + (validating ? val_s / val_every : 0.0);
+        const int fit = std::max(1, static_cast<int>((cfg.time_budget_s - setup_s - (validating ? val_s : 0.0)) / per_epoch));
+        if (fit < schedule_epochs) {
+          schedule_epochs = fit;
+          spdlog::info("time budget {} s: the schedule is fitted to {} epochs ({:.1f} s of training per epoch, validation every {} "
+                       "epoch(s), {:.1f} s each)", cfg.time_budget_s, fit, train_s, val_every, val_s);
+        }
       }
     }
     json rec = {{"epoch", epoch + 1}, {"step", step}, {"lr", lr}, {"encoder_frozen", frozen},
@@ -518,7 +536,7 @@ TrainResult train(const TrainOptions& o) {
                 {"train_aneurysm", sum_a / std::max(1, n)}, {"train_labels", sum_l / std::max(1, n)},
                 {"train_modality", sum_m / std::max(1, n)}, {"samples_per_s", samples / std::max(1e-9, train_s)},
                 {"loader_wait_s", wait_s}, {"epoch_s", epoch_s}, {"elapsed_s", elapsed}, {"best", improved && val_store.size() > 0}};
-    if (val_store.size()) rec.update(score_json(v));
+    if (validating) rec.update(score_json(v));
     const json meta = {{"epoch", epoch + 1}, {"step", step}, {"best_selection", best}, {"schedule_epochs", schedule_epochs},
                        {"planned_epochs", cfg.epochs}, {"elapsed_s", elapsed}, {"seed", o.seed}, {"configuration", cfg.name}, {"fold", o.fold},
                        {"in_channels", in_channels}};
@@ -531,17 +549,17 @@ TrainResult train(const TrainOptions& o) {
     }
     if (o.progress) {
       if (tty) std::fprintf(stderr, "\r");
+      const std::string val = validating ? "val selection " + std::to_string(v.selection).substr(0, 5) +
+                                               (v.score.score ? " score " + std::to_string(*v.score.score).substr(0, 5) : std::string())
+                              : val_store.size() ? "(validated every " + std::to_string(val_every) + " epochs)"
+                                                 : std::string("no validation");
       std::fprintf(stderr, "train: epoch %d/%d  loss %.4f  %s  %.1f samples/s  %.0f s\n", epoch + 1, schedule_epochs, sum_total / std::max(1, n),
-                   val_store.size() ? ("val selection " + std::to_string(v.selection).substr(0, 5) +
-                                       (v.score.score ? " score " + std::to_string(*v.score.score).substr(0, 5) : std::string()))
-                                          .c_str()
-                                    : "no validation",
-                   samples / std::max(1e-9, train_s), elapsed);
+                   val.c_str(), samples / std::max(1e-9, train_s), elapsed);
     }
     r.epochs_done = epoch + 1;
     r.train_loss_last = sum_total / std::max(1, n);
     if (o.stop_after_epochs > 0 && epoch + 1 - start_epoch >= o.stop_after_epochs) break;
-    if (cfg.time_budget_s > 0 && elapsed + epoch_s > cfg.time_budget_s && epoch + 1 < std::min(cfg.epochs, schedule_epochs)) {
+    if (budgeted && last && epoch + 1 < std::min(cfg.epochs, schedule_epochs)) {  // the next epoch would not fit
       spdlog::info("time budget {} s reached after epoch {}", cfg.time_budget_s, epoch + 1);
       r.stopped_by_budget = true;
       break;

@@ -216,6 +216,19 @@ TEST_F(PredictOnSynth, FlipTtaMakesPredictionsMirrorEquivariant) {
   EXPECT_GT(diff, 1e-4);
 }
 
+TEST_F(PredictOnSynth, LoadsTheFinalWeightsUnlessAskedForTheBestEpoch) {
+  // a copy of the model whose last.pt files are corrupt: the default reads them (and says so), best reads best.pt
+  const fs::path m = dir_->path / "model_copy";
+  fs::remove_all(m);
+  fs::copy(model(), m, fs::copy_options::recursive);
+  for (int f = 0; f < 2; ++f) write_text(m / ("fold_" + std::to_string(f)) / "last.pt", "not a checkpoint");
+  EXPECT_EQ(code_of([&] { Predictor p(m, {}); }), ErrorCode::CorruptInput);
+  PredictOptions best;
+  best.checkpoint = "best.pt";
+  Predictor p(m, best);
+  EXPECT_EQ(p.folds().size(), 2u);
+}
+
 TEST_F(PredictOnSynth, UnreadableSeriesGetsTheFallbackRow) {
   Predictor pred(model(), {});
   const fs::path bad = dir_->path / "1.2.3.4";

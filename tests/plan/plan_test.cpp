@@ -54,8 +54,14 @@ TEST(Planner, TwoCoresNoGpuPlansTheCpuDemo) {
   for (int a = 0; a < 3; ++a) EXPECT_EQ(c.patch_size[a] % (1 << (c.stages - 1)), 0);
   // memory rule: the batch fits a quarter of the RAM
   EXPECT_LE(c.batch_size * rule_sample_memory_gb(c.patch_size, c.stages, c.base_channels, c.max_channels, false), 0.25 * 24);
-  EXPECT_EQ(c.normalization["CT"]["clip"], json({-50, 1500}));
-  EXPECT_FALSE(r.explanation.empty());
+  // CT: the angiography window the cases are made with (not the fingerprint's bone-inclusive
+  // percentiles -50 .. 1500, which the explanation quotes)
+  EXPECT_EQ(c.normalization["CT"]["clip"], json({-100.0, 600.0}));
+  EXPECT_EQ(c.normalization["CT"]["mean"], 40.0);
+  EXPECT_EQ(c.normalization["CT"]["std"], 60.0);
+  bool quoted = false;
+  for (const auto& line : r.explanation) quoted = quoted || (line.find("[-50, 1.5e+03]") != std::string::npos && line.find("angiography") != std::string::npos);
+  EXPECT_TRUE(quoted);
 }
 
 TEST(Planner, BigGpuMachinePlansTheGpuConfiguration) {

@@ -1,7 +1,8 @@
 // Loader vs model: can the asynchronous loader keep the network fed?
 //   aneura_bench_loader WORK [configuration] [workers]
 // Measures, on the case cache and plans of WORK, (1) samples/s the loader makes with the plans'
-// augmentation and `workers` threads while nothing else runs, (2) samples/s of one training step
+// augmentation and `workers` threads while nothing else runs, resampling each window from the case
+// and (windowed configurations) cutting it from the case's ROI made once, as training does, (2) samples/s of one training step
 // of the plans' network (forward + backward + AdamW) on ready batches, and (3) samples/s of
 // training fed by the loader. Prints the ratio loader / model (must be > 1).
 #include <chrono>
@@ -87,7 +88,6 @@ int main(int argc, char** argv) {
               cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2], cfg.batch_size, workers, torch::get_num_threads());
   std::printf("loader alone, resampling each window  %8.1f samples/s\n", resample_sps);
   if (rois) std::printf("ROI inputs of %zu cases made once in %.1f s; loader alone, crops of them  %8.1f samples/s\n", store.size(), roi_s, loader_sps);
-  std::printf("loader alone        %8.1f samples/s\n", loader_sps);
   std::printf("model step alone    %8.1f samples/s\n", model_sps);
   std::printf("training, fed       %8.1f samples/s (%.0f %% of the model alone)\n", fed_sps, 100 * fed_sps / model_sps);
   std::printf("loader / model      %8.1fx\n", loader_sps / model_sps);

@@ -111,6 +111,28 @@ Mat3 rotation(double ax, double ay, double az) {
 
 }  // namespace
 
+namespace {
+
+// Labels of a window from the case's points in window voxel indices: a location (and Present) is
+// positive when one of its points lies inside. The case's labels when not `by_points` or when the
+// case has no points (a positive case without localizers keeps its labels).
+torch::Tensor window_labels(const std::vector<std::pair<std::array<double, 3>, int>>& points, const std::array<int64_t, 3>& size,
+                            const std::array<int, kNumLabels>& case_labels, bool by_points) {
+  auto labels = torch::zeros({kNumLabels});
+  if (!by_points || points.empty()) {
+    for (int k = 0; k < kNumLabels; ++k) labels[k] = static_cast<float>(case_labels[k]);
+    return labels;
+  }
+  for (const auto& [ijk, col] : points) {
+    bool inside = true;
+    for (int k = 0; k < 3; ++k) inside = inside && ijk[k] >= -0.5 && ijk[k] <= size[k] - 0.5;
+    if (inside) labels[col] = 1, labels[kNumLabels - 1] = 1;
+  }
+  return labels;
+}
+
+}  // namespace
+
 bool windowed(const Configuration& cfg) {
   for (int k = 0; k < 3; ++k)
     if (cfg.patch_size[k] * cfg.target_spacing_mm[k] * 1.1 < cfg.roi_mm[k]) return true;
@@ -308,17 +330,12 @@ Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64
   const auto maps = volume_to_tensor(resample_to(c.label_maps, grid, Interp::Nearest, 0.f));
   s.vessel = maps[0].round().to(torch::kLong).clamp(0, 13);
   s.aneurysm = maps[1].round().to(torch::kLong).clamp(0, kNumLabels - 1);
-  s.labels = torch::zeros({kNumLabels});
-  if (win && !c.points.empty()) {  // the window's labels: the points inside it
-    for (const auto& [p, col] : c.points) {
-      const Vec3 ijk = grid.world_to_index(p);
-      bool inside = true;
-      for (int k = 0; k < 3; ++k) inside = inside && ijk[k] >= -0.5 && ijk[k] <= cfg.patch_size[k] - 0.5;
-      if (inside) s.labels[col] = 1, s.labels[kNumLabels - 1] = 1;
-    }
-  } else {
-    for (int k = 0; k < kNumLabels; ++k) s.labels[k] = static_cast<float>(c.labels[k]);
+  std::vector<std::pair<std::array<double, 3>, int>> in_window;
+  for (const auto& [p, col] : c.points) {
+    const Vec3 ijk = grid.world_to_index(p);
+    in_window.push_back({{ijk[0], ijk[1], ijk[2]}, col});
   }
+  s.labels = window_labels(in_window, {cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2]}, c.labels, win);
   s.modality = c.modality_id;
   s.has_vessels = c.has_vessels;
   s.labelled = c.labelled;
@@ -407,16 +424,9 @@ Sample make_roi_sample(const RoiCase& c, const Configuration& cfg, std::mt19937_
   s.image = crop(c.x).clone();
   s.vessel = crop(c.vessel).to(torch::kLong);
   s.aneurysm = crop(c.aneurysm).to(torch::kLong);
-  s.labels = torch::zeros({kNumLabels});
-  if (!c.points.empty()) {
-    for (const auto& [pt, col] : c.points) {
-      bool inside = true;
-      for (int k = 0; k < 3; ++k) inside = inside && pt[k] - start[k] >= -0.5 && pt[k] - start[k] <= p[k] - 0.5;
-      if (inside) s.labels[col] = 1, s.labels[kNumLabels - 1] = 1;
-    }
-  } else {
-    for (int k = 0; k < kNumLabels; ++k) s.labels[k] = static_cast<float>(c.labels[k]);
-  }
+  std::vector<std::pair<std::array<double, 3>, int>> in_window;
+  for (const auto& [pt, col] : c.points) in_window.push_back({{pt[0] - start[0], pt[1] - start[1], pt[2] - start[2]}, col});
+  s.labels = window_labels(in_window, p, c.labels, true);
   s.modality = c.modality;
   s.has_vessels = c.has_vessels;
   s.labelled = c.labelled;

@@ -40,24 +40,19 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < n; ++i) draws.push_back(i % store.size());
 
   // (1) loader alone
-  auto t = Clock::now();
-  {
+  auto loader_alone = [&] {
+    const auto t0 = Clock::now();
     BatchLoader loader(store, cfg, aug, draws, cfg.batch_size, 1, 0, workers, cfg.queue_length);
     while (loader.next()) {
     }
-  }
-  const double resample_sps = n / since(t);
+    return n / since(t0);
+  };
+  const double resample_sps = loader_alone();
   // (1b) the same from ROIs made once (what training does for a windowed configuration)
-  t = Clock::now();
+  auto t = Clock::now();
   const bool rois = store.cache_rois(cfg, static_cast<int>(default_threads()), 8e9);
   const double roi_s = since(t);
-  t = Clock::now();
-  {
-    BatchLoader loader(store, cfg, aug, draws, cfg.batch_size, 1, 0, workers, cfg.queue_length);
-    while (loader.next()) {
-    }
-  }
-  const double loader_sps = n / since(t);
+  const double loader_sps = loader_alone();
 
   // (2) model alone, on one ready batch
   MultiTaskUNet net = build_model(cfg, input_channels(cfg, static_cast<int>(store.get(0)->image.volumes)));

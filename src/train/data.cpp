@@ -116,6 +116,16 @@ namespace {
 // Labels of a window from the case's points in window voxel indices: a location (and Present) is
 // positive when one of its points lies inside. The case's labels when not `by_points` or when the
 // case has no points (a positive case without localizers keeps its labels).
+// World LPS points as continuous voxel indices of `grid`, with their columns.
+std::vector<std::pair<std::array<double, 3>, int>> grid_points(const std::vector<std::pair<Vec3, int>>& points, const Geometry& grid) {
+  std::vector<std::pair<std::array<double, 3>, int>> out;
+  for (const auto& [p, col] : points) {
+    const Vec3 ijk = grid.world_to_index(p);
+    out.push_back({{ijk[0], ijk[1], ijk[2]}, col});
+  }
+  return out;
+}
+
 torch::Tensor window_labels(const std::vector<std::pair<std::array<double, 3>, int>>& points, const std::array<int64_t, 3>& size,
                             const std::array<int, kNumLabels>& case_labels, bool by_points) {
   auto labels = torch::zeros({kNumLabels});
@@ -330,12 +340,7 @@ Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64
   const auto maps = volume_to_tensor(resample_to(c.label_maps, grid, Interp::Nearest, 0.f));
   s.vessel = maps[0].round().to(torch::kLong).clamp(0, 13);
   s.aneurysm = maps[1].round().to(torch::kLong).clamp(0, kNumLabels - 1);
-  std::vector<std::pair<std::array<double, 3>, int>> in_window;
-  for (const auto& [p, col] : c.points) {
-    const Vec3 ijk = grid.world_to_index(p);
-    in_window.push_back({{ijk[0], ijk[1], ijk[2]}, col});
-  }
-  s.labels = window_labels(in_window, {cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2]}, c.labels, win);
+  s.labels = window_labels(grid_points(c.points, grid), {cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2]}, c.labels, win);
   s.modality = c.modality_id;
   s.has_vessels = c.has_vessels;
   s.labelled = c.labelled;
@@ -371,10 +376,7 @@ RoiCase make_roi_case(const TrainCase& c, const Configuration& cfg, int threads)
   const auto maps = volume_to_tensor(resample_to(c.label_maps, in.grid, Interp::Nearest, 0.f));
   r.vessel = maps[0].round().clamp(0, 13).to(torch::kUInt8);
   r.aneurysm = maps[1].round().clamp(0, kNumLabels - 1).to(torch::kUInt8);
-  for (const auto& [p, col] : c.points) {
-    const Vec3 ijk = in.grid.world_to_index(p);
-    r.points.push_back({{ijk[0], ijk[1], ijk[2]}, col});
-  }
+  r.points = grid_points(c.points, in.grid);
   r.image_channels = static_cast<int>(c.image.volumes);
   // Hard-negative candidates: local maxima (5-voxel neighbourhood) of the bright-blob channel (of
   // the first image channel without blob features), the strongest first.

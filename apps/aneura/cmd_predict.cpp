@@ -25,7 +25,7 @@ namespace aneura::app {
 namespace {
 
 struct PredictArgs {
-  std::string model, data, out, points, device = "cpu", checkpoint = "last";
+  std::string model, data, out, points, device = "cpu", checkpoint = "last", probabilities = "heatmap";
   std::vector<std::string> series;
   std::vector<int> folds;
   bool no_tta = false, quiet = false, heatmaps = false;
@@ -60,6 +60,7 @@ int run_predict(const PredictArgs& a) {
   po.folds = a.folds;
   po.flip_tta = !a.no_tta;
   po.checkpoint = a.checkpoint + ".pt";
+  po.probabilities = a.probabilities;
   po.device = a.device;
   po.keep_maps = a.heatmaps;
   Predictor predictor(a.model, po);
@@ -216,6 +217,10 @@ void add_predict(CLI::App& app, Action& action) {
   cmd->add_option("--checkpoint", a->checkpoint,
                   "last: each fold's final weights (EMA), as nnU-Net predicts; best: its best validation epoch (noisy with few validation cases)")
       ->check(CLI::IsMember({"last", "best"}));
+  cmd->add_option("--probabilities", a->probabilities,
+                  "heatmap: each column's largest aneurysm-map value over the ROI (Present: 1 - p(background)); head: the label head's, "
+                  "the largest over the windows")
+      ->check(CLI::IsMember({"heatmap", "head"}));
   cmd->add_flag("--no-tta", a->no_tta, "No left/right flip test-time augmentation");
   cmd->add_option("--device", a->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--threads", a->threads, "LibTorch threads (default: usable cores)");

@@ -60,15 +60,16 @@ SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
   for (auto& net : nets_) {
     for (int flip = 0; flip < (o_.flip_tta ? 2 : 1); ++flip) {
       const RoiOutput out = roi_forward(net, in.x, info_.cfg, flip == 1, o_.keep_maps);
-      prob = prob.defined() ? prob + out.labels : out.labels;
+      prob = prob.defined() ? prob + out.head_labels : out.head_labels;
       heat = heat.defined() ? heat + out.aneurysm : out.aneurysm;
       if (o_.keep_maps) vessel = vessel.defined() ? vessel + out.vessel : out.vessel;
       modality = modality.defined() ? modality + out.modality : out.modality;
       ++n;
     }
   }
-  prob = (prob / n).to(torch::kCPU, torch::kDouble).contiguous();
   heat = (heat / n).to(torch::kCPU).contiguous();
+  // Series probabilities: from the maps averaged over models and flips (default), or the label head's.
+  prob = o_.probabilities == "head" ? (prob / n).to(torch::kCPU, torch::kDouble).contiguous() : heatmap_probabilities(heat);
   for (int c = 0; c < kNumLabels; ++c) r.probability[c] = prob[c].item<double>();
   r.predicted_modality = modality_names()[modality.argmax().item<int64_t>()];
   // Points: greedy maxima of 1 - p(background), at least point_separation_mm apart, inside the

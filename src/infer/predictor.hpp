@@ -39,6 +39,7 @@ struct SeriesPrediction {
 struct PredictOptions {
   std::vector<int> folds;                  // empty: every fold with a checkpoint
   bool flip_tta = true;
+  std::string probabilities = "heatmap";   // "heatmap": heatmap_probabilities of the averaged maps; "head": the label head's
   std::string checkpoint = "last.pt";      // per fold (the final weights); last.pt when the file asked for is missing
   std::string device = "cpu";
   int max_points = 3;

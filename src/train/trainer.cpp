@@ -146,7 +146,7 @@ Validation validate(MultiTaskUNet& net, const CaseStore& store, const Configurat
       if (roi_inputs.size() <= i) roi_inputs.push_back(roi_input(c->image, c->roi_centre, cfg, c->background).x);
       prob.push_back(to_array(roi_forward(net, roi_inputs[i], cfg, false).labels));
     } else {
-      prob.push_back(to_array(torch::sigmoid(out.labels[0])));
+      prob.push_back(to_array(heatmap_probabilities(torch::softmax(out.aneurysm[0].to(torch::kFloat), 0))));
     }
     truth.push_back(c->labels);
     if (c->has_vessels) {  // foreground Dice pooled over classes 1..13
@@ -228,20 +228,28 @@ RoiOutput roi_forward(MultiTaskUNet& net, const torch::Tensor& x, const Configur
   }
   r.aneurysm /= cover;
   if (vessels) r.vessel /= cover;
-  r.labels = labels.contiguous();
+  r.head_labels = labels.contiguous();
   r.modality = (modality / static_cast<double>(starts.size())).contiguous();
   if (mirror) {  // back to the unmirrored ROI: column c of the mirrored output is twin(c) here
-    r.labels = r.labels.index_select(0, label_twin_lut()).contiguous();
+    r.head_labels = r.head_labels.index_select(0, label_twin_lut()).contiguous();
     r.aneurysm = r.aneurysm.index_select(0, aneurysm_value_twin_lut()).flip({1}).contiguous();
     if (vessels) r.vessel = r.vessel.index_select(0, cowseg_twin_lut()).flip({1}).contiguous();
   }
+  r.labels = heatmap_probabilities(r.aneurysm);
   return r;
 }
 
-std::array<double, kNumLabels> predict_case(MultiTaskUNet& net, const TrainCase& c, const Configuration& cfg) {
+torch::Tensor heatmap_probabilities(const torch::Tensor& aneurysm) {
+  const auto a = aneurysm.to(torch::kCPU, torch::kDouble).flatten(1);  // [14, V]
+  const int64_t k = a.size(0);
+  return torch::cat({a.slice(0, 1, k).amax(1), (1 - a[0]).amax().unsqueeze(0)}).contiguous();
+}
+
+std::array<double, kNumLabels> predict_case(MultiTaskUNet& net, const TrainCase& c, const Configuration& cfg, bool head) {
   const bool was_training = net->is_training();
   net->eval();
-  const auto out = to_array(roi_forward(net, roi_input(c.image, c.roi_centre, cfg, c.background).x, cfg, false).labels);
+  const RoiOutput r = roi_forward(net, roi_input(c.image, c.roi_centre, cfg, c.background).x, cfg, false);
+  const auto out = to_array(head ? r.head_labels : r.labels);
   if (was_training) net->train();
   return out;
 }

@@ -59,7 +59,8 @@ void load_weights(const std::filesystem::path& checkpoint, MultiTaskUNet& net, b
 // `mirror`, the network sees the mirrored input (mirror_input) and the outputs are mirrored back
 // (maps flipped, twin columns and classes swapped), so they describe the unmirrored ROI.
 struct RoiOutput {
-  torch::Tensor labels;    // [14] probabilities: the largest over the windows (CPU, double)
+  torch::Tensor labels;    // [14] probabilities from the maps: heatmap_probabilities(aneurysm) (CPU, double)
+  torch::Tensor head_labels;  // [14] the label head's probabilities: the largest over the windows (CPU, double)
   torch::Tensor aneurysm;  // [14, X, Y, Z] softmax, the mean over the windows covering a voxel (CPU)
   torch::Tensor vessel;    // [14, X, Y, Z] likewise (only with `vessels`)
   torch::Tensor modality;  // [4] softmax, the mean over the windows (CPU, double)
@@ -67,9 +68,16 @@ struct RoiOutput {
 RoiOutput roi_forward(MultiTaskUNet& net, const torch::Tensor& x, const Configuration& cfg, bool mirror,
                       bool vessels = false, int batch = 4);
 
+// A series' 14 probabilities from its aneurysm maps [14, X, Y, Z] (softmax; class 0 background,
+// class c + 1 location column c): column c's is the largest p(c + 1) over the voxels, "Aneurysm
+// Present" the largest 1 - p(background). On held-out synthetic series this ranked series better
+// than the label head (docs/CLI.md, predict). Returns [14] (CPU, double).
+torch::Tensor heatmap_probabilities(const torch::Tensor& aneurysm);
+
 struct TrainCase;
-// The 14 probabilities of one case: its unaugmented ROI through `net` (eval mode, roi_forward).
-std::array<double, 14> predict_case(MultiTaskUNet& net, const TrainCase& c, const Configuration& cfg);
+// The 14 probabilities of one case: its unaugmented ROI through `net` (eval mode, roi_forward),
+// from the maps (heatmap_probabilities), or with `head` the label head's.
+std::array<double, 14> predict_case(MultiTaskUNet& net, const TrainCase& c, const Configuration& cfg, bool head = false);
 
 // model.json of a run folder, read back: configuration and input channels.
 struct ModelInfo {

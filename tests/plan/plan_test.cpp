@@ -46,9 +46,10 @@ TEST(Planner, TwoCoresNoGpuPlansTheCpuDemo) {
   const Configuration& c = r.plans.get("");
   EXPECT_EQ(c.device, "cpu");
   EXPECT_EQ(c.loader_workers, 1);
-  // windowed: 32^3 windows at >= 2 mm inside the ROI, blob features
+  // windowed: 16^3 windows at >= 2 mm inside the ROI, blob features
   for (double s : c.target_spacing_mm) EXPECT_GE(s, 2.0);
-  EXPECT_EQ(c.patch_size, (std::array<int, 3>{32, 32, 32}));
+  EXPECT_EQ(c.patch_size, (std::array<int, 3>{16, 16, 16}));
+  EXPECT_EQ(c.stages, 3);
   for (int a = 0; a < 3; ++a) EXPECT_LT(c.patch_size[a] * c.target_spacing_mm[a], c.roi_mm[a]);
   EXPECT_TRUE(c.blob_features);
   for (int a = 0; a < 3; ++a) EXPECT_EQ(c.patch_size[a] % (1 << (c.stages - 1)), 0);
@@ -162,7 +163,9 @@ TEST(Fingerprint, FromACaseCacheAndBadFiles) {
   EXPECT_EQ(n, 8);
   for (const auto& c : f.cases)
     for (double s : c.spacing_ras) EXPECT_GT(s, 0);
-  if (f.by_dicom_modality.count("CT")) EXPECT_LT(f.by_dicom_modality.at("CT").p00_5, f.by_dicom_modality.at("CT").p99_5);
+  if (f.by_dicom_modality.count("CT")) {
+    EXPECT_LT(f.by_dicom_modality.at("CT").p00_5, f.by_dicom_modality.at("CT").p99_5);
+  }
   // round trip through the file
   const fs::path file = dir.path / "work" / "fingerprint.json";
   std::ofstream(file) << to_json(f).dump();

@@ -578,7 +578,9 @@ TEST_F(TrainOnSynth, RoiWindowsCarryTheLabelsOfThePointsInsideThem) {
     const Sample s = make_roi_sample(r, cfg, rng, focus);
     ASSERT_EQ(s.image.sizes(), (std::vector<int64_t>{c.image.volumes + kCoordinateChannels, 16, 16, 16}));
     if (c.points.empty()) {
-      if (c.labels[13] == 0) EXPECT_EQ(s.labels.sum().item<float>(), 0) << ci.id;
+      if (c.labels[13] == 0) {
+        EXPECT_EQ(s.labels.sum().item<float>(), 0) << ci.id;
+      }
       continue;
     }
     ++positives;
@@ -679,7 +681,8 @@ TEST_F(TrainOnSynth, OverfitsATinyNetworkToPerfectTrainingAuc) {
   for (const auto& ci : list_cases(w)) {
     const TrainCase tc = load_case(w, ci.id);
     truth.push_back(tc.labels[13]);
-    prob.push_back(predict_case(net, tc, info.cfg)[13]);
+    // the label head's: at 8 mm an aneurysm is smaller than a voxel, so the maps cannot show it
+    prob.push_back(predict_case(net, tc, info.cfg, true)[13]);
   }
   const auto auc = roc_auc(truth, prob);
   ASSERT_TRUE(auc.has_value());

@@ -30,6 +30,7 @@ struct PredictArgs {
   std::vector<int> folds;
   bool no_tta = false, quiet = false, heatmaps = false;
   int threads = 0;
+  double location_sigma = 5;
 };
 
 json point_json(const PredictedPoint& p) {
@@ -61,6 +62,7 @@ int run_predict(const PredictArgs& a) {
   po.flip_tta = !a.no_tta;
   po.checkpoint = a.checkpoint + ".pt";
   po.probabilities = a.probabilities;
+  po.location_sigma_mm = a.location_sigma;
   po.device = a.device;
   po.keep_maps = a.heatmaps;
   Predictor predictor(a.model, po);
@@ -221,6 +223,10 @@ void add_predict(CLI::App& app, Action& action) {
                   "heatmap: each column's largest aneurysm-map value over the ROI (Present: 1 - p(background)); head: the label head's, "
                   "the largest over the windows")
       ->check(CLI::IsMember({"heatmap", "head"}));
+  cmd->add_option("--location-sigma", a->location_sigma,
+                  "mm: kernel width of the location prior (the training cases' localizer points relative to their ROI centres, "
+                  "model.json) mixed into the location columns and points with --probabilities heatmap; 0 = the maps alone")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--no-tta", a->no_tta, "No left/right flip test-time augmentation");
   cmd->add_option("--device", a->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--threads", a->threads, "LibTorch threads (default: usable cores)");

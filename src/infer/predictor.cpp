@@ -72,6 +72,27 @@ SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
   prob = o_.probabilities == "head" ? (prob / n).to(torch::kCPU, torch::kDouble).contiguous() : heatmap_probabilities(heat);
   for (int c = 0; c < kNumLabels; ++c) r.probability[c] = prob[c].item<double>();
   r.predicted_modality = modality_names()[modality.argmax().item<int64_t>()];
+  // Location prior (src/train/location_prior.hpp): which artery an aneurysm found at a voxel sits
+  // on, from where the voxel lies relative to the ROI centre. Location column c's probability is
+  // the mean of the maps' own (the largest p(c)) and the largest (1 - p(background)) x p(c | offset)
+  // over the voxels within a tenth of the series' largest 1 - p(background); a point's location
+  // distribution is the mean of the map's and the prior's.
+  const bool use_prior = o_.probabilities != "head" && o_.location_sigma_mm > 0 && !info_.locations.empty();
+  auto offset_of = [&](int64_t a, int64_t b, int64_t c) { return grid.index_to_world({double(a), double(b), double(c)}) - centre; };
+  if (use_prior) {
+    const auto any_map = (1 - heat[0]).contiguous();
+    const auto am = any_map.accessor<float, 3>();
+    const float floor = 0.1f * any_map.max().item<float>();
+    std::array<double, kNumLabels - 1> best{};
+    for (int64_t a = 0; a < any_map.size(0); ++a)
+      for (int64_t b = 0; b < any_map.size(1); ++b)
+        for (int64_t c = 0; c < any_map.size(2); ++c) {
+          if (am[a][b][c] < floor) continue;
+          const auto post = info_.locations.posterior(offset_of(a, b, c), o_.location_sigma_mm);
+          for (int k = 0; k < kNumLabels - 1; ++k) best[k] = std::max(best[k], am[a][b][c] * post[k]);
+        }
+    for (int k = 0; k < kNumLabels - 1; ++k) r.probability[k] = 0.5 * r.probability[k] + 0.5 * best[k];
+  }
   // Points: greedy maxima of 1 - p(background), at least point_separation_mm apart, inside the
   // image (the ROI may reach beyond the field of view, where nothing was imaged).
   auto any = (1 - heat[0]).contiguous();
@@ -99,8 +120,11 @@ SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
     double total = 0;
     for (int c = 1; c < kNumLabels; ++c) total += hacc[c][ix][iy][iz];
     total = std::max(total, 1e-12);
+    const auto post = use_prior ? info_.locations.posterior(offset_of(ix, iy, iz), o_.location_sigma_mm)
+                                : std::array<double, kNumLabels - 1>{};
     for (int c = 0; c < kNumLabels - 1; ++c) {
       pt.location[c] = hacc[c + 1][ix][iy][iz] / total;
+      if (use_prior) pt.location[c] = 0.5 * pt.location[c] + 0.5 * post[c];
       if (pt.location[c] > pt.location[pt.column]) pt.column = c;
     }
     r.points.push_back(pt);

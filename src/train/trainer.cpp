@@ -273,6 +273,7 @@ ModelInfo read_model_info(const fs::path& model_dir) {
     m.folds = j.at("folds");
     m.harmonize = harmonize_params_from_json(j.at("harmonize"));
     if (j.contains("prior")) m.prior = j.at("prior").get<std::array<double, kNumLabels>>();
+    if (j.contains("location_points")) m.locations = LocationPrior::from_json(j.at("location_points"));
     return m;
   } catch (const json::exception& e) {
     throw Error(ErrorCode::CorruptInput, std::string("bad model.json: ") + e.what(), file.string());
@@ -350,6 +351,13 @@ TrainResult train(const TrainOptions& o) {
   for (const auto& ci : cases)
     if (ci.labelled)
       for (int c = 0; c < kNumLabels; ++c) prior[c] += ci.labels[c] / static_cast<double>(labelled);
+  // Location prior: every case's localizer points (all folds, as the prior) relative to its ROI centre.
+  LocationPrior locations;
+  for (const CaseStore* store : std::initializer_list<const CaseStore*>{&train_store, &val_store})
+    for (size_t i = 0; i < store->size(); ++i) {
+      const auto c = store->get(i);
+      for (const auto& [p, column] : c->points) locations.add(p - c->roi_centre, column);
+    }
   json harmonize;  // how the cases were made: prediction repeats it on new series
   {
     std::ifstream pin(o.work / "preprocess.json");
@@ -376,7 +384,7 @@ TrainResult train(const TrainOptions& o) {
     write_text_atomically(model_dir / "model.json",
                           json{{"configuration", cfg.name}, {"in_channels", in_channels}, {"folds", folds.k},
                                {"modalities", modality_names()}, {"labels", label_names()}, {"harmonize", harmonize},
-                               {"prior", prior},
+                               {"prior", prior}, {"location_points", locations.to_json()},
                                {"plans", to_json(one)}}
                                   .dump(1) + "\n");
   }

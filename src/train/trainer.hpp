@@ -13,6 +13,7 @@
 #include "harmonize/pipeline.hpp"
 #include "model/network.hpp"
 #include "plan/plans.hpp"
+#include "train/location_prior.hpp"
 
 namespace aneura {
 
@@ -86,6 +87,7 @@ struct ModelInfo {
   int folds = 1;
   HarmonizeParams harmonize;  // as the training cases were made (WORK/preprocess.json)
   std::array<double, 14> prior{};  // prevalence per column in the labelled cases (fallback rows)
+  LocationPrior locations;         // the cases' localizer points relative to their ROI centres
 };
 ModelInfo read_model_info(const std::filesystem::path& model_dir);
 

@@ -283,6 +283,43 @@ std::vector<CaseInfo> fake_cases(int n) {
   return c;
 }
 
+TEST(LocationPrior, KernelPosteriorWithMirroredPointsAndTwinColumns) {
+  const int lmca = *label_index("Left Middle Cerebral Artery"), rmca = *label_index("Right Middle Cerebral Artery");
+  const int acom = *label_index("Anterior Communicating Artery");
+  LocationPrior prior;
+  prior.add({20, 0, 0}, lmca);  // LPS: 20 mm to the patient's left of the ROI centre
+  prior.add({0, -10, 0}, acom);
+  const double sigma = 5;
+  // at a point: its column, with the other kernels' and the floor's share by hand
+  auto p = prior.posterior({20, 0, 0}, sigma);
+  const double k_acom = 2 * std::exp(-(400.0 + 100.0) / 50.0);  // AComm and its mirror, both sqrt(500) mm away
+  const double k_rmca = std::exp(-1600.0 / 50.0);                // the mirrored Left MCA point, 40 mm away
+  const double total = 1.0 + k_acom + k_rmca + 13e-3;
+  EXPECT_NEAR(p[lmca], (1.0 + 1e-3) / total, 1e-12);
+  EXPECT_NEAR(p[acom], (k_acom + 1e-3) / total, 1e-12);
+  EXPECT_NEAR(p[rmca], (k_rmca + 1e-3) / total, 1e-12);
+  // the mirror of a point gets its twin column; a midline column stays
+  p = prior.posterior({-20, 0, 0}, sigma);
+  EXPECT_EQ(std::max_element(p.begin(), p.end()) - p.begin(), rmca);
+  EXPECT_NEAR(p[rmca], (1.0 + 1e-3) / total, 1e-12);
+  p = prior.posterior({0, -10, 0}, sigma);
+  EXPECT_EQ(std::max_element(p.begin(), p.end()) - p.begin(), acom);
+  // far from every point: uniform
+  p = prior.posterior({200, 200, 200}, sigma);
+  for (double v : p) EXPECT_NEAR(v, 1.0 / 13, 1e-9);
+  double sum = 0;
+  for (double v : prior.posterior({7, -3, 2}, sigma)) sum += v;
+  EXPECT_NEAR(sum, 1.0, 1e-12);
+  // JSON round trip; bad entries are errors
+  const LocationPrior back = LocationPrior::from_json(prior.to_json());
+  EXPECT_EQ(back.size(), 2u);
+  EXPECT_EQ(back.posterior({3, 4, 5}, sigma), prior.posterior({3, 4, 5}, sigma));
+  EXPECT_THROW(LocationPrior::from_json(json::parse("[[1, 2, 3, 13]]")), json::exception);
+  EXPECT_THROW(LocationPrior::from_json(json::parse("[[1, 2, 3]]")), json::exception);
+  EXPECT_TRUE(LocationPrior().empty());
+  for (double v : LocationPrior().posterior({0, 0, 0}, sigma)) EXPECT_NEAR(v, 1.0 / 13, 1e-12);
+}
+
 TEST(Folds, StratifiedDisjointDeterministic) {
   const auto cases = fake_cases(40);
   const Folds f = make_folds(cases, 5, 7);
@@ -678,12 +715,20 @@ TEST_F(TrainOnSynth, OverfitsATinyNetworkToPerfectTrainingAuc) {
   load_weights(r.run_dir / "last.pt", net);
   std::vector<int> truth;
   std::vector<double> prob;
+  size_t points = 0;
   for (const auto& ci : list_cases(w)) {
     const TrainCase tc = load_case(w, ci.id);
+    points += tc.points.size();
+    if (!tc.points.empty()) {  // model.json's location prior holds the case's points about its ROI centre
+      const Vec3 offset = tc.points[0].first - tc.roi_centre;
+      EXPECT_GT(info.locations.posterior(offset, 1.0)[tc.points[0].second], 0.3) << ci.id;
+    }
     truth.push_back(tc.labels[13]);
     // the label head's: at 8 mm an aneurysm is smaller than a voxel, so the maps cannot show it
     prob.push_back(predict_case(net, tc, info.cfg, true)[13]);
   }
+  EXPECT_GT(points, 0u);
+  EXPECT_EQ(info.locations.size(), points);
   const auto auc = roc_auc(truth, prob);
   ASSERT_TRUE(auc.has_value());
   EXPECT_EQ(*auc, 1.0);
@@ -770,7 +815,7 @@ TEST_F(TrainOnSynth, ClearErrors) {
   fs::create_directories(w / "runs" / "tiny" / "fold_0");
   std::ofstream(w / "runs" / "tiny" / "fold_0" / "last.pt") << "not a checkpoint";
   EXPECT_EQ(code_of([&] { train(o); }), ErrorCode::CorruptInput);
-  ModelInfo info{tiny_config(), 1, 1, {}, {}};
+  ModelInfo info{tiny_config(), 1, 1, {}, {}, {}};
   MultiTaskUNet net = build_model(info.cfg, 1);
   EXPECT_EQ(code_of([&] { load_weights(w / "runs" / "tiny" / "fold_0" / "last.pt", net); }), ErrorCode::CorruptInput);
   EXPECT_EQ(code_of([&] { load_weights(w / "nothing.pt", net); }), ErrorCode::InputNotFound);

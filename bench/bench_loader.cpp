@@ -5,6 +5,7 @@
 // and (windowed configurations) cutting it from the case's ROI made once, as training does, (2) samples/s of one training step
 // of the plans' network (forward + backward + AdamW) on ready batches, and (3) samples/s of
 // training fed by the loader. Prints the ratio loader / model (must be > 1).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -35,7 +36,8 @@ int main(int argc, char** argv) {
     if (c.labelled) ids.push_back(c.id);
   CaseStore store(work, ids, 8e9);
   AugmentOptions aug;
-  const size_t n = 64;
+  const int steps = 6;  // model steps timed in (2) and (3)
+  const size_t n = std::max<size_t>(64, static_cast<size_t>(steps * cfg.batch_size));
   std::vector<size_t> draws;
   for (size_t i = 0; i < n; ++i) draws.push_back(i % store.size());
 
@@ -66,7 +68,6 @@ int main(int argc, char** argv) {
     opt.step();
   };
   step(b);  // warm-up
-  const int steps = 6;
   t = Clock::now();
   for (int i = 0; i < steps; ++i) step(b);
   const double model_sps = steps * cfg.batch_size / since(t);

@@ -75,22 +75,25 @@ SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
   // Location prior (src/train/location_prior.hpp): which artery an aneurysm found at a voxel sits
   // on, from where the voxel lies relative to the ROI centre. Location column c's probability is
   // the mean of the maps' own (the largest p(c)) and the largest (1 - p(background)) x p(c | offset)
-  // over the voxels within a tenth of the series' largest 1 - p(background); a point's location
+  // over the voxels within a tenth of the series' largest 1 - p(background) (at most the 4096
+  // largest, so the cost stays bounded with thousands of training points); a point's location
   // distribution is the mean of the map's and the prior's.
   const bool use_prior = o_.probabilities != "head" && o_.location_sigma_mm > 0 && !info_.locations.empty();
   auto offset_of = [&](int64_t a, int64_t b, int64_t c) { return grid.index_to_world({double(a), double(b), double(c)}) - centre; };
   if (use_prior) {
-    const auto any_map = (1 - heat[0]).contiguous();
-    const auto am = any_map.accessor<float, 3>();
-    const float floor = 0.1f * any_map.max().item<float>();
+    const auto any_flat = (1 - heat[0]).flatten();
+    const auto top = any_flat.topk(std::min<int64_t>(4096, any_flat.numel()));
+    const auto values = std::get<0>(top).contiguous(), where = std::get<1>(top).contiguous();
+    const float floor = 0.1f * values[0].item<float>();
+    const int64_t ny = heat.size(2), nz = heat.size(3);
     std::array<double, kNumLabels - 1> best{};
-    for (int64_t a = 0; a < any_map.size(0); ++a)
-      for (int64_t b = 0; b < any_map.size(1); ++b)
-        for (int64_t c = 0; c < any_map.size(2); ++c) {
-          if (am[a][b][c] < floor) continue;
-          const auto post = info_.locations.posterior(offset_of(a, b, c), o_.location_sigma_mm);
-          for (int k = 0; k < kNumLabels - 1; ++k) best[k] = std::max(best[k], am[a][b][c] * post[k]);
-        }
+    for (int64_t i = 0; i < values.numel(); ++i) {
+      const float v = values.data_ptr<float>()[i];
+      if (v < floor) break;  // sorted, largest first
+      const int64_t flat = where.data_ptr<int64_t>()[i];
+      const auto post = info_.locations.posterior(offset_of(flat / (ny * nz), (flat / nz) % ny, flat % nz), o_.location_sigma_mm);
+      for (int k = 0; k < kNumLabels - 1; ++k) best[k] = std::max(best[k], v * post[k]);
+    }
     for (int k = 0; k < kNumLabels - 1; ++k) r.probability[k] = 0.5 * r.probability[k] + 0.5 * best[k];
   }
   // Points: greedy maxima of 1 - p(background), at least point_separation_mm apart, inside the

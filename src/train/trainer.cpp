@@ -144,7 +144,7 @@ Validation validate(MultiTaskUNet& net, const CaseStore& store, const Configurat
     // the case's probabilities: the centred sample is the whole ROI unless windowed
     if (windowed(cfg)) {
       if (roi_inputs.size() <= i) roi_inputs.push_back(roi_input(c->image, c->roi_centre, cfg, c->background).x);
-      prob.push_back(to_array(roi_forward(net, roi_inputs[i], cfg, false).labels));
+      prob.push_back(to_array(heatmap_probabilities(roi_forward(net, roi_inputs[i], cfg, false).aneurysm)));
     } else {
       prob.push_back(to_array(heatmap_probabilities(torch::softmax(out.aneurysm[0].to(torch::kFloat), 0))));
     }
@@ -235,7 +235,6 @@ RoiOutput roi_forward(MultiTaskUNet& net, const torch::Tensor& x, const Configur
     r.aneurysm = r.aneurysm.index_select(0, aneurysm_value_twin_lut()).flip({1}).contiguous();
     if (vessels) r.vessel = r.vessel.index_select(0, cowseg_twin_lut()).flip({1}).contiguous();
   }
-  r.labels = heatmap_probabilities(r.aneurysm);
   return r;
 }
 
@@ -249,7 +248,7 @@ std::array<double, kNumLabels> predict_case(MultiTaskUNet& net, const TrainCase&
   const bool was_training = net->is_training();
   net->eval();
   const RoiOutput r = roi_forward(net, roi_input(c.image, c.roi_centre, cfg, c.background).x, cfg, false);
-  const auto out = to_array(head ? r.head_labels : r.labels);
+  const auto out = to_array(head ? r.head_labels : heatmap_probabilities(r.aneurysm));
   if (was_training) net->train();
   return out;
 }
@@ -351,10 +350,12 @@ TrainResult train(const TrainOptions& o) {
   for (const auto& ci : cases)
     if (ci.labelled)
       for (int c = 0; c < kNumLabels; ++c) prior[c] += ci.labels[c] / static_cast<double>(labelled);
-  // Location prior: every case's localizer points (all folds, as the prior) relative to its ROI centre.
+  // Location prior: every case's localizer points (all folds, as the prior) relative to its ROI
+  // centre. Only positive cases have points, so no other case is read when the store is on disk.
   LocationPrior locations;
   for (const CaseStore* store : std::initializer_list<const CaseStore*>{&train_store, &val_store})
     for (size_t i = 0; i < store->size(); ++i) {
+      if (!labels_by_id.at(store->id(i))[kNumLabels - 1]) continue;
       const auto c = store->get(i);
       for (const auto& [p, column] : c->points) locations.add(p - c->roi_centre, column);
     }

@@ -60,7 +60,6 @@ void load_weights(const std::filesystem::path& checkpoint, MultiTaskUNet& net, b
 // `mirror`, the network sees the mirrored input (mirror_input) and the outputs are mirrored back
 // (maps flipped, twin columns and classes swapped), so they describe the unmirrored ROI.
 struct RoiOutput {
-  torch::Tensor labels;    // [14] probabilities from the maps: heatmap_probabilities(aneurysm) (CPU, double)
   torch::Tensor head_labels;  // [14] the label head's probabilities: the largest over the windows (CPU, double)
   torch::Tensor aneurysm;  // [14, X, Y, Z] softmax, the mean over the windows covering a voxel (CPU)
   torch::Tensor vessel;    // [14, X, Y, Z] likewise (only with `vessels`)

@@ -31,6 +31,7 @@ struct PredictArgs {
   bool no_tta = false, quiet = false, heatmaps = false;
   int threads = 0;
   double location_sigma = 5;
+  double field_edge = -1;
 };
 
 json point_json(const PredictedPoint& p) {
@@ -63,6 +64,7 @@ int run_predict(const PredictArgs& a) {
   po.checkpoint = a.checkpoint + ".pt";
   po.probabilities = a.probabilities;
   po.location_sigma_mm = a.location_sigma;
+  po.field_edge_mm = a.field_edge;
   po.device = a.device;
   po.keep_maps = a.heatmaps;
   Predictor predictor(a.model, po);
@@ -226,6 +228,10 @@ void add_predict(CLI::App& app, Action& action) {
   cmd->add_option("--location-sigma", a->location_sigma,
                   "mm: kernel width of the location prior (the training cases' localizer points relative to their ROI centres, "
                   "model.json) mixed into the location columns and points with --probabilities heatmap; 0 = the maps alone")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--field-edge", a->field_edge,
+                  "mm: the aneurysm maps fade out near the end of the imaged volume, 0 within half of this, full beyond it "
+                  "(a vessel cut by the field of view ends in a blob-like stump); default: the model's field_edge_mm (8); 0 = off")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--no-tta", a->no_tta, "No left/right flip test-time augmentation");
   cmd->add_option("--device", a->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));

@@ -68,6 +68,7 @@ SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
     }
   }
   heat = (heat / n).to(torch::kCPU).contiguous();
+  damp_field_edge(heat, field_edge_weights(image.geom, grid, o_.field_edge_mm >= 0 ? o_.field_edge_mm : info_.cfg.field_edge_mm));
   // Series probabilities: from the maps averaged over models and flips (default), or the label head's.
   prob = o_.probabilities == "head" ? (prob / n).to(torch::kCPU, torch::kDouble).contiguous() : heatmap_probabilities(heat);
   for (int c = 0; c < kNumLabels; ++c) r.probability[c] = prob[c].item<double>();

@@ -40,6 +40,8 @@ struct PredictOptions {
   std::vector<int> folds;                  // empty: every fold with a checkpoint
   bool flip_tta = true;
   std::string probabilities = "heatmap";   // "heatmap": heatmap_probabilities of the averaged maps; "head": the label head's
+  double field_edge_mm = -1;               // the aneurysm maps fade out within this many mm of the image's edge
+                                           // (field_edge_weights); < 0: the model's configuration's
   double location_sigma_mm = 5;            // with "heatmap": kernel width of the location prior (model.json); 0 = maps alone
   std::string checkpoint = "last.pt";      // per fold (the final weights); last.pt when the file asked for is missing
   std::string device = "cpu";

@@ -20,13 +20,14 @@ const std::set<std::string>& allowed_keys() {
                                           "queue_length", "optimizer", "learning_rate", "weight_decay", "epochs",
                                           "time_budget_s", "mixed_precision", "channels_last", "loss_weights",
                                           "normalization", "folds", "ema_decay", "grad_clip",
-                                          "positive_oversampling", "blob_features"};
+                                          "positive_oversampling", "blob_features", "spatial_augmentation", "field_edge_mm", "window_overlap"};
   return k;
 }
 
 // Keys with a default in Configuration: not required after inheritance.
 const std::set<std::string>& optional_keys() {
-  static const std::set<std::string> k = {"folds", "ema_decay", "grad_clip", "positive_oversampling", "blob_features"};
+  static const std::set<std::string> k = {"folds", "ema_decay", "grad_clip", "positive_oversampling", "blob_features",
+                                          "spatial_augmentation", "field_edge_mm", "window_overlap"};
   return k;
 }
 
@@ -38,7 +39,9 @@ json config_json(const Configuration& c) {
           {"weight_decay", c.weight_decay}, {"epochs", c.epochs}, {"time_budget_s", c.time_budget_s},
           {"mixed_precision", c.mixed_precision}, {"channels_last", c.channels_last}, {"loss_weights", c.loss_weights},
           {"normalization", c.normalization}, {"folds", c.folds}, {"ema_decay", c.ema_decay},
-          {"grad_clip", c.grad_clip}, {"positive_oversampling", c.positive_oversampling}, {"blob_features", c.blob_features}};
+          {"grad_clip", c.grad_clip}, {"positive_oversampling", c.positive_oversampling}, {"blob_features", c.blob_features},
+          {"spatial_augmentation", c.spatial_augmentation}, {"field_edge_mm", c.field_edge_mm},
+          {"window_overlap", c.window_overlap}};
 }
 
 json resolve(const std::map<std::string, json>& raw, const std::string& name, std::set<std::string>& seen) {
@@ -86,6 +89,9 @@ Configuration parse_config(const std::string& name, const json& j) {
     c.grad_clip = j.value("grad_clip", c.grad_clip);
     c.positive_oversampling = j.value("positive_oversampling", c.positive_oversampling);
     c.blob_features = j.value("blob_features", c.blob_features);
+    c.spatial_augmentation = j.value("spatial_augmentation", c.spatial_augmentation);
+    c.field_edge_mm = j.value("field_edge_mm", c.field_edge_mm);
+    c.window_overlap = j.value("window_overlap", c.window_overlap);
   } catch (const json::exception& e) {
     throw Error(ErrorCode::CorruptInput, "configuration '" + name + "': " + e.what());
   }
@@ -103,6 +109,9 @@ Configuration parse_config(const std::string& name, const json& j) {
   if (c.folds < 1 || c.folds > 20) bad("folds must be 1..20");
   if (c.ema_decay < 0 || c.ema_decay >= 1) bad("ema_decay must be in [0, 1)");
   if (c.grad_clip < 0 || c.positive_oversampling < 1) bad("grad_clip >= 0 and positive_oversampling >= 1");
+  if (!(c.spatial_augmentation >= 0 && c.spatial_augmentation <= 1)) bad("spatial_augmentation must be in [0, 1]");
+  if (!(c.field_edge_mm >= 0)) bad("field_edge_mm must be >= 0");
+  if (!(c.window_overlap >= 0 && c.window_overlap < 1)) bad("window_overlap must be in [0, 1)");
   if (c.batch_size < 1 || c.loader_workers < 0 || c.queue_length < 1 || c.epochs < 1) bad("batch, workers, queue, epochs");
   return c;
 }

@@ -34,6 +34,9 @@ struct Configuration {
   double grad_clip = 12;                            // global gradient norm; 0 = off
   double positive_oversampling = 2;                 // sampling weight of a positive case (rare locations more)
   bool blob_features = false;                       // + bright/dark blobness input channels (data.hpp)
+  double spatial_augmentation = 0.5;                // windowed: probability of a rotated/scaled window (data.hpp)
+  double field_edge_mm = 8;                         // maps fade out near the image's edge (trainer.hpp); 0 = off
+  double window_overlap = 0.5;                      // windowed prediction: the least share of a patch neighbours overlap
   std::map<std::string, double> loss_weights{{"vessel", 1}, {"aneurysm", 1}, {"classification", 1}, {"modality", 0.2}};
   nlohmann::json normalization;                     // {"CT": {...}, "MR": {...}} as HarmonizeParams takes it
 };

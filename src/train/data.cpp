@@ -187,11 +187,12 @@ Geometry roi_grid(const Vec3& centre, const Configuration& cfg) {
   return centred_grid(centre, n, {cfg.target_spacing_mm[0], cfg.target_spacing_mm[1], cfg.target_spacing_mm[2]}, kRas);
 }
 
-std::vector<std::array<int64_t, 3>> window_starts(const std::array<int64_t, 3>& roi, const std::array<int, 3>& patch) {
+std::vector<std::array<int64_t, 3>> window_starts(const std::array<int64_t, 3>& roi, const std::array<int, 3>& patch, double overlap) {
   std::array<std::vector<int64_t>, 3> axis;
   for (int k = 0; k < 3; ++k) {
     const int64_t d = std::max<int64_t>(0, roi[k] - patch[k]);
-    const int64_t n = d == 0 ? 1 : (2 * d + patch[k] - 1) / patch[k] + 1;  // stride at most half a patch
+    const double stride = std::max(1.0, patch[k] * (1 - overlap));  // at most
+    const int64_t n = d == 0 ? 1 : static_cast<int64_t>(std::ceil(static_cast<double>(d) / stride - 1e-9)) + 1;
     axis[k].assign(static_cast<size_t>(n), 0);
     for (int64_t i = 0; i < n; ++i) {
       const int64_t m = n - 1 - i;  // mirrored partner: the starts are symmetric about the ROI centre
@@ -419,15 +420,64 @@ Sample make_roi_sample(const RoiCase& c, const Configuration& cfg, std::mt19937_
   } else {
     for (int k = 0; k < 3; ++k) put(k, u(rng) * static_cast<double>(n[k] - p[k]));
   }
-  auto crop = [&](const torch::Tensor& t) {
-    return t.slice(-3, start[0], start[0] + p[0]).slice(-2, start[1], start[1] + p[1]).slice(-1, start[2], start[2] + p[2]);
-  };
   Sample s;
-  s.image = crop(c.x).clone();
-  s.vessel = crop(c.vessel).to(torch::kLong);
-  s.aneurysm = crop(c.aneurysm).to(torch::kLong);
   std::vector<std::pair<std::array<double, 3>, int>> in_window;
-  for (const auto& [pt, col] : c.points) in_window.push_back({{pt[0] - start[0], pt[1] - start[1], pt[2] - start[2]}, col});
+  if (a && u(rng) < aug.roi_spatial_probability) {
+    // Rotated and scaled about the window's centre: output voxel o samples the ROI at
+    // centre + A (o - h), A = diag(1/sp) scale R diag(sp) (R turns millimetres, sp the ROI spacing).
+    const double r = aug.rotate_deg * M_PI / 180;
+    const Mat3 rot = rotation(r * (2 * u(rng) - 1), r * (2 * u(rng) - 1), r * (2 * u(rng) - 1));
+    const double scale = 1 + aug.scale * (2 * u(rng) - 1);
+    double A[3][3], Ainv[3][3];
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) {
+        A[i][j] = scale * rot[i][j] * sp[j] / sp[i];
+        Ainv[i][j] = rot[j][i] * sp[j] / (scale * sp[i]);
+      }
+    std::array<double, 3> centre{}, h{};
+    for (int k = 0; k < 3; ++k) {
+      centre[k] = start[k] + (p[k] - 1) / 2.0;
+      h[k] = (p[k] - 1) / 2.0;
+    }
+    // grid_sample's last grid axis is (W, H, D) = (Z, Y, X) of the [C, X, Y, Z] tensors, in [-1, 1]
+    // over the voxel centres (align_corners).
+    std::vector<torch::Tensor> o;
+    for (int k = 0; k < 3; ++k) {
+      std::vector<int64_t> shape{1, 1, 1};
+      shape[static_cast<size_t>(k)] = p[k];
+      o.push_back(torch::arange(p[k], torch::kDouble).reshape(shape).sub(h[k]).expand({p[0], p[1], p[2]}));
+    }
+    std::array<torch::Tensor, 3> norm_idx;
+    for (int i = 0; i < 3; ++i) {
+      const auto src = o[0] * A[i][0] + o[1] * A[i][1] + o[2] * A[i][2] + centre[i];
+      norm_idx[static_cast<size_t>(i)] = src * (2.0 / std::max<int64_t>(1, n[i] - 1)) - 1.0;
+    }
+    const auto grid = torch::stack({norm_idx[2], norm_idx[1], norm_idx[0]}, -1).unsqueeze(0).to(torch::kFloat);
+    namespace F = torch::nn::functional;
+    auto sample = [&](const torch::Tensor& t, bool nearest) {
+      auto opt = F::GridSampleFuncOptions().align_corners(true).padding_mode(torch::kBorder);
+      if (nearest) opt = opt.mode(torch::kNearest);
+      return F::grid_sample(t.unsqueeze(0), grid, opt).squeeze(0);
+    };
+    s.image = sample(c.x, false).contiguous();
+    const auto maps = sample(torch::stack({c.vessel, c.aneurysm}).to(torch::kFloat), true).round().to(torch::kLong);
+    s.vessel = maps[0].contiguous();
+    s.aneurysm = maps[1].contiguous();
+    for (const auto& [pt, col] : c.points) {
+      std::array<double, 3> q{};
+      for (int i = 0; i < 3; ++i)
+        q[i] = h[i] + Ainv[i][0] * (pt[0] - centre[0]) + Ainv[i][1] * (pt[1] - centre[1]) + Ainv[i][2] * (pt[2] - centre[2]);
+      in_window.push_back({q, col});
+    }
+  } else {
+    auto crop = [&](const torch::Tensor& t) {
+      return t.slice(-3, start[0], start[0] + p[0]).slice(-2, start[1], start[1] + p[1]).slice(-1, start[2], start[2] + p[2]);
+    };
+    s.image = crop(c.x).clone();
+    s.vessel = crop(c.vessel).to(torch::kLong);
+    s.aneurysm = crop(c.aneurysm).to(torch::kLong);
+    for (const auto& [pt, col] : c.points) in_window.push_back({{pt[0] - start[0], pt[1] - start[1], pt[2] - start[2]}, col});
+  }
   s.labels = window_labels(in_window, p, c.labels, true);
   s.modality = c.modality;
   s.has_vessels = c.has_vessels;

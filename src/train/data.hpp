@@ -53,10 +53,11 @@ Vec3 window_spacing(const Configuration& cfg);
 Geometry window_grid(const Vec3& centre, const Configuration& cfg, const Mat3& direction, double scale);
 // The whole ROI around `centre` on the window spacing, RAS axes (= the window when not windowed).
 Geometry roi_grid(const Vec3& centre, const Configuration& cfg);
-// First voxel of each window along the ROI grid (`roi` voxels): windows overlap by at least half
-// a patch, the first starts at 0 and the last ends at the ROI's end; symmetric, so a left-right
-// mirrored ROI is covered by the mirrored windows.
-std::vector<std::array<int64_t, 3>> window_starts(const std::array<int64_t, 3>& roi, const std::array<int, 3>& patch);
+// First voxel of each window along the ROI grid (`roi` voxels): neighbours share at least
+// `overlap` of a patch (the stride is at most patch x (1 - overlap)), the first starts at 0 and the
+// last ends at the ROI's end; symmetric, so a left-right mirrored ROI is covered by the mirrored windows.
+std::vector<std::array<int64_t, 3>> window_starts(const std::array<int64_t, 3>& roi, const std::array<int, 3>& patch,
+                                                  double overlap = 0.5);
 
 // Blob features (configuration blob_features): the multi-scale Hessian objectness of ITK for
 // 0-dimensional objects (blobs; Frangi's measure, sigma 1.5 and 3 mm), bright and dark, of the first
@@ -111,6 +112,8 @@ struct AugmentOptions {
   double focus_on_aneurysm = 0.5;  // probability of centring a positive case's sample near a point
   double focus_on_candidate = 0.5;  // ROI windows not focused on a point: probability of centring on a
                                     // blob candidate (hard negatives; make_roi_sample)
+  double roi_spatial_probability = 0.5;  // make_roi_sample: probability of a rotated (rotate_deg) and
+                                        // scaled (scale) window instead of a plain crop
 };
 
 // Intensity augmentation of image channels [C, X, Y, Z] (a new tensor): scale and shift, gamma on
@@ -128,8 +131,8 @@ Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64
 
 // A windowed configuration's training case prepared once per run: its whole ROI input (as
 // prediction makes it: roi_input, blob and coordinate channels included) and label maps on the ROI
-// grid, so that a training window is a crop of them. Rotation and scaling are then not applied;
-// crops are cheap, so a run sees several times more windows in the same time.
+// grid, so that a training window is a crop of them, or (roi_spatial_probability) a rotated and
+// scaled resampling of them; either is cheap, so a run sees several times more windows in the same time.
 constexpr int kRoiCandidates = 16;
 struct RoiCase {
   torch::Tensor x;                              // [input_channels, X, Y, Z] float
@@ -145,8 +148,9 @@ struct RoiCase {
 RoiCase make_roi_case(const TrainCase& c, const Configuration& cfg, int threads = 0);
 // A training window cut from a RoiCase: centred near a point (probability focus_on_aneurysm, with the
 // point at least 8 mm inside), else on a blob candidate (focus_on_candidate), else anywhere; labels:
-// the points inside the window (a positive case without points keeps the case's labels); intensity
-// augmentation on the image channels, left-right flip. Without augmentation: the ROI's centre window.
+// the points inside the window (a positive case without points keeps the case's labels); rotation
+// and scaling about the window centre (trilinear image, nearest maps, points moved with them),
+// intensity augmentation on the image channels, left-right flip. Without augmentation: the ROI's centre window.
 Sample make_roi_sample(const RoiCase& c, const Configuration& cfg, std::mt19937_64& rng, const AugmentOptions& aug);
 
 // The left/right swap tables as index tensors (long): column -> twin column (14), and aneurysm

@@ -144,7 +144,9 @@ Validation validate(MultiTaskUNet& net, const CaseStore& store, const Configurat
     // the case's probabilities: the centred sample is the whole ROI unless windowed
     if (windowed(cfg)) {
       if (roi_inputs.size() <= i) roi_inputs.push_back(roi_input(c->image, c->roi_centre, cfg, c->background).x);
-      prob.push_back(to_array(heatmap_probabilities(roi_forward(net, roi_inputs[i], cfg, false).aneurysm)));
+      auto maps = roi_forward(net, roi_inputs[i], cfg, false).aneurysm;
+      damp_field_edge(maps, field_edge_weights(c->image.geom, roi_grid(c->roi_centre, cfg), cfg.field_edge_mm));
+      prob.push_back(to_array(heatmap_probabilities(maps)));
     } else {
       prob.push_back(to_array(heatmap_probabilities(torch::softmax(out.aneurysm[0].to(torch::kFloat), 0))));
     }
@@ -192,7 +194,7 @@ RoiOutput roi_forward(MultiTaskUNet& net, const torch::Tensor& x, const Configur
   const torch::Device dev = net->parameters().front().device();
   const auto in = mirror ? mirror_input(x) : x;
   const std::array<int64_t, 3> roi{x.size(1), x.size(2), x.size(3)};
-  const auto starts = windowed(cfg) ? window_starts(roi, cfg.patch_size) : std::vector<std::array<int64_t, 3>>{{0, 0, 0}};
+  const auto starts = windowed(cfg) ? window_starts(roi, cfg.patch_size, cfg.window_overlap) : std::vector<std::array<int64_t, 3>>{{0, 0, 0}};
   const std::array<int64_t, 3> p = windowed(cfg) ? std::array<int64_t, 3>{cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2]} : roi;
   RoiOutput r;
   r.aneurysm = torch::zeros({kNumLabels, roi[0], roi[1], roi[2]});
@@ -244,10 +246,44 @@ torch::Tensor heatmap_probabilities(const torch::Tensor& aneurysm) {
   return torch::cat({a.slice(0, 1, k).amax(1), (1 - a[0]).amax().unsqueeze(0)}).contiguous();
 }
 
+torch::Tensor field_edge_weights(const Geometry& image, const Geometry& roi, double margin_mm) {
+  const auto& n = roi.size;
+  if (margin_mm <= 0) return torch::ones({n[0], n[1], n[2]});
+  // image index = t + M roi index (both grids are affine)
+  const Vec3 t = image.world_to_index(roi.index_to_world({0, 0, 0}));
+  std::array<Vec3, 3> m;
+  for (int c = 0; c < 3; ++c) {
+    Vec3 e{0, 0, 0};
+    e[c] = 1;
+    m[static_cast<size_t>(c)] = image.world_to_index(roi.index_to_world(e)) - t;
+  }
+  std::array<torch::Tensor, 3> axis;
+  for (int c = 0; c < 3; ++c) {
+    std::vector<int64_t> shape{1, 1, 1};
+    shape[static_cast<size_t>(c)] = n[c];
+    axis[static_cast<size_t>(c)] = torch::arange(n[c], torch::kDouble).reshape(shape);
+  }
+  torch::Tensor dist;  // mm to the nearest face of the image's box (negative outside)
+  for (int k = 0; k < 3; ++k) {
+    const auto idx = axis[0] * m[0][k] + axis[1] * m[1][k] + axis[2] * m[2][k] + t[k];
+    const auto d = torch::minimum(idx + 0.5, image.size[k] - 0.5 - idx) * image.spacing[k];
+    dist = dist.defined() ? torch::minimum(dist, d) : d;
+  }
+  return ((dist.expand({n[0], n[1], n[2]}) - margin_mm / 2) / (margin_mm / 2)).clamp(0, 1).to(torch::kFloat).contiguous();
+}
+
+void damp_field_edge(torch::Tensor& aneurysm, const torch::Tensor& w) {
+  const int64_t k = aneurysm.size(0);
+  auto fg = aneurysm.slice(0, 1, k) * w.to(aneurysm.scalar_type()).unsqueeze(0);
+  aneurysm = torch::cat({(1 - fg.sum(0)).clamp_min(0).unsqueeze(0), fg}).contiguous();
+}
+
 std::array<double, kNumLabels> predict_case(MultiTaskUNet& net, const TrainCase& c, const Configuration& cfg, bool head) {
   const bool was_training = net->is_training();
   net->eval();
-  const RoiOutput r = roi_forward(net, roi_input(c.image, c.roi_centre, cfg, c.background).x, cfg, false);
+  const RoiInput in = roi_input(c.image, c.roi_centre, cfg, c.background);
+  RoiOutput r = roi_forward(net, in.x, cfg, false);
+  damp_field_edge(r.aneurysm, field_edge_weights(c.image.geom, in.grid, cfg.field_edge_mm));
   const auto out = to_array(head ? r.head_labels : heatmap_probabilities(r.aneurysm));
   if (was_training) net->train();
   return out;
@@ -448,6 +484,7 @@ TrainResult train(const TrainOptions& o) {
                                           : std::max<int>(1, static_cast<int>((per_epoch + cfg.batch_size - 1) / cfg.batch_size));
   AugmentOptions aug;
   aug.enabled = o.augment;
+  aug.roi_spatial_probability = cfg.spatial_augmentation;
   spdlog::info("training {} fold {}/{}: {} training and {} validation cases ({}), {} input channel(s), {} steps of {} per epoch, "
                "up to {} epochs{}, {} on {} thread(s)",
                cfg.name, o.fold, folds.k, train_store.size(), val_store.size(), train_store.preloaded() ? "in memory" : "read per sample",

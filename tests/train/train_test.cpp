@@ -111,6 +111,39 @@ TEST(Losses, ModalityIgnoresUnknownAndVesselOnlyLabelledSamples) {
   EXPECT_NEAR(l.vessel.item<double>(), std::log(14.0) + 1 - dice_absent, 1e-5);
 }
 
+TEST(FieldEdge, WeightsFollowTheDistanceToTheImagesFacesAndDampingKeepsSums) {
+  // Image: 21^3 voxels of 1 mm, identity direction, origin 0 (index = world LPS). ROI: RAS, 2 mm,
+  // origin (20, 20, -4): ROI index (i, j, k) is world (20 - 2i, 20 - 2j, -4 + 2k).
+  Geometry image;
+  image.size = {21, 21, 21};
+  image.spacing = {1, 1, 1};
+  image.direction = {{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}};
+  image.origin = {0, 0, 0};
+  Geometry roi;
+  roi.size = {11, 11, 15};
+  roi.spacing = {2, 2, 2};
+  roi.direction = {{{-1, 0, 0}, {0, -1, 0}, {0, 0, 1}}};
+  roi.origin = {20, 20, -4};
+  const auto w = field_edge_weights(image, roi, 8);
+  ASSERT_EQ(w.sizes(), (std::vector<int64_t>{11, 11, 15}));
+  // distance to the nearest face (half a voxel beyond the edge voxels' centres), weight 0 up to 4 mm, 1 from 8 mm
+  EXPECT_FLOAT_EQ(w[5][5][2].item<float>(), 0);      // z = 0: 0.5 mm
+  EXPECT_FLOAT_EQ(w[5][5][5].item<float>(), 0.625f);  // z = 6: 6.5 mm
+  EXPECT_FLOAT_EQ(w[5][5][7].item<float>(), 1);      // centre: 10.5 mm
+  EXPECT_FLOAT_EQ(w[5][5][0].item<float>(), 0);      // z = -4: outside
+  EXPECT_FLOAT_EQ(w[1][5][7].item<float>(), 0);      // x = 18: 2.5 mm
+  EXPECT_FLOAT_EQ(w[3][5][7].item<float>(), 0.625f);  // x = 14: 6.5 mm from the face at 20.5
+  EXPECT_TRUE(torch::equal(field_edge_weights(image, roi, 0), torch::ones({11, 11, 15})));
+  // damping scales the aneurysm classes; the background keeps the sum at 1
+  auto maps = torch::softmax(torch::randn({kNumLabels, 11, 11, 15}), 0);
+  const auto before = maps.clone();
+  damp_field_edge(maps, w);
+  EXPECT_TRUE(torch::allclose(maps.sum(0), torch::ones({11, 11, 15}), 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(maps.slice(0, 1, kNumLabels), before.slice(0, 1, kNumLabels) * w.unsqueeze(0)));
+  EXPECT_FLOAT_EQ(maps[0][5][5][2].item<float>(), 1);
+  EXPECT_TRUE(torch::allclose(maps.select(1, 5).select(1, 5).select(1, 7), before.select(1, 5).select(1, 5).select(1, 7), 1e-5, 1e-6));
+}
+
 TEST(Losses, HeatmapEvidenceIsTheLogitOfTheLargestProbability) {
   auto logits = torch::zeros({1, 14, 1, 1, 2});
   logits[0][3][0][0][1] = std::log(13.0 * 3);  // voxel 1: class 3 has p = 39 / (39 + 13) = 0.75
@@ -216,6 +249,14 @@ TEST(Windows, StartsOverlapByHalfAPatchAndAreSymmetric) {
   }
   for (int64_t a : s) EXPECT_TRUE(s.count(35 - a)) << a;
   EXPECT_EQ(s, (std::set<int64_t>{0, 11, 24, 35}));
+  // a quarter overlap: strides of at most 24 over a span of 36 -> 0, 18, 36
+  const auto q = window_starts({68, 32, 20}, {32, 32, 32}, 0.25);
+  std::set<int64_t> t;
+  for (const auto& a : q) t.insert(a[0]);
+  EXPECT_EQ(t, (std::set<int64_t>{0, 18, 36}));
+  // no overlap on a span that is a multiple of the patch: the windows tile the ROI
+  const auto tiles = window_starts({64, 48, 16}, {16, 16, 16}, 0.0);
+  EXPECT_EQ(tiles.size(), 4u * 3u * 1u);
 }
 
 TEST(Windows, CoordinateChannelsAreTheWorldPositionFromTheRoiCentre) {
@@ -599,6 +640,67 @@ TEST(RoiCases, CandidatesFindTheBlobAndWindowsKeepTheirPoint) {
   const Sample centre = make_roi_sample(r, cfg, rng, none);
   EXPECT_TRUE(torch::equal(centre.image, r.x.slice(1, 16, 32).slice(2, 16, 32).slice(3, 16, 32)));
   EXPECT_EQ(centre.labels.sum().item<float>(), 0);  // the point is outside 16..31 along x and y
+}
+
+TEST(RoiCases, RotatedWindowsMoveImageMapsAndPointsTogether) {
+  // The sphere of the test above, now also in the aneurysm map (column 4 -> value 5). Windows turned
+  // by up to 30 degrees and scaled by up to 20 % must keep the point's label, show the map on the
+  // bright sphere, and carry the coordinate channels of the positions they sampled.
+  Geometry g;
+  g.size = {64, 64, 64};
+  g.spacing = {2, 2, 2};
+  g.direction = {{{-1, 0, 0}, {0, -1, 0}, {0, 0, 1}}};
+  g.origin = {63, 63, -63};
+  TrainCase c;
+  c.id = "blob";
+  c.modality_id = 0;
+  c.labelled = true;
+  c.image = Volume<float>(g);
+  c.label_maps = Volume<float>(g, 2);
+  std::fill(c.label_maps.data.begin(), c.label_maps.data.end(), 0.f);
+  const std::array<int64_t, 3> at{44, 20, 33};  // ROI voxel (36, 12, 25)
+  const size_t nv = static_cast<size_t>(g.voxel_count());
+  for (int64_t k = 0; k < 64; ++k)
+    for (int64_t j = 0; j < 64; ++j)
+      for (int64_t i = 0; i < 64; ++i) {
+        const double ds = 2 * std::sqrt(double((i - at[0]) * (i - at[0]) + (j - at[1]) * (j - at[1]) + (k - at[2]) * (k - at[2])));
+        c.image.at(i, j, k) = ds <= 4 ? 3.f : 0.f;
+        if (ds <= 4) c.label_maps.data[nv + c.label_maps.offset(i, j, k)] = 5.f;
+      }
+  c.points = {{g.index_to_world({double(at[0]), double(at[1]), double(at[2])}), 4}};
+  c.labels[4] = c.labels[13] = 1;
+  c.roi_centre = g.index_to_world({31.5, 31.5, 31.5});
+  Configuration cfg = tiny_config();
+  cfg.patch_size = {16, 16, 16};
+  cfg.roi_mm = {96, 96, 96};
+  cfg.target_spacing_mm = {2, 2, 2};
+  const RoiCase r = make_roi_case(c, cfg, 1);
+  ASSERT_EQ(r.x.size(0), 1 + kCoordinateChannels);
+  const auto expected = r.x.slice(0, 1, 1 + kCoordinateChannels).select(1, 36).select(1, 12).select(1, 25);  // [3]
+  AugmentOptions aug;
+  aug.focus_on_aneurysm = 1;
+  aug.flip_probability = 0;
+  aug.roi_spatial_probability = 1;
+  aug.rotate_deg = 30;
+  aug.scale = 0.2;
+  int turned = 0;
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    std::mt19937_64 rng(seed);
+    const Sample s = make_roi_sample(r, cfg, rng, aug);
+    ASSERT_EQ(s.image.sizes(), (std::vector<int64_t>{1 + kCoordinateChannels, 16, 16, 16}));
+    EXPECT_EQ(s.labels[4].item<float>(), 1) << seed;
+    EXPECT_EQ(s.labels.sum().item<float>(), 2) << seed;
+    const auto on = s.aneurysm == 5;
+    ASSERT_GT(on.sum().item<int64_t>(), 0) << seed;
+    EXPECT_EQ((s.aneurysm > 0).sum().item<int64_t>(), on.sum().item<int64_t>()) << seed;
+    EXPECT_GT(s.image[0].index({on}).mean().item<float>(), 2.0f) << seed;  // the map lies on the sphere
+    // the mean sampled position over the map is the sphere's centre (within 1.5 mm; coordinates are / 64 mm)
+    for (int k = 0; k < 3; ++k)
+      EXPECT_NEAR(s.image[1 + k].index({on}).mean().item<float>(), expected[k].item<float>(), 1.5 / 64) << seed << " axis " << k;
+    // an axis-aligned crop keeps the x coordinate constant along y; a turned window does not
+    if (std::abs(s.image[1][0][1][0].item<float>() - s.image[1][0][0][0].item<float>()) > 1e-4) ++turned;
+  }
+  EXPECT_GT(turned, 15);
 }
 
 TEST_F(TrainOnSynth, RoiWindowsCarryTheLabelsOfThePointsInsideThem) {

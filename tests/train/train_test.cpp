@@ -567,9 +567,10 @@ TEST_F(TrainOnSynth, WindowsCarryTheLabelsOfThePointsInsideThem) {
   EXPECT_GT(negatives, 2);
 }
 
-TEST(RoiCases, CandidatesFindTheBlobAndWindowsKeepTheirPoint) {
-  // A 2 mm RAS grid with a bright sphere (radius 4 mm) beside a bright tube; the sphere is an
-  // aneurysm point of location column 4. Windowed: 16^3 windows in a 96 mm ROI (48 voxels).
+// A 2 mm RAS grid (64^3) with a bright sphere (radius 4 mm, centre voxel (44, 20, 33): ROI voxel
+// (36, 12, 25) of a 96 mm ROI) beside a bright tube; the sphere is an aneurysm point of location
+// column 4 and is in the aneurysm map (value 5). Its configuration: 16^3 windows in the 96 mm ROI.
+static TrainCase sphere_and_tube_case() {
   Geometry g;
   g.size = {64, 64, 64};
   g.spacing = {2, 2, 2};
@@ -583,22 +584,33 @@ TEST(RoiCases, CandidatesFindTheBlobAndWindowsKeepTheirPoint) {
   c.image = Volume<float>(g);
   c.label_maps = Volume<float>(g, 2);
   std::fill(c.label_maps.data.begin(), c.label_maps.data.end(), 0.f);
-  const std::array<int64_t, 3> at{44, 20, 33};  // ROI voxel (36, 12, 25)
+  const std::array<int64_t, 3> at{44, 20, 33};
+  const size_t nv = static_cast<size_t>(g.voxel_count());
   for (int64_t k = 0; k < 64; ++k)
     for (int64_t j = 0; j < 64; ++j)
       for (int64_t i = 0; i < 64; ++i) {
         const double ds = 2 * std::sqrt(double((i - at[0]) * (i - at[0]) + (j - at[1]) * (j - at[1]) + (k - at[2]) * (k - at[2])));
         const double dt = 2 * std::sqrt(double((j - 40) * (j - 40) + (k - 20) * (k - 20)));
         c.image.at(i, j, k) = ds <= 4 || dt <= 2 ? 3.f : 0.f;
+        if (ds <= 4) c.label_maps.data[nv + c.label_maps.offset(i, j, k)] = 5.f;
       }
-  const Vec3 point = g.index_to_world({double(at[0]), double(at[1]), double(at[2])});
-  c.points = {{point, 4}};
+  c.points = {{g.index_to_world({double(at[0]), double(at[1]), double(at[2])}), 4}};
   c.labels[4] = c.labels[13] = 1;
   c.roi_centre = g.index_to_world({31.5, 31.5, 31.5});
+  return c;
+}
+
+static Configuration sphere_window_config() {
   Configuration cfg = tiny_config();
   cfg.patch_size = {16, 16, 16};
   cfg.roi_mm = {96, 96, 96};
   cfg.target_spacing_mm = {2, 2, 2};
+  return cfg;
+}
+
+TEST(RoiCases, CandidatesFindTheBlobAndWindowsKeepTheirPoint) {
+  const TrainCase c = sphere_and_tube_case();
+  Configuration cfg = sphere_window_config();
   cfg.blob_features = true;
   ASSERT_TRUE(windowed(cfg));
   const RoiCase r = make_roi_case(c, cfg, 1);
@@ -643,37 +655,11 @@ TEST(RoiCases, CandidatesFindTheBlobAndWindowsKeepTheirPoint) {
 }
 
 TEST(RoiCases, RotatedWindowsMoveImageMapsAndPointsTogether) {
-  // The sphere of the test above, now also in the aneurysm map (column 4 -> value 5). Windows turned
-  // by up to 30 degrees and scaled by up to 20 % must keep the point's label, show the map on the
-  // bright sphere, and carry the coordinate channels of the positions they sampled.
-  Geometry g;
-  g.size = {64, 64, 64};
-  g.spacing = {2, 2, 2};
-  g.direction = {{{-1, 0, 0}, {0, -1, 0}, {0, 0, 1}}};
-  g.origin = {63, 63, -63};
-  TrainCase c;
-  c.id = "blob";
-  c.modality_id = 0;
-  c.labelled = true;
-  c.image = Volume<float>(g);
-  c.label_maps = Volume<float>(g, 2);
-  std::fill(c.label_maps.data.begin(), c.label_maps.data.end(), 0.f);
-  const std::array<int64_t, 3> at{44, 20, 33};  // ROI voxel (36, 12, 25)
-  const size_t nv = static_cast<size_t>(g.voxel_count());
-  for (int64_t k = 0; k < 64; ++k)
-    for (int64_t j = 0; j < 64; ++j)
-      for (int64_t i = 0; i < 64; ++i) {
-        const double ds = 2 * std::sqrt(double((i - at[0]) * (i - at[0]) + (j - at[1]) * (j - at[1]) + (k - at[2]) * (k - at[2])));
-        c.image.at(i, j, k) = ds <= 4 ? 3.f : 0.f;
-        if (ds <= 4) c.label_maps.data[nv + c.label_maps.offset(i, j, k)] = 5.f;
-      }
-  c.points = {{g.index_to_world({double(at[0]), double(at[1]), double(at[2])}), 4}};
-  c.labels[4] = c.labels[13] = 1;
-  c.roi_centre = g.index_to_world({31.5, 31.5, 31.5});
-  Configuration cfg = tiny_config();
-  cfg.patch_size = {16, 16, 16};
-  cfg.roi_mm = {96, 96, 96};
-  cfg.target_spacing_mm = {2, 2, 2};
+  // Windows of the sphere case turned by up to 30 degrees and scaled by up to 20 % must keep the
+  // point's label, show the map on the bright sphere, and carry the coordinate channels of the
+  // positions they sampled.
+  const TrainCase c = sphere_and_tube_case();
+  const Configuration cfg = sphere_window_config();
   const RoiCase r = make_roi_case(c, cfg, 1);
   ASSERT_EQ(r.x.size(0), 1 + kCoordinateChannels);
   const auto expected = r.x.slice(0, 1, 1 + kCoordinateChannels).select(1, 36).select(1, 12).select(1, 25);  // [3]

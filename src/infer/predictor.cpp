@@ -68,7 +68,8 @@ SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
     }
   }
   heat = (heat / n).to(torch::kCPU).contiguous();
-  damp_field_edge(heat, field_edge_weights(image.geom, grid, o_.field_edge_mm >= 0 ? o_.field_edge_mm : info_.cfg.field_edge_mm));
+  const auto field_mm = field_distance_mm(image.geom, grid);  // negative outside the image
+  damp_field_edge(heat, field_edge_weights(field_mm, o_.field_edge_mm >= 0 ? o_.field_edge_mm : info_.cfg.field_edge_mm));
   // Series probabilities: from the maps averaged over models and flips (default), or the label head's.
   prob = o_.probabilities == "head" ? (prob / n).to(torch::kCPU, torch::kDouble).contiguous() : heatmap_probabilities(heat);
   for (int c = 0; c < kNumLabels; ++c) r.probability[c] = prob[c].item<double>();
@@ -99,17 +100,10 @@ SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
   }
   // Points: greedy maxima of 1 - p(background), at least point_separation_mm apart, inside the
   // image (the ROI may reach beyond the field of view, where nothing was imaged).
-  auto any = (1 - heat[0]).contiguous();
+  auto any = (1 - heat[0]).masked_fill(field_mm < 0, -1).contiguous();
   auto acc = any.accessor<float, 3>();
   const auto hacc = heat.accessor<float, 4>();
   const int64_t nx = any.size(0), ny = any.size(1), nz = any.size(2);
-  for (int64_t a = 0; a < nx; ++a)
-    for (int64_t b = 0; b < ny; ++b)
-      for (int64_t c = 0; c < nz; ++c) {
-        const Vec3 ijk = image.geom.world_to_index(grid.index_to_world({double(a), double(b), double(c)}));
-        for (int d = 0; d < 3; ++d)
-          if (ijk[d] < -0.5 || ijk[d] > image.geom.size[d] - 0.5) acc[a][b][c] = -1;
-      }
   for (int k = 0; k < o_.max_points; ++k) {
     int64_t ix = 0, iy = 0, iz = 0;
     float pmax = -1;

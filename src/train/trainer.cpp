@@ -246,9 +246,8 @@ torch::Tensor heatmap_probabilities(const torch::Tensor& aneurysm) {
   return torch::cat({a.slice(0, 1, k).amax(1), (1 - a[0]).amax().unsqueeze(0)}).contiguous();
 }
 
-torch::Tensor field_edge_weights(const Geometry& image, const Geometry& roi, double margin_mm) {
+torch::Tensor field_distance_mm(const Geometry& image, const Geometry& roi) {
   const auto& n = roi.size;
-  if (margin_mm <= 0) return torch::ones({n[0], n[1], n[2]});
   // image index = t + M roi index (both grids are affine)
   const Vec3 t = image.world_to_index(roi.index_to_world({0, 0, 0}));
   std::array<Vec3, 3> m;
@@ -263,13 +262,22 @@ torch::Tensor field_edge_weights(const Geometry& image, const Geometry& roi, dou
     shape[static_cast<size_t>(c)] = n[c];
     axis[static_cast<size_t>(c)] = torch::arange(n[c], torch::kDouble).reshape(shape);
   }
-  torch::Tensor dist;  // mm to the nearest face of the image's box (negative outside)
+  torch::Tensor dist;
   for (int k = 0; k < 3; ++k) {
     const auto idx = axis[0] * m[0][k] + axis[1] * m[1][k] + axis[2] * m[2][k] + t[k];
     const auto d = torch::minimum(idx + 0.5, image.size[k] - 0.5 - idx) * image.spacing[k];
     dist = dist.defined() ? torch::minimum(dist, d) : d;
   }
-  return ((dist.expand({n[0], n[1], n[2]}) - margin_mm / 2) / (margin_mm / 2)).clamp(0, 1).to(torch::kFloat).contiguous();
+  return dist.expand({n[0], n[1], n[2]}).contiguous();
+}
+
+torch::Tensor field_edge_weights(const torch::Tensor& distance_mm, double margin_mm) {
+  if (margin_mm <= 0) return torch::ones(distance_mm.sizes());
+  return ((distance_mm - margin_mm / 2) / (margin_mm / 2)).clamp(0, 1).to(torch::kFloat).contiguous();
+}
+
+torch::Tensor field_edge_weights(const Geometry& image, const Geometry& roi, double margin_mm) {
+  return field_edge_weights(field_distance_mm(image, roi), margin_mm);
 }
 
 void damp_field_edge(torch::Tensor& aneurysm, const torch::Tensor& w) {

@@ -74,10 +74,14 @@ RoiOutput roi_forward(MultiTaskUNet& net, const torch::Tensor& x, const Configur
 // than the label head (docs/CLI.md, predict). Returns [14] (CPU, double).
 torch::Tensor heatmap_probabilities(const torch::Tensor& aneurysm);
 
+// Per voxel of the ROI grid `roi` [X, Y, Z] (double): mm to the nearest face of the image's box
+// (`image`, its voxels' extent: half a voxel beyond the edge voxels' centres); negative outside.
+torch::Tensor field_distance_mm(const Geometry& image, const Geometry& roi);
 // The field of view's edge: a vessel cut by the end of the imaged volume (a TOF slab's inferior
 // border cuts both ICAs) ends in a bright stump the maps take for an aneurysm. Weights [X, Y, Z]
-// on the ROI grid `roi`: 0 outside the image's box (`image`, its voxels' extent) and within
-// margin / 2 mm of its faces, rising linearly to 1 at `margin` mm inside; all 1 when margin <= 0.
+// (float): 0 outside the image's box and within margin / 2 mm of its faces, rising linearly to 1
+// at `margin` mm inside; all 1 when margin <= 0.
+torch::Tensor field_edge_weights(const torch::Tensor& distance_mm, double margin_mm);
 torch::Tensor field_edge_weights(const Geometry& image, const Geometry& roi, double margin_mm);
 // Scales the aneurysm classes of `aneurysm` [14, X, Y, Z] by `w` [X, Y, Z]; the background takes
 // the rest, so a voxel's probabilities still sum to 1.

@@ -122,9 +122,10 @@ std::array<double, kNumLabels> to_array(const torch::Tensor& p) {
 
 // One centred, unaugmented sample per validation case through `net` (loss, vessel Dice), and the
 // case's probabilities over its whole ROI (competition score). Windowed: the ROI inputs are made
-// once (first call) and kept in `roi_inputs`, as they are the same every epoch.
+// once (first call) and kept in `roi_inputs`, as they are the same every epoch. `count` > 0: only
+// the first `count` cases (a budgeted run times one case to plan its validations).
 Validation validate(MultiTaskUNet& net, const CaseStore& store, const Configuration& cfg, const torch::Tensor& pos_weight,
-                    torch::Device dev, std::vector<torch::Tensor>& roi_inputs) {
+                    torch::Device dev, std::vector<torch::Tensor>& roi_inputs, size_t count = 0) {
   torch::NoGradGuard ng;
   net->eval();
   Validation v;
@@ -133,7 +134,8 @@ Validation validate(MultiTaskUNet& net, const CaseStore& store, const Configurat
   AugmentOptions none;
   none.enabled = false;
   double inter = 0, total = 0;
-  for (size_t i = 0; i < store.size(); ++i) {
+  const size_t n = count > 0 ? std::min(count, store.size()) : store.size();
+  for (size_t i = 0; i < n; ++i) {
     const auto c = store.get(i);
     std::mt19937_64 rng(0);
     std::vector<Sample> s{make_sample(*c, cfg, rng, none)};
@@ -158,7 +160,7 @@ Validation validate(MultiTaskUNet& net, const CaseStore& store, const Configurat
       total += (pred > 0).sum().item<double>() + (gt > 0).sum().item<double>();
     }
   }
-  if (store.size()) v.loss /= static_cast<double>(store.size());
+  if (n) v.loss /= static_cast<double>(n);
   if (total > 0) v.vessel_dice = inter / total;
   v.score = competition_score(truth, prob);
   v.selection = selection_score(v.score);
@@ -502,7 +504,16 @@ TrainResult train(const TrainOptions& o) {
 
   std::vector<torch::Tensor> val_roi_inputs;  // windowed validation: each case's ROI input, made once
   int val_every = 1;                          // epochs between validations (budgeted runs: set after the first)
-  double val_s_estimate = 0;                  // seconds of the last validation
+  double val_s_estimate = 0;                  // seconds of the last validation (budgeted runs: first estimated)
+  const bool budgeted = cfg.time_budget_s > 0;
+  if (budgeted && val_store.size() > 0) {
+    // A budgeted run does not validate after its first epoch (a windowed validation is a sliding-
+    // window pass over every case's ROI, often many epochs' worth of training): the first
+    // validation's cost is estimated from one case, whose ROI input is kept.
+    const auto t_one = Clock::now();
+    validate(use_ema ? ema_net : net, val_store, cfg, pos_weight, dev, val_roi_inputs, 1);
+    val_s_estimate = seconds_since(t_one) * static_cast<double>(val_store.size());
+  }
   TrainResult r;
   r.run_dir = run_dir;
   r.best_selection = best;
@@ -561,14 +572,14 @@ TrainResult train(const TrainOptions& o) {
                      sum_total / n);
     }
     const double train_s = seconds_since(t_epoch);
-    // Validation: every epoch, except in a budgeted run, where after the first epoch it runs every
-    // `val_every` epochs so that it takes at most ~20 % of the training time, and always on the
+    // Validation: every epoch, except in a budgeted run, where it runs every `val_every` epochs
+    // (set after the first) so that it takes at most ~20 % of the training time; always on the
     // epoch the run ends with (so its last weights are judged).
-    const bool budgeted = cfg.time_budget_s > 0;
     const int done = epoch + 1 - start_epoch;
     const bool last = epoch + 1 >= std::min(cfg.epochs, schedule_epochs) ||
                       (budgeted && elapsed_before + seconds_since(t_start) + train_s + val_s_estimate > cfg.time_budget_s);
-    const bool validating = val_store.size() > 0 && (epoch == start_epoch || last || done % val_every == 0);
+    const bool validating =
+        val_store.size() > 0 && (last || (budgeted ? epoch > start_epoch && done % val_every == 0 : true));
     MultiTaskUNet& judged = use_ema ? ema_net : net;
     const auto t_val = Clock::now();
     const Validation v = validating ? validate(judged, val_store, cfg, pos_weight, dev, val_roi_inputs) : Validation{};
@@ -581,15 +592,16 @@ TrainResult train(const TrainOptions& o) {
     // After the first epoch of a budgeted run, the validation interval is set and the schedule is
     // fitted to the epochs the budget holds, so the learning rate still decays to its end.
     if (epoch == start_epoch && budgeted) {
-      if (validating) val_every = std::max(1, static_cast<int>(std::ceil(val_s / (0.2 * std::max(1e-3, train_s)))));
+      const double val_cost = validating ? val_s : val_s_estimate;
+      if (val_store.size() > 0) val_every = std::max(1, static_cast<int>(std::ceil(val_cost / (0.2 * std::max(1e-3, train_s)))));
       if (epoch == 0) {
         const double setup_s = elapsed - epoch_s;
-        const double per_epoch = train_s + (validating ? val_s / val_every : 0.0);
-        const int fit = std::max(1, static_cast<int>((cfg.time_budget_s - setup_s - (validating ? val_s : 0.0)) / per_epoch));
+        const double per_epoch = train_s + (val_store.size() > 0 ? val_cost / val_every : 0.0);
+        const int fit = std::max(1, static_cast<int>((cfg.time_budget_s - setup_s - (validating ? 0.0 : val_cost)) / per_epoch));
         if (fit < schedule_epochs) {
           schedule_epochs = fit;
           spdlog::info("time budget {} s: the schedule is fitted to {} epochs ({:.1f} s of training per epoch, validation every {} "
-                       "epoch(s), {:.1f} s each)", cfg.time_budget_s, fit, train_s, val_every, val_s);
+                       "epoch(s) and after the last, {:.1f} s each)", cfg.time_budget_s, fit, train_s, val_every, val_cost);
         }
       }
     }

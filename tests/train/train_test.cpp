@@ -860,6 +860,29 @@ TEST_F(TrainOnSynth, ResumeContinuesExactly) {
   EXPECT_TRUE(fs::exists(a / "folds.json"));
 }
 
+TEST_F(TrainOnSynth, BudgetedRunValidatesAfterItsLastEpochAndNotItsFirst) {
+  // A budgeted run estimates its validation's cost from one case instead of validating after the
+  // first epoch; the last epoch is always judged. Unbudgeted runs validate every epoch.
+  const fs::path a = fresh_work("budget_a", 9), b = fresh_work("budget_b", 9);
+  Configuration c = tiny_config();
+  c.folds = 3;
+  write_test_plans(a, c);
+  write_test_plans(b, c);
+  ASSERT_EQ(run_aneura("train " + a.string() + " --epochs 3 --threads 1 --time-budget 3600"), 0);
+  ASSERT_EQ(run_aneura("train " + b.string() + " --epochs 3 --threads 1 --time-budget 0"), 0);
+  auto validated = [](const fs::path& w) {
+    std::vector<bool> v;
+    std::ifstream log(w / "runs" / "tiny" / "fold_0" / "log.jsonl");
+    for (std::string l; std::getline(log, l);) v.push_back(json::parse(l).contains("val_selection"));
+    return v;
+  };
+  const auto va = validated(a), vb = validated(b);
+  ASSERT_EQ(va.size(), 3u);
+  EXPECT_FALSE(va[0]);
+  EXPECT_TRUE(va[2]);
+  EXPECT_EQ(vb, std::vector<bool>({true, true, true}));
+}
+
 TEST_F(TrainOnSynth, TransferInitialisesAndFreezesTheEncoder) {
   const fs::path donor = fresh_work("donor", 6), w = fresh_work("transfer", 6);
   Configuration c = tiny_config();

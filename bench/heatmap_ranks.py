@@ -8,7 +8,9 @@ synthetic dataset predicted (its truth.json has every aneurysm's centre and radi
 the predictions. Prints, for every aneurysm, the heatmap (1 - p(background)) near its centre (the
 largest value within 2 voxels) and the share of ROI voxels above that value (0: the aneurysm holds
 the maximum), then the Present AUC per modality and pooled, from the predicted probability and
-from the heatmap's maximum. Needs numpy and nibabel (Debian: python3-numpy python3-nibabel).
+from the heatmap's maximum, then by aneurysm size: for each positive series (its largest
+aneurysm's radius) the share of negative series its predicted probability outranks (ties half),
+averaged per radius band - the Present AUC restricted to that band's positives. Needs numpy and nibabel (Debian: python3-numpy python3-nibabel).
 """
 import csv
 import json
@@ -55,6 +57,14 @@ def main(points_dir, data, predictions):
         r = [x for x in rows if m == "all" or x[0] == m]
         y = [x[1] for x in r]
         print(f"{m:10s}  {len(r):6d}  {sum(y):8d}  {auc(y, [x[2] for x in r]):25.3f}  {auc(y, [x[3] for x in r]):13.3f}")
+    negatives = np.array([present[s["series_uid"]] for s in truth["series"] if not s["aneurysms"] and s["series_uid"] in present])
+    print("\nradius_mm   positives  Present AUC against all negatives")
+    for lo, hi in [(0, 2), (2, 3), (3, 100)]:
+        ranks = [((negatives < present[s["series_uid"]]).sum() + 0.5 * (negatives == present[s["series_uid"]]).sum()) / len(negatives)
+                 for s in truth["series"]
+                 if s["aneurysms"] and s["series_uid"] in present and lo <= max(a["radius_mm"] for a in s["aneurysms"]) < hi]
+        band = f"{lo}-{hi}" if hi < 100 else f">= {lo}"
+        print(f"{band:10s}  {len(ranks):9d}  {np.mean(ranks) if ranks else float('nan'):.3f}")
 
 
 if __name__ == "__main__":

@@ -95,7 +95,17 @@ double rule_sample_memory_gb(const std::array<int, 3>& patch, int stages, int ba
   return elems * 12 * (mixed ? 2 : 4) / 1e9;
 }
 
-PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h) {
+json normalization_json(const HarmonizeParams& p) {
+  json ct = {{"scheme", p.ct_normalization}};
+  if (p.ct_normalization == "clip_zscore") {
+    ct["clip"] = {p.ct_clip_lo, p.ct_clip_hi};
+    ct["mean"] = p.ct_mean;
+    ct["std"] = p.ct_std;
+  }
+  return {{"CT", ct}, {"MR", {{"scheme", p.mr_normalization}}}};
+}
+
+PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const HarmonizeParams& cases) {
   PlanResult r;
   auto& why = r.explanation;
   if (f.all.cases == 0) throw Error(ErrorCode::Usage, "the fingerprint holds no case");
@@ -107,21 +117,27 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h) {
   why.push_back("ROI 128 x 128 x 112 mm (RAS) around the Circle of Willis: both ICAs to the MCA branches, "
                 "infraclinoid ICA to the ACA, with margin.");
 
-  // Normalization per DICOM modality, as the cases were made (HarmonizeParams defaults): CT the
-  // angiography window, MR z-score inside the head.
-  json norm = json::object();
-  const HarmonizeParams hp;
-  norm["CT"] = {{"scheme", "clip_zscore"}, {"clip", {hp.ct_clip_lo, hp.ct_clip_hi}}, {"mean", hp.ct_mean}, {"std", hp.ct_std}};
-  std::string ct_why = "CT: clip to the angiography window [" + fmt(hp.ct_clip_lo) + ", " + fmt(hp.ct_clip_hi) + "] HU, then (HU - " +
-                       fmt(hp.ct_mean) + ") / " + fmt(hp.ct_std) + ": brain ~0 and enhanced vessels ~4-8, the scale of MR vessels after their z-score";
+  // Normalization per DICOM modality, as the cases were made (WORK/preprocess.json): by default
+  // CT the angiography window, MR z-score inside the head.
+  const HarmonizeParams& hp = cases;
+  const json norm = normalization_json(hp);
+  std::string ct_why;
+  if (hp.ct_normalization == "clip_zscore")
+    ct_why = "CT: clip to the window [" + fmt(hp.ct_clip_lo) + ", " + fmt(hp.ct_clip_hi) + "] HU, then (HU - " + fmt(hp.ct_mean) + ") / " +
+             fmt(hp.ct_std) + ", as the cases were made" +
+             (hp.ct_clip_lo == -100 && hp.ct_clip_hi == 600
+                 ? " (the angiography window): brain ~0 and enhanced vessels ~4-8, the scale of MR vessels after their z-score"
+                                                            : std::string());
+  else
+    ct_why = "CT: '" + hp.ct_normalization + "', as the cases were made";
   if (f.by_dicom_modality.count("CT")) {
     const auto& ct = f.by_dicom_modality.at("CT");
     ct_why += " (the dataset's pooled CT foreground: 0.5/99.5 percentiles [" + fmt(ct.p00_5) + ", " + fmt(ct.p99_5) + "] HU, mean " +
               fmt(ct.mean) + ", std " + fmt(ct.std) + "; a clip to those would keep bone and leave vessels ~1 unit above brain)";
   }
   why.push_back(ct_why + ".");
-  norm["MR"] = {{"scheme", "zscore"}};
-  why.push_back("MR: arbitrary units, so z-score inside the head mask per case.");
+  why.push_back(hp.mr_normalization == "zscore" ? std::string("MR: arbitrary units, so z-score inside the head mask per case, as the cases were made.")
+                                                : "MR: '" + hp.mr_normalization + "', as the cases were made.");
 
   Configuration base;
   base.name = "base";

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "harmonize/pipeline.hpp"
 #include "plan/fingerprint.hpp"
 #include "plan/hardware.hpp"
 #include "plan/plans.hpp"
@@ -14,7 +15,13 @@ struct PlanResult {
   std::vector<std::string> explanation;  // one sentence per decision, in order
 };
 
-PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h);
+// `cases`: how the case cache was harmonized (WORK/preprocess.json); the plans' `normalization`
+// records it, as training reads those cases and prediction repeats their harmonization.
+PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const HarmonizeParams& cases = {});
+
+// The plans' `normalization` entry for cases harmonized with `p`:
+// {"CT": {"scheme", and for clip_zscore "clip", "mean", "std"}, "MR": {"scheme"}}.
+nlohmann::json normalization_json(const HarmonizeParams& p);
 
 // Rule helpers, exposed for tests.
 // Median spacing per axis; on a strongly anisotropic axis (median > 3x the finest) the 10th percentile.

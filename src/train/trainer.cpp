@@ -18,6 +18,7 @@
 #include "harmonize/pipeline.hpp"
 #include "model/registry.hpp"
 #include "plan/hardware.hpp"
+#include "plan/planner.hpp"
 #include "train/folds.hpp"
 #include "train/loader.hpp"
 #include "train/losses.hpp"
@@ -411,7 +412,11 @@ TrainResult train(const TrainOptions& o) {
     if (pin) {
       try {
         harmonize = json::parse(pin).at("harmonize");
-        harmonize_params_from_json(harmonize);  // validates
+        const HarmonizeParams made = harmonize_params_from_json(harmonize);  // validates
+        if (!cfg.normalization.is_null() && !cfg.normalization.empty() && cfg.normalization != normalization_json(made))
+          spdlog::warn("the plans' normalization {} is not how the cases were made ({}, {}): training reads the cases and "
+                       "prediction repeats their harmonization; re-run `aneura plan` to record it",
+                       cfg.normalization.dump(), normalization_json(made).dump(), (o.work / "preprocess.json").string());
       } catch (const json::exception& e) {
         throw Error(ErrorCode::CorruptInput, std::string("bad preprocess.json: ") + e.what(), (o.work / "preprocess.json").string());
       }

@@ -65,6 +65,30 @@ TEST(Planner, TwoCoresNoGpuPlansTheCpuDemo) {
   EXPECT_TRUE(quoted);
 }
 
+TEST(Planner, NormalizationRecordsHowTheCasesWereMade) {
+  HarmonizeParams made;
+  made.ct_clip_lo = -100;
+  made.ct_clip_hi = 1200;
+  made.ct_mean = 200;
+  made.ct_std = 300;
+  made.mr_normalization = "percentile";
+  const PlanResult r = make_plans(fixed_fingerprint(), profile(2, 24, 0), made);
+  for (const char* name : {"cpu_demo", "gpu_full"}) {
+    const json& n = r.plans.get(name).normalization;
+    EXPECT_EQ(n["CT"]["scheme"], "clip_zscore") << name;
+    EXPECT_EQ(n["CT"]["clip"], json({-100.0, 1200.0})) << name;
+    EXPECT_EQ(n["CT"]["mean"], 200.0) << name;
+    EXPECT_EQ(n["CT"]["std"], 300.0) << name;
+    EXPECT_EQ(n["MR"], json({{"scheme", "percentile"}})) << name;
+  }
+  bool said = false;
+  for (const auto& line : r.explanation) said = said || line.find("[-100, 1.2e+03]") != std::string::npos;
+  EXPECT_TRUE(said);
+  // CT as one channel per window: no clip to record
+  made.ct_normalization = "windows";
+  EXPECT_EQ(normalization_json(made)["CT"], json({{"scheme", "windows"}}));
+}
+
 TEST(Planner, BigGpuMachinePlansTheGpuConfiguration) {
   const PlanResult r = make_plans(fixed_fingerprint(), profile(16, 128, 80));
   EXPECT_EQ(r.plans.default_configuration, "gpu_full");

@@ -511,6 +511,8 @@ TrainResult train(const TrainOptions& o) {
   int val_every = 1;                          // epochs between validations (budgeted runs: set after the first)
   double val_s_estimate = 0;                  // seconds of the last validation (budgeted runs: first estimated)
   const bool budgeted = cfg.time_budget_s > 0;
+  constexpr int kRefitEpochs = 5;  // budgeted runs: epochs after which the schedule is (re)fitted
+  double refit_train_s = 0;        // training seconds of epochs 2 .. kRefitEpochs
   if (budgeted && val_store.size() > 0) {
     // A budgeted run does not validate after its first epoch (a windowed validation is a sliding-
     // window pass over every case's ROI, often many epochs' worth of training): the first
@@ -595,19 +597,23 @@ TrainResult train(const TrainOptions& o) {
     const double elapsed = elapsed_before + seconds_since(t_start);
     const double epoch_s = seconds_since(t_epoch);
     // After the first epoch of a budgeted run, the validation interval is set and the schedule is
-    // fitted to the epochs the budget holds, so the learning rate still decays to its end.
-    if (epoch == start_epoch && budgeted) {
-      const double val_cost = validating ? val_s : val_s_estimate;
-      if (val_store.size() > 0) val_every = std::max(1, static_cast<int>(std::ceil(val_cost / (0.2 * std::max(1e-3, train_s)))));
-      if (epoch == 0) {
-        const double setup_s = elapsed - epoch_s;
-        const double per_epoch = train_s + (val_store.size() > 0 ? val_cost / val_every : 0.0);
-        const int fit = std::max(1, static_cast<int>((cfg.time_budget_s - setup_s - (validating ? 0.0 : val_cost)) / per_epoch));
-        if (fit < schedule_epochs) {
-          schedule_epochs = fit;
-          spdlog::info("time budget {} s: the schedule is fitted to {} epochs ({:.1f} s of training per epoch, validation every {} "
-                       "epoch(s) and after the last, {:.1f} s each)", cfg.time_budget_s, fit, train_s, val_every, val_cost);
-        }
+    // fitted to the epochs the budget holds, so the learning rate still decays to its end. A fresh
+    // run refits it after each of the next epochs up to kRefitEpochs from the mean training time
+    // of the epochs after the first (which warms up and is often slower: fitted on it alone, a
+    // demo run left a fifth of its budget unused).
+    if (epoch == start_epoch && budgeted && val_store.size() > 0)
+      val_every = std::max(1, static_cast<int>(std::ceil((validating ? val_s : val_s_estimate) / (0.2 * std::max(1e-3, train_s)))));
+    if (budgeted && start_epoch == 0 && epoch < kRefitEpochs) {
+      if (epoch > 0) refit_train_s += train_s;
+      const double train_mean = epoch == 0 ? train_s : refit_train_s / epoch;
+      const double per_epoch = train_mean + (val_store.size() > 0 ? val_s_estimate / val_every : 0.0);
+      const double remaining = cfg.time_budget_s - elapsed - (val_store.size() > 0 && !(validating && last) ? val_s_estimate : 0.0);
+      const int fit = std::clamp(epoch + 1 + static_cast<int>(std::max(0.0, remaining) / per_epoch), epoch + 1, cfg.epochs);
+      if (fit != schedule_epochs) {
+        schedule_epochs = fit;
+        spdlog::info("time budget {} s: the schedule is {} to {} epochs ({:.1f} s of training per epoch, validation every {} "
+                     "epoch(s) and after the last, {:.1f} s each)", cfg.time_budget_s, epoch == 0 ? "fitted" : "refitted", fit, train_mean,
+                     val_every, val_s_estimate);
       }
     }
     json rec = {{"epoch", epoch + 1}, {"step", step}, {"lr", lr}, {"encoder_frozen", frozen},

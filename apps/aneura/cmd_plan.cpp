@@ -4,6 +4,7 @@
 #include "apps/aneura/commands.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "dataset/case_cache.hpp"
 #include "plan/planner.hpp"
 
 namespace aneura::app {
@@ -43,15 +44,7 @@ int run_plan(const PlanArgs& a) {
     h.source = a.hardware;
   }
   // How the cases were harmonized: the plans' normalization records it.
-  HarmonizeParams cases;
-  if (std::ifstream pin(work / "preprocess.json"); pin) {
-    try {
-      cases = harmonize_params_from_json(nlohmann::json::parse(pin).at("harmonize"));
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(ErrorCode::CorruptInput, std::string("bad preprocess.json: ") + e.what(), (work / "preprocess.json").string());
-    }
-  }
-  const PlanResult r = make_plans(f, h, cases);
+  const PlanResult r = make_plans(f, h, read_preprocess_params(work).value_or(HarmonizeParams{}));
   write_plans(r.plans, work / "plans.json");
   if (a.explain)
     for (const auto& line : r.explanation) std::cout << "- " << line << "\n";

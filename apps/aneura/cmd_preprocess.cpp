@@ -2,7 +2,6 @@
 #include <iostream>
 
 #include "apps/aneura/commands.hpp"
-#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "core/progress.hpp"
@@ -43,8 +42,7 @@ int run_preprocess(PreprocessArgs& a) {
   const unsigned workers = a.workers ? a.workers : default_threads();
   const PreprocessSummary s = run_case_jobs(jobs, a.work, workers, a.o.qa_cases, progress);
   // what prediction needs to harmonize a new series the same way
-  write_text_atomically(std::filesystem::path(a.work) / "preprocess.json",
-                        nlohmann::json{{"harmonize", harmonize_params_to_json(a.o.harmonize)}}.dump(1) + "\n");
+  write_preprocess_params(a.work, a.o.harmonize);
   std::cerr << "preprocess: " << s.ok << " built, " << s.skipped << " already there, " << s.failed
             << " failed; cases in " << a.work << "/cases, log in " << a.work << "/manifest.jsonl\n";
   return s.failed ? static_cast<int>(ErrorCode::Partial) : 0;

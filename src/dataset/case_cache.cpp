@@ -35,6 +35,23 @@ json geometry_json(const Geometry& g) {
 
 }  // namespace
 
+void write_preprocess_params(const fs::path& work, const HarmonizeParams& p) {
+  write_text_atomically(work / "preprocess.json", json{{"harmonize", harmonize_params_to_json(p)}}.dump(1) + "\n");
+}
+
+std::optional<HarmonizeParams> read_preprocess_params(const fs::path& work) {
+  const fs::path file = work / "preprocess.json";
+  std::ifstream in(file);
+  if (!in) return std::nullopt;
+  try {
+    return harmonize_params_from_json(json::parse(in).at("harmonize"));
+  } catch (const json::exception& e) {
+    throw Error(ErrorCode::CorruptInput, std::string("bad preprocess.json: ") + e.what(), file.string());
+  } catch (const Error& e) {  // harmonize_params_from_json: a missing or mistyped key
+    throw Error(e.code(), std::string("bad preprocess.json: ") + e.what(), file.string());
+  }
+}
+
 fs::path case_dir(const fs::path& work, const std::string& id) {
   if (!is_valid_uid(id) && !is_safe_name(id))
     throw Error(ErrorCode::CorruptInput, "case id is neither a DICOM UID nor a safe name: '" + id.substr(0, 80) + "'",

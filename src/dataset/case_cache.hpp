@@ -9,6 +9,7 @@
 #pragma once
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,12 @@ struct CaseOutcome {
 // id: a DICOM UID (RSNA series) or a safe name (other sources); anything else is an error.
 std::filesystem::path case_dir(const std::filesystem::path& work, const std::string& id);
 bool case_done(const std::filesystem::path& work, const std::string& id);
+
+// WORK/preprocess.json: how the case cache was harmonized, which the plans record and prediction
+// repeats on new series. read: nullopt when the file is missing (a cache from an older aneura);
+// throws Error(CorruptInput) when it is not valid.
+void write_preprocess_params(const std::filesystem::path& work, const HarmonizeParams& p);
+std::optional<HarmonizeParams> read_preprocess_params(const std::filesystem::path& work);
 
 // Builds the case of one RSNA series (throws aneura::Error on bad input; warnings go to `out`).
 // With `qa`, also writes WORK/qa/<id>.png.

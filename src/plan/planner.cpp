@@ -105,7 +105,7 @@ json normalization_json(const HarmonizeParams& p) {
   return {{"CT", ct}, {"MR", {{"scheme", p.mr_normalization}}}};
 }
 
-PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const HarmonizeParams& cases) {
+PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const HarmonizeParams& hp) {
   PlanResult r;
   auto& why = r.explanation;
   if (f.all.cases == 0) throw Error(ErrorCode::Usage, "the fingerprint holds no case");
@@ -119,15 +119,14 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
 
   // Normalization per DICOM modality, as the cases were made (WORK/preprocess.json): by default
   // CT the angiography window, MR z-score inside the head.
-  const HarmonizeParams& hp = cases;
   const json norm = normalization_json(hp);
   std::string ct_why;
   if (hp.ct_normalization == "clip_zscore")
     ct_why = "CT: clip to the window [" + fmt(hp.ct_clip_lo) + ", " + fmt(hp.ct_clip_hi) + "] HU, then (HU - " + fmt(hp.ct_mean) + ") / " +
              fmt(hp.ct_std) + ", as the cases were made" +
              (hp.ct_clip_lo == -100 && hp.ct_clip_hi == 600
-                 ? " (the angiography window): brain ~0 and enhanced vessels ~4-8, the scale of MR vessels after their z-score"
-                                                            : std::string());
+                  ? " (the angiography window): brain ~0 and enhanced vessels ~4-8, the scale of MR vessels after their z-score"
+                  : std::string());
   else
     ct_why = "CT: '" + hp.ct_normalization + "', as the cases were made";
   if (f.by_dicom_modality.count("CT")) {

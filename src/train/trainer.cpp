@@ -14,6 +14,7 @@
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/parallel.hpp"
+#include "dataset/case_cache.hpp"
 #include "evaluate/metrics.hpp"
 #include "harmonize/pipeline.hpp"
 #include "model/registry.hpp"
@@ -406,28 +407,20 @@ TrainResult train(const TrainOptions& o) {
       const auto c = store->get(i);
       for (const auto& [p, column] : c->points) locations.add(p - c->roi_centre, column);
     }
-  json harmonize;  // how the cases were made: prediction repeats it on new series
-  {
-    std::ifstream pin(o.work / "preprocess.json");
-    if (pin) {
-      try {
-        harmonize = json::parse(pin).at("harmonize");
-        const HarmonizeParams made = harmonize_params_from_json(harmonize);  // validates
-        if (!cfg.normalization.is_null() && !cfg.normalization.empty() && cfg.normalization != normalization_json(made))
-          spdlog::warn("the plans' normalization {} is not how the cases were made ({}, {}): training reads the cases and "
-                       "prediction repeats their harmonization; re-run `aneura plan` to record it",
-                       cfg.normalization.dump(), normalization_json(made).dump(), (o.work / "preprocess.json").string());
-      } catch (const json::exception& e) {
-        throw Error(ErrorCode::CorruptInput, std::string("bad preprocess.json: ") + e.what(), (o.work / "preprocess.json").string());
-      }
-    } else {
-      HarmonizeParams hp;
-      hp.spacing = train_store.get(0)->image.geom.spacing;
-      harmonize = harmonize_params_to_json(hp);
-      spdlog::warn("{} missing (cache from an older aneura): prediction will harmonize with the default parameters at {} mm",
-                   (o.work / "preprocess.json").string(), hp.spacing[0]);
-    }
+  // How the cases were made: prediction repeats it on new series.
+  HarmonizeParams made;
+  if (const auto p = read_preprocess_params(o.work)) {
+    made = *p;
+    if (!cfg.normalization.is_null() && !cfg.normalization.empty() && cfg.normalization != normalization_json(made))
+      spdlog::warn("the plans' normalization {} is not how the cases were made ({}, {}): training reads the cases and "
+                   "prediction repeats their harmonization; re-run `aneura plan` to record it",
+                   cfg.normalization.dump(), normalization_json(made).dump(), (o.work / "preprocess.json").string());
+  } else {
+    made.spacing = train_store.get(0)->image.geom.spacing;
+    spdlog::warn("{} missing (cache from an older aneura): prediction will harmonize with the default parameters at {} mm",
+                 (o.work / "preprocess.json").string(), made.spacing[0]);
   }
+  const json harmonize = harmonize_params_to_json(made);
   {
     Plans one;
     one.default_configuration = cfg.name;
@@ -602,7 +595,7 @@ TrainResult train(const TrainOptions& o) {
     // of the epochs after the first (which warms up and is often slower: fitted on it alone, a
     // demo run left a fifth of its budget unused).
     if (epoch == start_epoch && budgeted && val_store.size() > 0)
-      val_every = std::max(1, static_cast<int>(std::ceil((validating ? val_s : val_s_estimate) / (0.2 * std::max(1e-3, train_s)))));
+      val_every = std::max(1, static_cast<int>(std::ceil(val_s_estimate / (0.2 * std::max(1e-3, train_s)))));
     if (budgeted && start_epoch == 0 && epoch < kRefitEpochs) {
       if (epoch > 0) refit_train_s += train_s;
       const double train_mean = epoch == 0 ? train_s : refit_train_s / epoch;

@@ -1,7 +1,7 @@
 # Every dependency is a Debian package installed by scripts/setup.
 find_package(Threads REQUIRED)
 find_package(GDCM REQUIRED)   # Debian: needs libgdcm-tools for its exported targets
-find_package(ITK 5 REQUIRED COMPONENTS ITKCommon ITKIOImageBase ITKIONIFTI ITKIOPNG ITKImageGrid ITKBiasCorrection ITKImageFeature)
+find_package(ITK 5 REQUIRED COMPONENTS ITKCommon ITKIOImageBase ITKIONIFTI ITKIOPNG ITKImageGrid ITKBiasCorrection ITKImageFeature ITKBinaryMathematicalMorphology ITKMathematicalMorphology)
 include(${ITK_USE_FILE})
 find_package(CLI11 REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)

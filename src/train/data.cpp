@@ -10,6 +10,8 @@
 #include "harmonize/resample.hpp"
 #include "io/nifti.hpp"
 
+#include <itkBinaryMorphologicalOpeningImageFilter.h>
+#include <itkFlatStructuringElement.h>
 #include <itkHessianToObjectnessMeasureImageFilter.h>
 #include <itkImage.h>
 #include <itkHessianRecursiveGaussianImageFilter.h>
@@ -60,11 +62,15 @@ TrainCase load_case(const fs::path& work, const std::string& id) {
   return c;
 }
 
-Vec3 find_roi_centre(const Volume<float>& image) {
+namespace {
+
+// The head: voxels above 10 % of the p1..p99 range of the first channel (strided sample, each voxel
+// with its left-right partner: a mirrored head gets the mirrored mask), opened by a radius-1 ball
+// (ITK), which removes the scattered air voxels of noisy MR magnitude images (up to a third of an
+// air slice passes the threshold) and keeps the head.
+itk::Image<uint8_t, 3>::Pointer head_mask(const Volume<float>& image) {
   const Geometry& g = image.geom;
   const auto& n = g.size;
-  // Foreground: above 10 % of the p1..p99 range of the first channel (strided sample, each voxel
-  // with its left-right partner: a mirrored head gets the mirrored centre).
   std::vector<float> sample;
   const size_t nv = static_cast<size_t>(g.voxel_count());
   for (size_t i = 0; i < nv; i += std::max<size_t>(1, nv / 100000)) {
@@ -74,28 +80,138 @@ Vec3 find_roi_centre(const Volume<float>& image) {
   }
   const double lo = percentile(sample, 1), hi = percentile(sample, 99);
   const float thr = static_cast<float>(lo + 0.1 * (hi - lo));
-  // Bounding box in world coordinates along L, P, S.
-  Vec3 bmin{1e9, 1e9, 1e9}, bmax{-1e9, -1e9, -1e9};
-  bool top_touched = false;
+  using Mask = itk::Image<uint8_t, 3>;
+  auto m = Mask::New();
+  Mask::RegionType region;
+  Mask::SizeType size;
+  for (int a = 0; a < 3; ++a) size[a] = static_cast<itk::SizeValueType>(n[a]);
+  region.SetSize(size);
+  m->SetRegions(region);
+  m->Allocate();
+  uint8_t* out = m->GetBufferPointer();
+  for (size_t i = 0; i < nv; ++i) out[i] = image.data[i] > thr ? 1 : 0;  // same voxel order (x fastest)
+  using Ball = itk::FlatStructuringElement<3>;
+  Ball::RadiusType r;
+  r.Fill(1);
+  auto open = itk::BinaryMorphologicalOpeningImageFilter<Mask, Mask, Ball>::New();
+  open->SetInput(m);
+  open->SetKernel(Ball::Ball(r));
+  open->SetForegroundValue(1);
+  open->SetBackgroundValue(0);
+  open->Update();
+  return open->GetOutput();
+}
+
+// Least-squares parabola y = c0 + c1 t + c2 t^2 through (t, y); false when singular.
+bool fit_parabola(const std::vector<double>& t, const std::vector<double>& y, double c[3]) {
+  double m[3][4] = {};
+  for (size_t i = 0; i < t.size(); ++i) {
+    const double p[3] = {1, t[i], t[i] * t[i]};
+    for (int r = 0; r < 3; ++r) {
+      for (int q = 0; q < 3; ++q) m[r][q] += p[r] * p[q];
+      m[r][3] += p[r] * y[i];
+    }
+  }
+  for (int col = 0; col < 3; ++col) {  // Gauss-Jordan with partial pivoting
+    int piv = col;
+    for (int r = col + 1; r < 3; ++r)
+      if (std::fabs(m[r][col]) > std::fabs(m[piv][col])) piv = r;
+    if (std::fabs(m[piv][col]) < 1e-12) return false;
+    std::swap(m[piv], m[col]);
+    for (int r = 0; r < 3; ++r) {
+      if (r == col) continue;
+      const double f = m[r][col] / m[col][col];
+      for (int q = col; q < 4; ++q) m[r][q] -= f * m[col][q];
+    }
+  }
+  for (int r = 0; r < 3; ++r) c[r] = m[r][3] / m[r][r];
+  return true;
+}
+
+}  // namespace
+
+std::optional<double> widest_head_level(const std::vector<double>& level_mm, const std::vector<double>& area) {
+  if (level_mm.size() != area.size() || area.empty()) return std::nullopt;
+  const double amax = *std::max_element(area.begin(), area.end());
+  if (!(amax > 0)) return std::nullopt;
+  // The head's slices: at least 10 % of the widest; the top one, and the widest within 110 mm below it
+  // (a neck or shoulders further down are not the head).
+  double top = -1e18;
+  for (size_t i = 0; i < area.size(); ++i)
+    if (area[i] >= 0.1 * amax) top = std::max(top, level_mm[i]);
+  double widest = 0, at = top;
+  for (size_t i = 0; i < area.size(); ++i)
+    if (area[i] >= 0.1 * amax && level_mm[i] >= top - 110 && area[i] > widest) widest = area[i], at = level_mm[i];
+  // The dome: the parabola through the slices from 15 mm below the widest one to the top (an
+  // ellipsoid's cross-sections lie on it; one cut by the field of view still shows its curvature).
+  std::vector<double> t, y;
+  for (size_t i = 0; i < area.size(); ++i)
+    if (area[i] >= 0.1 * amax && level_mm[i] >= at - 15 && level_mm[i] <= top) t.push_back(level_mm[i] - at), y.push_back(area[i]);
+  double c[3];
+  if (t.size() < 4 || !fit_parabola(t, y, c) || !(c[2] < 0)) return std::nullopt;
+  const double level = at - c[1] / (2 * c[2]);
+  if (level < top - 110 || level > top + 30) return std::nullopt;
+  return level;
+}
+
+Vec3 find_roi_centre(const Volume<float>& image) {
+  const Geometry& g = image.geom;
+  const auto& n = g.size;
+  const auto mask = head_mask(image);
+  const uint8_t* m = mask->GetBufferPointer();
   Vec3 fov_min{1e9, 1e9, 1e9}, fov_max{-1e9, -1e9, -1e9};
   for (int c = 0; c < 8; ++c) {
     const Vec3 w = g.index_to_world({double((c & 1) ? n[0] - 1 : 0), double((c & 2) ? n[1] - 1 : 0), double((c & 4) ? n[2] - 1 : 0)});
     for (int a = 0; a < 3; ++a) fov_min[a] = std::min(fov_min[a], w[a]), fov_max[a] = std::max(fov_max[a], w[a]);
   }
-  const double top_margin = 2 * *std::max_element(g.spacing.begin(), g.spacing.end());
+  // The head's cross-section area (mm^2) per S level, in bins of the largest voxel spacing (the
+  // grid may be oblique), and its voxel count per index along each grid axis.
+  const double bin = *std::max_element(g.spacing.begin(), g.spacing.end());
+  const double voxel_mm3 = g.spacing[0] * g.spacing[1] * g.spacing[2];
+  std::vector<double> area(static_cast<size_t>(std::ceil((fov_max[2] - fov_min[2]) / bin)) + 1, 0.0);
+  std::array<std::vector<double>, 3> count;
+  for (int a = 0; a < 3; ++a) count[a].assign(static_cast<size_t>(n[a]), 0.0);
+  size_t idx = 0;
+  bool any = false;
   for (int64_t k = 0; k < n[2]; ++k)
     for (int64_t j = 0; j < n[1]; ++j)
-      for (int64_t i = 0; i < n[0]; ++i) {
-        if (image.at(i, j, k) <= thr) continue;
-        const Vec3 w = g.index_to_world({double(i), double(j), double(k)});
-        for (int a = 0; a < 3; ++a) bmin[a] = std::min(bmin[a], w[a]), bmax[a] = std::max(bmax[a], w[a]);
-        if (w[2] > fov_max[2] - top_margin) top_touched = true;
+      for (int64_t i = 0; i < n[0]; ++i, ++idx) {
+        if (!m[idx]) continue;
+        any = true;
+        ++count[0][static_cast<size_t>(i)], ++count[1][static_cast<size_t>(j)], ++count[2][static_cast<size_t>(k)];
+        const double s = g.index_to_world({double(i), double(j), double(k)})[2];
+        area[std::min(area.size() - 1, static_cast<size_t>((s - fov_min[2]) / bin))] += voxel_mm3 / bin;
       }
-  if (bmin[0] > bmax[0]) return g.index_to_world({(n[0] - 1) / 2.0, (n[1] - 1) / 2.0, (n[2] - 1) / 2.0});
-  Vec3 c{(bmin[0] + bmax[0]) / 2, (bmin[1] + bmax[1]) / 2, 0};
+  if (!any) return g.index_to_world({(n[0] - 1) / 2.0, (n[1] - 1) / 2.0, (n[2] - 1) / 2.0});
+  // The head's extent: the positions whose section is at least 10 % of the largest (a few clusters
+  // of air noise that survive the opening do not stretch it, as they would a bounding box). L and P
+  // from the middle of the extent along each grid axis (index space: a left-right mirrored image
+  // gets exactly the mirrored centre).
+  auto extent = [](const std::vector<double>& v, const std::vector<double>& at) {
+    const double vmax = *std::max_element(v.begin(), v.end());
+    double lo = 1e18, hi = -1e18;
+    for (size_t b = 0; b < v.size(); ++b)
+      if (v[b] >= 0.1 * vmax) lo = std::min(lo, at[b]), hi = std::max(hi, at[b]);
+    return std::make_pair(lo, hi);
+  };
+  Vec3 mid_index{};
+  for (int a = 0; a < 3; ++a) {
+    std::vector<double> at(count[a].size());
+    for (size_t b = 0; b < at.size(); ++b) at[b] = static_cast<double>(b);
+    const auto [lo, hi] = extent(count[a], at);
+    mid_index[a] = (lo + hi) / 2;
+  }
+  const Vec3 mid = g.index_to_world(mid_index);
+  std::vector<double> level(area.size());
+  for (size_t b = 0; b < area.size(); ++b) level[b] = fov_min[2] + (b + 0.5) * bin;
+  const double head_top = extent(area, level).second;
+  Vec3 c{mid[0], mid[1], 0};
   const double extent_s = fov_max[2] - fov_min[2];
+  const auto widest = extent_s < 110 ? std::nullopt : widest_head_level(level, area);
+  const bool top_touched = head_top > fov_max[2] - 2 * bin;
   if (extent_s < 110) c[2] = (fov_min[2] + fov_max[2]) / 2;
-  else if (!top_touched) c[2] = bmax[2] - 78;
+  else if (widest) c[2] = *widest - kCowBelowWidestMm;
+  else if (!top_touched) c[2] = head_top - 78;
   else c[2] = fov_max[2] - 60;
   return c;
 }
@@ -348,8 +464,16 @@ Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64
   const bool flip = a && u(rng) < aug.flip_probability;
   if (a) image = augment_intensity(image, rng);
   s.image = network_input(image, grid, c.roi_centre, cfg, 1);
+  if (a) jitter_coordinates(s.image, aug.coordinate_jitter_mm, rng);
   if (flip) flip_left_right(s);
   return s;
+}
+
+void jitter_coordinates(torch::Tensor& x, double sd_mm, std::mt19937_64& rng) {
+  if (!(sd_mm > 0)) return;  // no draw: a run without the jitter keeps its random stream
+  std::normal_distribution<double> nrm(0.0, sd_mm);
+  const int64_t first = x.size(-4) - kCoordinateChannels;
+  for (int a = 0; a < kCoordinateChannels; ++a) x.select(-4, first + a).add_(static_cast<float>(nrm(rng) / 64.0));
 }
 
 torch::Tensor augment_intensity(const torch::Tensor& in, std::mt19937_64& rng) {
@@ -485,6 +609,7 @@ Sample make_roi_sample(const RoiCase& c, const Configuration& cfg, std::mt19937_
   if (a) {
     const bool flip = u(rng) < aug.flip_probability;
     s.image.slice(0, 0, c.image_channels).copy_(augment_intensity(s.image.slice(0, 0, c.image_channels), rng));
+    jitter_coordinates(s.image, aug.coordinate_jitter_mm, rng);
     if (flip) flip_left_right(s);
   }
   return s;

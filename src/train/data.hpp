@@ -35,11 +35,27 @@ struct TrainCase {
 TrainCase load_case(const std::filesystem::path& work, const std::string& id);
 
 // ROI finder (no labels needed, so it runs at prediction time): the Circle of Willis sits on the
-// head's left-right and anterior-posterior centre line; along S it is taken as the slab centre
-// for slabs shorter than 110 mm (MRA slabs are centred on it), 78 mm below the vertex when the
-// head's top is inside the field of view, else 60 mm below the top of the field of view.
-// Works on the harmonized case image (any modality, any source orientation: the case is RAS).
+// head's left-right and anterior-posterior centre line: the middle of the head's extent, the
+// levels whose cross-section is at least 10 % of the largest (the head mask is opened, and the
+// clusters of MR air noise that survive are too small to count, where they stretched a bounding box). Along S it is taken as the
+// slab centre for slabs shorter than 110 mm (MRA slabs are centred on it), else kCowBelowWidestMm
+// below the widest cross-section of the head (widest_head_level); when no dome is found, 78 mm
+// below the vertex when the head's top is inside the field of view, else 60 mm below the top of
+// the field of view. On the synthetic heads the widest-level rule places the centre within ~1 mm
+// (sd) of the truth's CoW level for CTA, T2 and T1post, where the vertex rules scattered by 8-13 mm
+// (bench/roi_centre.py). Works on the harmonized case image (any modality, any source orientation:
+// the case is RAS, possibly oblique).
 Vec3 find_roi_centre(const Volume<float>& image);
+// The synthetic heads (ellipsoids) carry the Circle of Willis 8 mm below their centre. On real
+// heads the widest axial section lies higher above it; the location prior is learned relative to
+// the ROI centre, so a constant offset costs only ROI margin (the ROI is 112 mm along S).
+constexpr double kCowBelowWidestMm = 8.0;
+// The S level (mm) of a head's widest cross-section from its area per level (mm^2 at `level_mm`):
+// the vertex of the parabola fitted to the dome (the levels from 15 mm below the widest one up to
+// the top of the head, where a level's area is at least 10 % of the widest and the widest is
+// sought within 110 mm of the top). nullopt when there is no dome (fewer than 4 levels, no downward
+// curvature, or a vertex more than 110 mm below or 30 mm above the top).
+std::optional<double> widest_head_level(const std::vector<double>& level_mm, const std::vector<double>& area);
 
 // Windows. A configuration whose patch covers its ROI (patch x target spacing >= the ROI, within
 // 10 %) sees the whole ROI at once, resized to the patch. One whose patch is smaller is windowed:
@@ -114,7 +130,15 @@ struct AugmentOptions {
                                     // blob candidate (hard negatives; make_roi_sample)
   double roi_spatial_probability = 0.5;  // make_roi_sample: probability of a rotated (rotate_deg) and
                                         // scaled (scale) window instead of a plain crop
+  double coordinate_jitter_mm = 8;  // sd of a per-sample shift (mm, per axis) of the coordinate channels
 };
+
+// Adds one N(0, sd_mm) shift per axis (/ 64 mm, as coordinate_channels scales) to the coordinate
+// channels of a network input [..., C, X, Y, Z]: the network must not learn aneurysm positions to
+// the millimetre from a few dozen training cases (the ROI centre is exact to ~1.4 mm on synthetic
+// heads, so without it the coordinates let a 240 s run memorise where the training aneurysms lie).
+// sd_mm <= 0: nothing, and no random draw.
+void jitter_coordinates(torch::Tensor& x, double sd_mm, std::mt19937_64& rng);
 
 // Intensity augmentation of image channels [C, X, Y, Z] (a new tensor): scale and shift, gamma on
 // the min-max range (p 0.3), Gaussian noise (p 0.2).

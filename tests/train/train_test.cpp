@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <random>
 #include <set>
 
 #include "core/error.hpp"
@@ -257,6 +258,57 @@ TEST(Windows, StartsOverlapByHalfAPatchAndAreSymmetric) {
   // no overlap on a span that is a multiple of the patch: the windows tile the ROI
   const auto tiles = window_starts({64, 48, 16}, {16, 16, 16}, 0.0);
   EXPECT_EQ(tiles.size(), 4u * 3u * 1u);
+}
+
+// An ellipsoid head (radii along L, P, S) centred at `centre` (LPS mm) on a RAS grid of 2 mm voxels
+// whose field of view ends `top_mm` above the centre and starts 90 mm below it: brain 1.0, air the
+// magnitude of N(0, 0.08) (about a fifth of the air passes the finder's threshold, as in noisy MR).
+Volume<float> ellipsoid_head(const Vec3& centre, const Vec3& radii, double top_mm, uint64_t seed) {
+  Geometry g;
+  g.spacing = {2, 2, 2};
+  g.direction = {{{-1, 0, 0}, {0, -1, 0}, {0, 0, 1}}};  // RAS, as the cases
+  g.size = {110, 120, static_cast<int64_t>((top_mm + 90) / 2) + 1};
+  g.origin = {centre[0] + 109, centre[1] + 119, centre[2] - 90};
+  Volume<float> v(g);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> noise(0.f, 0.08f);
+  for (int64_t k = 0; k < g.size[2]; ++k)
+    for (int64_t j = 0; j < g.size[1]; ++j)
+      for (int64_t i = 0; i < g.size[0]; ++i) {
+        const Vec3 w = g.index_to_world({double(i), double(j), double(k)});
+        double e = 0;
+        for (int a = 0; a < 3; ++a) e += std::pow((w[a] - centre[a]) / radii[a], 2);
+        v.at(i, j, k) = e <= 1 ? 1.f : std::fabs(noise(rng));
+      }
+  return v;
+}
+
+TEST(RoiFinder, WidestHeadLevelIsTheVertexOfTheDomeEvenWhenTheTopIsCut) {
+  // An ellipsoid's cross-sections: area(z) = A (1 - ((z - 20) / 70)^2), the top cut at 70 mm, a
+  // neck (a constant narrow section) below -40 mm and shoulders (wider than the head) below -150 mm.
+  std::vector<double> level, area;
+  for (double z = -200; z <= 70; z += 2) {
+    level.push_back(z);
+    area.push_back(z < -150 ? 40000 : z < -40 ? 5000 : 15000 * (1 - std::pow((z - 20) / 70, 2)));
+  }
+  const auto w = widest_head_level(level, area);
+  ASSERT_TRUE(w.has_value());
+  EXPECT_NEAR(*w, 20.0, 0.5);
+  // No dome: the same area at every level.
+  EXPECT_FALSE(widest_head_level(level, std::vector<double>(level.size(), 100.0)).has_value());
+  EXPECT_FALSE(widest_head_level({}, {}).has_value());
+}
+
+TEST(RoiFinder, CentresTheRoiBelowTheWidestSectionOfNoisyHeadsWhateverTheirHeightAndFieldOfView) {
+  // The vertex rules put these 12 and 12 mm off the CoW level (8 mm below the centre): 78 mm below
+  // the vertex of a head 60 mm high, and 60 mm below a field of view that cuts the top at 40 mm.
+  const Vec3 centre{5, -10, 30};
+  for (const auto& [radii, top] : std::vector<std::pair<Vec3, double>>{{{70, 85, 60}, 70.0}, {{72, 88, 70}, 40.0}}) {
+    const Vec3 c = find_roi_centre(ellipsoid_head(centre, radii, top, 7));
+    EXPECT_NEAR(c[0], centre[0], 1.5) << "head " << radii[2] << " mm high, field of view to +" << top;
+    EXPECT_NEAR(c[1], centre[1], 1.5) << "head " << radii[2] << " mm high, field of view to +" << top;
+    EXPECT_NEAR(c[2], centre[2] - kCowBelowWidestMm, 1.5) << "head " << radii[2] << " mm high, field of view to +" << top;
+  }
 }
 
 TEST(Windows, CoordinateChannelsAreTheWorldPositionFromTheRoiCentre) {
@@ -654,6 +706,37 @@ TEST(RoiCases, CandidatesFindTheBlobAndWindowsKeepTheirPoint) {
   EXPECT_EQ(centre.labels.sum().item<float>(), 0);  // the point is outside 16..31 along x and y
 }
 
+TEST(RoiCases, CoordinateJitterShiftsEachCoordinateChannelAsAWholeAndNothingElse) {
+  // 1 image channel + 3 coordinate channels on a 4^3 window, coordinates as coordinate_channels makes them.
+  Geometry g;
+  g.size = {4, 4, 4};
+  g.spacing = {2, 2, 2};
+  const torch::Tensor base = torch::cat({torch::rand({1, 4, 4, 4}), coordinate_channels(g, {1, 2, 3})});
+  std::mt19937_64 rng(5);
+  std::vector<double> shifts_mm;
+  for (int i = 0; i < 400; ++i) {
+    torch::Tensor x = base.clone();
+    jitter_coordinates(x, 8.0, rng);
+    EXPECT_TRUE(torch::equal(x[0], base[0]));  // the image is untouched
+    for (int a = 1; a <= 3; ++a) {
+      const auto d = (x[a] - base[a]) * 64.0;  // mm
+      EXPECT_NEAR(d.max().item<double>(), d.min().item<double>(), 1e-3);  // one shift for the whole window
+      shifts_mm.push_back(d.mean().item<double>());
+    }
+  }
+  double mean = 0, sq = 0;
+  for (double v : shifts_mm) mean += v / shifts_mm.size();
+  for (double v : shifts_mm) sq += (v - mean) * (v - mean) / shifts_mm.size();
+  EXPECT_NEAR(mean, 0.0, 1.0);
+  EXPECT_NEAR(std::sqrt(sq), 8.0, 0.8);
+  // sd 0: nothing changes and the random stream is not advanced
+  std::mt19937_64 r1(9), r2(9);
+  torch::Tensor x = base.clone();
+  jitter_coordinates(x, 0.0, r1);
+  EXPECT_TRUE(torch::equal(x, base));
+  EXPECT_EQ(r1(), r2());
+}
+
 TEST(RoiCases, RotatedWindowsMoveImageMapsAndPointsTogether) {
   // Windows of the sphere case turned by up to 30 degrees and scaled by up to 20 % must keep the
   // point's label, show the map on the bright sphere, and carry the coordinate channels of the
@@ -669,6 +752,7 @@ TEST(RoiCases, RotatedWindowsMoveImageMapsAndPointsTogether) {
   aug.roi_spatial_probability = 1;
   aug.rotate_deg = 30;
   aug.scale = 0.2;
+  aug.coordinate_jitter_mm = 0;  // the coordinates follow the geometry exactly here
   int turned = 0;
   for (uint64_t seed = 0; seed < 20; ++seed) {
     std::mt19937_64 rng(seed);

@@ -102,32 +102,6 @@ itk::Image<uint8_t, 3>::Pointer head_mask(const Volume<float>& image) {
   return open->GetOutput();
 }
 
-// Least-squares parabola y = c0 + c1 t + c2 t^2 through (t, y); false when singular.
-bool fit_parabola(const std::vector<double>& t, const std::vector<double>& y, double c[3]) {
-  double m[3][4] = {};
-  for (size_t i = 0; i < t.size(); ++i) {
-    const double p[3] = {1, t[i], t[i] * t[i]};
-    for (int r = 0; r < 3; ++r) {
-      for (int q = 0; q < 3; ++q) m[r][q] += p[r] * p[q];
-      m[r][3] += p[r] * y[i];
-    }
-  }
-  for (int col = 0; col < 3; ++col) {  // Gauss-Jordan with partial pivoting
-    int piv = col;
-    for (int r = col + 1; r < 3; ++r)
-      if (std::fabs(m[r][col]) > std::fabs(m[piv][col])) piv = r;
-    if (std::fabs(m[piv][col]) < 1e-12) return false;
-    std::swap(m[piv], m[col]);
-    for (int r = 0; r < 3; ++r) {
-      if (r == col) continue;
-      const double f = m[r][col] / m[col][col];
-      for (int q = col; q < 4; ++q) m[r][q] -= f * m[col][q];
-    }
-  }
-  for (int r = 0; r < 3; ++r) c[r] = m[r][3] / m[r][r];
-  return true;
-}
-
 }  // namespace
 
 std::optional<double> widest_head_level(const std::vector<double>& level_mm, const std::vector<double>& area) {
@@ -143,12 +117,18 @@ std::optional<double> widest_head_level(const std::vector<double>& level_mm, con
   for (size_t i = 0; i < area.size(); ++i)
     if (area[i] >= 0.1 * amax && level_mm[i] >= top - 110 && area[i] > widest) widest = area[i], at = level_mm[i];
   // The dome: the parabola through the slices from 15 mm below the widest one to the top (an
-  // ellipsoid's cross-sections lie on it; one cut by the field of view still shows its curvature).
+  // ellipsoid's cross-sections lie on it; one cut by the field of view still shows its curvature),
+  // fitted by least squares (LibTorch), t relative to the widest level.
   std::vector<double> t, y;
   for (size_t i = 0; i < area.size(); ++i)
     if (area[i] >= 0.1 * amax && level_mm[i] >= at - 15 && level_mm[i] <= top) t.push_back(level_mm[i] - at), y.push_back(area[i]);
-  double c[3];
-  if (t.size() < 4 || !fit_parabola(t, y, c) || !(c[2] < 0)) return std::nullopt;
+  if (t.size() < 4) return std::nullopt;
+  const auto opts = torch::TensorOptions().dtype(torch::kDouble);
+  const auto tt = torch::tensor(t, opts);
+  const auto fit = std::get<0>(torch::linalg::lstsq(torch::stack({torch::ones_like(tt), tt, tt * tt}, 1),
+                                                     torch::tensor(y, opts).unsqueeze(1), c10::nullopt, c10::nullopt));
+  const double c[3] = {fit[0][0].item<double>(), fit[1][0].item<double>(), fit[2][0].item<double>()};
+  if (!(c[2] < -1e-9 * amax)) return std::nullopt;  // no downward curvature (a flat profile fits ~0)
   const double level = at - c[1] / (2 * c[2]);
   if (level < top - 110 || level > top + 30) return std::nullopt;
   return level;

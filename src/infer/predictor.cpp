@@ -52,7 +52,7 @@ SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
   torch::NoGradGuard ng;
   SeriesPrediction r;
   const auto t0 = Clock::now();
-  const Vec3 centre = find_roi_centre(image);
+  const Vec3 centre = find_roi_centre(image, info_.roi_offsets);
   const RoiInput in = roi_input(image, centre, info_.cfg);
   const Geometry& grid = in.grid;
   torch::Tensor prob, heat, modality, vessel;  // summed over models x flips

@@ -57,7 +57,8 @@ TrainCase load_case(const fs::path& work, const std::string& id) {
   c.label_maps = read_nifti(dir / "labels.nii");
   if (c.label_maps.volumes != 2 || c.label_maps.geom.size != c.image.geom.size)
     throw Error(ErrorCode::CorruptInput, "labels.nii does not match image.nii", (dir / "labels.nii").string());
-  c.roi_centre = find_roi_centre(c.image);
+  c.roi_anchor = find_roi_anchor(c.image);
+  c.roi_centre = RoiOffsets{}.centre(c.roi_anchor);
   if (!c.image.data.empty()) c.background = *std::min_element(c.image.data.begin(), c.image.data.end());
   return c;
 }
@@ -134,7 +135,7 @@ std::optional<double> widest_head_level(const std::vector<double>& level_mm, con
   return level;
 }
 
-Vec3 find_roi_centre(const Volume<float>& image) {
+RoiAnchor find_roi_anchor(const Volume<float>& image) {
   const Geometry& g = image.geom;
   const auto& n = g.size;
   const auto mask = head_mask(image);
@@ -162,7 +163,7 @@ Vec3 find_roi_centre(const Volume<float>& image) {
         const double s = g.index_to_world({double(i), double(j), double(k)})[2];
         area[std::min(area.size() - 1, static_cast<size_t>((s - fov_min[2]) / bin))] += voxel_mm3 / bin;
       }
-  if (!any) return g.index_to_world({(n[0] - 1) / 2.0, (n[1] - 1) / 2.0, (n[2] - 1) / 2.0});
+  if (!any) return {g.index_to_world({(n[0] - 1) / 2.0, (n[1] - 1) / 2.0, (n[2] - 1) / 2.0}), RoiRule::Slab};
   // The head's extent: the positions whose section is at least 10 % of the largest (a few clusters
   // of air noise that survive the opening do not stretch it, as they would a bounding box). L and P
   // from the middle of the extent along each grid axis (index space: a left-right mirrored image
@@ -185,15 +186,79 @@ Vec3 find_roi_centre(const Volume<float>& image) {
   std::vector<double> level(area.size());
   for (size_t b = 0; b < area.size(); ++b) level[b] = fov_min[2] + (b + 0.5) * bin;
   const double head_top = extent(area, level).second;
-  Vec3 c{mid[0], mid[1], 0};
+  RoiAnchor a{{mid[0], mid[1], 0}, RoiRule::Slab};
   const double extent_s = fov_max[2] - fov_min[2];
   const auto widest = extent_s < 110 ? std::nullopt : widest_head_level(level, area);
   const bool top_touched = head_top > fov_max[2] - 2 * bin;
-  if (extent_s < 110) c[2] = (fov_min[2] + fov_max[2]) / 2;
-  else if (widest) c[2] = *widest - kCowBelowWidestMm;
-  else if (!top_touched) c[2] = head_top - 78;
-  else c[2] = fov_max[2] - 60;
-  return c;
+  if (extent_s < 110) a.point[2] = (fov_min[2] + fov_max[2]) / 2;
+  else if (widest) a.point[2] = *widest, a.rule = RoiRule::Widest;
+  else if (!top_touched) a.point[2] = head_top, a.rule = RoiRule::Vertex;
+  else a.point[2] = fov_max[2], a.rule = RoiRule::FieldTop;
+  return a;
+}
+
+Vec3 find_roi_centre(const Volume<float>& image, const RoiOffsets& offsets) { return offsets.centre(find_roi_anchor(image)); }
+
+const char* roi_rule_name(RoiRule r) {
+  static const char* names[kRoiRules] = {"slab", "widest", "vertex", "field_top"};
+  return names[static_cast<int>(r)];
+}
+
+Vec3 RoiOffsets::centre(const RoiAnchor& a) const {
+  const Vec3& o = by_rule[static_cast<int>(a.rule)];
+  return {a.point[0], a.point[1] + o[1], a.point[2] + o[2]};  // never along L: mirror symmetry
+}
+
+json RoiOffsets::to_json() const {
+  json j = json::object();
+  for (int r = 0; r < kRoiRules; ++r)
+    j[roi_rule_name(static_cast<RoiRule>(r))] = {{"offset_lps_mm", by_rule[r]}, {"cases", cases[r]}};
+  return j;
+}
+
+RoiOffsets RoiOffsets::from_json(const json& j) {
+  RoiOffsets o;
+  for (int r = 0; r < kRoiRules; ++r) {
+    const char* name = roi_rule_name(static_cast<RoiRule>(r));
+    if (!j.contains(name)) continue;
+    o.by_rule[r] = j.at(name).at("offset_lps_mm").get<Vec3>();
+    o.cases[r] = j.at(name).value("cases", 0);
+    for (double v : o.by_rule[r])
+      if (!std::isfinite(v) || std::fabs(v) > 500)
+        throw Error(ErrorCode::CorruptInput, std::string("roi_offsets.") + name + " is not an offset in mm (finite, within 500)");
+  }
+  return o;
+}
+
+RoiOffsets learn_roi_offsets(const std::vector<std::pair<RoiAnchor, std::vector<std::pair<Vec3, int>>>>& cases, const RoiOffsets& defaults,
+                             int min_cases) {
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const size_t m = v.size() / 2;
+    return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+  };
+  RoiOffsets o = defaults;
+  for (int r = 0; r < kRoiRules; ++r) {
+    std::array<std::vector<double>, kNumLabels - 1> dp, ds;  // per location column
+    int n = 0;
+    for (const auto& [anchor, points] : cases) {
+      if (static_cast<int>(anchor.rule) != r || points.empty()) continue;
+      ++n;
+      for (const auto& [p, column] : points) {
+        if (column < 0 || column >= kNumLabels - 1) continue;
+        dp[column].push_back(p[1] - anchor.point[1]);
+        ds[column].push_back(p[2] - anchor.point[2]);
+      }
+    }
+    if (n < min_cases) continue;
+    std::vector<double> mp, ms;
+    for (int c = 0; c < kNumLabels - 1; ++c)
+      if (!dp[c].empty()) mp.push_back(median(dp[c])), ms.push_back(median(ds[c]));
+    if (mp.empty()) continue;
+    o.by_rule[r] = {0.0, median(mp), median(ms)};
+    o.cases[r] = n;
+  }
+  return o;
 }
 
 namespace {

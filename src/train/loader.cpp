@@ -19,12 +19,20 @@ CaseStore::CaseStore(fs::path work, std::vector<std::string> ids, double ram_bud
     bytes += static_cast<double>(fs::file_size(d / "image.nii", ec)) + 2.0 * static_cast<double>(fs::file_size(d / "labels.nii", ec));
   }
   if (bytes <= ram_budget_bytes)
-    for (const auto& id : ids_) cached_.push_back(std::make_shared<const TrainCase>(load_case(work_, id)));
+    for (const auto& id : ids_) cached_.push_back(std::make_shared<TrainCase>(load_case(work_, id)));
 }
 
 std::shared_ptr<const TrainCase> CaseStore::get(size_t i) const {
   if (!cached_.empty()) return cached_.at(i);
-  return std::make_shared<const TrainCase>(load_case(work_, ids_.at(i)));
+  auto c = std::make_shared<TrainCase>(load_case(work_, ids_.at(i)));
+  c->roi_centre = offsets_.centre(c->roi_anchor);
+  return c;
+}
+
+void CaseStore::set_roi_offsets(const RoiOffsets& o) {
+  if (!rois_.empty()) throw Error(ErrorCode::Internal, "set_roi_offsets after cache_rois: the ROI inputs were cut around the old centres");
+  offsets_ = o;
+  for (auto& c : cached_) c->roi_centre = o.centre(c->roi_anchor);
 }
 
 bool CaseStore::cache_rois(const Configuration& cfg, int threads, double ram_budget_bytes) {

@@ -29,6 +29,8 @@ class CaseStore {
   const std::string& id(size_t i) const { return ids_[i]; }
   std::shared_ptr<const TrainCase> get(size_t i) const;
   bool preloaded() const { return !cached_.empty(); }
+  // Every case's ROI centre from its anchor and `o` (learned offsets), from now on; before cache_rois.
+  void set_roi_offsets(const RoiOffsets& o);
   // Windowed configurations: each case's ROI (make_roi_case) made once, `threads` cases at a time,
   // when the cases are in memory and the ROIs fit `ram_budget_bytes` too. Returns whether it did.
   bool cache_rois(const Configuration& cfg, int threads, double ram_budget_bytes);
@@ -37,7 +39,8 @@ class CaseStore {
  private:
   std::filesystem::path work_;
   std::vector<std::string> ids_;
-  std::vector<std::shared_ptr<const TrainCase>> cached_;
+  std::vector<std::shared_ptr<TrainCase>> cached_;
+  RoiOffsets offsets_;
   std::vector<RoiCase> rois_;
 };
 

@@ -321,8 +321,11 @@ ModelInfo read_model_info(const fs::path& model_dir) {
     m.harmonize = harmonize_params_from_json(j.at("harmonize"));
     if (j.contains("prior")) m.prior = j.at("prior").get<std::array<double, kNumLabels>>();
     if (j.contains("location_points")) m.locations = LocationPrior::from_json(j.at("location_points"));
+    if (j.contains("roi_offsets")) m.roi_offsets = RoiOffsets::from_json(j.at("roi_offsets"));  // else the defaults (older models)
     return m;
   } catch (const json::exception& e) {
+    throw Error(ErrorCode::CorruptInput, std::string("bad model.json: ") + e.what(), file.string());
+  } catch (const Error& e) {
     throw Error(ErrorCode::CorruptInput, std::string("bad model.json: ") + e.what(), file.string());
   }
 }
@@ -354,7 +357,7 @@ TrainResult train(const TrainOptions& o) {
   const auto hw = probe_hardware(o.work);
   const double ram_budget = 0.4 * hw.ram_available_gb * 1e9;
   CaseStore train_store(o.work, train_ids, ram_budget);
-  const CaseStore val_store(o.work, val_ids, ram_budget);
+  CaseStore val_store(o.work, val_ids, ram_budget);
   const int in_channels = input_channels(cfg, static_cast<int>(train_store.get(0)->image.volumes));
   std::map<std::string, std::array<int, kNumLabels>> labels_by_id;
   for (const auto& ci : cases) labels_by_id[ci.id] = ci.labels;
@@ -367,6 +370,23 @@ TrainResult train(const TrainOptions& o) {
         throw Error(ErrorCode::CorruptInput, "cases have different channel counts (" + std::to_string(train_store.get(0)->image.volumes) + " vs " +
                     std::to_string(c->image.volumes) + "); preprocess them with the same options", c->id);
     }
+
+  // ROI offsets from the training cases' localizer points (anchor -> the centre of their
+  // aneurysms, every location once), so the ROI sits where aneurysms are on this data's heads; the
+  // defaults stay for rules with fewer than 5 positive training cases.
+  std::vector<std::pair<RoiAnchor, std::vector<std::pair<Vec3, int>>>> anchored;
+  for (size_t i = 0; i < train_store.size(); ++i) {
+    if (!labels_by_id.at(train_store.id(i))[kNumLabels - 1]) continue;
+    const auto c = train_store.get(i);
+    anchored.push_back({c->roi_anchor, c->points});
+  }
+  const RoiOffsets roi_offsets = learn_roi_offsets(anchored);
+  for (int r = 0; r < kRoiRules; ++r)
+    if (roi_offsets.cases[r])
+      spdlog::info("ROI centre: {} rule offset P {:+.1f} S {:+.1f} mm, learned from {} positive training cases", roi_rule_name(static_cast<RoiRule>(r)),
+                   roi_offsets.by_rule[r][1], roi_offsets.by_rule[r][2], roi_offsets.cases[r]);
+  train_store.set_roi_offsets(roi_offsets);
+  val_store.set_roi_offsets(roi_offsets);
 
   if (windowed(cfg)) {  // training windows are crops of ROIs made once (make_roi_case)
     const auto t_roi = Clock::now();
@@ -429,7 +449,7 @@ TrainResult train(const TrainOptions& o) {
     write_text_atomically(model_dir / "model.json",
                           json{{"configuration", cfg.name}, {"in_channels", in_channels}, {"folds", folds.k},
                                {"modalities", modality_names()}, {"labels", label_names()}, {"harmonize", harmonize},
-                               {"prior", prior}, {"location_points", locations.to_json()},
+                               {"prior", prior}, {"location_points", locations.to_json()}, {"roi_offsets", roi_offsets.to_json()},
                                {"plans", to_json(one)}}
                                   .dump(1) + "\n");
   }

@@ -13,6 +13,7 @@
 #include "harmonize/pipeline.hpp"
 #include "model/network.hpp"
 #include "plan/plans.hpp"
+#include "train/data.hpp"
 #include "train/location_prior.hpp"
 
 namespace aneura {
@@ -100,6 +101,7 @@ struct ModelInfo {
   HarmonizeParams harmonize;  // as the training cases were made (WORK/preprocess.json)
   std::array<double, 14> prior{};  // prevalence per column in the labelled cases (fallback rows)
   LocationPrior locations;         // the cases' localizer points relative to their ROI centres
+  RoiOffsets roi_offsets;          // ROI centre = anchor + offset (learned in training; defaults for older models)
 };
 ModelInfo read_model_info(const std::filesystem::path& model_dir);
 

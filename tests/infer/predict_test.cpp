@@ -46,6 +46,10 @@ TEST(Localizer, WorldToLocalizerInvertsLocalizerToWorld) {
 }
 
 void write_text(const fs::path& f, const std::string& s) { std::ofstream(f) << s; }
+std::string read_text(const fs::path& f) {
+  std::ifstream in(f);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
 
 std::string header() {
   std::string h = "SeriesInstanceUID";
@@ -227,6 +231,35 @@ TEST_F(PredictOnSynth, LoadsTheFinalWeightsUnlessAskedForTheBestEpoch) {
   best.checkpoint = "best.pt";
   Predictor p(m, best);
   EXPECT_EQ(p.folds().size(), 2u);
+}
+
+TEST_F(PredictOnSynth, TheRoiIsPlacedWithTheOffsetsTheModelLearned) {
+  // model.json holds the ROI offsets training learned; prediction places the ROI with them (a copy
+  // of the model with every rule's offset moved 6 mm P and 10 mm S cuts its ROI exactly that much
+  // further), and refuses an offset that is not one.
+  const ModelInfo info = read_model_info(model());
+  const fs::path m = dir_->path / "model_offsets";
+  fs::remove_all(m);
+  fs::copy(model(), m, fs::copy_options::recursive);
+  json j = json::parse(read_text(m / "model.json"));
+  ASSERT_TRUE(j.contains("roi_offsets"));
+  for (auto& [rule, v] : j["roi_offsets"].items()) {
+    v["offset_lps_mm"][1] = v["offset_lps_mm"][1].get<double>() + 6;
+    v["offset_lps_mm"][2] = v["offset_lps_mm"][2].get<double>() + 10;
+  }
+  write_text(m / "model.json", j.dump());
+  PredictOptions o;
+  o.keep_maps = true;
+  Predictor a(model(), o), b(m, o);
+  const TrainCase c = load_case(work(), list_cases(work())[0].id);
+  const Vec3 shift = b.predict_image(c.image).roi.geom.origin - a.predict_image(c.image).roi.geom.origin;
+  EXPECT_NEAR(shift[0], 0, 1e-9);
+  EXPECT_NEAR(shift[1], 6, 1e-9);
+  EXPECT_NEAR(shift[2], 10, 1e-9);
+  EXPECT_NEAR(info.roi_offsets.centre(c.roi_anchor)[2], find_roi_centre(c.image, info.roi_offsets)[2], 1e-9);
+  j["roi_offsets"]["widest"]["offset_lps_mm"] = {0, 0, "up"};
+  write_text(m / "model.json", j.dump());
+  EXPECT_EQ(code_of([&] { Predictor p(m, o); }), ErrorCode::CorruptInput);
 }
 
 TEST_F(PredictOnSynth, UnreadableSeriesGetsTheFallbackRow) {

@@ -304,11 +304,55 @@ TEST(RoiFinder, CentresTheRoiBelowTheWidestSectionOfNoisyHeadsWhateverTheirHeigh
   // the vertex of a head 60 mm high, and 60 mm below a field of view that cuts the top at 40 mm.
   const Vec3 centre{5, -10, 30};
   for (const auto& [radii, top] : std::vector<std::pair<Vec3, double>>{{{70, 85, 60}, 70.0}, {{72, 88, 70}, 40.0}}) {
-    const Vec3 c = find_roi_centre(ellipsoid_head(centre, radii, top, 7));
+    const auto head = ellipsoid_head(centre, radii, top, 7);
+    const RoiAnchor a = find_roi_anchor(head);
+    EXPECT_EQ(a.rule, RoiRule::Widest);
+    EXPECT_NEAR(a.point[2], centre[2], 1.5) << "head " << radii[2] << " mm high, field of view to +" << top;
+    const Vec3 c = find_roi_centre(head);  // the default offset: 8 mm below the widest section
     EXPECT_NEAR(c[0], centre[0], 1.5) << "head " << radii[2] << " mm high, field of view to +" << top;
     EXPECT_NEAR(c[1], centre[1], 1.5) << "head " << radii[2] << " mm high, field of view to +" << top;
-    EXPECT_NEAR(c[2], centre[2] - kCowBelowWidestMm, 1.5) << "head " << radii[2] << " mm high, field of view to +" << top;
+    EXPECT_NEAR(c[2], centre[2] - 8, 1.5) << "head " << radii[2] << " mm high, field of view to +" << top;
+    RoiOffsets o;
+    o.by_rule[static_cast<int>(RoiRule::Widest)] = {7, 4, -30};  // L is ignored: a mirrored head keeps the mirrored centre
+    const Vec3 l = find_roi_centre(head, o);
+    EXPECT_DOUBLE_EQ(l[0], c[0]);
+    EXPECT_DOUBLE_EQ(l[1], c[1] + 4);
+    EXPECT_DOUBLE_EQ(l[2], c[2] + 8 - 30);
   }
+}
+
+TEST(RoiFinder, OffsetsAreLearnedFromTheMedianOfEveryLocationOnceAndOnlyWithEnoughCases) {
+  // 6 heads anchored at their widest section whose aneurysms lie ~30 mm below and 5 mm anterior of
+  // it (a real head's widest section is higher above the CoW than a synthetic one's). The ACom
+  // (column 6) is much more common and 18 mm below: a median over points would follow it, the
+  // median over locations does not. 4 vertex-anchored heads are too few to learn from.
+  std::vector<std::pair<RoiAnchor, std::vector<std::pair<Vec3, int>>>> cases;
+  for (int h = 0; h < 6; ++h) {
+    RoiAnchor a{{3.0 * h, -20.0 + h, 40.0 + 2 * h}, RoiRule::Widest};
+    std::vector<std::pair<Vec3, int>> pts;
+    for (int col : {0, 2, 4, 8, 11}) pts.push_back({a.point + Vec3{10.0 - col, -5.0 + 0.1 * h, -30.0 + 0.2 * (h - 2.5)}, col});
+    for (int k = 0; k < 8; ++k) pts.push_back({a.point + Vec3{0, -5, -18}, 6});
+    cases.push_back({a, pts});
+  }
+  cases.push_back({{{0, 0, 0}, RoiRule::Widest}, {}});  // a negative case counts for nothing
+  for (int h = 0; h < 4; ++h) cases.push_back({{{0, 0, 100}, RoiRule::Vertex}, {{{0, 0, 30}, 6}}});
+  const RoiOffsets o = learn_roi_offsets(cases);
+  const Vec3 w = o.by_rule[static_cast<int>(RoiRule::Widest)];
+  EXPECT_EQ(w[0], 0.0);
+  EXPECT_NEAR(w[1], -5.0 + 0.25, 1e-9);  // per column the median of h = 0..5: -5 + 0.1 x 2.5; ACom's -5
+  EXPECT_NEAR(w[2], -30.0, 1e-9);        // columns 0, 2, 4, 8, 11 at -30 (medians), ACom at -18: median -30
+  EXPECT_EQ(o.cases[static_cast<int>(RoiRule::Widest)], 6);
+  EXPECT_EQ(o.by_rule[static_cast<int>(RoiRule::Vertex)], RoiOffsets{}.by_rule[static_cast<int>(RoiRule::Vertex)]);
+  EXPECT_EQ(o.cases[static_cast<int>(RoiRule::Vertex)], 0);
+  // model.json round trip; an absurd offset is refused; a missing rule keeps its default
+  const RoiOffsets back = RoiOffsets::from_json(o.to_json());
+  EXPECT_EQ(back.by_rule, o.by_rule);
+  EXPECT_EQ(back.cases, o.cases);
+  auto bad = o.to_json();
+  bad["widest"]["offset_lps_mm"][2] = 1e6;
+  EXPECT_EQ(code_of([&] { RoiOffsets::from_json(bad); }), ErrorCode::CorruptInput);
+  bad.erase("widest");
+  EXPECT_EQ(RoiOffsets::from_json(bad).by_rule[static_cast<int>(RoiRule::Widest)], RoiOffsets{}.by_rule[static_cast<int>(RoiRule::Widest)]);
 }
 
 TEST(Windows, CoordinateChannelsAreTheWorldPositionFromTheRoiCentre) {
@@ -891,8 +935,8 @@ TEST_F(TrainOnSynth, OverfitsATinyNetworkToPerfectTrainingAuc) {
   for (const auto& ci : list_cases(w)) {
     const TrainCase tc = load_case(w, ci.id);
     points += tc.points.size();
-    if (!tc.points.empty()) {  // model.json's location prior holds the case's points about its ROI centre
-      const Vec3 offset = tc.points[0].first - tc.roi_centre;
+    if (!tc.points.empty()) {  // model.json's location prior holds the case's points about its ROI centre (learned offsets)
+      const Vec3 offset = tc.points[0].first - info.roi_offsets.centre(tc.roi_anchor);
       EXPECT_GT(info.locations.posterior(offset, 1.0)[tc.points[0].second], 0.3) << ci.id;
     }
     truth.push_back(tc.labels[13]);
@@ -1010,7 +1054,7 @@ TEST_F(TrainOnSynth, ClearErrors) {
   fs::create_directories(w / "runs" / "tiny" / "fold_0");
   std::ofstream(w / "runs" / "tiny" / "fold_0" / "last.pt") << "not a checkpoint";
   EXPECT_EQ(code_of([&] { train(o); }), ErrorCode::CorruptInput);
-  ModelInfo info{tiny_config(), 1, 1, {}, {}, {}};
+  ModelInfo info{tiny_config(), 1, 1, {}, {}, {}, {}};
   MultiTaskUNet net = build_model(info.cfg, 1);
   EXPECT_EQ(code_of([&] { load_weights(w / "runs" / "tiny" / "fold_0" / "last.pt", net); }), ErrorCode::CorruptInput);
   EXPECT_EQ(code_of([&] { load_weights(w / "nothing.pt", net); }), ErrorCode::InputNotFound);

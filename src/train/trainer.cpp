@@ -371,19 +371,21 @@ TrainResult train(const TrainOptions& o) {
                     std::to_string(c->image.volumes) + "); preprocess them with the same options", c->id);
     }
 
-  // ROI offsets from the training cases' localizer points (anchor -> the centre of their
-  // aneurysms, every location once), so the ROI sits where aneurysms are on this data's heads; the
-  // defaults stay for rules with fewer than 5 positive training cases.
+  // ROI offsets from the cases' localizer points (anchor -> the centre of their aneurysms, every
+  // location once), so the ROI sits where aneurysms are on this data's heads; the defaults stay for
+  // rules with fewer than 5 positive cases. Every fold's cases, as the location prior below: the
+  // folds of one model share model.json, so they must share the offsets.
   std::vector<std::pair<RoiAnchor, std::vector<std::pair<Vec3, int>>>> anchored;
-  for (size_t i = 0; i < train_store.size(); ++i) {
-    if (!labels_by_id.at(train_store.id(i))[kNumLabels - 1]) continue;
-    const auto c = train_store.get(i);
-    anchored.push_back({c->roi_anchor, c->points});
-  }
+  for (const CaseStore* store : std::initializer_list<const CaseStore*>{&train_store, &val_store})
+    for (size_t i = 0; i < store->size(); ++i) {
+      if (!labels_by_id.at(store->id(i))[kNumLabels - 1]) continue;
+      const auto c = store->get(i);
+      anchored.push_back({c->roi_anchor, c->points});
+    }
   const RoiOffsets roi_offsets = learn_roi_offsets(anchored);
   for (int r = 0; r < kRoiRules; ++r)
     if (roi_offsets.cases[r])
-      spdlog::info("ROI centre: {} rule offset P {:+.1f} S {:+.1f} mm, learned from {} positive training cases", roi_rule_name(static_cast<RoiRule>(r)),
+      spdlog::info("ROI centre: {} rule offset P {:+.1f} S {:+.1f} mm, learned from {} positive cases", roi_rule_name(static_cast<RoiRule>(r)),
                    roi_offsets.by_rule[r][1], roi_offsets.by_rule[r][2], roi_offsets.cases[r]);
   train_store.set_roi_offsets(roi_offsets);
   val_store.set_roi_offsets(roi_offsets);

@@ -315,9 +315,9 @@ TEST(RoiFinder, CentresTheRoiBelowTheWidestSectionOfNoisyHeadsWhateverTheirHeigh
     RoiOffsets o;
     o.by_rule[static_cast<int>(RoiRule::Widest)] = {7, 4, -30};  // L is ignored: a mirrored head keeps the mirrored centre
     const Vec3 l = find_roi_centre(head, o);
-    EXPECT_DOUBLE_EQ(l[0], c[0]);
-    EXPECT_DOUBLE_EQ(l[1], c[1] + 4);
-    EXPECT_DOUBLE_EQ(l[2], c[2] + 8 - 30);
+    EXPECT_NEAR(l[0], c[0], 1e-9);
+    EXPECT_NEAR(l[1], c[1] + 4, 1e-9);
+    EXPECT_NEAR(l[2], c[2] + 8 - 30, 1e-9);
   }
 }
 
@@ -932,9 +932,11 @@ TEST_F(TrainOnSynth, OverfitsATinyNetworkToPerfectTrainingAuc) {
   std::vector<int> truth;
   std::vector<double> prob;
   size_t points = 0;
+  std::vector<std::pair<RoiAnchor, std::vector<std::pair<Vec3, int>>>> anchored;
   for (const auto& ci : list_cases(w)) {
     const TrainCase tc = load_case(w, ci.id);
     points += tc.points.size();
+    if (tc.labels[13]) anchored.push_back({tc.roi_anchor, tc.points});
     if (!tc.points.empty()) {  // model.json's location prior holds the case's points about its ROI centre (learned offsets)
       const Vec3 offset = tc.points[0].first - info.roi_offsets.centre(tc.roi_anchor);
       EXPECT_GT(info.locations.posterior(offset, 1.0)[tc.points[0].second], 0.3) << ci.id;
@@ -945,6 +947,8 @@ TEST_F(TrainOnSynth, OverfitsATinyNetworkToPerfectTrainingAuc) {
   }
   EXPECT_GT(points, 0u);
   EXPECT_EQ(info.locations.size(), points);
+  EXPECT_EQ(info.roi_offsets.by_rule, learn_roi_offsets(anchored).by_rule);  // model.json's: from every positive case
+  EXPECT_EQ(info.roi_offsets.cases, learn_roi_offsets(anchored).cases);
   const auto auc = roc_auc(truth, prob);
   ASSERT_TRUE(auc.has_value());
   EXPECT_EQ(*auc, 1.0);

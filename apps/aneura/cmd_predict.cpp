@@ -1,4 +1,5 @@
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -166,6 +167,10 @@ int run_evaluate(const EvaluateArgs& a) {
     }
     e.localization = localize(tp, pp, a.radius);
   }
+  // A synthetic dataset knows its aneurysms' sizes: "Aneurysm Present" AUC per size band.
+  std::error_code ec;
+  if (!a.data.empty() && fs::exists(fs::path(a.data) / "truth.json", ec))
+    e.size_bands = present_auc_by_radius(read_predictions(a.predictions), read_truth(a.truth), read_synthetic_radii(fs::path(a.data) / "truth.json"));
   std::printf("%-45s %8s %9s\n", "column", "AUC", "positives");
   for (int c = 0; c < kNumLabels; ++c)
     std::printf("%-45s %8s %9d\n", label_names()[c].c_str(),
@@ -180,6 +185,17 @@ int run_evaluate(const EvaluateArgs& a) {
     const auto& l = *e.localization;
     std::printf("localization within %.1f mm: %d of %d true points found; %d of %d predicted points on a true one\n", l.radius_mm, l.hits,
                 l.true_points, l.predicted_hits, l.predicted_points);
+  }
+  if (!e.size_bands.empty()) {
+    std::printf("Aneurysm Present AUC by the largest aneurysm's radius (synthetic truth; each band's positives against all %d negatives):",
+                e.size_bands.front().negatives);
+    for (const auto& b : e.size_bands) {
+      if (std::isfinite(b.hi_mm)) std::printf(" %g-%g mm", b.lo_mm, b.hi_mm);
+      else std::printf(" >= %g mm", b.lo_mm);
+      if (b.auc) std::printf(" %.3f (%d)", *b.auc, b.positives);
+      else std::printf(" n/a (%d)", b.positives);
+    }
+    std::printf("\n");
   }
   if (const auto m = mean_vessel_dice(e))
     std::printf("vessel Dice over %zu series with a segmentation (inside the ROI): vessels %.3f, territories (mean) %.3f\n",

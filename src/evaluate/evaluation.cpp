@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <set>
 
 #include "core/error.hpp"
@@ -164,6 +165,50 @@ VesselDice vessel_dice(const Volume<float>& truth, const Volume<float>& predicti
   return d;
 }
 
+std::vector<SizeBand> present_auc_by_radius(const ProbabilityTable& pred, const TruthTable& truth,
+                                            const std::map<std::string, double>& largest_radius_mm, const std::vector<double>& edges_mm) {
+  constexpr int present = kNumLabels - 1;
+  std::vector<double> negatives;
+  for (const auto& [uid, l] : truth)
+    if (!l[present] && pred.count(uid)) negatives.push_back(pred.at(uid)[present]);
+  std::vector<SizeBand> bands;
+  for (size_t b = 0; b < edges_mm.size(); ++b) {
+    SizeBand band;
+    band.lo_mm = edges_mm[b];
+    band.hi_mm = b + 1 < edges_mm.size() ? edges_mm[b + 1] : INFINITY;
+    std::vector<int> t(negatives.size(), 0);
+    std::vector<double> score = negatives;
+    for (const auto& [uid, l] : truth) {
+      const auto r = largest_radius_mm.find(uid);
+      if (!l[present] || !pred.count(uid) || r == largest_radius_mm.end() || r->second < band.lo_mm || !(r->second < band.hi_mm)) continue;
+      t.push_back(1);
+      score.push_back(pred.at(uid)[present]);
+      ++band.positives;
+    }
+    band.negatives = static_cast<int>(negatives.size());
+    band.auc = roc_auc(t, score);
+    bands.push_back(band);
+  }
+  return bands;
+}
+
+std::map<std::string, double> read_synthetic_radii(const fs::path& truth_json) {
+  std::ifstream in(truth_json);
+  if (!in) throw Error(ErrorCode::InputNotFound, "cannot read the synthetic truth", truth_json.string());
+  std::map<std::string, double> out;
+  try {
+    const json j = json::parse(in);
+    for (const auto& s : j.at("series")) {
+      double largest = -1;
+      for (const auto& a : s.at("aneurysms")) largest = std::max(largest, a.at("radius_mm").get<double>());
+      if (largest >= 0) out[s.at("series_uid").get<std::string>()] = largest;
+    }
+  } catch (const json::exception& e) {
+    throw Error(ErrorCode::CorruptInput, std::string("bad synthetic truth: ") + e.what(), truth_json.string());
+  }
+  return out;
+}
+
 std::optional<VesselDice> mean_vessel_dice(const Evaluation& e) {
   if (e.vessels.empty()) return std::nullopt;
   VesselDice m;
@@ -189,6 +234,13 @@ json to_json(const Evaluation& e) {
                          {"sensitivity", l.true_points ? json(double(l.hits) / l.true_points) : json(nullptr)},
                          {"predicted_points", l.predicted_points}, {"predicted_hits", l.predicted_hits},
                          {"precision", l.predicted_points ? json(double(l.predicted_hits) / l.predicted_points) : json(nullptr)}};
+  }
+  if (!e.size_bands.empty()) {
+    json bands = json::array();
+    for (const auto& b : e.size_bands)
+      bands.push_back({{"radius_from_mm", b.lo_mm}, {"radius_below_mm", std::isfinite(b.hi_mm) ? json(b.hi_mm) : json(nullptr)},
+                       {"positives", b.positives}, {"negatives", b.negatives}, {"auc", b.auc ? json(*b.auc) : json(nullptr)}});
+    j["present_auc_by_largest_radius"] = bands;
   }
   if (const auto m = mean_vessel_dice(e)) {
     json per = json::object();

@@ -41,12 +41,30 @@ struct VesselDice {
 };
 VesselDice vessel_dice(const Volume<float>& truth, const Volume<float>& prediction);
 
+// "Aneurysm Present" AUC of the positive series whose largest aneurysm's radius is in [lo_mm,
+// hi_mm) against every negative series: how detection depends on size, where the truth knows the
+// sizes (the synthetic datasets' truth.json; train.csv does not). auc is nullopt without a positive
+// in the band or without negatives.
+struct SizeBand {
+  double lo_mm = 0, hi_mm = 0;
+  int positives = 0, negatives = 0;
+  std::optional<double> auc;
+};
+// Bands [0, 2), [2, 3), [3, inf) mm by default. Positive series without a radius are left out.
+std::vector<SizeBand> present_auc_by_radius(const ProbabilityTable& pred, const TruthTable& truth,
+                                            const std::map<std::string, double>& largest_radius_mm,
+                                            const std::vector<double>& edges_mm = {0, 2, 3});
+// The largest aneurysm radius (mm) per positive series from a synthetic dataset's truth.json
+// (`aneura synth`); errors (CorruptInput) name the file.
+std::map<std::string, double> read_synthetic_radii(const std::filesystem::path& truth_json);
+
 struct Evaluation {
   CompetitionScore score;
   size_t series = 0;
   std::array<int, kNumLabels> positives{};
   std::optional<Localization> localization;
   std::map<std::string, VesselDice> vessels;  // series with a segmentation and a predicted vessel map
+  std::vector<SizeBand> size_bands;           // empty unless the truth knows the aneurysms' sizes
 };
 
 // Every truth series needs a prediction and every prediction a truth row: otherwise

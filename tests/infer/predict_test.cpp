@@ -113,6 +113,45 @@ TEST(Evaluate, MissingOrExtraSeriesAreErrorsAndTheScoreMatchesSklearn) {
   EXPECT_EQ(code_of([&] { evaluate(p2, t); }), ErrorCode::CorruptInput);
 }
 
+TEST(Evaluate, PresentAucPerSizeBandByHand) {
+  // negatives 0.1 0.4 0.35 0.8; positives by largest radius: 1.5 mm 0.3, 1.8 mm 0.9, 2.5 mm 0.5,
+  // 4 mm 0.95, and one positive without a radius (left out).
+  ProbabilityTable pred;
+  TruthTable truth;
+  std::map<std::string, double> radius;
+  auto add = [&](const std::string& uid, double present, int label, double r) {
+    std::array<double, kNumLabels> p{};
+    p[kNumLabels - 1] = present;
+    std::array<int, kNumLabels> t{};
+    t[kNumLabels - 1] = label;
+    pred[uid] = p;
+    truth[uid] = t;
+    if (r > 0) radius[uid] = r;
+  };
+  add("n1", 0.1, 0, 0), add("n2", 0.4, 0, 0), add("n3", 0.35, 0, 0), add("n4", 0.8, 0, 0);
+  add("p1", 0.3, 1, 1.5), add("p2", 0.9, 1, 1.8), add("p3", 0.5, 1, 2.5), add("p4", 0.95, 1, 4.0), add("p5", 0.99, 1, 0);
+  const auto bands = present_auc_by_radius(pred, truth, radius, {0, 2, 3, 10});
+  ASSERT_EQ(bands.size(), 4u);
+  EXPECT_EQ(bands[0].positives, 2);
+  EXPECT_EQ(bands[0].negatives, 4);
+  EXPECT_DOUBLE_EQ(*bands[0].auc, 5.0 / 8);  // 0.3 outranks 1 of 4, 0.9 all 4
+  EXPECT_DOUBLE_EQ(*bands[1].auc, 3.0 / 4);
+  EXPECT_DOUBLE_EQ(*bands[2].auc, 1.0);
+  EXPECT_EQ(bands[2].positives, 1);          // 4 mm in [3, 10)
+  EXPECT_EQ(bands[3].positives, 0);          // [10, inf): none, so no AUC (never a silent 0.5)
+  EXPECT_FALSE(bands[3].auc.has_value());
+  // truth.json of `aneura synth`: the largest radius per positive series; a broken file names itself
+  test::TempDir dir("radii");
+  write_text(dir.path / "truth.json", R"({"series": [{"series_uid": "a", "aneurysms": [{"radius_mm": 1.2}, {"radius_mm": 3.5}]},
+                                                     {"series_uid": "b", "aneurysms": []}]})");
+  const auto r = read_synthetic_radii(dir.path / "truth.json");
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_DOUBLE_EQ(r.at("a"), 3.5);
+  write_text(dir.path / "truth.json", R"({"series": [{"series_uid": "a", "aneurysms": [{"radius": 1}]}]})");
+  EXPECT_EQ(code_of([&] { read_synthetic_radii(dir.path / "truth.json"); }), ErrorCode::CorruptInput);
+  EXPECT_EQ(code_of([&] { read_synthetic_radii(dir.path / "none.json"); }), ErrorCode::InputNotFound);
+}
+
 TEST(Evaluate, LocalizationByHand) {
   const std::map<std::string, std::vector<Vec3>> truth = {{"a", {{0, 0, 0}, {20, 0, 0}}}, {"b", {{5, 5, 5}}}};
   const std::map<std::string, std::vector<Vec3>> pred = {{"a", {{3, 4, 0}, {50, 0, 0}}}, {"c", {{0, 0, 0}}}};
@@ -307,6 +346,11 @@ TEST_F(PredictOnSynth, PredictAndEvaluateFromTheCommandLine) {
   const json e = json::parse(ej);
   EXPECT_EQ(e.at("series"), 6);
   EXPECT_TRUE(e.contains("localization"));
+  // the synthetic truth knows the sizes: every positive series falls in one radius band
+  ASSERT_TRUE(e.contains("present_auc_by_largest_radius"));
+  int banded = 0;
+  for (const auto& b : e.at("present_auc_by_largest_radius")) banded += b.at("positives").get<int>();
+  EXPECT_EQ(banded, e.at("columns").at("Aneurysm Present").at("positives").get<int>());
   // vessel Dice for the series with a segmentation (from the vessel maps of --heatmaps)
   int segmented = 0;
   for (const auto& s : d.series) segmented += d.cowseg(s.uid).has_value();

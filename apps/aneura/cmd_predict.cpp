@@ -218,6 +218,8 @@ int run_report(const ReportArgs& a) {
   o.mip_series = a.series;
   o.out = a.out.empty() ? fs::path(a.work) / "report" : fs::path(a.out);
   if (!a.data.empty() && !a.truth.empty()) o.true_points = true_points_world(read_rsna(a.data), read_truth(a.truth));
+  std::error_code ec;
+  if (!a.data.empty() && fs::exists(fs::path(a.data) / "truth.json", ec)) o.largest_radius_mm = read_synthetic_radii(fs::path(a.data) / "truth.json");
   const ReportResult r = write_report(o);
   std::cerr << "report: " << r.pictures.size() << " pictures -> " << r.html.string() << "\n";
   return 0;

@@ -226,7 +226,17 @@ ReportResult write_report(const ReportOptions& o) {
     for (int c = 0; c < kNumLabels; ++c)
       html << "<tr><td>" << esc(label_names()[c]) << "</td><td>" << (e.score.auc[c] ? num(*e.score.auc[c]) : "n/a (one class)")
            << "</td><td>" << e.positives[c] << "</td></tr>\n";
-    html << "</table>\n<h2>ROC curves</h2>\n<p class=\"small\">Panels in column order, left to right and top to bottom; "
+    html << "</table>\n";
+    if (!o.largest_radius_mm.empty()) {
+      html << "<h3>Aneurysm Present by aneurysm size</h3>\n<p class=\"small\">The positive series whose largest aneurysm's radius "
+              "is in the band against every negative series (the synthetic truth knows the sizes).</p>\n"
+              "<table><tr><th>largest radius</th><th>AUC</th><th>positives</th></tr>\n";
+      for (const auto& b : present_auc_by_radius(pred, truth, o.largest_radius_mm))
+        html << "<tr><td>" << (std::isfinite(b.hi_mm) ? num(b.lo_mm, 0) + "-" + num(b.hi_mm, 0) + " mm" : "&ge; " + num(b.lo_mm, 0) + " mm")
+             << "</td><td>" << (b.auc ? num(*b.auc) : "n/a") << "</td><td>" << b.positives << "</td></tr>\n";
+      html << "</table>\n";
+    }
+    html << "<h2>ROC curves</h2>\n<p class=\"small\">Panels in column order, left to right and top to bottom; "
             "Aneurysm Present (last) in red; the diagonal is chance.</p>\n"
          << picture(roc_grid(pred, truth), "roc.png") << "\n";
   }

@@ -25,6 +25,7 @@ struct ReportOptions {
   std::filesystem::path truth;        // train.csv (optional; ROC needs it)
   std::filesystem::path points;       // predict's per-series folder (MIPs need --heatmaps output)
   std::map<std::string, std::vector<Vec3>> true_points;  // world LPS by series (optional)
+  std::map<std::string, double> largest_radius_mm;       // synthetic truth (optional): Present AUC per size band
   std::filesystem::path out;          // folder: index.html + PNGs
   int mip_series = 4;
 };

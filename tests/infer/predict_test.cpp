@@ -421,6 +421,9 @@ TEST_F(PredictOnSynth, ReportIsAPageWithPicturesAndRendersInChromium) {
   }
   EXPECT_EQ(pictures, 1 + 2 + 2);  // ROC grid, training curves of 2 folds, 2 series
   EXPECT_NE(html.find("Aneurysm Present"), std::string::npos);
+  // the synthetic truth's sizes: the Present AUC per size band, its positives the positive series
+  EXPECT_NE(html.find("Aneurysm Present by aneurysm size"), std::string::npos);
+  EXPECT_NE(html.find("<td>&ge; 3 mm</td>"), std::string::npos);
   // a real browser renders it
   if (std::system("command -v chromium > /dev/null 2>&1") != 0) GTEST_SKIP() << "chromium not installed";
   const fs::path shot = dir_->path / "shot.png";

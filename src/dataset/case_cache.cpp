@@ -11,6 +11,7 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "harmonize/roi.hpp"
 #include "core/parallel.hpp"
 #include "core/uid.hpp"
 #include "harmonize/qa.hpp"
@@ -79,6 +80,7 @@ void write_case(const fs::path& work, const std::string& id, const Harmonized& h
   meta["image"] = {{"file", "image.nii"}, {"channels", h.channels}};
   meta["labels_file"]["file"] = "labels.nii";
   meta["labels_file"]["volumes"] = {"vessels: cowseg values 0..13", "aneurysm: location column + 1"};
+  meta["roi_anchor"] = roi_anchor_to_json(find_roi_anchor(h.image));  // once here, not per training sample
   write_text_atomically(dir / "case.json", meta.dump(1));
 }
 

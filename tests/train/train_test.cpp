@@ -12,6 +12,7 @@
 #include "dataset/case_cache.hpp"
 #include "dataset/rsna.hpp"
 #include "evaluate/metrics.hpp"
+#include "io/nifti.hpp"
 #include "model/registry.hpp"
 #include "support/run.hpp"
 #include "support/series_fixture.hpp"
@@ -595,6 +596,39 @@ TEST_F(TrainOnSynth, RoiHoldsEveryAneurysmOnEveryModality) {
   }
   EXPECT_EQ(modalities.size(), 4u);
   EXPECT_GT(points, 3);
+}
+
+TEST_F(TrainOnSynth, PreprocessStoresTheRoiAnchorAndTrainingReadsIt) {
+  // case.json holds the finder's anchor of the harmonized image (so training does not repeat the
+  // head mask per sample); load_case takes it as stored, recomputes one of another finder version,
+  // and refuses a malformed one.
+  const fs::path w = fresh_work("anchor", 3);
+  for (const auto& ci : list_cases(w)) {
+    const fs::path file = w / "cases" / ci.id / "case.json";
+    json j;
+    std::ifstream(file) >> j;
+    ASSERT_TRUE(j.contains("roi_anchor")) << ci.id;
+    const RoiAnchor fresh = find_roi_anchor(read_nifti(w / "cases" / ci.id / "image.nii"));
+    const auto stored = roi_anchor_from_json(j.at("roi_anchor"));
+    ASSERT_TRUE(stored.has_value());
+    EXPECT_EQ(stored->rule, fresh.rule) << ci.id;
+    for (int a = 0; a < 3; ++a) EXPECT_NEAR(stored->point[a], fresh.point[a], 1e-3) << ci.id;  // (NIfTI keeps the grid in float32)
+    j["roi_anchor"]["point_lps_mm"] = {1.5, -2.5, 30.0};
+    j["roi_anchor"]["rule"] = "vertex";
+    std::ofstream(file) << j.dump();
+    TrainCase c = load_case(w, ci.id);
+    EXPECT_EQ(c.roi_anchor.rule, RoiRule::Vertex);
+    EXPECT_EQ(c.roi_anchor.point, (Vec3{1.5, -2.5, 30.0}));
+    EXPECT_EQ(c.roi_centre, RoiOffsets{}.centre(c.roi_anchor));
+    j["roi_anchor"]["version"] = kRoiFinderVersion + 1;
+    std::ofstream(file) << j.dump();
+    c = load_case(w, ci.id);
+    EXPECT_EQ(c.roi_anchor.rule, fresh.rule);
+    for (int a = 0; a < 3; ++a) EXPECT_NEAR(c.roi_anchor.point[a], fresh.point[a], 1e-9);
+    j["roi_anchor"] = {{"version", kRoiFinderVersion}, {"rule", "chin"}, {"point_lps_mm", {0, 0, 0}}};
+    std::ofstream(file) << j.dump();
+    EXPECT_EQ(code_of([&] { load_case(w, ci.id); }), ErrorCode::CorruptInput);
+  }
 }
 
 TEST_F(TrainOnSynth, SamplesCarryTheLabelsOfTheirCase) {

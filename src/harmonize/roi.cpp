@@ -23,8 +23,9 @@ namespace {
 // The head: voxels above 10 % of the p1..p99 range of the first channel (strided sample, each voxel
 // with its left-right partner: a mirrored head gets the mirrored mask), opened by a radius-1 ball
 // (ITK), which removes the scattered air voxels of noisy MR magnitude images (up to a third of an
-// air slice passes the threshold) and keeps the head.
-itk::Image<uint8_t, 3>::Pointer head_mask(const Volume<float>& image) {
+// air slice passes the threshold) and keeps the head. The mask is built on every `stride[a]`-th
+// voxel along the grid's axes (1 along the first, so left-right mirroring stays exact).
+itk::Image<uint8_t, 3>::Pointer head_mask(const Volume<float>& image, const std::array<int64_t, 3>& stride) {
   const Geometry& g = image.geom;
   const auto& n = g.size;
   std::vector<float> sample;
@@ -40,12 +41,14 @@ itk::Image<uint8_t, 3>::Pointer head_mask(const Volume<float>& image) {
   auto m = Mask::New();
   Mask::RegionType region;
   Mask::SizeType size;
-  for (int a = 0; a < 3; ++a) size[a] = static_cast<itk::SizeValueType>(n[a]);
+  for (int a = 0; a < 3; ++a) size[a] = static_cast<itk::SizeValueType>((n[a] + stride[a] - 1) / stride[a]);
   region.SetSize(size);
   m->SetRegions(region);
   m->Allocate();
-  uint8_t* out = m->GetBufferPointer();
-  for (size_t i = 0; i < nv; ++i) out[i] = image.data[i] > thr ? 1 : 0;  // same voxel order (x fastest)
+  uint8_t* out = m->GetBufferPointer();  // x fastest, as Volume
+  for (int64_t k = 0; k < n[2]; k += stride[2])
+    for (int64_t j = 0; j < n[1]; j += stride[1])
+      for (int64_t i = 0; i < n[0]; i += stride[0]) *out++ = image.data[static_cast<size_t>((k * n[1] + j) * n[0] + i)] > thr ? 1 : 0;
   using Ball = itk::FlatStructuringElement<3>;
   Ball::RadiusType r;
   r.Fill(1);
@@ -92,7 +95,12 @@ std::optional<double> widest_head_level(const std::vector<double>& level_mm, con
 RoiAnchor find_roi_anchor(const Volume<float>& image) {
   const Geometry& g = image.geom;
   const auto& n = g.size;
-  const auto mask = head_mask(image);
+  // The mask samples the head every ~2 mm along the third axis (S on a RAS case; every voxel of
+  // grids coarser than 1 mm) and every voxel in-plane. On the 100 held-out series (1.5 mm cases),
+  // sampling every 3 mm raised the sd of the ROI centre's S error from 1.4 to 1.7 mm, and every
+  // 3 mm along P too raised its P error from 0.6 to 1.8 mm.
+  const std::array<int64_t, 3> stride{1, 1, std::max<int64_t>(1, static_cast<int64_t>(2.0 / g.spacing[2] + 1e-9))};
+  const auto mask = head_mask(image, stride);
   const uint8_t* m = mask->GetBufferPointer();
   Vec3 fov_min{1e9, 1e9, 1e9}, fov_max{-1e9, -1e9, -1e9};
   for (int c = 0; c < 8; ++c) {
@@ -101,16 +109,17 @@ RoiAnchor find_roi_anchor(const Volume<float>& image) {
   }
   // The head's cross-section area (mm^2) per S level, in bins of the largest voxel spacing (the
   // grid may be oblique), and its voxel count per index along each grid axis.
-  const double bin = *std::max_element(g.spacing.begin(), g.spacing.end());
-  const double voxel_mm3 = g.spacing[0] * g.spacing[1] * g.spacing[2];
+  double bin = 0;
+  for (int a = 0; a < 3; ++a) bin = std::max(bin, g.spacing[a] * static_cast<double>(stride[a]));
+  const double voxel_mm3 = g.spacing[0] * g.spacing[1] * g.spacing[2] * static_cast<double>(stride[1] * stride[2]);
   std::vector<double> area(static_cast<size_t>(std::ceil((fov_max[2] - fov_min[2]) / bin)) + 1, 0.0);
   std::array<std::vector<double>, 3> count;
   for (int a = 0; a < 3; ++a) count[a].assign(static_cast<size_t>(n[a]), 0.0);
   size_t idx = 0;
   bool any = false;
-  for (int64_t k = 0; k < n[2]; ++k)
-    for (int64_t j = 0; j < n[1]; ++j)
-      for (int64_t i = 0; i < n[0]; ++i, ++idx) {
+  for (int64_t k = 0; k < n[2]; k += stride[2])
+    for (int64_t j = 0; j < n[1]; j += stride[1])
+      for (int64_t i = 0; i < n[0]; i += stride[0], ++idx) {
         if (!m[idx]) continue;
         any = true;
         ++count[0][static_cast<size_t>(i)], ++count[1][static_cast<size_t>(j)], ++count[2][static_cast<size_t>(k)];

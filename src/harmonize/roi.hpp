@@ -68,7 +68,7 @@ std::optional<double> widest_head_level(const std::vector<double>& level_mm, con
 
 // Bump when find_roi_anchor changes: a case.json anchor of another version is recomputed, so
 // training and prediction always place the ROI with the same finder.
-constexpr int kRoiFinderVersion = 1;
+constexpr int kRoiFinderVersion = 2;
 // case.json's "roi_anchor": {"version", "rule", "point_lps_mm"}; from_json gives nullopt for another
 // version and throws Error(CorruptInput) for a malformed record.
 nlohmann::json roi_anchor_to_json(const RoiAnchor& a);

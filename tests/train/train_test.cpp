@@ -264,11 +264,11 @@ TEST(Windows, StartsOverlapByHalfAPatchAndAreSymmetric) {
 // An ellipsoid head (radii along L, P, S) centred at `centre` (LPS mm) on a RAS grid of 2 mm voxels
 // whose field of view ends `top_mm` above the centre and starts 90 mm below it: brain 1.0, air the
 // magnitude of N(0, 0.08) (about a fifth of the air passes the finder's threshold, as in noisy MR).
-Volume<float> ellipsoid_head(const Vec3& centre, const Vec3& radii, double top_mm, uint64_t seed) {
+Volume<float> ellipsoid_head(const Vec3& centre, const Vec3& radii, double top_mm, uint64_t seed, double s_spacing = 2) {
   Geometry g;
-  g.spacing = {2, 2, 2};
+  g.spacing = {2, 2, s_spacing};
   g.direction = {{{-1, 0, 0}, {0, -1, 0}, {0, 0, 1}}};  // RAS, as the cases
-  g.size = {110, 120, static_cast<int64_t>((top_mm + 90) / 2) + 1};
+  g.size = {110, 120, static_cast<int64_t>((top_mm + 90) / s_spacing) + 1};
   g.origin = {centre[0] + 109, centre[1] + 119, centre[2] - 90};
   Volume<float> v(g);
   std::mt19937_64 rng(seed);
@@ -313,6 +313,10 @@ TEST(RoiFinder, CentresTheRoiBelowTheWidestSectionOfNoisyHeadsWhateverTheirHeigh
     EXPECT_NEAR(c[0], centre[0], 1.5) << "head " << radii[2] << " mm high, field of view to +" << top;
     EXPECT_NEAR(c[1], centre[1], 1.5) << "head " << radii[2] << " mm high, field of view to +" << top;
     EXPECT_NEAR(c[2], centre[2] - 8, 1.5) << "head " << radii[2] << " mm high, field of view to +" << top;
+    // 0.5 mm along S: the finder samples every 4th level (~2 mm) and finds the same place
+    const RoiAnchor fine = find_roi_anchor(ellipsoid_head(centre, radii, top, 7, 0.5));
+    EXPECT_EQ(fine.rule, RoiRule::Widest);
+    for (int ax = 0; ax < 3; ++ax) EXPECT_NEAR(fine.point[ax], a.point[ax], 1.0) << "axis " << ax << ", head " << radii[2] << " mm high";
     RoiOffsets o;
     o.by_rule[static_cast<int>(RoiRule::Widest)] = {7, 4, -30};  // L is ignored: a mirrored head keeps the mirrored centre
     const Vec3 l = find_roi_centre(head, o);

@@ -141,11 +141,19 @@ struct EvaluateArgs {
   double radius = 5;
 };
 
+// The largest aneurysm radius per positive series when DATA is a synthetic dataset (truth.json), else none.
+std::map<std::string, double> synthetic_radii_if_any(const std::string& data) {
+  std::error_code ec;
+  if (data.empty() || !fs::exists(fs::path(data) / "truth.json", ec)) return {};
+  return read_synthetic_radii(fs::path(data) / "truth.json");
+}
+
 int run_evaluate(const EvaluateArgs& a) {
-  Evaluation e = evaluate(read_predictions(a.predictions), read_truth(a.truth));
+  const ProbabilityTable pred = read_predictions(a.predictions);
+  const TruthTable truth = read_truth(a.truth);
+  Evaluation e = evaluate(pred, truth);
   if (!a.points.empty()) {
     if (a.data.empty()) throw Error(ErrorCode::Usage, "--points needs --data (the DICOM series place the true localizers)");
-    const TruthTable truth = read_truth(a.truth);
     const RsnaDataset d = read_rsna(a.data);
     const auto tp = true_points_world(d, truth);
     std::map<std::string, std::vector<Vec3>> pp;
@@ -168,9 +176,7 @@ int run_evaluate(const EvaluateArgs& a) {
     e.localization = localize(tp, pp, a.radius);
   }
   // A synthetic dataset knows its aneurysms' sizes: "Aneurysm Present" AUC per size band.
-  std::error_code ec;
-  if (!a.data.empty() && fs::exists(fs::path(a.data) / "truth.json", ec))
-    e.size_bands = present_auc_by_radius(read_predictions(a.predictions), read_truth(a.truth), read_synthetic_radii(fs::path(a.data) / "truth.json"));
+  if (const auto radii = synthetic_radii_if_any(a.data); !radii.empty()) e.size_bands = present_auc_by_radius(pred, truth, radii);
   std::printf("%-45s %8s %9s\n", "column", "AUC", "positives");
   for (int c = 0; c < kNumLabels; ++c)
     std::printf("%-45s %8s %9d\n", label_names()[c].c_str(),
@@ -218,8 +224,7 @@ int run_report(const ReportArgs& a) {
   o.mip_series = a.series;
   o.out = a.out.empty() ? fs::path(a.work) / "report" : fs::path(a.out);
   if (!a.data.empty() && !a.truth.empty()) o.true_points = true_points_world(read_rsna(a.data), read_truth(a.truth));
-  std::error_code ec;
-  if (!a.data.empty() && fs::exists(fs::path(a.data) / "truth.json", ec)) o.largest_radius_mm = read_synthetic_radii(fs::path(a.data) / "truth.json");
+  o.largest_radius_mm = synthetic_radii_if_any(a.data);
   const ReportResult r = write_report(o);
   std::cerr << "report: " << r.pictures.size() << " pictures -> " << r.html.string() << "\n";
   return 0;

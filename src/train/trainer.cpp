@@ -421,14 +421,10 @@ TrainResult train(const TrainOptions& o) {
     if (ci.labelled)
       for (int c = 0; c < kNumLabels; ++c) prior[c] += ci.labels[c] / static_cast<double>(labelled);
   // Location prior: every case's localizer points (all folds, as the prior) relative to its ROI
-  // centre. Only positive cases have points, so no other case is read when the store is on disk.
+  // centre, from the positive cases gathered for the ROI offsets above (no case is read again).
   LocationPrior locations;
-  for (const CaseStore* store : std::initializer_list<const CaseStore*>{&train_store, &val_store})
-    for (size_t i = 0; i < store->size(); ++i) {
-      if (!labels_by_id.at(store->id(i))[kNumLabels - 1]) continue;
-      const auto c = store->get(i);
-      for (const auto& [p, column] : c->points) locations.add(p - c->roi_centre, column);
-    }
+  for (const auto& [anchor, points] : anchored)
+    for (const auto& [p, column] : points) locations.add(p - roi_offsets.centre(anchor), column);
   // How the cases were made: prediction repeats it on new series.
   HarmonizeParams made;
   if (const auto p = read_preprocess_params(o.work)) {

@@ -1,9 +1,7 @@
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "apps/aneura/commands.hpp"
 #include "core/atomic_file.hpp"
@@ -12,7 +10,7 @@
 #include "core/uid.hpp"
 #include "dataset/rsna.hpp"
 #include "evaluate/evaluation.hpp"
-#include "infer/predictor.hpp"
+#include "infer/batch.hpp"
 #include "io/dicom_series.hpp"
 #include "io/nifti.hpp"
 #include "model/network.hpp"
@@ -34,15 +32,6 @@ struct PredictArgs {
   double location_sigma = 5;
   double field_edge = -1;
 };
-
-json point_json(const PredictedPoint& p) {
-  json loc = json::object();
-  for (int c = 0; c < kNumLabels - 1; ++c) loc[label_names()[c]] = p.location[c];
-  json j = {{"world_lps_mm", p.world_lps}, {"probability", p.probability}, {"location", label_names()[p.column]},
-            {"location_probabilities", loc}};
-  if (!p.sop_uid.empty()) j["dicom"] = {{"SOPInstanceUID", p.sop_uid}, {"x", p.x}, {"y", p.y}, {"frame", p.frame}};
-  return j;
-}
 
 std::string fmt_prob(double v) {
   char b[32];
@@ -69,60 +58,27 @@ int run_predict(const PredictArgs& a) {
   po.device = a.device;
   po.keep_maps = a.heatmaps;
   Predictor predictor(a.model, po);
-  const fs::path out = a.out;
-  const fs::path points = a.points.empty() ? out.parent_path() / (out.stem().string() + "_points") : fs::path(a.points);
-  std::error_code ec;
-  fs::create_directories(points, ec);
-  if (ec) throw Error(ErrorCode::OutputFailed, "cannot create the points folder: " + ec.message(), points.string());
-  std::cerr << "predict: " << dirs.size() << " series, " << predictor.folds().size() << " fold model(s)"
-            << (po.flip_tta ? " x left/right flip" : "") << ", " << torch::get_num_threads() << " thread(s)\n";
-
-  std::ostringstream csv;
-  csv << "SeriesInstanceUID";
-  for (const auto& n : label_names()) csv << "," << n;
-  csv << "\n";
-  const auto t0 = std::chrono::steady_clock::now();
-  int failed = 0;
-  double read = 0, harm = 0, net = 0;
-  for (size_t i = 0; i < dirs.size(); ++i) {
-    const SeriesPrediction p = predictor.predict_series(dirs[i]);
-    read += p.read_s;
-    harm += p.harmonize_s;
-    net += p.network_s;
-    csv << p.series_uid;
-    for (double v : p.probability) csv << "," << fmt_prob(v);
-    csv << "\n";
-    if (p.fallback) {
-      ++failed;
-      std::cerr << "warning: " << dirs[i].string() << ": " << p.error << "; the row holds the training prevalence (fallback)\n";
-    }
-    json j = {{"SeriesInstanceUID", p.series_uid}, {"folder", dirs[i].string()}, {"fallback", p.fallback},
-              {"modality", p.modality}, {"predicted_modality", p.predicted_modality},
-              {"timing_s", {{"read", p.read_s}, {"harmonize", p.harmonize_s}, {"network", p.network_s}}}};
-    json probs = json::object();
-    for (int c = 0; c < kNumLabels; ++c) probs[label_names()[c]] = p.probability[c];
-    j["probabilities"] = probs;
-    j["points"] = json::array();
-    for (const auto& pt : p.points) j["points"].push_back(point_json(pt));
-    if (p.fallback) j["error"] = p.error;
-    // The UID names a file only when it is a valid UID.
-    const std::string name = is_valid_uid(p.series_uid) ? p.series_uid : "series_" + std::to_string(i);
-    if (a.heatmaps && !p.fallback) {
-      write_nifti(p.roi, points / (name + "_roi.nii"));
-      write_nifti(p.heatmap, points / (name + "_heatmap.nii"));
-      write_nifti(p.vessels, points / (name + "_vessels.nii"));
-    }
-    write_text_atomically(points / (name + ".json"), j.dump(1) + "\n");
+  BatchOptions bo;
+  bo.csv = a.out;
+  bo.points = a.points.empty() ? bo.csv.parent_path() / (bo.csv.stem().string() + "_points") : fs::path(a.points);
+  bo.maps = a.heatmaps;
+  bo.on_series = [&a](size_t, const fs::path& dir, const SeriesPrediction& p) {
+    if (p.fallback)
+      std::cerr << "warning: " << dir.string() << ": " << p.error << "; the row holds the training prevalence (fallback)\n";
     if (!a.quiet)
       std::fprintf(stderr, "  %s  present %.3f  read %.2f s  harmonize %.2f s  network %.2f s%s\n", p.series_uid.c_str(),
-                   p.probability[kNumLabels - 1], p.read_s, p.harmonize_s, p.network_s, p.fallback ? "  FALLBACK" : "");
-  }
-  write_text_atomically(out, csv.str());
-  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double n = static_cast<double>(dirs.size());
-  std::fprintf(stderr, "predict: %zu series in %.1f s (%.2f s/series: read %.2f, harmonize %.2f, network %.2f); %d fallback(s) -> %s, points in %s\n",
-               dirs.size(), total, total / n, read / n, harm / n, net / n, failed, out.string().c_str(), points.string().c_str());
-  return failed ? static_cast<int>(ErrorCode::Partial) : 0;
+                   p.probability[kPresentColumn], p.read_s, p.harmonize_s, p.network_s, p.fallback ? "  FALLBACK" : "");
+  };
+  std::cerr << "predict: " << dirs.size() << " series, " << predictor.folds().size() << " fold model(s)"
+            << (po.flip_tta ? " x left/right flip" : "") << ", " << torch::get_num_threads() << " thread(s)\n";
+  const BatchResult r = predict_batch(predictor, dirs, bo);
+  const double n = static_cast<double>(r.series);
+  std::fprintf(stderr,
+               "predict: %zu series in %.1f s (%.2f s/series: read %.2f, harmonize %.2f, network %.2f); %d fallback(s) -> %s, "
+               "points in %s\n",
+               r.series, r.total_s, r.total_s / n, r.read_s / n, r.harmonize_s / n, r.network_s / n, r.fallbacks,
+               bo.csv.string().c_str(), bo.points.string().c_str());
+  return r.fallbacks ? static_cast<int>(ErrorCode::Partial) : 0;
 }
 
 // True localizer points in world LPS mm for the series of `truth` (headers of their series only).

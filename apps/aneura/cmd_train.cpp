@@ -1,6 +1,7 @@
 #include <iostream>
 
 #include "apps/aneura/commands.hpp"
+#include "infer/model_info.hpp"
 #include "train/trainer.hpp"
 
 namespace aneura::app {

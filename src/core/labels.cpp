@@ -65,4 +65,15 @@ int cowseg_twin(int value) {
   return column_to_cowseg(label_twin(cowseg_to_column(value)));
 }
 
+const std::array<std::string, kNumModalities>& modality_names() {
+  static const std::array<std::string, kNumModalities> m = {"CTA", "MRA", "MRI T2", "MRI T1post"};
+  return m;
+}
+
+int modality_index(const std::string& name) {
+  for (int i = 0; i < kNumModalities; ++i)
+    if (modality_names()[i] == name) return i;
+  return -1;
+}
+
 }  // namespace aneura

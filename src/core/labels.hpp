@@ -18,6 +18,12 @@ int label_twin(int column);
 // Column index of a name as written in train.csv / train_localizers.csv, if it is one.
 std::optional<int> label_index(const std::string& name);
 
+// The modality head's classes, as the RSNA series' Modality column names them:
+// CTA, MRA, MRI T2, MRI T1post.
+constexpr int kNumModalities = 4;
+const std::array<std::string, kNumModalities>& modality_names();
+int modality_index(const std::string& name);  // -1 when unknown (e.g. unlabelled sources)
+
 // cowseg value (1..13) <-> train.csv column (0..12). 0 is background.
 int cowseg_to_column(int value);
 int column_to_cowseg(int column);

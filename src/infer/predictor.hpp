@@ -1,6 +1,11 @@
-// Prediction per series (issue 7): ingest -> harmonize as the training cases were -> ROI ->
-// every fold's network x left/right flip (the flipped output's twin columns and heatmap
-// location values swapped back) -> 14 probabilities and the most likely aneurysm points.
+// Prediction per series, in named steps (nnU-Net's nnUNetPredictor is the model):
+//   predict_series   read the DICOM series -> harmonize as the training cases were -> predict_image
+//                    -> each point placed on its DICOM instance; never throws (fallback row)
+//   predict_image    roi_centre (the ROI finder + the model's offsets) -> roi_input -> predict_roi
+//   predict_roi      ensemble_forward (every fold's network x left/right flip) -> the field of
+//                    view's edge out of the maps -> series_probabilities -> points -> maps kept
+// A Predictor reads a model folder (model.json + fold_<k>/<checkpoint>) or takes networks in
+// memory, which is how training validates: the same code judges a run and predicts with it.
 #pragma once
 #include <array>
 #include <filesystem>
@@ -8,20 +13,13 @@
 #include <vector>
 
 #include "core/labels.hpp"
+#include "core/volume.hpp"
+#include "infer/maps.hpp"
+#include "infer/model_info.hpp"
+#include "model/input.hpp"
 #include "model/network.hpp"
-#include "train/trainer.hpp"
 
 namespace aneura {
-
-struct PredictedPoint {
-  Vec3 world_lps{0, 0, 0};
-  double probability = 0;                  // heatmap: 1 - p(background) at the point
-  int column = 0;                          // most likely location at the point
-  std::array<double, kNumLabels - 1> location{};  // location distribution at the point (sums to 1)
-  std::string sop_uid;                     // nearest instance, and the point on it in pixels
-  int frame = 0;
-  double x = 0, y = 0;
-};
 
 struct SeriesPrediction {
   std::string series_uid;                  // from the DICOM headers (or the folder name on failure)
@@ -45,30 +43,56 @@ struct PredictOptions {
   double location_sigma_mm = 5;            // with "heatmap": kernel width of the location prior (model.json); 0 = maps alone
   std::string checkpoint = "last.pt";      // per fold (the final weights); last.pt when the file asked for is missing
   std::string device = "cpu";
-  int max_points = 3;
-  double min_point_probability = 0.05;
-  double point_separation_mm = 10;
+  PointOptions points;
   bool keep_maps = false;
+};
+
+// The networks' outputs over one ROI, averaged over every network and flip.
+struct EnsembleOutput {
+  torch::Tensor aneurysm;     // [14, X, Y, Z] (CPU, float)
+  torch::Tensor vessel;       // [14, X, Y, Z] (only with keep_maps)
+  torch::Tensor head_labels;  // [14] (CPU, double)
+  torch::Tensor modality;     // [4] (CPU, double)
 };
 
 class Predictor {
  public:
-  // Loads model.json and the folds' checkpoints once. Throws Error (InputNotFound, CorruptInput).
+  // Loads model.json and the folds' checkpoints once. Throws Error (InputNotFound, CorruptInput, Usage).
   Predictor(const std::filesystem::path& model_dir, const PredictOptions& o);
+  // Networks in memory (e.g. a run being trained; `info` as training writes it). The networks are
+  // put in eval mode while they predict and left in the mode they were in.
+  Predictor(ModelInfo info, std::vector<MultiTaskUNet> nets, const PredictOptions& o);
+
   // Never throws for a bad series: the result is the documented fallback with `error` set.
   SeriesPrediction predict_series(const std::filesystem::path& series_dir);
-  // The network part alone on a harmonized image (tests, evaluation on cached cases).
+  // The network part on a harmonized image: the ROI found on it.
   SeriesPrediction predict_image(const Volume<float>& image);
+  // The network part on the ROI input `in` (roi_input of `image` around `centre`).
+  SeriesPrediction predict_roi(const Volume<float>& image, const Vec3& centre, const RoiInput& in);
+
+  // Steps
+  Vec3 roi_centre(const Volume<float>& image) const;
+  EnsembleOutput ensemble_forward(const torch::Tensor& x);
+  // The 14 probabilities from the ensemble's maps (damped at the field's edge) or the label head,
+  // the location columns mixed with the location prior's evidence.
+  std::array<double, kNumLabels> series_probabilities(const EnsembleOutput& e, const Geometry& grid,
+                                                      const Vec3& centre) const;
+  // Points of the maps, their location distribution mixed with the location prior's.
+  std::vector<PredictedPoint> points(const EnsembleOutput& e, const torch::Tensor& field_mm, const Geometry& grid,
+                                     const Vec3& centre) const;
+
   const ModelInfo& info() const { return info_; }
   const std::vector<int>& folds() const { return folds_; }
   const std::array<double, kNumLabels>& prior() const { return info_.prior; }
 
  private:
+  bool uses_location_prior() const;
+  double field_edge_mm() const;
+
   ModelInfo info_;
   PredictOptions o_;
   std::vector<int> folds_;
   std::vector<MultiTaskUNet> nets_;
-  torch::Device dev_{torch::kCPU};
 };
 
 }  // namespace aneura

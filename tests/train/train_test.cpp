@@ -12,7 +12,11 @@
 #include "dataset/case_cache.hpp"
 #include "dataset/rsna.hpp"
 #include "evaluate/metrics.hpp"
+#include "infer/maps.hpp"
+#include "infer/model_info.hpp"
+#include "infer/predictor.hpp"
 #include "io/nifti.hpp"
+#include "model/checkpoint.hpp"
 #include "model/registry.hpp"
 #include "support/run.hpp"
 #include "support/series_fixture.hpp"
@@ -20,6 +24,7 @@
 #include "train/folds.hpp"
 #include "train/loader.hpp"
 #include "train/losses.hpp"
+#include "train/time_budget.hpp"
 #include "train/trainer.hpp"
 
 namespace fs = std::filesystem;
@@ -967,6 +972,10 @@ TEST_F(TrainOnSynth, OverfitsATinyNetworkToPerfectTrainingAuc) {
   const ModelInfo info = read_model_info(r.run_dir.parent_path());
   MultiTaskUNet net = build_model(info.cfg, info.in_channels);
   load_weights(r.run_dir / "last.pt", net);
+  PredictOptions head;  // the label head's, as validation computes it: no flip, no location prior
+  head.probabilities = "head";
+  head.flip_tta = false;
+  Predictor predictor(info, {net}, head);
   std::vector<int> truth;
   std::vector<double> prob;
   size_t points = 0;
@@ -981,7 +990,8 @@ TEST_F(TrainOnSynth, OverfitsATinyNetworkToPerfectTrainingAuc) {
     }
     truth.push_back(tc.labels[13]);
     // the label head's: at 8 mm an aneurysm is smaller than a voxel, so the maps cannot show it
-    prob.push_back(predict_case(net, tc, info.cfg, true)[13]);
+    prob.push_back(predictor.predict_roi(tc.image, tc.roi_centre, roi_input(tc.image, tc.roi_centre, info.cfg, tc.background))
+                       .probability[kPresentColumn]);
   }
   EXPECT_GT(points, 0u);
   EXPECT_EQ(info.locations.size(), points);
@@ -1096,7 +1106,8 @@ TEST_F(TrainOnSynth, ClearErrors) {
   fs::create_directories(w / "runs" / "tiny" / "fold_0");
   std::ofstream(w / "runs" / "tiny" / "fold_0" / "last.pt") << "not a checkpoint";
   EXPECT_EQ(code_of([&] { train(o); }), ErrorCode::CorruptInput);
-  ModelInfo info{tiny_config(), 1, 1, {}, {}, {}, {}};
+  ModelInfo info;
+  info.cfg = tiny_config();
   MultiTaskUNet net = build_model(info.cfg, 1);
   EXPECT_EQ(code_of([&] { load_weights(w / "runs" / "tiny" / "fold_0" / "last.pt", net); }), ErrorCode::CorruptInput);
   EXPECT_EQ(code_of([&] { load_weights(w / "nothing.pt", net); }), ErrorCode::InputNotFound);
@@ -1127,6 +1138,35 @@ TEST_F(TrainOnSynth, ClearErrors) {
   // no case cache at all
   o.work = w / "nowhere";
   EXPECT_EQ(code_of([&] { train(o); }), ErrorCode::InputNotFound);
+}
+
+// The time budget's arithmetic by hand: a run 10 s in, epochs of 2 s, validations of 4 s.
+TEST(TimeBudget, ValidationIntervalAndScheduleFitTheBudget) {
+  const auto ten_s_ago = SteadyClock::now() - std::chrono::seconds(10);
+  TimeBudget none(0, true, ten_s_ago);
+  EXPECT_FALSE(none.enabled());
+  EXPECT_FALSE(none.no_room_for_another(1e9));
+  EXPECT_TRUE(none.periodic_validation(0, 0));  // unbudgeted runs validate every epoch
+  EXPECT_EQ(none.fit_schedule(0, 0, 2, false, 70, 100), 70);
+
+  TimeBudget b(100, true, ten_s_ago);
+  b.set_validation_s(4);
+  EXPECT_NEAR(b.elapsed_s(), 10, 0.5);
+  EXPECT_FALSE(b.no_room_for_another(2));        // 10 + 2 + 4 <= 100
+  EXPECT_FALSE(b.periodic_validation(0, 0));     // never after the first epoch
+  // validation every ceil(4 / (0.2 x 2)) = 10 epochs; per epoch 2 + 4 / 10 = 2.4 s; the remaining
+  // 100 - 10 - 4 (the last validation) = 86 s hold 35 more epochs
+  EXPECT_EQ(b.fit_schedule(0, 0, 2, false, 100, 1000), 36);
+  EXPECT_EQ(b.validate_every(), 10);
+  EXPECT_TRUE(b.periodic_validation(9, 0));
+  EXPECT_FALSE(b.periodic_validation(8, 0));
+  EXPECT_EQ(b.fit_schedule(0, 0, 2, false, 100, 20), 20);  // never beyond the plans' epochs
+  // a resumed run keeps its schedule; its earlier seconds count
+  TimeBudget resumed(100, true, ten_s_ago);
+  resumed.set_elapsed_before(85);
+  resumed.set_validation_s(4);
+  EXPECT_TRUE(resumed.no_room_for_another(2));   // 95 + 2 + 4 > 100
+  EXPECT_EQ(resumed.fit_schedule(7, 7, 2, false, 40, 100), 40);
 }
 
 }  // namespace

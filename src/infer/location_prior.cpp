@@ -1,4 +1,4 @@
-#include "train/location_prior.hpp"
+#include "infer/location_prior.hpp"
 
 #include <cmath>
 #include <stdexcept>

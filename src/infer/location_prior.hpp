@@ -1,4 +1,4 @@
-// Where the aneurysms of each location lie relative to the ROI centre (issue 7). The network's
+// Where the aneurysms of each location lie relative to the ROI centre. The network's
 // heatmap tells where an aneurysm is well before it tells which artery it sits on (after a 240 s
 // demo run its location distribution at the points it found was near uniform), while the 13
 // locations are anatomical: their offsets from the ROI centre (the Circle of Willis) separate them.

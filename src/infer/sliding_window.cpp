@@ -1,0 +1,63 @@
+#include "infer/sliding_window.hpp"
+
+#include <algorithm>
+#include <array>
+#include <vector>
+
+#include "core/labels.hpp"
+#include "model/input.hpp"
+
+namespace aneura {
+
+RoiOutput roi_forward(MultiTaskUNet& net, const torch::Tensor& x, const Configuration& cfg, bool mirror, bool vessels, int batch) {
+  torch::NoGradGuard ng;
+  const torch::Device dev = net->parameters().front().device();
+  const auto in = mirror ? mirror_input(x) : x;
+  const std::array<int64_t, 3> roi{x.size(1), x.size(2), x.size(3)};
+  const auto starts = windowed(cfg) ? window_starts(roi, cfg.patch_size, cfg.window_overlap) : std::vector<std::array<int64_t, 3>>{{0, 0, 0}};
+  const std::array<int64_t, 3> p = windowed(cfg) ? std::array<int64_t, 3>{cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2]} : roi;
+  RoiOutput r;
+  r.aneurysm = torch::zeros({kNumLabels, roi[0], roi[1], roi[2]});
+  if (vessels) r.vessel = torch::zeros({14, roi[0], roi[1], roi[2]});
+  auto cover = torch::zeros({roi[0], roi[1], roi[2]});
+  torch::Tensor labels, modality;
+  for (size_t b0 = 0; b0 < starts.size(); b0 += static_cast<size_t>(std::max(1, batch))) {
+    const size_t b1 = std::min(starts.size(), b0 + static_cast<size_t>(std::max(1, batch)));
+    std::vector<torch::Tensor> w;
+    for (size_t i = b0; i < b1; ++i)
+      w.push_back(in.slice(1, starts[i][0], starts[i][0] + p[0]).slice(2, starts[i][1], starts[i][1] + p[1]).slice(3, starts[i][2], starts[i][2] + p[2]));
+    auto xb = torch::stack(w).to(dev);
+    if (cfg.channels_last && dev.is_cuda()) xb = xb.contiguous(at::MemoryFormat::ChannelsLast3d);
+    NetworkOutput out;
+    {
+      CudaAutocast ac(cfg.mixed_precision && dev.is_cuda());
+      out = net->forward(xb);
+    }
+    const auto l = torch::sigmoid(out.labels.to(torch::kCPU, torch::kDouble)).amax(0);
+    labels = labels.defined() ? torch::maximum(labels, l) : l;
+    const auto m = torch::softmax(out.modality.to(torch::kCPU, torch::kDouble), 1).sum(0);
+    modality = modality.defined() ? modality + m : m;
+    const auto a = torch::softmax(out.aneurysm.to(torch::kFloat), 1).to(torch::kCPU);
+    const auto v = vessels ? torch::softmax(out.vessel.to(torch::kFloat), 1).to(torch::kCPU) : torch::Tensor();
+    for (size_t i = b0; i < b1; ++i) {
+      auto at = [&](const torch::Tensor& t) {
+        return t.slice(-3, starts[i][0], starts[i][0] + p[0]).slice(-2, starts[i][1], starts[i][1] + p[1]).slice(-1, starts[i][2], starts[i][2] + p[2]);
+      };
+      at(r.aneurysm).add_(a[static_cast<int64_t>(i - b0)]);
+      if (vessels) at(r.vessel).add_(v[static_cast<int64_t>(i - b0)]);
+      at(cover).add_(1);
+    }
+  }
+  r.aneurysm /= cover;
+  if (vessels) r.vessel /= cover;
+  r.head_labels = labels.contiguous();
+  r.modality = (modality / static_cast<double>(starts.size())).contiguous();
+  if (mirror) {  // back to the unmirrored ROI: column c of the mirrored output is twin(c) here
+    r.head_labels = r.head_labels.index_select(0, label_twin_lut()).contiguous();
+    r.aneurysm = r.aneurysm.index_select(0, aneurysm_value_twin_lut()).flip({1}).contiguous();
+    if (vessels) r.vessel = r.vessel.index_select(0, cowseg_twin_lut()).flip({1}).contiguous();
+  }
+  return r;
+}
+
+}  // namespace aneura

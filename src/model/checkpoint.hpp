@@ -1,0 +1,33 @@
+// A run's checkpoint file (LibTorch archive, written atomically):
+//   model       the trained weights
+//   ema         their exponential moving average (when the configuration keeps one)
+//   optimizer   the optimizer state (resume)
+//   meta        a JSON record: epoch, step, schedule, elapsed time, seed, configuration, fold
+#pragma once
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "model/network.hpp"
+
+namespace aneura {
+
+// Opens a checkpoint. Throws Error: InputNotFound (no file), CorruptInput (not a LibTorch archive).
+torch::serialize::InputArchive open_checkpoint(const std::filesystem::path& file);
+// Reads module `key` ("model" or "ema") into `net`. Throws Error(CorruptInput) when the archive
+// has no such module or a parameter of another shape (LibTorch itself would accept it silently).
+void load_module(torch::serialize::InputArchive& ar, const std::string& key, MultiTaskUNet& net,
+                 const std::filesystem::path& file);
+// The "meta" record. Throws Error(CorruptInput) when it is missing or not JSON.
+nlohmann::json read_checkpoint_meta(torch::serialize::InputArchive& ar, const std::filesystem::path& file);
+
+// Weights of a checkpoint into `net`: the EMA weights when the checkpoint has them and `ema`.
+void load_weights(const std::filesystem::path& checkpoint, MultiTaskUNet& net, bool ema = true);
+
+// Writes model, EMA (when given), optimizer and meta atomically (a crash leaves the old file).
+void save_checkpoint(const std::filesystem::path& file, MultiTaskUNet& net, MultiTaskUNet* ema,
+                     torch::optim::Optimizer& opt, const nlohmann::json& meta);
+
+}  // namespace aneura

@@ -1,0 +1,83 @@
+// What the network sees: the ROI and its windows, the input channels (image, blob features,
+// coordinates), the left/right mirror of an input and the label swap tables that go with it.
+// Training cuts its samples from these and prediction builds its inputs with them, so both see
+// exactly the same input for the same ROI.
+#pragma once
+#include <torch/torch.h>
+
+#include <array>
+#include <optional>
+#include <vector>
+
+#include "core/geometry.hpp"
+#include "core/volume.hpp"
+#include "plan/plans.hpp"
+
+namespace aneura {
+
+// The axes of every ROI and window grid: RAS voxel order (diag(-1, -1, 1) in LPS world space).
+inline const Mat3 kRasDirection{{{-1, 0, 0}, {0, -1, 0}, {0, 0, 1}}};
+
+// Windows. A configuration whose patch covers its ROI (patch x target spacing >= the ROI, within
+// 10 %) sees the whole ROI at once, resized to the patch. One whose patch is smaller is windowed:
+// training cuts patches (windows) at the target spacing inside the ROI, and prediction slides
+// overlapping windows over the whole ROI (src/infer/sliding_window.hpp roi_forward).
+bool windowed(const Configuration& cfg);
+// mm between voxels of a window: the target spacing when windowed, else ROI / patch.
+Vec3 window_spacing(const Configuration& cfg);
+// A window: patch_size voxels at window_spacing x `scale` around `centre` (world LPS), axes
+// `direction` (kRasDirection unrotated).
+Geometry window_grid(const Vec3& centre, const Configuration& cfg, const Mat3& direction, double scale);
+// The whole ROI around `centre` on the window spacing, RAS axes (= the window when not windowed).
+Geometry roi_grid(const Vec3& centre, const Configuration& cfg);
+// First voxel of each window along the ROI grid (`roi` voxels): neighbours share at least
+// `overlap` of a patch (the stride is at most patch x (1 - overlap)), the first starts at 0 and the
+// last ends at the ROI's end; symmetric, so a left-right mirrored ROI is covered by the mirrored windows.
+std::vector<std::array<int64_t, 3>> window_starts(const std::array<int64_t, 3>& roi, const std::array<int, 3>& patch,
+                                                  double overlap = 0.5);
+
+// Blob features (configuration blob_features): the multi-scale Hessian objectness of ITK for
+// 0-dimensional objects (blobs; Frangi's measure, sigma 1.5 and 3 mm), bright and dark, of the first
+// image channel [X, Y, Z] sampled at `spacing` mm -> [2, X, Y, Z]. An aneurysm is a blob on a tube:
+// the measure is high on it and low along vessels (tubes) and on flat tissue; dark blobs are the
+// flow voids of T2. Classic aneurysm CAD's "dot enhancement filter", given to the network as input.
+constexpr int kBlobChannels = 2;
+// `threads`: ITK work units (1 in loader threads; 0: ITK's default, every core).
+torch::Tensor blob_channels(const torch::Tensor& image, const Vec3& spacing, int threads = 1);
+// Image channels + blob channels (when configured) + coordinate channels: the network's input
+// channel count for cases of `image_channels` channels.
+int input_channels(const Configuration& cfg, int image_channels);
+
+// The network sees, after the image (and blob) channels, 3 coordinate channels: the voxel's world LPS
+// position minus the ROI centre, / 64 mm. They tell a window where it lies (locations are
+// anatomical), and are part of every input (kCoordinateChannels).
+constexpr int kCoordinateChannels = 3;
+torch::Tensor coordinate_channels(const Geometry& grid, const Vec3& roi_centre);  // [3, X, Y, Z]
+// The network input from image channels [C, X, Y, Z] sampled on `grid`: + blob channels (when
+// configured; `blob_threads` ITK work units, 0 = all cores) + coordinate channels.
+torch::Tensor network_input(const torch::Tensor& image, const Geometry& grid, const Vec3& roi_centre, const Configuration& cfg,
+                            int blob_threads);
+// Left-right mirror of a network input [..., C, X, Y, Z] (image + coordinate channels): flips X
+// and negates the L coordinate, so the mirrored input is that of a mirrored head.
+torch::Tensor mirror_input(const torch::Tensor& x);
+
+// A volume as a tensor [C, X, Y, Z] (a copy).
+torch::Tensor volume_to_tensor(const Volume<float>& v);
+
+// The network input for prediction: the unaugmented ROI around `centre` (resized to the patch
+// when not windowed) with its coordinate channels, as make_sample cuts it without augmentation.
+// `outside`: the value outside the image (its minimum when not given).
+struct RoiInput {
+  torch::Tensor x;  // [input_channels, X, Y, Z]; tensor index (x, y, z) = grid index
+  Geometry grid;
+};
+RoiInput roi_input(const Volume<float>& image, const Vec3& centre, const Configuration& cfg,
+                   std::optional<float> outside = std::nullopt, int blob_threads = 0);
+
+// The left/right swap tables as index tensors (long): column -> twin column (14), and aneurysm
+// map value (0 background, column + 1) -> the twin's value (14), cowseg value -> its twin (14).
+const torch::Tensor& label_twin_lut();
+const torch::Tensor& aneurysm_value_twin_lut();
+const torch::Tensor& cowseg_twin_lut();
+
+}  // namespace aneura

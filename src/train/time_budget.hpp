@@ -1,0 +1,54 @@
+// A training run's time budget. A budgeted run fits its learning-rate schedule to the epochs the
+// budget holds (so the rate still decays to its end), validates only every few epochs (a windowed
+// validation slides over every validation case's ROI, often several epochs' worth of training),
+// never after its first epoch, and always after its last, and stops when another epoch and a
+// validation would not fit. An unbudgeted run validates after every epoch and keeps its schedule.
+#pragma once
+#include "core/timer.hpp"
+
+namespace aneura {
+
+class TimeBudget {
+ public:
+  // Validations take at most this share of the training time.
+  static constexpr double kValidationShare = 0.2;
+  // A fresh run refits its schedule after each epoch up to this one, from the mean training time
+  // of the epochs after the first (which warms up and is slower: fitted on it alone, a demo run
+  // left a fifth of its budget unused).
+  static constexpr int kRefitEpochs = 5;
+
+  // budget_s <= 0: none. The clock runs from `start` (the run's set-up counts).
+  TimeBudget(double budget_s, bool has_validation, SteadyClock::time_point start = SteadyClock::now());
+  bool enabled() const { return budget_s_ > 0; }
+  double budget_s() const { return budget_s_; }
+  // Seconds of a resumed run before this invocation.
+  void set_elapsed_before(double s) { elapsed_before_s_ = s; }
+  double elapsed_s() const { return elapsed_before_s_ + seconds_since(start_); }
+
+  // A validation's cost: first estimated (one case timed, times the cases), then each validation's own.
+  void set_validation_s(double s) { validation_s_ = s; }
+  double validation_s() const { return validation_s_; }
+  int validate_every() const { return validate_every_; }
+
+  // After an epoch that trained for `train_s`: true when it is the run's last, because another one
+  // like it and a validation would overrun the budget (always false without a budget).
+  bool no_room_for_another(double train_s) const;
+  // Whether epoch `epoch` (0-based; this invocation started at `first`) validates without being the last.
+  bool periodic_validation(int epoch, int first) const;
+  // After epoch `epoch` (0-based; this invocation started at `first`; `validated_last`: it was the
+  // last and validated): the validation interval (after the first epoch) and the schedule's length
+  // refitted to the budget (epochs up to kRefitEpochs of a fresh run), between epoch + 1 and
+  // `max_epochs`. Returns the schedule's length; `schedule_epochs` unchanged without a budget.
+  int fit_schedule(int epoch, int first, double train_s, bool validated_last, int schedule_epochs, int max_epochs);
+
+ private:
+  double budget_s_;
+  bool has_validation_;
+  SteadyClock::time_point start_;
+  double elapsed_before_s_ = 0;
+  double validation_s_ = 0;
+  int validate_every_ = 1;
+  double refit_train_s_ = 0;  // training seconds of epochs 2 .. kRefitEpochs
+};
+
+}  // namespace aneura

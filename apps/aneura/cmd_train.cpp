@@ -12,7 +12,8 @@ int run_train(TrainOptions o, bool all_folds) {
   if (!all_folds) {
     const TrainResult r = train(o);
     std::cerr << "train: " << r.epochs_done << " epochs" << (r.stopped_by_budget ? " (time budget)" : "")
-              << (r.best_selection < 0 ? std::string(", no validation set") : ", best validation selection score " + std::to_string(r.best_selection))
+              << (r.best_selection < 0 ? std::string(", no validation set")
+                                       : ", best validation selection score " + std::to_string(r.best_selection))
               << " -> " << r.run_dir.string() << "\n";
     return 0;
   }
@@ -39,23 +40,28 @@ void add_train(CLI::App& app, Action& action) {
   auto work = std::make_shared<std::string>();
   auto plans = std::make_shared<std::string>();
   auto init = std::make_shared<std::string>();
-  auto* cmd = app.add_subcommand("train", "Train the multi-task network on the case cache (one fold, or all with --all-folds)");
+  auto* cmd =
+      app.add_subcommand("train", "Train the multi-task network on the case cache (one fold, or all with --all-folds)");
   cmd->add_option("WORK", *work, "Work folder with cases/ and plans.json")->required();
   cmd->add_option("-c,--configuration", o->configuration, "Plans configuration (default: the plans' default)");
   cmd->add_option("--plans", *plans, "Plans file (default WORK/plans.json)");
-  cmd->add_option("-f,--fold", o->fold, "Fold to train (its cases are the validation set)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("-f,--fold", o->fold, "Fold to train (its cases are the validation set)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--all-folds", *all, "Train every fold in turn");
   cmd->add_option("--seed", o->seed, "Random seed (samples, augmentation, initial weights)");
   cmd->add_flag("--resume", o->resume, "Continue from the fold's last.pt exactly where it stopped");
   cmd->add_option("--epochs", o->epochs, "Epochs (default: plans)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--time-budget", o->time_budget_s, "Seconds for the run, 0 = none (default: plans)");
-  cmd->add_option("--stop-after", o->stop_after_epochs, "Stop after N epochs of this invocation (continue later with --resume)");
-  cmd->add_option("--steps-per-epoch", o->steps_per_epoch, "Optimizer steps per epoch (default: training cases / batch)");
+  cmd->add_option("--stop-after", o->stop_after_epochs,
+                  "Stop after N epochs of this invocation (continue later with --resume)");
+  cmd->add_option("--steps-per-epoch", o->steps_per_epoch,
+                  "Optimizer steps per epoch (default: training cases / batch)");
   cmd->add_option("--device", o->device, "cpu or cuda (default: plans)")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--threads", o->threads, "LibTorch threads (default: usable cores)");
   cmd->add_option("--workers", o->workers, "Loader worker threads (default: plans)");
   cmd->add_option("--init-encoder", *init, "Checkpoint whose encoder initialises this network (transfer)");
-  cmd->add_option("--freeze-encoder-epochs", o->freeze_encoder_epochs, "Keep the encoder frozen for the first N epochs");
+  cmd->add_option("--freeze-encoder-epochs", o->freeze_encoder_epochs,
+                  "Keep the encoder frozen for the first N epochs");
   cmd->add_option("--encoder-lr", o->encoder_lr_multiplier, "Encoder learning rate as a multiple of the decoder's");
   cmd->add_flag("!--no-augment", o->augment, "Train without augmentation");
   cmd->callback([&action, o, all, work, plans, init] {

@@ -29,8 +29,7 @@ constexpr std::array<int, kNumLabels> kTwin = {1, 0, 3, 2, 5, 4, 6, 8, 7, 10, 9,
 // cowseg value v (index) -> train.csv column; index 0 unused.
 constexpr std::array<int, 14> kCowsegToColumn = {-1, 12, 11, 10, 9, 1, 0, 3, 2, 5, 4, 8, 7, 6};
 void check_column(int c) {
-  if (c < 0 || c >= kNumLabels)
-    throw Error(ErrorCode::Internal, "label column out of range: " + std::to_string(c));
+  if (c < 0 || c >= kNumLabels) throw Error(ErrorCode::Internal, "label column out of range: " + std::to_string(c));
 }
 }  // namespace
 

@@ -7,7 +7,7 @@
 
 namespace aneura {
 
-constexpr int kNumLabels = 14;       // 13 locations + "Aneurysm Present"
+constexpr int kNumLabels = 14;  // 13 locations + "Aneurysm Present"
 constexpr int kNumLocations = 13;
 constexpr int kPresentColumn = 13;
 

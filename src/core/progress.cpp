@@ -8,8 +8,12 @@
 namespace aneura {
 
 Progress::Progress(std::string label, int total, bool enabled, std::string unit, Mode mode)
-    : label_(std::move(label)), unit_(std::move(unit)), total_(total), tty_(::isatty(2) != 0),
-      transient_(mode == Mode::TerminalOnly), start_(std::chrono::steady_clock::now()) {
+    : label_(std::move(label)),
+      unit_(std::move(unit)),
+      total_(total),
+      tty_(::isatty(2) != 0),
+      transient_(mode == Mode::TerminalOnly),
+      start_(std::chrono::steady_clock::now()) {
   enabled_ = enabled && (tty_ || mode == Mode::Always);
 }
 

@@ -19,7 +19,9 @@ namespace {
 json point_json(const PredictedPoint& p) {
   json loc = json::object();
   for (int c = 0; c < kNumLocations; ++c) loc[label_names()[c]] = p.location[c];
-  json j = {{"world_lps_mm", p.world_lps}, {"probability", p.probability}, {"location", label_names()[p.column]},
+  json j = {{"world_lps_mm", p.world_lps},
+            {"probability", p.probability},
+            {"location", label_names()[p.column]},
             {"location_probabilities", loc}};
   if (!p.sop_uid.empty()) j["dicom"] = {{"SOPInstanceUID", p.sop_uid}, {"x", p.x}, {"y", p.y}, {"frame", p.frame}};
   return j;

@@ -30,7 +30,8 @@ struct BatchResult {
 };
 
 // Throws Error(OutputFailed) when an output cannot be written; a series that cannot be read never throws.
-BatchResult predict_batch(Predictor& predictor, const std::vector<std::filesystem::path>& series_dirs, const BatchOptions& o);
+BatchResult predict_batch(Predictor& predictor, const std::vector<std::filesystem::path>& series_dirs,
+                          const BatchOptions& o);
 
 // The per-series JSON record (what <points>/<uid>.json holds).
 nlohmann::json series_json(const SeriesPrediction& p, const std::filesystem::path& dir);

@@ -33,17 +33,20 @@ std::array<double, kNumLabels - 1> LocationPrior::posterior(const Vec3& o, doubl
 
 nlohmann::json LocationPrior::to_json() const {
   nlohmann::json j = nlohmann::json::array();
-  for (size_t k = 0; k < columns_.size(); ++k) j.push_back({offsets_[k][0], offsets_[k][1], offsets_[k][2], columns_[k]});
+  for (size_t k = 0; k < columns_.size(); ++k)
+    j.push_back({offsets_[k][0], offsets_[k][1], offsets_[k][2], columns_[k]});
   return j;
 }
 
 LocationPrior LocationPrior::from_json(const nlohmann::json& j) {
   LocationPrior p;
   for (const auto& e : j) {
-    if (!e.is_array() || e.size() != 4) throw nlohmann::json::type_error::create(302, "a location point is [x, y, z, column]", &e);
+    if (!e.is_array() || e.size() != 4)
+      throw nlohmann::json::type_error::create(302, "a location point is [x, y, z, column]", &e);
     const int column = e.at(3).get<int>();
     if (column < 0 || column >= kNumLabels - 1)
-      throw nlohmann::json::out_of_range::create(401, "location column " + std::to_string(column) + " outside 0..12", &e);
+      throw nlohmann::json::out_of_range::create(401, "location column " + std::to_string(column) + " outside 0..12",
+                                                 &e);
     p.add({e.at(0).get<double>(), e.at(1).get<double>(), e.at(2).get<double>()}, column);
   }
   return p;

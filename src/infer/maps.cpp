@@ -101,7 +101,8 @@ std::vector<PredictedPoint> heatmap_points(const torch::Tensor& aneurysm, const 
     for (int64_t a = 0; a < nx; ++a)
       for (int64_t b = 0; b < ny; ++b)
         for (int64_t c = 0; c < nz; ++c) {
-          const double dx = (a - ix) * grid.spacing[0], dy = (b - iy) * grid.spacing[1], dz = (c - iz) * grid.spacing[2];
+          const double dx = (a - ix) * grid.spacing[0], dy = (b - iy) * grid.spacing[1],
+                       dz = (c - iz) * grid.spacing[2];
           if (dx * dx + dy * dy + dz * dz <= rad * rad) acc[a][b][c] = std::min(acc[a][b][c], 0.f);
         }
   }

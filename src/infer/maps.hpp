@@ -44,10 +44,10 @@ std::array<double, kNumLocations> location_prior_evidence(const torch::Tensor& a
 
 struct PredictedPoint {
   Vec3 world_lps{0, 0, 0};
-  double probability = 0;                   // 1 - p(background) at the point
-  int column = 0;                           // most likely location at the point
+  double probability = 0;                        // 1 - p(background) at the point
+  int column = 0;                                // most likely location at the point
   std::array<double, kNumLocations> location{};  // location distribution at the point (sums to 1)
-  std::string sop_uid;                      // nearest DICOM instance, and the point on it in pixels
+  std::string sop_uid;                           // nearest DICOM instance, and the point on it in pixels
   int frame = 0;
   double x = 0, y = 0;
 };

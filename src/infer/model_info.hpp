@@ -25,10 +25,10 @@ struct ModelInfo {
   nlohmann::json plans_global = nlohmann::json::object();  // the plans' global section, kept for readers
   int in_channels = 1;
   int folds = 1;
-  HarmonizeParams harmonize;             // as the training cases were made
+  HarmonizeParams harmonize;               // as the training cases were made
   std::array<double, kNumLabels> prior{};  // prevalence per column in the labelled cases (fallback rows)
-  LocationPrior locations;               // the cases' localizer points relative to their ROI centres
-  RoiOffsets roi_offsets;                // learned in training; the defaults for models from before them
+  LocationPrior locations;                 // the cases' localizer points relative to their ROI centres
+  RoiOffsets roi_offsets;                  // learned in training; the defaults for models from before them
 };
 
 // Throws Error: InputNotFound (no model.json), CorruptInput (malformed, unknown configuration).

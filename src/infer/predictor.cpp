@@ -46,7 +46,8 @@ Predictor::Predictor(const fs::path& model_dir, const PredictOptions& o) : o_(o)
   info_ = read_model_info(model_dir);
   torch::Device dev(torch::kCPU);
   if (o.device == "cuda") {
-    if (!torch::cuda::is_available()) throw Error(ErrorCode::Usage, "--device cuda, but this LibTorch has no CUDA device");
+    if (!torch::cuda::is_available())
+      throw Error(ErrorCode::Usage, "--device cuda, but this LibTorch has no CUDA device");
     dev = torch::Device(torch::kCUDA);
   }
   std::vector<int> wanted = o.folds;
@@ -58,7 +59,8 @@ Predictor::Predictor(const fs::path& model_dir, const PredictOptions& o) : o_(o)
     std::error_code ec;
     if (!fs::exists(ck, ec)) ck = dir / "last.pt";
     if (!fs::exists(ck, ec)) {
-      if (!o.folds.empty()) throw Error(ErrorCode::InputNotFound, "no checkpoint for fold " + std::to_string(f), dir.string());
+      if (!o.folds.empty())
+        throw Error(ErrorCode::InputNotFound, "no checkpoint for fold " + std::to_string(f), dir.string());
       continue;  // folds not trained (yet) are skipped when none were asked for
     }
     MultiTaskUNet net = build_model(info_.cfg, info_.in_channels);
@@ -68,7 +70,8 @@ Predictor::Predictor(const fs::path& model_dir, const PredictOptions& o) : o_(o)
     nets_.push_back(net);
     folds_.push_back(f);
   }
-  if (nets_.empty()) throw Error(ErrorCode::InputNotFound, "no trained fold (fold_<k>/best.pt or last.pt)", model_dir.string());
+  if (nets_.empty())
+    throw Error(ErrorCode::InputNotFound, "no trained fold (fold_<k>/best.pt or last.pt)", model_dir.string());
 }
 
 Predictor::Predictor(ModelInfo info, std::vector<MultiTaskUNet> nets, const PredictOptions& o)
@@ -121,8 +124,8 @@ std::array<double, kNumLabels> Predictor::series_probabilities(const EnsembleOut
   return p;
 }
 
-std::vector<PredictedPoint> Predictor::points(const EnsembleOutput& e, const torch::Tensor& field_mm, const Geometry& grid,
-                                              const Vec3& centre) const {
+std::vector<PredictedPoint> Predictor::points(const EnsembleOutput& e, const torch::Tensor& field_mm,
+                                              const Geometry& grid, const Vec3& centre) const {
   auto pts = heatmap_points(e.aneurysm, field_mm, grid, o_.points);
   if (!uses_location_prior()) return pts;
   for (auto& pt : pts) {  // a point's location distribution: the mean of the maps' and the prior's
@@ -164,8 +167,8 @@ SeriesPrediction Predictor::predict_roi(const Volume<float>& image, const Vec3& 
 
 SeriesPrediction Predictor::predict_series(const fs::path& series_dir) {
   SeriesPrediction r;
-  const std::string folder_name = series_dir.filename().empty() ? series_dir.parent_path().filename().string()
-                                                                 : series_dir.filename().string();
+  const std::string folder_name =
+      series_dir.filename().empty() ? series_dir.parent_path().filename().string() : series_dir.filename().string();
   r.series_uid = folder_name;
   try {
     auto t = SteadyClock::now();
@@ -175,17 +178,21 @@ SeriesPrediction Predictor::predict_series(const fs::path& series_dir) {
     const bool i16 = volume_fits_int16(plan);
     Volume<int16_t> v16;
     Volume<float> vf;
-    if (i16) v16 = load_volume<int16_t>(plan);
-    else vf = load_volume<float>(plan);
+    if (i16)
+      v16 = load_volume<int16_t>(plan);
+    else
+      vf = load_volume<float>(plan);
     r.read_s = seconds_since(t);
     t = SteadyClock::now();
-    const Harmonized h = i16 ? harmonize(v16, plan.modality, info_.harmonize) : harmonize(vf, plan.modality, info_.harmonize);
+    const Harmonized h =
+        i16 ? harmonize(v16, plan.modality, info_.harmonize) : harmonize(vf, plan.modality, info_.harmonize);
     r.harmonize_s = seconds_since(t);
     const int channels = input_channels(info_.cfg, static_cast<int>(h.image.volumes));
     if (channels != info_.in_channels)
-      throw Error(ErrorCode::Unsupported, "harmonized to " + std::to_string(h.image.volumes) + " channel(s), which make " +
-                                              std::to_string(channels) + " input channels; the model takes " +
-                                              std::to_string(info_.in_channels) + " (a " + plan.modality +
+      throw Error(ErrorCode::Unsupported, "harmonized to " + std::to_string(h.image.volumes) +
+                                              " channel(s), which make " + std::to_string(channels) +
+                                              " input channels; the model takes " + std::to_string(info_.in_channels) +
+                                              " (a " + plan.modality +
                                               " series on a model trained on other modalities?)");
     SeriesPrediction n = predict_image(h.image);
     n.series_uid = r.series_uid;
@@ -199,14 +206,14 @@ SeriesPrediction Predictor::predict_series(const fs::path& series_dir) {
         p.frame = lp.frame;
         p.x = lp.x;
         p.y = lp.y;
-      } catch (const Error&) {
-      }
+      } catch (const Error&) {}
     }
     return n;
   } catch (const std::exception& e) {
     r.fallback = true;
     r.error = e.what();
-    if (const auto* ae = dynamic_cast<const Error*>(&e); ae && !ae->where().empty()) r.error += " (" + ae->where() + ")";
+    if (const auto* ae = dynamic_cast<const Error*>(&e); ae && !ae->where().empty())
+      r.error += " (" + ae->where() + ")";
     r.probability = info_.prior;
     return r;
   }

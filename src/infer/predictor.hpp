@@ -22,26 +22,30 @@
 namespace aneura {
 
 struct SeriesPrediction {
-  std::string series_uid;                  // from the DICOM headers (or the folder name on failure)
+  std::string series_uid;  // from the DICOM headers (or the folder name on failure)
   std::array<double, kNumLabels> probability{};
-  std::vector<PredictedPoint> points;      // best first; inside the image (none outside its field of view)
+  std::vector<PredictedPoint> points;  // best first; inside the image (none outside its field of view)
   std::string modality, predicted_modality;
   double read_s = 0, harmonize_s = 0, network_s = 0;
-  bool fallback = false;                   // the series could not be read: prior probabilities
-  Volume<float> roi, heatmap, vessels;     // with PredictOptions::keep_maps: the ROI input (first
-                                           // channel), 1 - p(background) and the vessel territory
-                                           // map (cowseg values 0..13), on the ROI grid
+  bool fallback = false;                // the series could not be read: prior probabilities
+  Volume<float> roi, heatmap, vessels;  // with PredictOptions::keep_maps: the ROI input (first
+                                        // channel), 1 - p(background) and the vessel territory
+                                        // map (cowseg values 0..13), on the ROI grid
   std::string error;
 };
 
 struct PredictOptions {
-  std::vector<int> folds;                  // empty: every fold with a checkpoint
+  std::vector<int> folds;  // empty: every fold with a checkpoint
   bool flip_tta = true;
-  std::string probabilities = "heatmap";   // "heatmap": heatmap_probabilities of the averaged maps; "head": the label head's
-  double field_edge_mm = -1;               // the aneurysm maps fade out within this many mm of the image's edge
-                                           // (field_edge_weights); < 0: the model's configuration's
-  double location_sigma_mm = 5;            // with "heatmap": kernel width of the location prior (model.json); 0 = maps alone
-  std::string checkpoint = "last.pt";      // per fold (the final weights); last.pt when the file asked for is missing
+  // "heatmap": heatmap_probabilities of the averaged maps; "head": the label head's
+  std::string probabilities = "heatmap";
+  // The aneurysm maps fade out within this many mm of the image's edge (field_edge_weights); < 0:
+  // the model's configuration's
+  double field_edge_mm = -1;
+  // With "heatmap": kernel width of the location prior (model.json); 0 = the maps alone
+  double location_sigma_mm = 5;
+  // Per fold (the final weights); last.pt when the file asked for is missing
+  std::string checkpoint = "last.pt";
   std::string device = "cpu";
   PointOptions points;
   bool keep_maps = false;

@@ -9,13 +9,16 @@
 
 namespace aneura {
 
-RoiOutput roi_forward(MultiTaskUNet& net, const torch::Tensor& x, const Configuration& cfg, bool mirror, bool vessels, int batch) {
+RoiOutput roi_forward(MultiTaskUNet& net, const torch::Tensor& x, const Configuration& cfg, bool mirror, bool vessels,
+                      int batch) {
   torch::NoGradGuard ng;
   const torch::Device dev = net->parameters().front().device();
   const auto in = mirror ? mirror_input(x) : x;
   const std::array<int64_t, 3> roi{x.size(1), x.size(2), x.size(3)};
-  const auto starts = windowed(cfg) ? window_starts(roi, cfg.patch_size, cfg.window_overlap) : std::vector<std::array<int64_t, 3>>{{0, 0, 0}};
-  const std::array<int64_t, 3> p = windowed(cfg) ? std::array<int64_t, 3>{cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2]} : roi;
+  const auto starts = windowed(cfg) ? window_starts(roi, cfg.patch_size, cfg.window_overlap)
+                                    : std::vector<std::array<int64_t, 3>>{{0, 0, 0}};
+  const std::array<int64_t, 3> p =
+      windowed(cfg) ? std::array<int64_t, 3>{cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2]} : roi;
   RoiOutput r;
   r.aneurysm = torch::zeros({kNumLabels, roi[0], roi[1], roi[2]});
   if (vessels) r.vessel = torch::zeros({14, roi[0], roi[1], roi[2]});
@@ -25,7 +28,9 @@ RoiOutput roi_forward(MultiTaskUNet& net, const torch::Tensor& x, const Configur
     const size_t b1 = std::min(starts.size(), b0 + static_cast<size_t>(std::max(1, batch)));
     std::vector<torch::Tensor> w;
     for (size_t i = b0; i < b1; ++i)
-      w.push_back(in.slice(1, starts[i][0], starts[i][0] + p[0]).slice(2, starts[i][1], starts[i][1] + p[1]).slice(3, starts[i][2], starts[i][2] + p[2]));
+      w.push_back(in.slice(1, starts[i][0], starts[i][0] + p[0])
+                      .slice(2, starts[i][1], starts[i][1] + p[1])
+                      .slice(3, starts[i][2], starts[i][2] + p[2]));
     auto xb = torch::stack(w).to(dev);
     if (cfg.channels_last && dev.is_cuda()) xb = xb.contiguous(at::MemoryFormat::ChannelsLast3d);
     NetworkOutput out;
@@ -41,7 +46,9 @@ RoiOutput roi_forward(MultiTaskUNet& net, const torch::Tensor& x, const Configur
     const auto v = vessels ? torch::softmax(out.vessel.to(torch::kFloat), 1).to(torch::kCPU) : torch::Tensor();
     for (size_t i = b0; i < b1; ++i) {
       auto at = [&](const torch::Tensor& t) {
-        return t.slice(-3, starts[i][0], starts[i][0] + p[0]).slice(-2, starts[i][1], starts[i][1] + p[1]).slice(-1, starts[i][2], starts[i][2] + p[2]);
+        return t.slice(-3, starts[i][0], starts[i][0] + p[0])
+            .slice(-2, starts[i][1], starts[i][1] + p[1])
+            .slice(-1, starts[i][2], starts[i][2] + p[2]);
       };
       at(r.aneurysm).add_(a[static_cast<int64_t>(i - b0)]);
       if (vessels) at(r.vessel).add_(v[static_cast<int64_t>(i - b0)]);

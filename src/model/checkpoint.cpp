@@ -36,8 +36,8 @@ void load_module(torch::serialize::InputArchive& ar, const std::string& key, Mul
       if (p.sizes().vec() != shapes.at(i++)) throw std::runtime_error("a parameter has another shape");
   } catch (const std::exception& e) {
     throw Error(ErrorCode::CorruptInput,
-                "checkpoint '" + key + "' does not fit this network (other plans or channels?): " +
-                    std::string(e.what()).substr(0, 200),
+                "checkpoint '" + key +
+                    "' does not fit this network (other plans or channels?): " + std::string(e.what()).substr(0, 200),
                 file.string());
   }
 }

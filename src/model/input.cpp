@@ -28,7 +28,8 @@ Vec3 window_spacing(const Configuration& cfg) {
 
 namespace {
 
-Geometry centred_grid(const Vec3& centre, const std::array<int64_t, 3>& size, const Vec3& spacing, const Mat3& direction) {
+Geometry centred_grid(const Vec3& centre, const std::array<int64_t, 3>& size, const Vec3& spacing,
+                      const Mat3& direction) {
   Geometry grid;
   grid.direction = direction;
   grid.size = size;
@@ -51,11 +52,14 @@ Geometry roi_grid(const Vec3& centre, const Configuration& cfg) {
   if (!windowed(cfg)) return window_grid(centre, cfg, kRasDirection, 1.0);
   std::array<int64_t, 3> n{};
   for (int k = 0; k < 3; ++k)
-    n[k] = std::max<int64_t>(cfg.patch_size[k], static_cast<int64_t>(std::ceil(cfg.roi_mm[k] / cfg.target_spacing_mm[k] - 1e-6)));
-  return centred_grid(centre, n, {cfg.target_spacing_mm[0], cfg.target_spacing_mm[1], cfg.target_spacing_mm[2]}, kRasDirection);
+    n[k] = std::max<int64_t>(cfg.patch_size[k],
+                             static_cast<int64_t>(std::ceil(cfg.roi_mm[k] / cfg.target_spacing_mm[k] - 1e-6)));
+  return centred_grid(centre, n, {cfg.target_spacing_mm[0], cfg.target_spacing_mm[1], cfg.target_spacing_mm[2]},
+                      kRasDirection);
 }
 
-std::vector<std::array<int64_t, 3>> window_starts(const std::array<int64_t, 3>& roi, const std::array<int, 3>& patch, double overlap) {
+std::vector<std::array<int64_t, 3>> window_starts(const std::array<int64_t, 3>& roi, const std::array<int, 3>& patch,
+                                                  double overlap) {
   std::array<std::vector<int64_t>, 3> axis;
   for (int k = 0; k < 3; ++k) {
     const int64_t d = std::max<int64_t>(0, roi[k] - patch[k]);
@@ -131,7 +135,9 @@ torch::Tensor blob_channels(const torch::Tensor& image, const Vec3& spacing, int
       if (threads > 0) obj->SetNumberOfWorkUnits(static_cast<itk::ThreadIdType>(threads));
       obj->Update();
       const float* o = obj->GetOutput()->GetBufferPointer();
-      auto t = torch::from_blob(const_cast<float*>(o), {image.size(2), image.size(1), image.size(0)}, torch::kFloat).permute({2, 1, 0}).clone();
+      auto t = torch::from_blob(const_cast<float*>(o), {image.size(2), image.size(1), image.size(0)}, torch::kFloat)
+                   .permute({2, 1, 0})
+                   .clone();
       best[static_cast<size_t>(bright)] = k == 0 ? t : torch::maximum(best[static_cast<size_t>(bright)], t);
     }
   }
@@ -142,8 +148,8 @@ int input_channels(const Configuration& cfg, int image_channels) {
   return image_channels + (cfg.blob_features ? kBlobChannels : 0) + kCoordinateChannels;
 }
 
-torch::Tensor network_input(const torch::Tensor& image, const Geometry& grid, const Vec3& roi_centre, const Configuration& cfg,
-                            int blob_threads) {
+torch::Tensor network_input(const torch::Tensor& image, const Geometry& grid, const Vec3& roi_centre,
+                            const Configuration& cfg, int blob_threads) {
   std::vector<torch::Tensor> parts{image};
   if (cfg.blob_features) parts.push_back(blob_channels(image[0], grid.spacing, blob_threads));
   parts.push_back(coordinate_channels(grid, roi_centre));
@@ -164,12 +170,13 @@ torch::Tensor volume_to_tensor(const Volume<float>& v) {
       .contiguous();
 }
 
-RoiInput roi_input(const Volume<float>& image, const Vec3& centre, const Configuration& cfg, std::optional<float> outside,
-                   int blob_threads) {
+RoiInput roi_input(const Volume<float>& image, const Vec3& centre, const Configuration& cfg,
+                   std::optional<float> outside, int blob_threads) {
   RoiInput r;
   r.grid = roi_grid(centre, cfg);
   if (!outside) outside = image.data.empty() ? 0.f : *std::min_element(image.data.begin(), image.data.end());
-  r.x = network_input(volume_to_tensor(resample_to(image, r.grid, Interp::Linear, *outside)), r.grid, centre, cfg, blob_threads);
+  r.x = network_input(volume_to_tensor(resample_to(image, r.grid, Interp::Linear, *outside)), r.grid, centre, cfg,
+                      blob_threads);
   return r;
 }
 

@@ -55,8 +55,8 @@ constexpr int kCoordinateChannels = 3;
 torch::Tensor coordinate_channels(const Geometry& grid, const Vec3& roi_centre);  // [3, X, Y, Z]
 // The network input from image channels [C, X, Y, Z] sampled on `grid`: + blob channels (when
 // configured; `blob_threads` ITK work units, 0 = all cores) + coordinate channels.
-torch::Tensor network_input(const torch::Tensor& image, const Geometry& grid, const Vec3& roi_centre, const Configuration& cfg,
-                            int blob_threads);
+torch::Tensor network_input(const torch::Tensor& image, const Geometry& grid, const Vec3& roi_centre,
+                            const Configuration& cfg, int blob_threads);
 // Left-right mirror of a network input [..., C, X, Y, Z] (image + coordinate channels): flips X
 // and negates the L coordinate, so the mirrored input is that of a mirrored head.
 torch::Tensor mirror_input(const torch::Tensor& x);

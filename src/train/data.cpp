@@ -31,8 +31,8 @@ TrainCase load_case(const fs::path& work, const std::string& id) {
     const std::string vs = j.at("labels_file").at("vessel_source");
     c.has_vessels = vs.size() > 4 && vs.compare(vs.size() - 4, 4, ".nii") == 0;
     for (const auto& p : j.at("points"))
-      c.points.push_back({Vec3{p.at("world_lps_mm")[0], p.at("world_lps_mm")[1], p.at("world_lps_mm")[2]},
-                          p.at("column").get<int>()});
+      c.points.push_back(
+          {Vec3{p.at("world_lps_mm")[0], p.at("world_lps_mm")[1], p.at("world_lps_mm")[2]}, p.at("column").get<int>()});
     if (j.contains("roi_anchor")) stored_anchor = roi_anchor_from_json(j.at("roi_anchor"));
   } catch (const json::exception& e) {
     throw Error(ErrorCode::CorruptInput, std::string("bad case.json: ") + e.what(), (dir / "case.json").string());
@@ -52,14 +52,16 @@ TrainCase load_case(const fs::path& work, const std::string& id) {
 namespace {
 
 Mat3 rotation(double ax, double ay, double az) {
-  const double cx = std::cos(ax), sx = std::sin(ax), cy = std::cos(ay), sy = std::sin(ay), cz = std::cos(az), sz = std::sin(az);
+  const double cx = std::cos(ax), sx = std::sin(ax), cy = std::cos(ay), sy = std::sin(ay), cz = std::cos(az),
+               sz = std::sin(az);
   return {{{cz * cy, cz * sy * sx - sz * cx, cz * sy * cx + sz * sx},
            {sz * cy, sz * sy * sx + cz * cx, sz * sy * cx - cz * sx},
            {-sy, cy * sx, cy * cx}}};
 }
 
 // World LPS points as continuous voxel indices of `grid`, with their columns.
-std::vector<std::pair<std::array<double, 3>, int>> grid_points(const std::vector<std::pair<Vec3, int>>& points, const Geometry& grid) {
+std::vector<std::pair<std::array<double, 3>, int>> grid_points(const std::vector<std::pair<Vec3, int>>& points,
+                                                               const Geometry& grid) {
   std::vector<std::pair<std::array<double, 3>, int>> out;
   for (const auto& [p, col] : points) {
     const Vec3 ijk = grid.world_to_index(p);
@@ -71,8 +73,9 @@ std::vector<std::pair<std::array<double, 3>, int>> grid_points(const std::vector
 // Labels of a window from the case's points in window voxel indices: a location (and Present) is
 // positive when one of its points lies inside. The case's labels when not `by_points` or when the
 // case has no points (a positive case without localizers keeps its labels).
-torch::Tensor window_labels(const std::vector<std::pair<std::array<double, 3>, int>>& points, const std::array<int64_t, 3>& size,
-                            const std::array<int, kNumLabels>& case_labels, bool by_points) {
+torch::Tensor window_labels(const std::vector<std::pair<std::array<double, 3>, int>>& points,
+                            const std::array<int64_t, 3>& size, const std::array<int, kNumLabels>& case_labels,
+                            bool by_points) {
   auto labels = torch::zeros({kNumLabels});
   if (!by_points || points.empty()) {
     for (int k = 0; k < kNumLabels; ++k) labels[k] = static_cast<float>(case_labels[k]);
@@ -100,10 +103,12 @@ Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64
     const auto& p = c.points[static_cast<size_t>(u(rng) * c.points.size()) % c.points.size()];
     centre = p.first;
     for (int k = 0; k < 3; ++k)
-      centre[k] += (u(rng) - 0.5) * (win ? std::max(0.0, cfg.patch_size[k] * sp[k] - 16) : std::max(0.0, cfg.roi_mm[k] / 2 - 16));
+      centre[k] += (u(rng) - 0.5) *
+                   (win ? std::max(0.0, cfg.patch_size[k] * sp[k] - 16) : std::max(0.0, cfg.roi_mm[k] / 2 - 16));
   } else if (a) {
     for (int k = 0; k < 3; ++k)
-      centre[k] += aug.jitter_mm * nrm(rng) + (win ? (u(rng) - 0.5) * std::max(0.0, cfg.roi_mm[k] - cfg.patch_size[k] * sp[k]) : 0.0);
+      centre[k] += aug.jitter_mm * nrm(rng) +
+                   (win ? (u(rng) - 0.5) * std::max(0.0, cfg.roi_mm[k] - cfg.patch_size[k] * sp[k]) : 0.0);
   }
   // Patch grid: RAS axes (LPS direction diag(-1,-1,1)), optionally rotated and scaled.
   Mat3 dir = kRasDirection;
@@ -124,7 +129,8 @@ Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64
   const auto maps = volume_to_tensor(resample_to(c.label_maps, grid, Interp::Nearest, 0.f));
   s.vessel = maps[0].round().to(torch::kLong).clamp(0, 13);
   s.aneurysm = maps[1].round().to(torch::kLong).clamp(0, kNumLabels - 1);
-  s.labels = window_labels(grid_points(c.points, grid), {cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2]}, c.labels, win);
+  s.labels = window_labels(grid_points(c.points, grid), {cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2]},
+                           c.labels, win);
   s.modality = c.modality_id;
   s.has_vessels = c.has_vessels;
   s.labelled = c.labelled;
@@ -173,7 +179,8 @@ RoiCase make_roi_case(const TrainCase& c, const Configuration& cfg, int threads)
   // Hard-negative candidates: local maxima (5-voxel neighbourhood) of the bright-blob channel (of
   // the first image channel without blob features), the strongest first.
   const auto f = r.x[cfg.blob_features ? r.image_channels : 0];
-  const auto pooled = torch::max_pool3d(f.unsqueeze(0).unsqueeze(0), {5, 5, 5}, {1, 1, 1}, {2, 2, 2}).squeeze(0).squeeze(0);
+  const auto pooled =
+      torch::max_pool3d(f.unsqueeze(0).unsqueeze(0), {5, 5, 5}, {1, 1, 1}, {2, 2, 2}).squeeze(0).squeeze(0);
   const auto at = torch::nonzero((f == pooled) & (f > 0));  // [K, 3]
   if (at.size(0) > 0) {
     const auto v = f.index({at.select(1, 0), at.select(1, 1), at.select(1, 2)});
@@ -257,17 +264,21 @@ Sample make_roi_sample(const RoiCase& c, const Configuration& cfg, std::mt19937_
     for (const auto& [pt, col] : c.points) {
       std::array<double, 3> q{};
       for (int i = 0; i < 3; ++i)
-        q[i] = h[i] + Ainv[i][0] * (pt[0] - centre[0]) + Ainv[i][1] * (pt[1] - centre[1]) + Ainv[i][2] * (pt[2] - centre[2]);
+        q[i] = h[i] + Ainv[i][0] * (pt[0] - centre[0]) + Ainv[i][1] * (pt[1] - centre[1]) +
+               Ainv[i][2] * (pt[2] - centre[2]);
       in_window.push_back({q, col});
     }
   } else {
     auto crop = [&](const torch::Tensor& t) {
-      return t.slice(-3, start[0], start[0] + p[0]).slice(-2, start[1], start[1] + p[1]).slice(-1, start[2], start[2] + p[2]);
+      return t.slice(-3, start[0], start[0] + p[0])
+          .slice(-2, start[1], start[1] + p[1])
+          .slice(-1, start[2], start[2] + p[2]);
     };
     s.image = crop(c.x).clone();
     s.vessel = crop(c.vessel).to(torch::kLong);
     s.aneurysm = crop(c.aneurysm).to(torch::kLong);
-    for (const auto& [pt, col] : c.points) in_window.push_back({{pt[0] - start[0], pt[1] - start[1], pt[2] - start[2]}, col});
+    for (const auto& [pt, col] : c.points)
+      in_window.push_back({{pt[0] - start[0], pt[1] - start[1], pt[2] - start[2]}, col});
   }
   s.labels = window_labels(in_window, p, c.labels, true);
   s.modality = c.modality;

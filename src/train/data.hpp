@@ -23,12 +23,12 @@ struct TrainCase {
   int modality_id = -1;
   std::array<int, kNumLabels> labels{};
   bool labelled = false, has_vessels = false;
-  Volume<float> image;        // channels stacked along t
-  Volume<float> label_maps;   // [0] vessels (cowseg 0..13), [1] aneurysm (column + 1)
+  Volume<float> image;                       // channels stacked along t
+  Volume<float> label_maps;                  // [0] vessels (cowseg 0..13), [1] aneurysm (column + 1)
   std::vector<std::pair<Vec3, int>> points;  // world LPS mm, location column
-  RoiAnchor roi_anchor;       // case.json's (preprocess) when made by this finder version, else find_roi_anchor of the image
-  Vec3 roi_centre{0, 0, 0};   // world LPS mm: the anchor plus the default offsets, or the learned ones (CaseStore)
-  float background = 0;       // the image's minimum: the value outside the field of view
+  RoiAnchor roi_anchor;  // case.json's (preprocess) when made by this finder version, else find_roi_anchor of the image
+  Vec3 roi_centre{0, 0, 0};  // world LPS mm: the anchor plus the default offsets, or the learned ones (CaseStore)
+  float background = 0;      // the image's minimum: the value outside the field of view
 };
 
 // Reads WORK/cases/<id>/{case.json,image.nii,labels.nii}. Errors name the file.
@@ -46,12 +46,12 @@ struct Sample {
 struct AugmentOptions {
   bool enabled = true;
   double jitter_mm = 6, rotate_deg = 10, scale = 0.1, flip_probability = 0.5;
-  double focus_on_aneurysm = 0.5;  // probability of centring a positive case's sample near a point
-  double focus_on_candidate = 0.5;  // ROI windows not focused on a point: probability of centring on a
-                                    // blob candidate (hard negatives; make_roi_sample)
+  double focus_on_aneurysm = 0.5;        // probability of centring a positive case's sample near a point
+  double focus_on_candidate = 0.5;       // ROI windows not focused on a point: probability of centring on a
+                                         // blob candidate (hard negatives; make_roi_sample)
   double roi_spatial_probability = 0.5;  // make_roi_sample: probability of a rotated (rotate_deg) and
-                                        // scaled (scale) window instead of a plain crop
-  double coordinate_jitter_mm = 8;  // sd of a per-sample shift (mm, per axis) of the coordinate channels
+                                         // scaled (scale) window instead of a plain crop
+  double coordinate_jitter_mm = 8;       // sd of a per-sample shift (mm, per axis) of the coordinate channels
 };
 
 // Adds one N(0, sd_mm) shift per axis (/ 64 mm, as coordinate_channels scales) to the coordinate
@@ -80,10 +80,11 @@ Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64
 // scaled resampling of them; either is cheap, so a run sees several times more windows in the same time.
 constexpr int kRoiCandidates = 16;
 struct RoiCase {
-  torch::Tensor x;                              // [input_channels, X, Y, Z] float
-  torch::Tensor vessel, aneurysm;               // [X, Y, Z] uint8 (values as in Sample)
+  torch::Tensor x;                                            // [input_channels, X, Y, Z] float
+  torch::Tensor vessel, aneurysm;                             // [X, Y, Z] uint8 (values as in Sample)
   std::vector<std::pair<std::array<double, 3>, int>> points;  // ROI voxel index (continuous), column
-  std::vector<std::array<int64_t, 3>> candidates;  // the strongest bright-blob maxima (voxel index), up to kRoiCandidates
+  std::vector<std::array<int64_t, 3>>
+      candidates;  // the strongest bright-blob maxima (voxel index), up to kRoiCandidates
   int image_channels = 1;
   std::array<int, kNumLabels> labels{};
   int64_t modality = -1;
@@ -98,9 +99,9 @@ RoiCase make_roi_case(const TrainCase& c, const Configuration& cfg, int threads 
 // intensity augmentation on the image channels, left-right flip. Without augmentation: the ROI's centre window.
 Sample make_roi_sample(const RoiCase& c, const Configuration& cfg, std::mt19937_64& rng, const AugmentOptions& aug);
 
-
 // Left-right flip of a sample (patch axis 0 is R-L): mirrors the maps, swaps the twin columns of
-// the labels, the left/right cowseg values and the aneurysm map's location values (RSNA.md). Applying it twice is the identity.
+// the labels, the left/right cowseg values and the aneurysm map's location values (RSNA.md). Applying it twice is the
+// identity.
 void flip_left_right(Sample& s);
 
 }  // namespace aneura

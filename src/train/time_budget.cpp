@@ -19,10 +19,12 @@ bool TimeBudget::periodic_validation(int epoch, int first) const {
   return epoch > first && (epoch + 1 - first) % validate_every_ == 0;
 }
 
-int TimeBudget::fit_schedule(int epoch, int first, double train_s, bool validated_last, int schedule_epochs, int max_epochs) {
+int TimeBudget::fit_schedule(int epoch, int first, double train_s, bool validated_last, int schedule_epochs,
+                             int max_epochs) {
   if (!enabled()) return schedule_epochs;
   if (epoch == first && has_validation_)
-    validate_every_ = std::max(1, static_cast<int>(std::ceil(validation_s_ / (kValidationShare * std::max(1e-3, train_s)))));
+    validate_every_ =
+        std::max(1, static_cast<int>(std::ceil(validation_s_ / (kValidationShare * std::max(1e-3, train_s)))));
   if (first != 0 || epoch >= kRefitEpochs) return schedule_epochs;
   if (epoch > 0) refit_train_s_ += train_s;
   const double train_mean = epoch == 0 ? train_s : refit_train_s_ / epoch;
@@ -30,9 +32,10 @@ int TimeBudget::fit_schedule(int epoch, int first, double train_s, bool validate
   const double remaining = budget_s_ - elapsed_s() - (has_validation_ && !validated_last ? validation_s_ : 0.0);
   const int fit = std::clamp(epoch + 1 + static_cast<int>(std::max(0.0, remaining) / per_epoch), epoch + 1, max_epochs);
   if (fit != schedule_epochs)
-    spdlog::info("time budget {} s: the schedule is {} to {} epochs ({:.1f} s of training per epoch, validation every {} "
-                 "epoch(s) and after the last, {:.1f} s each)",
-                 budget_s_, epoch == 0 ? "fitted" : "refitted", fit, train_mean, validate_every_, validation_s_);
+    spdlog::info(
+        "time budget {} s: the schedule is {} to {} epochs ({:.1f} s of training per epoch, validation every {} "
+        "epoch(s) and after the last, {:.1f} s each)",
+        budget_s_, epoch == 0 ? "fitted" : "refitted", fit, train_mean, validate_every_, validation_s_);
   return fit;
 }
 

@@ -13,7 +13,6 @@
 #include "core/progress.hpp"
 #include "core/timer.hpp"
 #include "dataset/case_cache.hpp"
-#include "plan/planner.hpp"
 #include "evaluate/metrics.hpp"
 #include "infer/maps.hpp"
 #include "infer/model_info.hpp"
@@ -21,6 +20,7 @@
 #include "model/checkpoint.hpp"
 #include "model/registry.hpp"
 #include "plan/hardware.hpp"
+#include "plan/planner.hpp"
 #include "train/folds.hpp"
 #include "train/loader.hpp"
 #include "train/losses.hpp"
@@ -56,8 +56,8 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Configuration& c, 
   groups.emplace_back(encoder_parameters(net));
   groups.emplace_back(decoder_and_head_parameters(net));
   if (c.optimizer == "adamw")
-    return std::make_unique<torch::optim::AdamW>(groups,
-                                                 torch::optim::AdamWOptions(c.learning_rate).weight_decay(c.weight_decay));
+    return std::make_unique<torch::optim::AdamW>(
+        groups, torch::optim::AdamWOptions(c.learning_rate).weight_decay(c.weight_decay));
   return std::make_unique<torch::optim::SGD>(
       groups, torch::optim::SGDOptions(c.learning_rate).momentum(0.99).nesterov(true).weight_decay(c.weight_decay));
 }
@@ -183,7 +183,8 @@ void Trainer::prepare_cases() {
   const auto train_ids = folds_.train(o_.fold);
   const auto val_ids = folds_.k > 1 ? folds_.val[o_.fold] : std::vector<std::string>{};
   if (train_ids.empty())
-    throw Error(ErrorCode::NoDicom, "empty training set: no labelled case in the case cache", (o_.work / "cases").string());
+    throw Error(ErrorCode::NoDicom, "empty training set: no labelled case in the case cache",
+                (o_.work / "cases").string());
   ram_budget_ = kRamShare * probe_hardware(o_.work).ram_available_gb * 1e9;
   train_store_ = std::make_unique<CaseStore>(o_.work, train_ids, ram_budget_);
   val_store_ = std::make_unique<CaseStore>(o_.work, val_ids, ram_budget_);
@@ -195,9 +196,9 @@ void Trainer::prepare_cases() {
     for (size_t i = 0; i < train_store_->size(); ++i) {
       const auto c = train_store_->get(i);
       if (input_channels(cfg_, static_cast<int>(c->image.volumes)) != in_channels_)
-        throw Error(ErrorCode::CorruptInput, "cases have different channel counts (" + std::to_string(first->image.volumes) +
-                                                 " vs " + std::to_string(c->image.volumes) +
-                                                 "); preprocess them with the same options",
+        throw Error(ErrorCode::CorruptInput,
+                    "cases have different channel counts (" + std::to_string(first->image.volumes) + " vs " +
+                        std::to_string(c->image.volumes) + "); preprocess them with the same options",
                     c->id);
     }
   // Positive weights of the BCE: negatives / positives per column.
@@ -228,8 +229,8 @@ void Trainer::learn_roi_offsets_from_cases() {
   for (int r = 0; r < kRoiRules; ++r)
     if (info_.roi_offsets.cases[r])
       spdlog::info("ROI centre: {} rule offset P {:+.1f} S {:+.1f} mm, learned from {} positive cases",
-                   roi_rule_name(static_cast<RoiRule>(r)), info_.roi_offsets.by_rule[r][1], info_.roi_offsets.by_rule[r][2],
-                   info_.roi_offsets.cases[r]);
+                   roi_rule_name(static_cast<RoiRule>(r)), info_.roi_offsets.by_rule[r][1],
+                   info_.roi_offsets.by_rule[r][2], info_.roi_offsets.cases[r]);
   train_store_->set_roi_offsets(info_.roi_offsets);
   val_store_->set_roi_offsets(info_.roi_offsets);
   for (const auto& [anchor, points] : anchored)
@@ -267,13 +268,15 @@ void Trainer::prepare_model_info() {
   if (const auto p = read_preprocess_params(o_.work)) {
     info_.harmonize = *p;
     if (!cfg_.normalization.is_null() && !cfg_.normalization.empty() && cfg_.normalization != normalization_json(*p))
-      spdlog::warn("the plans' normalization {} is not how the cases were made ({}, {}): training reads the cases and "
-                   "prediction repeats their harmonization; re-run `aneura plan` to record it",
-                   cfg_.normalization.dump(), normalization_json(*p).dump(), (o_.work / "preprocess.json").string());
+      spdlog::warn(
+          "the plans' normalization {} is not how the cases were made ({}, {}): training reads the cases and "
+          "prediction repeats their harmonization; re-run `aneura plan` to record it",
+          cfg_.normalization.dump(), normalization_json(*p).dump(), (o_.work / "preprocess.json").string());
   } else {
     info_.harmonize.spacing = train_store_->get(0)->image.geom.spacing;
-    spdlog::warn("{} missing (cache from an older aneura): prediction will harmonize with the default parameters at {} mm",
-                 (o_.work / "preprocess.json").string(), info_.harmonize.spacing[0]);
+    spdlog::warn(
+        "{} missing (cache from an older aneura): prediction will harmonize with the default parameters at {} mm",
+        (o_.work / "preprocess.json").string(), info_.harmonize.spacing[0]);
   }
   const fs::path model_dir = o_.work / "runs" / cfg_.name;
   run_dir_ = model_dir / ("fold_" + std::to_string(o_.fold));
@@ -329,9 +332,10 @@ void Trainer::resume() {
   best_ = meta.at("best_selection");
   schedule_epochs_ = meta.at("schedule_epochs");
   if (meta.at("planned_epochs").get<int>() != cfg_.epochs) {
-    spdlog::warn("resuming with {} epochs where the run planned {}: the schedule changes, so the result differs from an "
-                 "uninterrupted run",
-                 cfg_.epochs, meta.at("planned_epochs").get<int>());
+    spdlog::warn(
+        "resuming with {} epochs where the run planned {}: the schedule changes, so the result differs from an "
+        "uninterrupted run",
+        cfg_.epochs, meta.at("planned_epochs").get<int>());
     schedule_epochs_ = cfg_.epochs;
   }
   budget_->set_elapsed_before(meta.at("elapsed_s"));
@@ -379,7 +383,8 @@ EpochStats Trainer::train_epoch(int epoch, double lr, bool frozen) {
   aug.enabled = o_.augment;
   aug.roi_spatial_probability = cfg_.spatial_augmentation;
   const auto weights = sampling_weights(train_labels_, cfg_.positive_oversampling);
-  BatchLoader loader(*train_store_, cfg_, aug, epoch_draws(weights, static_cast<size_t>(steps) * cfg_.batch_size, o_.seed, epoch),
+  BatchLoader loader(*train_store_, cfg_, aug,
+                     epoch_draws(weights, static_cast<size_t>(steps) * cfg_.batch_size, o_.seed, epoch),
                      cfg_.batch_size, o_.seed, epoch, cfg_.loader_workers, cfg_.queue_length);
   Progress progress("train: epoch " + std::to_string(epoch + 1) + "/" + std::to_string(schedule_epochs_),
                     static_cast<int>(loader.batches()), o_.progress, "steps", Progress::Mode::TerminalOnly);
@@ -466,9 +471,15 @@ void Trainer::end_epoch(int epoch, double lr, bool frozen, const EpochStats& s, 
               {"elapsed_s", elapsed},
               {"best", improved && has_val}};
   if (validated) rec.update(validation_json(v));
-  const json meta = {{"epoch", epoch + 1},         {"step", step_},           {"best_selection", best_},
-                     {"schedule_epochs", schedule_epochs_}, {"planned_epochs", cfg_.epochs}, {"elapsed_s", elapsed},
-                     {"seed", o_.seed},            {"configuration", cfg_.name}, {"fold", o_.fold},
+  const json meta = {{"epoch", epoch + 1},
+                     {"step", step_},
+                     {"best_selection", best_},
+                     {"schedule_epochs", schedule_epochs_},
+                     {"planned_epochs", cfg_.epochs},
+                     {"elapsed_s", elapsed},
+                     {"seed", o_.seed},
+                     {"configuration", cfg_.name},
+                     {"fold", o_.fold},
                      {"in_channels", in_channels_}};
   save_checkpoint(last_file_, net_, use_ema_ ? &ema_net_ : nullptr, *opt_, meta);
   if (improved) save_checkpoint(best_file_, net_, use_ema_ ? &ema_net_ : nullptr, *opt_, meta);
@@ -501,12 +512,13 @@ TrainResult Trainer::run() {
   prepare_model_info();
   build_networks();
   resume();
-  spdlog::info("training {} fold {}/{}: {} training and {} validation cases ({}), {} input channel(s), {} steps of {} per "
-               "epoch, up to {} epochs{}, {} on {} thread(s)",
-               cfg_.name, o_.fold, folds_.k, train_store_->size(), val_store_->size(),
-               train_store_->preloaded() ? "in memory" : "read per sample", in_channels_, steps_per_epoch(), cfg_.batch_size,
-               cfg_.epochs, budget_->enabled() ? fmt::format(" within {:.0f} s", budget_->budget_s()) : std::string(),
-               cfg_.device, torch::get_num_threads());
+  spdlog::info(
+      "training {} fold {}/{}: {} training and {} validation cases ({}), {} input channel(s), {} steps of {} per "
+      "epoch, up to {} epochs{}, {} on {} thread(s)",
+      cfg_.name, o_.fold, folds_.k, train_store_->size(), val_store_->size(),
+      train_store_->preloaded() ? "in memory" : "read per sample", in_channels_, steps_per_epoch(), cfg_.batch_size,
+      cfg_.epochs, budget_->enabled() ? fmt::format(" within {:.0f} s", budget_->budget_s()) : std::string(),
+      cfg_.device, torch::get_num_threads());
   if (budget_->enabled() && has_val) {  // a validation's cost, from one case (whose ROI input is kept)
     const auto t = SteadyClock::now();
     validate(1);
@@ -531,7 +543,8 @@ TrainResult Trainer::run() {
     }
     const bool improved = !has_val || (validating && v.selection > best_);
     if (improved && has_val) best_ = v.selection;
-    schedule_epochs_ = budget_->fit_schedule(epoch, start_epoch_, s.train_s, validating && last, schedule_epochs_, cfg_.epochs);
+    schedule_epochs_ =
+        budget_->fit_schedule(epoch, start_epoch_, s.train_s, validating && last, schedule_epochs_, cfg_.epochs);
     // Checkpoint and log
     end_epoch(epoch, lr, frozen, s, seconds_since(t_epoch), validating, v, improved);
     r.epochs_done = epoch + 1;

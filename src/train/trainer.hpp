@@ -17,28 +17,28 @@ namespace aneura {
 
 struct TrainOptions {
   std::filesystem::path work;
-  std::filesystem::path plans_file;       // default WORK/plans.json
-  std::string configuration;              // default: the plans' default configuration
+  std::filesystem::path plans_file;  // default WORK/plans.json
+  std::string configuration;         // default: the plans' default configuration
   int fold = 0;
   uint64_t seed = 42;
-  bool resume = false;                    // continue from fold_<k>/last.pt
-  int epochs = 0;                         // 0: the plans' epochs
-  double time_budget_s = -1;              // < 0: the plans' budget; 0: none
-  int stop_after_epochs = 0;              // > 0: stop after this many epochs of this invocation (resume later)
-  int steps_per_epoch = 0;                // 0: training cases / batch, at least 1
-  std::string device;                     // "" : the plans' device
-  int threads = 0;                        // LibTorch intra-op threads; 0: usable cores
-  int workers = -1;                       // loader workers; < 0: the plans'
+  bool resume = false;        // continue from fold_<k>/last.pt
+  int epochs = 0;             // 0: the plans' epochs
+  double time_budget_s = -1;  // < 0: the plans' budget; 0: none
+  int stop_after_epochs = 0;  // > 0: stop after this many epochs of this invocation (resume later)
+  int steps_per_epoch = 0;    // 0: training cases / batch, at least 1
+  std::string device;         // "" : the plans' device
+  int threads = 0;            // LibTorch intra-op threads; 0: usable cores
+  int workers = -1;           // loader workers; < 0: the plans'
   bool augment = true;
   // Transfer: the encoder of another run (e.g. pre-trained), frozen at first, its own learning rate
-  std::filesystem::path init_encoder;     // checkpoint whose encoder initialises ours
+  std::filesystem::path init_encoder;  // checkpoint whose encoder initialises ours
   int freeze_encoder_epochs = 0;
   double encoder_lr_multiplier = 1.0;
   bool progress = true;
 };
 
 struct TrainResult {
-  std::filesystem::path run_dir;          // fold folder
+  std::filesystem::path run_dir;  // fold folder
   int epochs_done = 0;
   double best_selection = 0;
   bool stopped_by_budget = false;

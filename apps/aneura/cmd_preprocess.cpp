@@ -71,9 +71,9 @@ void add_preprocess(CLI::App& app, Action& action) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--qa", args->o.qa_cases, "Write WORK/qa/<id>.png (tri-planar slices + head-mask contour) for this many cases");
   cmd->add_flag("--n4", args->o.harmonize.n4, "N4 bias field correction of MR series (ITK; slow)");
-  cmd->add_flag("--export-32ch", args->o.exports.volume_32, "Also write volume_32x384x384.nii per case (seed 002)");
+  cmd->add_flag("--export-32ch", args->o.exports.volume_32, "Also write volume_32x384x384.nii per case (a common 2D/3D baseline input)");
   cmd->add_flag("--export-2p5d", args->o.exports.slices_224,
-                "Also write slices_224.nii + windows_2p5d.json (5-slice windows at 224x224, seed 002)");
+                "Also write slices_224.nii + windows_2p5d.json (5-slice windows at 224x224, a 2.5D baseline input)");
   cmd->add_flag("--export-png", args->o.exports.png, "Also write png/<k>.png axial slices per case");
   cmd->add_flag("--no-crop", args->no_crop, "Keep the whole field of view (no crop to the head)");
   cmd->add_flag("-q,--quiet", args->quiet, "No progress line");

@@ -3,7 +3,7 @@
 
 For each series folder given: read every slice with pydicom, sort by ImagePositionPatient along the
 slice normal, apply RescaleSlope/Intercept (HU), then
-  (a) seed 002's path: brain window, resize to 32 x 384 x 384 (scipy.ndimage.zoom, linear);
+  (a) a common RSNA 2025 baseline's path: brain window, resize to 32 x 384 x 384 (scipy.ndimage.zoom, linear);
   (b) the MONAI/nibabel path: RAS orientation (nibabel.as_closest_canonical) and 1 mm isotropic
       linear resampling (scipy.ndimage.zoom, order 1).
 Prints one line per series with the seconds of each stage, and the mean total.

@@ -23,7 +23,7 @@ struct CaseOptions {
   HarmonizeParams harmonize;
   double sphere_radius_mm = 4;  // aneurysm mask radius around each localizer point
   int qa_cases = 5;             // WORK/qa/<id>.png (tri-planar + head-mask contour) for this many cases
-  CaseExports exports;          // seed 002 shapes beside each case (off by default)
+  CaseExports exports;          // baseline shapes (dataset/exports.hpp) beside each case (off by default)
 };
 
 struct CaseOutcome {

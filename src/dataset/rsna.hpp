@@ -1,4 +1,4 @@
-// The RSNA 2025 dataset layout (docs: RSNA.md): train.csv, train_localizers.csv, series/<uid>/,
+// The RSNA 2025 dataset layout (the competition's data description on Kaggle): train.csv, train_localizers.csv, series/<uid>/,
 // segmentations/<uid>.nii and <uid>_cowseg.nii. Every SeriesInstanceUID is validated before it
 // becomes part of a path.
 #pragma once

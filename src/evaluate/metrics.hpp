@@ -1,4 +1,4 @@
-// The competition metric (RSNA.md): per-column ROC AUC over all series, and
+// The competition metric (the RSNA 2025 Intracranial Aneurysm Detection competition's evaluation): per-column ROC AUC over all series, and
 //   score = (13 * AUC(Aneurysm Present) + sum of the 13 location AUCs) / 26.
 // AUC is the Mann-Whitney statistic: the probability that a random positive scores above a
 // random negative, ties counting one half (as scikit-learn's roc_auc_score). A column with one

@@ -24,7 +24,7 @@ Volume<float> resample_to(const Volume<float>& in, const Geometry& grid, Interp 
 struct ResampleOptions {
   Vec3 spacing{1, 1, 1};            // target spacing, mm
   Interp interp = Interp::Linear;
-  // Anisotropy-aware (seed 003, as nnU-Net): when the largest input spacing exceeds the smallest
+  // Anisotropy-aware (as nnU-Net's resampling): when the largest input spacing exceeds the smallest
   // by this factor, resample in-plane with `interp` first, then along the thick axis linearly, so
   // a smooth kernel never reaches across widely spaced slices.
   double anisotropy_ratio = 3.0;

@@ -1,4 +1,4 @@
-// The multi-task network (seed 004, 2nd place): a residual-encoder 3D U-Net whose depth and width
+// The multi-task network (after the 2nd-place system of the RSNA 2025 Intracranial Aneurysm Detection challenge): a residual-encoder 3D U-Net whose depth and width
 // come from the plans, with
 //   vessel head     background + 13 territories (cowseg values 0..13), per voxel
 //   aneurysm head   background + 13 locations per voxel (spheres around localizer points, each

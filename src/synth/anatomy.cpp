@@ -32,7 +32,7 @@ double seg_distance(const Vec3& p, const Vec3& a, const Vec3& b, double* t_out =
   return norm(p - (a + t * ab));
 }
 
-// cowseg values (RSNA.md): 1 other posterior, 2 basilar tip, 3/4 R/L PComm, 5/6 R/L infraclinoid
+// cowseg values (the RSNA 2025 segmentations' *_cowseg.nii): 1 other posterior, 2 basilar tip, 3/4 R/L PComm, 5/6 R/L infraclinoid
 // ICA, 7/8 R/L supraclinoid ICA, 9/10 R/L MCA, 11/12 R/L ACA, 13 AComm. x > 0 is the patient's left.
 std::vector<Segment> vessel_tree(std::mt19937_64& rng) {
   std::normal_distribution<double> jitter(0.0, 1.5);
@@ -80,7 +80,7 @@ Vec3 Subject::to_subject(const Vec3& w) const {
 }
 
 const std::vector<double>& location_weights() {
-  // train.csv columns 0..12; counts from the RSNA 2025 training data (seed 002).
+  // train.csv columns 0..12; counts from the RSNA 2025 training data.
   static const std::vector<double> w = {81, 101, 343, 287, 225, 304, 376, 47, 58, 89, 105, 114, 117};
   return w;
 }

@@ -139,6 +139,7 @@ int run_evaluate(const EvaluateArgs& a) {
   // A synthetic dataset knows its aneurysms' sizes: "Aneurysm Present" AUC per size band.
   if (const auto radii = synthetic_radii_if_any(a.data); !radii.empty())
     e.size_bands = present_auc_by_radius(pred, truth, radii);
+  e.by_modality = scores_by_group(pred, truth, read_modalities(a.truth));
   std::printf("%-45s %8s %9s\n", "column", "AUC", "positives");
   for (int c = 0; c < kNumLabels; ++c)
     std::printf("%-45s %8s %9d\n", label_names()[c].c_str(),
@@ -173,6 +174,14 @@ int run_evaluate(const EvaluateArgs& a) {
     }
     std::printf("\n");
   }
+  if (!e.by_modality.empty()) {
+    std::printf("by modality (series/positive, Aneurysm Present AUC, score over the defined columns):");
+    for (const auto& g : e.by_modality)
+      std::printf("  %s %d/%d %s %s;", g.group.c_str(), g.series, g.positives,
+                  g.present_auc ? fmt_prob(*g.present_auc).substr(0, 5).c_str() : "n/a",
+                  g.defined_columns_score ? fmt_prob(*g.defined_columns_score).substr(0, 5).c_str() : "n/a");
+    std::printf("\n");
+  }
   if (const auto m = mean_vessel_dice(e))
     std::printf(
         "vessel Dice over %zu series with a segmentation (inside the ROI): vessels %.3f, territories (mean) %.3f\n",
@@ -196,6 +205,7 @@ int run_report(const ReportArgs& a) {
   o.out = a.out.empty() ? fs::path(a.work) / "report" : fs::path(a.out);
   if (!a.data.empty() && !a.truth.empty()) o.true_points = true_points_world(read_rsna(a.data), read_truth(a.truth));
   o.largest_radius_mm = synthetic_radii_if_any(a.data);
+  if (!a.truth.empty()) o.modality = read_modalities(a.truth);
   const ReportResult r = write_report(o);
   std::cerr << "report: " << r.pictures.size() << " pictures -> " << r.html.string() << "\n";
   return 0;

@@ -40,8 +40,7 @@ ProbabilityTable read_predictions(const fs::path& file) {
         size_t used = 0;
         v = std::stod(s, &used);
         if (used != s.size()) v = NAN;
-      } catch (const std::exception&) {
-      }
+      } catch (const std::exception&) {}
       if (!(v >= 0 && v <= 1))
         throw Error(ErrorCode::CorruptInput, "'" + label_names()[c] + "' is '" + s + "', not a probability in [0, 1]",
                     where(file, t.line_numbers[r]));
@@ -63,11 +62,51 @@ TruthTable read_truth(const fs::path& file) {
     for (int c = 0; c < kNumLabels; ++c) {
       const std::string& s = t.rows[r][idx[c]];
       if (s != "0" && s != "1")
-        throw Error(ErrorCode::CorruptInput, "'" + label_names()[c] + "' is '" + s + "', not 0 or 1", where(file, t.line_numbers[r]));
+        throw Error(ErrorCode::CorruptInput, "'" + label_names()[c] + "' is '" + s + "', not 0 or 1",
+                    where(file, t.line_numbers[r]));
       l[c] = s == "1";
     }
     if (!out.emplace(t.rows[r][uid], l).second)
-      throw Error(ErrorCode::CorruptInput, "series " + t.rows[r][uid] + " listed twice", where(file, t.line_numbers[r]));
+      throw Error(ErrorCode::CorruptInput, "series " + t.rows[r][uid] + " listed twice",
+                  where(file, t.line_numbers[r]));
+  }
+  return out;
+}
+
+std::map<std::string, std::string> read_modalities(const fs::path& file) {
+  const CsvTable t = read_csv(file);
+  std::map<std::string, std::string> out;
+  const auto& h = t.header;
+  const auto m = std::find(h.begin(), h.end(), "Modality");
+  if (m == h.end()) return out;
+  const size_t uid = t.column("SeriesInstanceUID", file), col = static_cast<size_t>(m - h.begin());
+  for (const auto& row : t.rows)
+    if (!row[col].empty()) out[row[uid]] = row[col];
+  return out;
+}
+
+std::vector<GroupScore> scores_by_group(const ProbabilityTable& pred, const TruthTable& truth,
+                                        const std::map<std::string, std::string>& group_of) {
+  std::map<std::string,
+           std::pair<std::vector<std::array<int, kNumLabels>>, std::vector<std::array<double, kNumLabels>>>>
+      groups;
+  for (const auto& [uid, l] : truth) {
+    const auto g = group_of.find(uid);
+    const auto p = pred.find(uid);
+    if (g == group_of.end() || p == pred.end()) continue;
+    groups[g->second].first.push_back(l);
+    groups[g->second].second.push_back(p->second);
+  }
+  std::vector<GroupScore> out;
+  for (const auto& [name, tp] : groups) {
+    GroupScore g;
+    g.group = name;
+    g.series = static_cast<int>(tp.first.size());
+    for (const auto& l : tp.first) g.positives += l[kPresentColumn];
+    const CompetitionScore s = competition_score(tp.first, tp.second);
+    g.present_auc = s.auc[kPresentColumn];
+    g.defined_columns_score = defined_columns_score(s);
+    out.push_back(g);
   }
   return out;
 }
@@ -84,8 +123,12 @@ Evaluation evaluate(const ProbabilityTable& pred, const TruthTable& truth) {
     if (v.size() > 5) s += ", ... (" + std::to_string(v.size()) + " in all)";
     return s;
   };
-  if (!missing.empty()) throw Error(ErrorCode::CorruptInput, "no prediction for " + std::to_string(missing.size()) + " series: " + list(missing));
-  if (!extra.empty()) throw Error(ErrorCode::CorruptInput, std::to_string(extra.size()) + " predicted series not in the truth: " + list(extra));
+  if (!missing.empty())
+    throw Error(ErrorCode::CorruptInput,
+                "no prediction for " + std::to_string(missing.size()) + " series: " + list(missing));
+  if (!extra.empty())
+    throw Error(ErrorCode::CorruptInput,
+                std::to_string(extra.size()) + " predicted series not in the truth: " + list(extra));
   std::vector<std::array<int, kNumLabels>> t;
   std::vector<std::array<double, kNumLabels>> p;
   Evaluation e;
@@ -99,8 +142,8 @@ Evaluation evaluate(const ProbabilityTable& pred, const TruthTable& truth) {
   return e;
 }
 
-Localization localize(const std::map<std::string, std::vector<Vec3>>& truth, const std::map<std::string, std::vector<Vec3>>& predicted,
-                      double radius_mm) {
+Localization localize(const std::map<std::string, std::vector<Vec3>>& truth,
+                      const std::map<std::string, std::vector<Vec3>>& predicted, double radius_mm) {
   Localization L;
   L.radius_mm = radius_mm;
   const std::vector<Vec3> none;
@@ -166,7 +209,8 @@ VesselDice vessel_dice(const Volume<float>& truth, const Volume<float>& predicti
 }
 
 std::vector<SizeBand> present_auc_by_radius(const ProbabilityTable& pred, const TruthTable& truth,
-                                            const std::map<std::string, double>& largest_radius_mm, const std::vector<double>& edges_mm) {
+                                            const std::map<std::string, double>& largest_radius_mm,
+                                            const std::vector<double>& edges_mm) {
   constexpr int present = kNumLabels - 1;
   std::vector<double> negatives;
   for (const auto& [uid, l] : truth)
@@ -180,7 +224,9 @@ std::vector<SizeBand> present_auc_by_radius(const ProbabilityTable& pred, const 
     std::vector<double> score = negatives;
     for (const auto& [uid, l] : truth) {
       const auto r = largest_radius_mm.find(uid);
-      if (!l[present] || !pred.count(uid) || r == largest_radius_mm.end() || r->second < band.lo_mm || !(r->second < band.hi_mm)) continue;
+      if (!l[present] || !pred.count(uid) || r == largest_radius_mm.end() || r->second < band.lo_mm ||
+          !(r->second < band.hi_mm))
+        continue;
       t.push_back(1);
       score.push_back(pred.at(uid)[present]);
       ++band.positives;
@@ -223,29 +269,53 @@ std::optional<VesselDice> mean_vessel_dice(const Evaluation& e) {
 json to_json(const Evaluation& e) {
   json auc = json::object();
   for (int c = 0; c < kNumLabels; ++c)
-    auc[label_names()[c]] = {{"auc", e.score.auc[c] ? json(*e.score.auc[c]) : json(nullptr)}, {"positives", e.positives[c]}};
+    auc[label_names()[c]] = {{"auc", e.score.auc[c] ? json(*e.score.auc[c]) : json(nullptr)},
+                             {"positives", e.positives[c]}};
   const auto partial = defined_columns_score(e.score);
-  json j = {{"series", e.series}, {"score", e.score.score ? json(*e.score.score) : json(nullptr)},
-            {"defined_columns_score", partial ? json(*partial) : json(nullptr)}, {"columns", auc},
+  json j = {{"series", e.series},
+            {"score", e.score.score ? json(*e.score.score) : json(nullptr)},
+            {"defined_columns_score", partial ? json(*partial) : json(nullptr)},
+            {"columns", auc},
             {"undefined_columns", e.score.undefined}};
   if (e.localization) {
     const auto& l = *e.localization;
-    j["localization"] = {{"radius_mm", l.radius_mm}, {"true_points", l.true_points}, {"hits", l.hits},
-                         {"sensitivity", l.true_points ? json(double(l.hits) / l.true_points) : json(nullptr)},
-                         {"predicted_points", l.predicted_points}, {"predicted_hits", l.predicted_hits},
-                         {"precision", l.predicted_points ? json(double(l.predicted_hits) / l.predicted_points) : json(nullptr)}};
+    j["localization"] = {
+        {"radius_mm", l.radius_mm},
+        {"true_points", l.true_points},
+        {"hits", l.hits},
+        {"sensitivity", l.true_points ? json(double(l.hits) / l.true_points) : json(nullptr)},
+        {"predicted_points", l.predicted_points},
+        {"predicted_hits", l.predicted_hits},
+        {"precision", l.predicted_points ? json(double(l.predicted_hits) / l.predicted_points) : json(nullptr)}};
   }
   if (!e.size_bands.empty()) {
     json bands = json::array();
     for (const auto& b : e.size_bands)
-      bands.push_back({{"radius_from_mm", b.lo_mm}, {"radius_below_mm", std::isfinite(b.hi_mm) ? json(b.hi_mm) : json(nullptr)},
-                       {"positives", b.positives}, {"negatives", b.negatives}, {"auc", b.auc ? json(*b.auc) : json(nullptr)}});
+      bands.push_back({{"radius_from_mm", b.lo_mm},
+                       {"radius_below_mm", std::isfinite(b.hi_mm) ? json(b.hi_mm) : json(nullptr)},
+                       {"positives", b.positives},
+                       {"negatives", b.negatives},
+                       {"auc", b.auc ? json(*b.auc) : json(nullptr)}});
     j["present_auc_by_largest_radius"] = bands;
+  }
+  if (!e.by_modality.empty()) {
+    json groups = json::object();
+    for (const auto& g : e.by_modality)
+      groups[g.group] = {
+          {"series", g.series},
+          {"positives", g.positives},
+          {"present_auc", g.present_auc ? json(*g.present_auc) : json(nullptr)},
+          {"defined_columns_score", g.defined_columns_score ? json(*g.defined_columns_score) : json(nullptr)}};
+    j["by_modality"] = groups;
   }
   if (const auto m = mean_vessel_dice(e)) {
     json per = json::object();
-    for (const auto& [uid, d] : e.vessels) per[uid] = {{"foreground", d.foreground}, {"territories", d.territories}, {"voxels", d.voxels}};
-    j["vessel_dice"] = {{"series", e.vessels.size()}, {"foreground", m->foreground}, {"territories", m->territories}, {"per_series", per}};
+    for (const auto& [uid, d] : e.vessels)
+      per[uid] = {{"foreground", d.foreground}, {"territories", d.territories}, {"voxels", d.voxels}};
+    j["vessel_dice"] = {{"series", e.vessels.size()},
+                        {"foreground", m->foreground},
+                        {"territories", m->territories},
+                        {"per_series", per}};
   }
   return j;
 }

@@ -24,9 +24,24 @@ ProbabilityTable read_predictions(const std::filesystem::path& file);
 // train.csv's labels (SeriesInstanceUID + the 14 columns; other columns ignored).
 TruthTable read_truth(const std::filesystem::path& file);
 
+// train.csv's Modality column by SeriesInstanceUID (CTA, MRA, MRI T2, MRI T1post); empty when the
+// file has no such column.
+std::map<std::string, std::string> read_modalities(const std::filesystem::path& file);
+
+// The metric within one group of series (e.g. one modality): its "Aneurysm Present" AUC and the
+// competition weighting over the columns defined within the group.
+struct GroupScore {
+  std::string group;
+  int series = 0, positives = 0;  // positives: "Aneurysm Present"
+  std::optional<double> present_auc, defined_columns_score;
+};
+// One row per group name in `group_of` (series without a group are left out), in name order.
+std::vector<GroupScore> scores_by_group(const ProbabilityTable& pred, const TruthTable& truth,
+                                        const std::map<std::string, std::string>& group_of);
+
 struct Localization {
   double radius_mm = 5;
-  int true_points = 0, hits = 0;     // true localizer points with a predicted point within radius
+  int true_points = 0, hits = 0;                 // true localizer points with a predicted point within radius
   int predicted_points = 0, predicted_hits = 0;  // predicted points within radius of a true point
   int series = 0;
 };
@@ -65,6 +80,7 @@ struct Evaluation {
   std::optional<Localization> localization;
   std::map<std::string, VesselDice> vessels;  // series with a segmentation and a predicted vessel map
   std::vector<SizeBand> size_bands;           // empty unless the truth knows the aneurysms' sizes
+  std::vector<GroupScore> by_modality;        // empty unless the truth file has a Modality column
 };
 
 // Every truth series needs a prediction and every prediction a truth row: otherwise

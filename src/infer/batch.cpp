@@ -1,6 +1,7 @@
 #include "infer/batch.hpp"
 
-#include <cstdio>
+#include <spdlog/fmt/fmt.h>
+
 #include <sstream>
 
 #include "core/atomic_file.hpp"
@@ -25,12 +26,6 @@ json point_json(const PredictedPoint& p) {
             {"location_probabilities", loc}};
   if (!p.sop_uid.empty()) j["dicom"] = {{"SOPInstanceUID", p.sop_uid}, {"x", p.x}, {"y", p.y}, {"frame", p.frame}};
   return j;
-}
-
-std::string csv_probability(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.6f", v);
-  return b;
 }
 
 }  // namespace
@@ -69,7 +64,7 @@ BatchResult predict_batch(Predictor& predictor, const std::vector<fs::path>& ser
     r.network_s += p.network_s;
     r.fallbacks += p.fallback;
     csv << p.series_uid;
-    for (double v : p.probability) csv << "," << csv_probability(v);
+    for (double v : p.probability) csv << "," << fmt::format("{:.6f}", v);
     csv << "\n";
     // The UID names a file only when it is a valid UID.
     const std::string name = is_valid_uid(p.series_uid) ? p.series_uid : "series_" + std::to_string(i);

@@ -14,13 +14,15 @@
 #include "evaluate/evaluation.hpp"
 #include "io/nifti.hpp"
 #include "report/plot.hpp"
+#include "report/svg.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace aneura {
 
-std::pair<std::vector<double>, std::vector<double>> roc_curve(const std::vector<int>& truth, const std::vector<double>& score) {
+std::pair<std::vector<double>, std::vector<double>> roc_curve(const std::vector<int>& truth,
+                                                              const std::vector<double>& score) {
   const double pos = std::count(truth.begin(), truth.end(), 1), neg = static_cast<double>(truth.size()) - pos;
   if (pos == 0 || neg == 0) return {};
   std::vector<size_t> order(truth.size());
@@ -40,11 +42,7 @@ std::pair<std::vector<double>, std::vector<double>> roc_curve(const std::vector<
 
 namespace {
 
-std::string esc(const std::string& s) {
-  std::string o;
-  for (char c : s) o += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
-  return o;
-}
+std::string esc(const std::string& s) { return xml_escape(s); }
 
 std::string num(double v, int digits = 3) {
   std::ostringstream s;
@@ -54,10 +52,10 @@ std::string num(double v, int digits = 3) {
   return s.str();
 }
 
-// One panel per column, 4 x 4 grid.
-RgbImage roc_grid(const ProbabilityTable& pred, const TruthTable& truth) {
-  const int cell = 170, pad = 12;
-  RgbImage img = blank_canvas(4 * cell, 4 * cell);
+// One ROC panel per column: the curve, the chance diagonal, the AUC and the positives.
+std::string roc_panels(const ProbabilityTable& pred, const TruthTable& truth, const CompetitionScore& score,
+                       const std::array<int, kNumLabels>& positives) {
+  std::string out;
   for (int c = 0; c < kNumLabels; ++c) {
     std::vector<int> t;
     std::vector<double> s;
@@ -65,14 +63,21 @@ RgbImage roc_grid(const ProbabilityTable& pred, const TruthTable& truth) {
       t.push_back(l[c]);
       s.push_back(pred.at(uid)[c]);
     }
-    Plot p(img, (c % 4) * cell + pad, (c / 4) * cell + pad, cell - 2 * pad, cell - 2 * pad, 0, 1, 0, 1);
-    p.grid(4, 4);
-    p.frame();
-    p.polyline({0, 1}, {0, 1}, {180, 180, 180}, 1);
+    SvgChart chart;
+    chart.title = label_names()[c];
+    chart.x_label = "false positive rate";
+    chart.y_label = "true positive rate";
+    chart.width = 300;
+    chart.height = 270;
+    chart.series.push_back({"chance", "#999999", {0, 1}, {0, 1}, false, true});
     const auto [fpr, tpr] = roc_curve(t, s);
-    if (!fpr.empty()) p.polyline(fpr, tpr, c == kNumLabels - 1 ? Rgb{200, 30, 30} : Rgb{30, 80, 200}, 2);
+    const std::string colour = c == kPresentColumn ? "#c62828" : "#1f5fbf";
+    if (!fpr.empty()) chart.series.push_back({"ROC", colour, fpr, tpr, false, false});
+    chart.notes.push_back(score.auc[c] ? "AUC " + num(*score.auc[c]) : "AUC n/a (one class)");
+    chart.notes.push_back(std::to_string(positives[c]) + " positive of " + std::to_string(t.size()));
+    out += render_svg(chart) + "\n";
   }
-  return img;
+  return out;
 }
 
 struct Curve {
@@ -104,7 +109,8 @@ std::vector<Curve> read_logs(const fs::path& work) {
         c.val.push_back(j.contains("val_loss") ? j.at("val_loss").get<double>() : NAN);
         c.selection.push_back(j.contains("val_selection") ? j.at("val_selection").get<double>() : NAN);
       } catch (const json::exception& e) {
-        throw Error(ErrorCode::CorruptInput, std::string("bad training log line: ") + e.what(), f.string() + ":" + std::to_string(line_no));
+        throw Error(ErrorCode::CorruptInput, std::string("bad training log line: ") + e.what(),
+                    f.string() + ":" + std::to_string(line_no));
       }
     }
     if (!c.epoch.empty()) out.push_back(c);
@@ -112,24 +118,34 @@ std::vector<Curve> read_logs(const fs::path& work) {
   return out;
 }
 
-RgbImage curves_picture(const Curve& c) {
-  RgbImage img = blank_canvas(640, 220);
+// A fold's training curves: the losses per epoch, and the validation selection score.
+std::string curves_svg(const Curve& c) {
   double lo = 1e300, hi = -1e300;
   for (const auto* v : {&c.train, &c.val})
     for (double x : *v)
       if (std::isfinite(x)) lo = std::min(lo, x), hi = std::max(hi, x);
-  Plot loss(img, 20, 15, 280, 190, c.epoch.front() - 0.5, c.epoch.back() + 0.5, std::min(0.0, lo), hi * 1.05);
-  loss.grid(5, 4);
-  loss.frame();
-  loss.polyline(c.epoch, c.train, {30, 80, 200});
-  loss.polyline(c.epoch, c.val, {230, 120, 20});
-  Plot sel(img, 340, 15, 280, 190, c.epoch.front() - 0.5, c.epoch.back() + 0.5, 0, 1);
-  sel.grid(5, 4);
-  sel.frame();
-  sel.polyline(c.epoch, c.selection, {30, 150, 60});
-  for (size_t i = 0; i < c.epoch.size(); ++i)
-    if (std::isfinite(c.selection[i])) sel.dot(c.epoch[i], c.selection[i], {30, 150, 60}, 2);
-  return img;
+  const double x0 = c.epoch.front() - 0.5, x1 = c.epoch.back() + 0.5;
+  SvgChart loss;
+  loss.title = c.name + ": loss";
+  loss.x_label = "epoch";
+  loss.y_label = "loss";
+  loss.width = 420;
+  loss.xmin = x0, loss.xmax = x1, loss.ymin = std::min(0.0, lo), loss.ymax = hi > 0 ? hi * 1.05 : 1;
+  loss.series.push_back({"training loss", "#1f5fbf", c.epoch, c.train, false, false});
+  loss.series.push_back({"validation loss", "#e67e22", c.epoch, c.val, true, false});
+  SvgChart sel;
+  sel.title = c.name + ": validation";
+  sel.x_label = "epoch";
+  sel.y_label = "selection score";
+  sel.width = 420;
+  sel.xmin = x0, sel.xmax = x1, sel.ymin = 0, sel.ymax = 1;
+  sel.series.push_back({"validation selection score", "#2e8b57", c.epoch, c.selection, true, false});
+  for (size_t i = c.selection.size(); i-- > 0;)
+    if (std::isfinite(c.selection[i])) {
+      sel.notes.push_back("last " + num(c.selection[i]) + " (epoch " + num(c.epoch[i], 0) + ")");
+      break;
+    }
+  return render_svg(loss) + "\n" + render_svg(sel) + "\n";
 }
 
 // Tri-planar MIP of the ROI with the heatmap MIP in red, predicted points as green crosses and
@@ -137,10 +153,13 @@ RgbImage curves_picture(const Curve& c) {
 RgbImage mip_picture(const Volume<float>& roi, const Volume<float>& heat, const std::vector<Vec3>& predicted,
                      const std::vector<Vec3>& truth) {
   const auto& n = roi.geom.size;
-  float lo = *std::min_element(roi.data.begin(), roi.data.end()), hi = *std::max_element(roi.data.begin(), roi.data.end());
+  float lo = *std::min_element(roi.data.begin(), roi.data.end()),
+        hi = *std::max_element(roi.data.begin(), roi.data.end());
   if (hi <= lo) hi = lo + 1;
   const int scale = std::max<int>(1, static_cast<int>(std::lround(180.0 / std::max({n[0], n[1], n[2]}))));
-  struct Panel { int u, v, w; };
+  struct Panel {
+    int u, v, w;
+  };
   const Panel panels[3] = {{0, 1, 2}, {0, 2, 1}, {1, 2, 0}};
   int width = 0;
   for (const auto& p : panels) width += static_cast<int>(n[p.u]) * scale + 8;
@@ -160,7 +179,8 @@ RgbImage mip_picture(const Volume<float>& roi, const Volume<float>& heat, const 
         }
         const double g = std::clamp((m - lo) / (hi - lo), 0.f, 1.f) * 255;
         const double al = h > 0.1 ? 0.75 * std::min(1.0f, h) : 0.0;
-        const Rgb col{static_cast<uint8_t>(g * (1 - al) + 255 * al), static_cast<uint8_t>(g * (1 - al)), static_cast<uint8_t>(g * (1 - al))};
+        const Rgb col{static_cast<uint8_t>(g * (1 - al) + 255 * al), static_cast<uint8_t>(g * (1 - al)),
+                      static_cast<uint8_t>(g * (1 - al))};
         // u grows to the right; v upward (row 0 at the top)
         for (int y = 0; y < scale; ++y)
           for (int x = 0; x < scale; ++x) {
@@ -175,7 +195,8 @@ RgbImage mip_picture(const Volume<float>& roi, const Volume<float>& heat, const 
       if (ring) {
         for (int t = 0; t < 64; ++t) {
           const double ang = t * 2 * M_PI / 64;
-          const int x = px + static_cast<int>(std::lround(7 * std::cos(ang))), y = py + static_cast<int>(std::lround(7 * std::sin(ang)));
+          const int x = px + static_cast<int>(std::lround(7 * std::cos(ang))),
+                    y = py + static_cast<int>(std::lround(7 * std::sin(ang)));
           if (x >= 0 && y >= 0 && x < img.width && y < img.height) std::copy(c.begin(), c.end(), img.at(x, y));
         }
       } else {
@@ -201,12 +222,14 @@ ReportResult write_report(const ReportOptions& o) {
   html << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>aneura report</title>\n"
           "<style>body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse}"
           "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}"
-          "img{border:1px solid #ddd;margin:4px 0}.small{color:#666;font-size:90%}</style></head><body>\n"
+          "img{border:1px solid #ddd;margin:4px 0}.small{color:#666;font-size:90%}"
+          ".panels{display:flex;flex-wrap:wrap;gap:6px}svg.chart{border:1px solid #ddd}</style></head><body>\n"
           "<h1>aneura report</h1>\n";
   auto picture = [&](const RgbImage& img, const std::string& name) {
     write_png(img, o.out / name);
     r.pictures.push_back(o.out / name);
-    return "<img src=\"" + name + "\" width=\"" + std::to_string(img.width) + "\" height=\"" + std::to_string(img.height) + "\">";
+    return "<img src=\"" + name + "\" width=\"" + std::to_string(img.width) + "\" height=\"" +
+           std::to_string(img.height) + "\">";
   };
 
   // Scores and ROC
@@ -216,50 +239,69 @@ ReportResult write_report(const ReportOptions& o) {
     const TruthTable truth = read_truth(o.truth);
     const Evaluation e = evaluate(pred, truth);
     if (e.score.score) r.score = *e.score.score;
-    html << "<h2>Competition score</h2>\n<p><b>" << (e.score.score ? num(*e.score.score, 4) : std::string("undefined")) << "</b> over "
-         << e.series << " series (weighted AUC: Aneurysm Present 13/26, each location 1/26).";
+    html << "<h2>Competition score</h2>\n<p><b>" << (e.score.score ? num(*e.score.score, 4) : std::string("undefined"))
+         << "</b> over " << e.series << " series (weighted AUC: Aneurysm Present 13/26, each location 1/26).";
     if (!e.score.score && defined_columns_score(e.score))
-      html << " Some locations have no positive series here; the same weighting over the " << kNumLabels - e.score.undefined.size()
-           << " defined columns gives <b>" << num(*defined_columns_score(e.score), 4) << "</b>.";
+      html << " Some locations have no positive series here; the same weighting over the "
+           << kNumLabels - e.score.undefined.size() << " defined columns gives <b>"
+           << num(*defined_columns_score(e.score), 4) << "</b>.";
     html << "</p>\n";
     html << "<table><tr><th>column</th><th>AUC</th><th>positives</th></tr>\n";
     for (int c = 0; c < kNumLabels; ++c)
-      html << "<tr><td>" << esc(label_names()[c]) << "</td><td>" << (e.score.auc[c] ? num(*e.score.auc[c]) : "n/a (one class)")
-           << "</td><td>" << e.positives[c] << "</td></tr>\n";
+      html << "<tr><td>" << esc(label_names()[c]) << "</td><td>"
+           << (e.score.auc[c] ? num(*e.score.auc[c]) : "n/a (one class)") << "</td><td>" << e.positives[c]
+           << "</td></tr>\n";
     html << "</table>\n";
     if (!o.largest_radius_mm.empty()) {
-      html << "<h3>Aneurysm Present by aneurysm size</h3>\n<p class=\"small\">The positive series whose largest aneurysm's radius "
+      html << "<h3>Aneurysm Present by aneurysm size</h3>\n<p class=\"small\">The positive series whose largest "
+              "aneurysm's radius "
               "is in the band against every negative series (the synthetic truth knows the sizes).</p>\n"
               "<table><tr><th>largest radius</th><th>AUC</th><th>positives</th></tr>\n";
       for (const auto& b : present_auc_by_radius(pred, truth, o.largest_radius_mm))
-        html << "<tr><td>" << (std::isfinite(b.hi_mm) ? num(b.lo_mm, 0) + "-" + num(b.hi_mm, 0) + " mm" : "&ge; " + num(b.lo_mm, 0) + " mm")
+        html << "<tr><td>"
+             << (std::isfinite(b.hi_mm) ? num(b.lo_mm, 0) + "-" + num(b.hi_mm, 0) + " mm"
+                                        : "&ge; " + num(b.lo_mm, 0) + " mm")
              << "</td><td>" << (b.auc ? num(*b.auc) : "n/a") << "</td><td>" << b.positives << "</td></tr>\n";
       html << "</table>\n";
     }
-    html << "<h2>ROC curves</h2>\n<p class=\"small\">Panels in column order, left to right and top to bottom; "
-            "Aneurysm Present (last) in red; the diagonal is chance.</p>\n"
-         << picture(roc_grid(pred, truth), "roc.png") << "\n";
+    if (!o.modality.empty()) {
+      html << "<h3>By modality</h3>\n<table><tr><th>modality</th><th>series</th><th>positive</th>"
+              "<th>Aneurysm Present AUC</th><th>score over the defined columns</th></tr>\n";
+      for (const auto& g : scores_by_group(pred, truth, o.modality))
+        html << "<tr><td>" << esc(g.group) << "</td><td>" << g.series << "</td><td>" << g.positives << "</td><td>"
+             << (g.present_auc ? num(*g.present_auc) : "n/a") << "</td><td>"
+             << (g.defined_columns_score ? num(*g.defined_columns_score) : "n/a") << "</td></tr>\n";
+      html << "</table>\n";
+    }
+    html << "<h2>ROC curves</h2>\n<p class=\"small\">One panel per column, in train.csv's order; Aneurysm Present "
+            "in red; the dashed diagonal is chance.</p>\n<div class=\"panels\">\n"
+         << roc_panels(pred, truth, e.score, e.positives) << "</div>\n";
   }
 
   // Training curves
   const auto curves = read_logs(o.work);
   if (!curves.empty()) {
-    html << "<h2>Training</h2>\n<p class=\"small\">Left: training loss (blue) and validation loss (orange) per epoch. "
-            "Right: validation selection score (competition score, or its weighting over the defined columns).</p>\n";
-    int k = 0;
+    html << "<h2>Training</h2>\n<p class=\"small\">Per fold: the training and validation loss per epoch, and the "
+            "validation selection score (the competition score, or its weighting over the columns defined in the "
+            "validation fold).</p>\n";
     for (const auto& c : curves)
-      html << "<h3>" << esc(c.name) << "</h3>\n" << picture(curves_picture(c), "training_" + std::to_string(k++) + ".png") << "\n";
+      html << "<h3>" << esc(c.name) << "</h3>\n<div class=\"panels\">\n" << curves_svg(c) << "</div>\n";
   }
 
   // MIPs for selected series: highest predicted Aneurysm Present first
   if (!o.points.empty() && !pred.empty()) {
     std::vector<std::pair<double, std::string>> order;
     for (const auto& [uid, p] : pred)
-      if (is_valid_uid(uid) && fs::exists(o.points / (uid + "_heatmap.nii"), ec)) order.push_back({-p[kNumLabels - 1], uid});
+      if (is_valid_uid(uid) && fs::exists(o.points / (uid + "_heatmap.nii"), ec))
+        order.push_back({-p[kNumLabels - 1], uid});
     std::sort(order.begin(), order.end());
     if (!order.empty())
-      html << "<h2>Series</h2>\n<p class=\"small\">Maximum-intensity projections of the region of interest (axial, coronal, "
-              "sagittal); red: aneurysm heatmap; green crosses: predicted points; yellow rings: true localizers.</p>\n";
+      html << "<h2>Series</h2>\n<p class=\"small\">Maximum-intensity projections of the region of interest (axial, "
+              "coronal, "
+              "sagittal, left to right; neurological view: the patient's right on the right, anterior up in the axial "
+              "panel, "
+              "superior up in the others, anterior on the right in the sagittal one); red: "
+              "aneurysm heatmap; green crosses: predicted points; yellow rings: true localizers.</p>\n";
     for (size_t i = 0; i < order.size() && static_cast<int>(i) < o.mip_series; ++i) {
       const std::string& uid = order[i].second;
       const Volume<float> roi = read_nifti(o.points / (uid + "_roi.nii"));
@@ -272,11 +314,13 @@ ReportResult write_report(const ReportOptions& o) {
         if (j.is_object() && j.contains("points"))
           for (const auto& p : j.at("points")) {
             pts.push_back(p.at("world_lps_mm").get<Vec3>());
-            where += esc(p.at("location").get<std::string>()) + " (" + num(p.at("probability").get<double>(), 2) + "); ";
+            where +=
+                esc(p.at("location").get<std::string>()) + " (" + num(p.at("probability").get<double>(), 2) + "); ";
           }
       }
       const auto tp = o.true_points.count(uid) ? o.true_points.at(uid) : std::vector<Vec3>{};
-      html << "<h3>" << esc(uid) << "</h3>\n<p>Aneurysm Present " << num(-order[i].first) << "; points: " << where << "</p>\n"
+      html << "<h3>" << esc(uid) << "</h3>\n<p>Aneurysm Present " << num(-order[i].first) << "; points: " << where
+           << "</p>\n"
            << picture(mip_picture(roi, heat, pts, tp), "series_" + std::to_string(i) + ".png") << "\n";
     }
   }

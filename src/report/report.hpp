@@ -1,7 +1,9 @@
-// `aneura report`: an HTML page with PNG pictures of
-//   - ROC curves per column (predictions against the truth),
-//   - training curves per fold from WORK/runs/<configuration>/fold_<k>/log.jsonl,
-//   - for selected series, tri-planar maximum-intensity projections of the ROI with the aneurysm
+// `aneura report`: an HTML page with
+//   - the score, the per-column AUCs, the Present AUC per aneurysm size band (synthetic truth) and
+//     the metric per modality (tables);
+//   - ROC curves per column and training curves per fold (WORK/runs/<configuration>/fold_<k>/log.jsonl)
+//     as SVG charts with titles, labelled axes, ticks and legends;
+//   - for selected series, PNG pictures of tri-planar maximum-intensity projections of the ROI with the aneurysm
 //     heatmap overlaid (red) and the predicted points (green crosses; true localizers, when known,
 //     as yellow rings).
 #pragma once
@@ -17,16 +19,18 @@ namespace aneura {
 
 // ROC curve as scikit-learn's roc_curve(drop_intermediate=False): one point per distinct score,
 // from (0, 0) to (1, 1). Empty when a class is missing.
-std::pair<std::vector<double>, std::vector<double>> roc_curve(const std::vector<int>& truth, const std::vector<double>& score);
+std::pair<std::vector<double>, std::vector<double>> roc_curve(const std::vector<int>& truth,
+                                                              const std::vector<double>& score);
 
 struct ReportOptions {
-  std::filesystem::path work;         // training logs under WORK/runs
-  std::filesystem::path predictions;  // predictions.csv (optional)
-  std::filesystem::path truth;        // train.csv (optional; ROC needs it)
-  std::filesystem::path points;       // predict's per-series folder (MIPs need --heatmaps output)
+  std::filesystem::path work;                            // training logs under WORK/runs
+  std::filesystem::path predictions;                     // predictions.csv (optional)
+  std::filesystem::path truth;                           // train.csv (optional; ROC needs it)
+  std::filesystem::path points;                          // predict's per-series folder (MIPs need --heatmaps output)
   std::map<std::string, std::vector<Vec3>> true_points;  // world LPS by series (optional)
   std::map<std::string, double> largest_radius_mm;       // synthetic truth (optional): Present AUC per size band
-  std::filesystem::path out;          // folder: index.html + PNGs
+  std::map<std::string, std::string> modality;           // by series (optional): the metric per modality
+  std::filesystem::path out;                             // folder: index.html + PNGs
   int mip_series = 4;
 };
 

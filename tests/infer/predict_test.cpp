@@ -10,6 +10,7 @@
 #include "evaluate/evaluation.hpp"
 #include "infer/predictor.hpp"
 #include "report/report.hpp"
+#include "report/svg.hpp"
 #include "io/csv.hpp"
 #include "io/dicom_series.hpp"
 #include "support/run.hpp"
@@ -398,6 +399,34 @@ std::array<uint32_t, 2> png_size(const fs::path& f) {
   return {be(16), be(20)};
 }
 
+TEST(Report, SvgChartsHaveTitlesAxesRoundTicksAndLegends) {
+  EXPECT_EQ(nice_ticks(0, 1, 5), (std::vector<double>{0, 0.2, 0.4, 0.6000000000000001, 0.8, 1}));
+  EXPECT_EQ(nice_ticks(0.5, 73.5, 5), (std::vector<double>{20, 40, 60}));  // epochs 1..73: a step of 14.6 rounds up to 20
+  EXPECT_EQ(nice_ticks(-3, 3, 3), (std::vector<double>{-2, 0, 2}));
+  SvgChart c;
+  c.title = "Left <MCA> & more";
+  c.x_label = "epoch";
+  c.y_label = "loss";
+  c.xmin = 0.5, c.xmax = 3.5, c.ymin = 0, c.ymax = 2;
+  c.series.push_back({"training loss", "#1f5fbf", {1, 2, 3}, {1.5, NAN, 0.5}, true, false});
+  c.notes = {"AUC 0.750"};
+  const std::string svg = render_svg(c);
+  EXPECT_EQ(svg.rfind("<svg ", 0), 0u);
+  EXPECT_NE(svg.find(">Left &lt;MCA&gt; &amp; more</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">epoch</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">loss</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">training loss</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">AUC 0.750</text>"), std::string::npos);
+  for (const char* tick : {">1</text>", ">2</text>", ">3</text>", ">0.0</text>", ">0.5</text>", ">2.0</text>"})
+    EXPECT_NE(svg.find(tick), std::string::npos) << tick;
+  // the missing value breaks the line into two single points (two moves, no line between them)
+  const auto d = svg.substr(svg.find("<path d=\""), svg.find("/>", svg.find("<path d=\"")) - svg.find("<path d=\""));
+  EXPECT_EQ(std::count(d.begin(), d.end(), 'M'), 2) << d;
+  EXPECT_EQ(std::count(d.begin(), d.end(), 'L'), 0) << d;
+  EXPECT_EQ(svg.find("NaN"), std::string::npos);
+  EXPECT_EQ(svg.find("nan"), std::string::npos);
+}
+
 TEST_F(PredictOnSynth, ReportIsAPageWithPicturesAndRendersInChromium) {
   const fs::path out = dir_->path / "rep" / "predictions.csv";
   fs::create_directories(out.parent_path());
@@ -421,11 +450,29 @@ TEST_F(PredictOnSynth, ReportIsAPageWithPicturesAndRendersInChromium) {
         << name;
     ++pictures;
   }
-  EXPECT_EQ(pictures, 1 + 2 + 2);  // ROC grid, training curves of 2 folds, 2 series
+  EXPECT_EQ(pictures, 2);  // the MIPs of 2 series
+  // charts: a ROC panel per column, loss and validation charts for each of the 2 folds
+  auto count = [&](const std::string& what) {
+    int n = 0;
+    for (size_t p = html.find(what); p != std::string::npos; p = html.find(what, p + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("<svg "), kNumLabels + 2 * 2);
+  for (const auto& name : label_names()) EXPECT_NE(html.find(">" + name + "</text>"), std::string::npos) << name;
+  EXPECT_EQ(count(">false positive rate</text>"), kNumLabels);
+  EXPECT_EQ(count(">true positive rate</text>"), kNumLabels);
+  EXPECT_EQ(count(">AUC 0.") + count(">AUC 1.000</text>") + count(">AUC n/a"), kNumLabels);
+  EXPECT_EQ(count(">epoch</text>"), 2 * 2);
+  EXPECT_EQ(count(">training loss</text>"), 2);
+  EXPECT_EQ(count(">validation loss</text>"), 2);
+  EXPECT_NE(html.find("<h2>Competition score</h2>"), std::string::npos);
   EXPECT_NE(html.find("Aneurysm Present"), std::string::npos);
   // the synthetic truth's sizes: the Present AUC per size band, its positives the positive series
   EXPECT_NE(html.find("Aneurysm Present by aneurysm size"), std::string::npos);
   EXPECT_NE(html.find("<td>&ge; 3 mm</td>"), std::string::npos);
+  // train.csv's Modality column: the metric per modality
+  EXPECT_NE(html.find("<h3>By modality</h3>"), std::string::npos);
+  for (const auto& m : read_modalities(data() / "train.csv")) EXPECT_NE(html.find("<td>" + m.second + "</td>"), std::string::npos);
   // a real browser renders it
   if (std::system("command -v chromium > /dev/null 2>&1") != 0) GTEST_SKIP() << "chromium not installed";
   const fs::path shot = dir_->path / "shot.png";
@@ -437,6 +484,18 @@ TEST_F(PredictOnSynth, ReportIsAPageWithPicturesAndRendersInChromium) {
   EXPECT_EQ(size[1], 1600u);
   // a blank page compresses to a few kB; text, tables and pictures do not
   EXPECT_GT(fs::file_size(shot), 30000u);
+  // what the browser made of the page: the charts' text is in its document, as SVG text
+  const fs::path dom = dir_->path / "dom.html";
+  const std::string dump = "timeout 120 chromium --headless --no-sandbox --disable-gpu --dump-dom file://" +
+                           (rep / "index.html").string() + " > " + dom.string() + " 2> /dev/null";
+  ASSERT_EQ(std::system(dump.c_str()), 0);
+  std::ifstream din(dom);
+  const std::string rendered((std::istreambuf_iterator<char>(din)), std::istreambuf_iterator<char>());
+  EXPECT_NE(rendered.find("<svg"), std::string::npos);
+  EXPECT_NE(rendered.find(">false positive rate</text>"), std::string::npos);
+  EXPECT_NE(rendered.find(">Aneurysm Present</text>"), std::string::npos);
+  EXPECT_NE(rendered.find(">validation loss</text>"), std::string::npos);
+  EXPECT_NE(rendered.find("Competition score"), std::string::npos);
 }
 
 }  // namespace

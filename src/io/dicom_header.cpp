@@ -46,8 +46,7 @@ class TagReader {
     if (!ds.FindDataElement(t)) return std::nullopt;
     const gdcm::DataElement& de = ds.GetDataElement(t);
     if (de.IsEmpty()) return std::nullopt;
-    std::string s = de.GetByteValue() ? std::string(de.GetByteValue()->GetPointer(),
-                                                    de.GetByteValue()->GetLength())
+    std::string s = de.GetByteValue() ? std::string(de.GetByteValue()->GetPointer(), de.GetByteValue()->GetLength())
                                       : std::string();
     // Text VRs are taken as is (keeps backslashes); binary VRs go through the filter.
     const gdcm::VR::VRType vr = de.GetVR();
@@ -182,8 +181,94 @@ std::string join_type(const TagReader& tr, const gdcm::DataSet& ds, const gdcm::
 }  // namespace
 
 double nominal_slice_step(const SliceRecord& r) {
-  return r.spacing_between_slices > 0 ? std::fabs(r.spacing_between_slices) : r.slice_thickness > 0 ? r.slice_thickness : 1.0;
+  return r.spacing_between_slices > 0 ? std::fabs(r.spacing_between_slices)
+         : r.slice_thickness > 0      ? r.slice_thickness
+                                      : 1.0;
 }
+
+namespace {
+
+// Siemens mosaic: one 2D image holding a grid of slices (the CSA header gives their count). Fills
+// `res` with a record per tile and returns true; false when the image is not a mosaic.
+bool mosaic_records(const gdcm::DataSet& ds, const SliceRecord& base_in, HeaderResult& res) {
+  if (base_in.frames_in_file != 1 || base_in.image_type.find("MOSAIC") == std::string::npos) return false;
+  const SiemensCsa csa = read_siemens_csa(ds);
+  if (csa.images_in_mosaic <= 1) return false;
+  SliceRecord base = base_in;
+  const int grid = static_cast<int>(std::ceil(std::sqrt(double(csa.images_in_mosaic))));
+  if (base.rows % grid != 0 || base.cols % grid != 0) {
+    res.kind = HeaderResult::Kind::Corrupt;
+    res.reason = "mosaic size does not divide into NumberOfImagesInMosaic tiles";
+    return true;
+  }
+  base.mosaic_rows = base.rows;
+  base.mosaic_cols = base.cols;
+  base.rows /= grid;
+  base.cols /= grid;
+  base.mosaic_tiles = csa.images_in_mosaic;
+  if (csa.has_slice_normal) {
+    base.has_slice_normal = true;
+    base.slice_normal = normalized(csa.slice_normal);
+  }
+  // ImagePositionPatient names the corner of the whole mosaic; move it to the first tile.
+  const double di = (base.mosaic_cols - base.cols) / 2.0, dj = (base.mosaic_rows - base.rows) / 2.0;
+  const Vec3 corner = base.position + (di * base.col_spacing) * base.row_cos + (dj * base.row_spacing) * base.col_cos;
+  const Vec3 normal = base.has_slice_normal ? base.slice_normal : normalized(cross(base.row_cos, base.col_cos));
+  const double step = nominal_slice_step(base);
+  for (int t = 0; t < base.mosaic_tiles; ++t) {
+    SliceRecord r = base;
+    r.frame = t;
+    r.position = corner + (t * step) * normal;
+    res.records.push_back(std::move(r));
+  }
+  res.kind = HeaderResult::Kind::Image;
+  return true;
+}
+
+// Multi-frame: a record per frame from the per-frame functional groups, then the shared groups,
+// then the top-level tags; frames without their own position are stacked along the slice normal.
+void multiframe_records(const TagReader& tr, const gdcm::DataSet& ds, const SliceRecord& base, int frames,
+                        HeaderResult& res) {
+  const gdcm::DataSet* shared = item(ds, kSharedGroups, 0);
+  const size_t per_frame_items = item_count(ds, kPerFrameGroups);
+  for (int fr = 0; fr < frames; ++fr) {
+    SliceRecord r = base;
+    r.frame = fr;
+    r.has_position = false;
+    FrameGroups g{static_cast<size_t>(fr) < per_frame_items ? item(ds, kPerFrameGroups, fr) : nullptr, shared};
+    if (const auto* m = g.macro(kPlaneOrientation)) read_iop(tr, *m, r);
+    if (const auto* m = g.macro(kPlanePosition)) read_ipp(tr, *m, r);
+    if (const auto* m = g.macro(kPixelMeasures)) read_measures(tr, *m, r);
+    if (const auto* m = g.macro(kValueTransform)) read_rescale(tr, *m, r);
+    const gdcm::DataSet* ft = g.macro(kMrFrameType);
+    if (!ft) ft = g.macro(kCtFrameType);
+    if (ft) r.image_type = join_type(tr, *ft, kFrameType);
+    if (!r.has_position && fr == 0 && base.has_position) {
+      r.position = base.position;
+      r.has_position = true;
+    }
+    res.records.push_back(std::move(r));
+  }
+  // Frames without their own position: stacked along the slice normal from the first frame.
+  if (!res.records.empty() && res.records[0].has_position) {
+    const SliceRecord& first = res.records[0];
+    const Vec3 normal = normalized(cross(first.row_cos, first.col_cos));
+    const double step = nominal_slice_step(first);
+    bool assumed = false;
+    for (auto& r : res.records)
+      if (!r.has_position) {
+        r.position = first.position + (r.frame * step) * normal;
+        r.has_position = assumed = true;
+      }
+    if (assumed)
+      res.records[0].warnings.push_back(
+          "multi-frame file has no per-frame ImagePositionPatient (0020,0032): frames placed " + std::to_string(step) +
+          " mm apart along the slice normal (SpacingBetweenSlices, else "
+          "SliceThickness, else 1 mm)");
+  }
+}
+
+}  // namespace
 
 HeaderResult read_dicom_header(const fs::path& file) {
   gdcm::Trace::SetWarning(false);
@@ -232,9 +317,8 @@ HeaderResult read_dicom_header(const fs::path& file) {
   base.modality = tr.str(ds, gdcm::Tag(0x0008, 0x0060)).value_or("");
   base.photometric = tr.str(ds, gdcm::Tag(0x0028, 0x0004)).value_or("MONOCHROME2");
   base.image_type = join_type(tr, ds, kImageType);
-  base.transfer_syntax = f.GetHeader().GetDataSetTransferSyntax().GetString()
-                             ? f.GetHeader().GetDataSetTransferSyntax().GetString()
-                             : "";
+  base.transfer_syntax =
+      f.GetHeader().GetDataSetTransferSyntax().GetString() ? f.GetHeader().GetDataSetTransferSyntax().GetString() : "";
   base.rows = tr.integer(ds, gdcm::Tag(0x0028, 0x0010), 0);
   base.cols = tr.integer(ds, gdcm::Tag(0x0028, 0x0011), 0);
   base.samples_per_pixel = tr.integer(ds, gdcm::Tag(0x0028, 0x0002), 1);
@@ -262,90 +346,15 @@ HeaderResult read_dicom_header(const fs::path& file) {
   const int frames = std::max(1, tr.integer(ds, gdcm::Tag(0x0028, 0x0008), 1));
   base.frames_in_file = frames;
 
-  // Siemens mosaic: one 2D image holding a grid of slices (the CSA header gives their count).
-  if (frames == 1 && base.image_type.find("MOSAIC") != std::string::npos) {
-    const SiemensCsa csa = read_siemens_csa(ds);
-    if (csa.images_in_mosaic > 1) {
-      const int grid = static_cast<int>(std::ceil(std::sqrt(double(csa.images_in_mosaic))));
-      if (base.rows % grid != 0 || base.cols % grid != 0) {
-        res.kind = HeaderResult::Kind::Corrupt;
-        res.reason = "mosaic size does not divide into NumberOfImagesInMosaic tiles";
-        return res;
-      }
-      base.mosaic_rows = base.rows;
-      base.mosaic_cols = base.cols;
-      base.rows /= grid;
-      base.cols /= grid;
-      base.mosaic_tiles = csa.images_in_mosaic;
-      if (csa.has_slice_normal) {
-        base.has_slice_normal = true;
-        base.slice_normal = normalized(csa.slice_normal);
-      }
-      // ImagePositionPatient names the corner of the whole mosaic; move it to the first tile.
-      const double di = (base.mosaic_cols - base.cols) / 2.0, dj = (base.mosaic_rows - base.rows) / 2.0;
-      const Vec3 corner = base.position + (di * base.col_spacing) * base.row_cos +
-                          (dj * base.row_spacing) * base.col_cos;
-      const Vec3 normal = base.has_slice_normal ? base.slice_normal : normalized(cross(base.row_cos, base.col_cos));
-      const double step = nominal_slice_step(base);
-      for (int t = 0; t < base.mosaic_tiles; ++t) {
-        SliceRecord r = base;
-        r.frame = t;
-        r.position = corner + (t * step) * normal;
-        res.records.push_back(std::move(r));
-      }
-      res.kind = HeaderResult::Kind::Image;
-      return res;
-    }
-  }
-
-  if (frames == 1) {
+  if (mosaic_records(ds, base, res)) return res;
+  if (frames == 1)
     res.records.push_back(base);
-  } else {
-    // Multi-frame: per-frame functional groups, then shared groups, then top-level tags.
-    const gdcm::DataSet* shared = item(ds, kSharedGroups, 0);
-    const size_t per_frame_items = item_count(ds, kPerFrameGroups);
-    std::vector<std::string> notes;
-    for (int fr = 0; fr < frames; ++fr) {
-      SliceRecord r = base;
-      r.frame = fr;
-      r.has_position = false;
-      FrameGroups g{static_cast<size_t>(fr) < per_frame_items ? item(ds, kPerFrameGroups, fr) : nullptr, shared};
-      if (const auto* m = g.macro(kPlaneOrientation)) read_iop(tr, *m, r);
-      if (const auto* m = g.macro(kPlanePosition)) read_ipp(tr, *m, r);
-      if (const auto* m = g.macro(kPixelMeasures)) read_measures(tr, *m, r);
-      if (const auto* m = g.macro(kValueTransform)) read_rescale(tr, *m, r);
-      const gdcm::DataSet* ft = g.macro(kMrFrameType);
-      if (!ft) ft = g.macro(kCtFrameType);
-      if (ft) r.image_type = join_type(tr, *ft, kFrameType);
-      if (!r.has_position && fr == 0 && base.has_position) {
-        r.position = base.position;
-        r.has_position = true;
-      }
-      res.records.push_back(std::move(r));
-    }
-    // Frames without their own position: stacked along the slice normal from the first frame.
-    if (!res.records.empty() && res.records[0].has_position) {
-      const SliceRecord& first = res.records[0];
-      const Vec3 normal = normalized(cross(first.row_cos, first.col_cos));
-      const double step = nominal_slice_step(first);
-      bool assumed = false;
-      for (auto& r : res.records)
-        if (!r.has_position) {
-          r.position = first.position + (r.frame * step) * normal;
-          r.has_position = assumed = true;
-        }
-      if (assumed)
-        res.records[0].warnings.push_back(
-            "multi-frame file has no per-frame ImagePositionPatient (0020,0032): frames placed " +
-            std::to_string(step) + " mm apart along the slice normal (SpacingBetweenSlices, else "
-            "SliceThickness, else 1 mm)");
-    }
-  }
+  else
+    multiframe_records(tr, ds, base, frames, res);
   for (auto& r : res.records) {
     if (!r.has_orientation && r.frame == 0)
       r.warnings.push_back("ImageOrientationPatient (0020,0037) missing: assumed axial (1,0,0,0,1,0)");
-    if (!r.has_spacing && r.frame == 0)
-      r.warnings.push_back("PixelSpacing (0028,0030) missing: assumed 1 x 1 mm");
+    if (!r.has_spacing && r.frame == 0) r.warnings.push_back("PixelSpacing (0028,0030) missing: assumed 1 x 1 mm");
   }
   res.kind = HeaderResult::Kind::Image;
   return res;

@@ -39,17 +39,16 @@ struct Group {
   bool multiframe_type = false;
   bool same_geometry(const SliceRecord& r) const {
     const SliceRecord& f = *first;
-    return f.series_uid == r.series_uid && f.rows == r.rows && f.cols == r.cols &&
-           f.echo_number == r.echo_number && (f.mosaic_tiles > 0) == (r.mosaic_tiles > 0) &&
-           (f.frames_in_file == 1 || f.image_type == r.image_type) &&
+    return f.series_uid == r.series_uid && f.rows == r.rows && f.cols == r.cols && f.echo_number == r.echo_number &&
+           (f.mosaic_tiles > 0) == (r.mosaic_tiles > 0) && (f.frames_in_file == 1 || f.image_type == r.image_type) &&
            max_abs_diff(f.row_cos, r.row_cos) < kSameOrientation &&
            max_abs_diff(f.col_cos, r.col_cos) < kSameOrientation;
   }
   std::string describe() const {
     const SliceRecord& f = *first;
     std::ostringstream s;
-    s << members.size() << " image(s) of series '" << f.series_uid << "' " << f.cols << "x" << f.rows
-      << " orientation " << fmt3(f.row_cos) << fmt3(f.col_cos);
+    s << members.size() << " image(s) of series '" << f.series_uid << "' " << f.cols << "x" << f.rows << " orientation "
+      << fmt3(f.row_cos) << fmt3(f.col_cos);
     if (f.echo_number) s << " echo " << f.echo_number;
     if (f.frames_in_file > 1 && !f.image_type.empty()) s << " frame type " << f.image_type;
     if (f.image_type.find("LOCALIZER") != std::string::npos) s << " (LOCALIZER)";
@@ -66,8 +65,7 @@ struct Scan {
 
 Scan scan_folder(const fs::path& folder, unsigned threads) {
   std::error_code ec;
-  if (!fs::exists(folder, ec))
-    throw Error(ErrorCode::InputNotFound, "input does not exist", folder.string());
+  if (!fs::exists(folder, ec)) throw Error(ErrorCode::InputNotFound, "input does not exist", folder.string());
   std::vector<fs::path> files;
   if (fs::is_regular_file(folder, ec)) {
     files.push_back(folder);
@@ -92,9 +90,15 @@ Scan scan_folder(const fs::path& folder, unsigned threads) {
       case HeaderResult::Kind::Image:
         for (auto& rec : r.records) scan.records.push_back(std::move(rec));
         break;
-      case HeaderResult::Kind::NotDicom: ++scan.non_dicom; break;
-      case HeaderResult::Kind::NonImage: ++scan.non_image; break;
-      case HeaderResult::Kind::Corrupt: scan.corrupt.emplace_back(files[i], r.reason); break;
+      case HeaderResult::Kind::NotDicom:
+        ++scan.non_dicom;
+        break;
+      case HeaderResult::Kind::NonImage:
+        ++scan.non_image;
+        break;
+      case HeaderResult::Kind::Corrupt:
+        scan.corrupt.emplace_back(files[i], r.reason);
+        break;
     }
   }
   return scan;
@@ -139,17 +143,18 @@ const Group& choose_group(std::vector<Group>& groups, const SeriesOptions& opts,
     const Group* g = candidates[c];
     if (g->members.size() != best->members.size()) break;
     const bool variant_of_same_series = g->first->series_uid == best->first->series_uid &&
-                                        g->first->rows == best->first->rows &&
-                                        g->first->cols == best->first->cols &&
+                                        g->first->rows == best->first->rows && g->first->cols == best->first->cols &&
                                         max_abs_diff(g->first->row_cos, best->first->row_cos) < kSameOrientation &&
                                         max_abs_diff(g->first->col_cos, best->first->col_cos) < kSameOrientation;
     if (!variant_of_same_series)
       throw Error(ErrorCode::AmbiguousSeries,
-                  "several series of equal size and no clear choice (use --series UID):\n  " +
-                      best->describe() + "\n  " + g->describe(),
+                  "several series of equal size and no clear choice (use --series UID):\n  " + best->describe() +
+                      "\n  " + g->describe(),
                   plan.folder.string());
-    plan.warnings.push_back("series holds several images per position that differ by echo or frame "
-                            "type; converting " + best->describe() + " (choose with --echo)");
+    plan.warnings.push_back(
+        "series holds several images per position that differ by echo or frame "
+        "type; converting " +
+        best->describe() + " (choose with --echo)");
     break;
   }
   for (auto& g : groups)
@@ -178,11 +183,9 @@ double median(std::vector<double> v) {
   return v.empty() ? 0.0 : v[(v.size() - 1) / 2];  // lower median: a missing slice must not set the step
 }
 
-}  // namespace
-
-SeriesPlan plan_series(const fs::path& folder, const SeriesOptions& opts) {
-  SeriesPlan plan;
-  plan.folder = folder;
+// The images of the chosen series: scanned, corrupt files refused or dropped, grouped, one group
+// chosen; colour refused.
+std::vector<SliceRecord> chosen_records(const fs::path& folder, const SeriesOptions& opts, SeriesPlan& plan) {
   Scan scan = scan_folder(folder, opts.threads);
   plan.files_scanned = scan.files;
   plan.non_dicom_files = scan.non_dicom;
@@ -193,8 +196,8 @@ SeriesPlan plan_series(const fs::path& folder, const SeriesOptions& opts) {
   }
   if (scan.records.empty())
     throw Error(ErrorCode::NoDicom,
-                "no DICOM image found (" + std::to_string(scan.files) + " file(s), " +
-                    std::to_string(scan.non_image) + " DICOM without pixel data)",
+                "no DICOM image found (" + std::to_string(scan.files) + " file(s), " + std::to_string(scan.non_image) +
+                    " DICOM without pixel data)",
                 folder.string());
 
   std::vector<Group> groups = group_records(scan.records);
@@ -209,8 +212,11 @@ SeriesPlan plan_series(const fs::path& folder, const SeriesOptions& opts) {
                 "colour images (SamplesPerPixel (0028,0002) = " + std::to_string(recs[0].samples_per_pixel) +
                     ") are not supported",
                 recs[0].file.string());
+  return recs;
+}
 
-  // Images without a position: if none has one, stack them by InstanceNumber; else drop them.
+// Images without a position: if none has one, stack them by InstanceNumber; else drop them.
+void place_unpositioned(std::vector<SliceRecord>& recs, SeriesPlan& plan) {
   const size_t with_pos = std::count_if(recs.begin(), recs.end(), [](const SliceRecord& r) { return r.has_position; });
   if (with_pos == 0) {
     std::stable_sort(recs.begin(), recs.end(), [](const SliceRecord& a, const SliceRecord& b) {
@@ -229,11 +235,22 @@ SeriesPlan plan_series(const fs::path& folder, const SeriesOptions& opts) {
     recs.erase(std::remove_if(recs.begin(), recs.end(), [](const SliceRecord& r) { return !r.has_position; }),
                recs.end());
   }
+}
 
+// The images along the slice normal: positions (coords, mm) and the images at each (clusters).
+struct Stack {
+  Vec3 normal{0, 0, 1};
+  std::vector<std::vector<size_t>> clusters;  // indices into the records, per position
+  std::vector<double> coords;                 // position along the normal, ascending
+  size_t volumes = 1;                         // images per position kept (the fewest at any position)
+};
+
+Stack stack_by_position(const std::vector<SliceRecord>& recs, const fs::path& folder, SeriesPlan& plan) {
+  Stack st;
   const SliceRecord& ref = recs[0];
-  const Vec3 normal = ref.has_slice_normal ? ref.slice_normal : normalized(cross(ref.row_cos, ref.col_cos));
+  st.normal = ref.has_slice_normal ? ref.slice_normal : normalized(cross(ref.row_cos, ref.col_cos));
   std::vector<std::pair<double, size_t>> order;
-  for (size_t i = 0; i < recs.size(); ++i) order.emplace_back(dot(recs[i].position, normal), i);
+  for (size_t i = 0; i < recs.size(); ++i) order.emplace_back(dot(recs[i].position, st.normal), i);
   std::stable_sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
     if (std::fabs(a.first - b.first) > kSamePositionMm) return a.first < b.first;
     const SliceRecord &ra = recs[a.second], &rb = recs[b.second];
@@ -241,43 +258,42 @@ SeriesPlan plan_series(const fs::path& folder, const SeriesOptions& opts) {
     if (ra.file != rb.file) return ra.file < rb.file;
     return ra.frame < rb.frame;
   });
-
   // Cluster equal positions: several images per position are several volumes (or duplicates).
-  std::vector<std::vector<size_t>> clusters;
-  std::vector<double> coords;
   for (const auto& [d, i] : order) {
-    if (clusters.empty() || d - coords.back() > kSamePositionMm) {
-      clusters.push_back({});
-      coords.push_back(d);
+    if (st.clusters.empty() || d - st.coords.back() > kSamePositionMm) {
+      st.clusters.push_back({});
+      st.coords.push_back(d);
     }
-    clusters.back().push_back(i);
+    st.clusters.back().push_back(i);
   }
-  if (clusters.size() == 1 && recs.size() > 1)
+  if (st.clusters.size() == 1 && recs.size() > 1)
     throw Error(ErrorCode::BadGeometry,
                 "all " + std::to_string(recs.size()) + " images lie at one position " + fmt3(ref.position) +
                     " along the slice normal (ImagePositionPatient (0020,0032))",
                 folder.string());
-  size_t nvol = clusters[0].size();
-  for (const auto& c : clusters) nvol = std::min(nvol, c.size());
+  st.volumes = st.clusters[0].size();
+  for (const auto& c : st.clusters) st.volumes = std::min(st.volumes, c.size());
   size_t extra = 0;
-  for (const auto& c : clusters) extra += c.size() - nvol;
+  for (const auto& c : st.clusters) extra += c.size() - st.volumes;
   if (extra > 0)
-    plan.warnings.push_back(std::to_string(extra) + " image(s) duplicate a slice position; kept the "
+    plan.warnings.push_back(std::to_string(extra) +
+                            " image(s) duplicate a slice position; kept the "
                             "lowest InstanceNumber at each position");
-  if (nvol > 1)
-    plan.warnings.push_back("series holds " + std::to_string(nvol) + " volumes at the same " +
-                            std::to_string(clusters.size()) + " positions");
+  if (st.volumes > 1)
+    plan.warnings.push_back("series holds " + std::to_string(st.volumes) + " volumes at the same " +
+                            std::to_string(st.clusters.size()) + " positions");
+  return st;
+}
 
-  // Spacing from positions, never from SliceThickness.
-  double step = 0;
+// The slice step from the positions, never from SliceThickness; uneven gaps are an error with
+// --strict-spacing, else a linear resampling onto `nslices` even slices. Returns the step (mm).
+double measure_slice_step(const Stack& st, const SliceRecord& ref, const SeriesOptions& opts, const fs::path& folder,
+                          SeriesPlan& plan, size_t& nslices) {
+  const auto& coords = st.coords;
   std::vector<double> gaps;
   for (size_t s = 1; s < coords.size(); ++s) gaps.push_back(coords[s] - coords[s - 1]);
-  if (gaps.empty()) {
-    step = nominal_slice_step(ref);
-  } else {
-    step = median(gaps);
-  }
-  size_t nslices = coords.size();
+  double step = gaps.empty() ? nominal_slice_step(ref) : median(gaps);
+  nslices = coords.size();
   const double tol = std::max(kSamePositionMm, 0.01 * step);
   const auto [gmin, gmax] = gaps.empty() ? std::make_pair(step, step)
                                          : std::make_pair(*std::min_element(gaps.begin(), gaps.end()),
@@ -285,8 +301,7 @@ SeriesPlan plan_series(const fs::path& folder, const SeriesOptions& opts) {
   if (gmax - step > tol || step - gmin > tol) {
     std::ostringstream msg;
     msg.precision(4);
-    msg << "uneven slice spacing along the normal: gaps " << gmin << " to " << gmax << " mm (median "
-        << step << " mm)";
+    msg << "uneven slice spacing along the normal: gaps " << gmin << " to " << gmax << " mm (median " << step << " mm)";
     if (opts.strict_spacing) throw Error(ErrorCode::BadGeometry, msg.str(), folder.string());
     const double extent = coords.back() - coords.front();
     nslices = static_cast<size_t>(std::lround(extent / step)) + 1;
@@ -296,19 +311,23 @@ SeriesPlan plan_series(const fs::path& folder, const SeriesOptions& opts) {
     plan.resampled = true;
   }
   // Thickness may exceed or fall short of the spacing (overlap, gaps); only a factor 2 is suspicious.
-  if (ref.slice_thickness > 0 && coords.size() > 1 && (ref.slice_thickness > 2 * step || 2 * ref.slice_thickness < step)) {
+  if (ref.slice_thickness > 0 && coords.size() > 1 &&
+      (ref.slice_thickness > 2 * step || 2 * ref.slice_thickness < step)) {
     std::ostringstream msg;
     msg.precision(4);
     msg << "SliceThickness (0018,0050) " << ref.slice_thickness << " mm differs from the measured "
         << "spacing " << step << " mm (the measured spacing is used)";
     plan.warnings.push_back(msg.str());
   }
+  return step;
+}
 
-  // Positions must lie along the normal; a sideways drift means gantry tilt (not resliced here).
+// Positions must lie along the normal; a sideways drift means gantry tilt (not resliced here).
+void warn_drift(const std::vector<SliceRecord>& recs, const Stack& st, SeriesPlan& plan) {
   double drift = 0;
-  for (size_t s = 0; s < clusters.size(); ++s) {
-    const Vec3 off = recs[clusters[s][0]].position - recs[clusters[0][0]].position;
-    const Vec3 side = off - dot(off, normal) * normal;
+  for (size_t s = 0; s < st.clusters.size(); ++s) {
+    const Vec3 off = recs[st.clusters[s][0]].position - recs[st.clusters[0][0]].position;
+    const Vec3 side = off - dot(off, st.normal) * st.normal;
     drift = std::max(drift, norm(side));
   }
   if (drift > 0.05) {
@@ -318,6 +337,24 @@ SeriesPlan plan_series(const fs::path& folder, const SeriesOptions& opts) {
         << "follows the normal; in-plane positions of far slices are off by up to that much";
     plan.warnings.push_back(msg.str());
   }
+}
+
+}  // namespace
+
+SeriesPlan plan_series(const fs::path& folder, const SeriesOptions& opts) {
+  SeriesPlan plan;
+  plan.folder = folder;
+  std::vector<SliceRecord> recs = chosen_records(folder, opts, plan);
+  place_unpositioned(recs, plan);
+  const Stack st = stack_by_position(recs, folder, plan);
+  const SliceRecord& ref = recs[0];
+  size_t nslices = 0;
+  const double step = measure_slice_step(st, ref, opts, folder, plan, nslices);
+  warn_drift(recs, st, plan);
+  const auto& clusters = st.clusters;
+  const auto& coords = st.coords;
+  const size_t nvol = st.volumes;
+  const Vec3 normal = st.normal;
 
   Geometry& g = plan.geometry;
   g.size = {ref.cols, ref.rows, static_cast<int64_t>(nslices)};
@@ -335,9 +372,8 @@ SeriesPlan plan_series(const fs::path& folder, const SeriesOptions& opts) {
   for (size_t v = 0; v < nvol; ++v)
     for (size_t s = 0; s < clusters.size(); ++s) {
       const SliceRecord& r = plan.slices[v][s];
-      plan.slice_map.push_back({r.sop_uid, r.frame, r.file.string(),
-                                (coords[s] - coords[0]) / step, static_cast<int>(v), r.position,
-                                r.row_cos, r.col_cos, r.row_spacing, r.col_spacing});
+      plan.slice_map.push_back({r.sop_uid, r.frame, r.file.string(), (coords[s] - coords[0]) / step,
+                                static_cast<int>(v), r.position, r.row_cos, r.col_cos, r.row_spacing, r.col_spacing});
     }
 
   plan.series_uid = ref.series_uid;
@@ -446,7 +482,8 @@ LocalizerPoint world_to_localizer(const SeriesPlan& plan, const Vec3& world) {
       best = {e.sop_uid, e.frame, dot(d, e.row_cos) / e.col_spacing, dot(d, e.col_cos) / e.row_spacing, dist};
     }
   }
-  if (best.sop_uid.empty()) throw Error(ErrorCode::CorruptInput, "the series has no instance to place a point on", plan.folder.string());
+  if (best.sop_uid.empty())
+    throw Error(ErrorCode::CorruptInput, "the series has no instance to place a point on", plan.folder.string());
   return best;
 }
 

@@ -23,8 +23,10 @@ int main(int argc, char** argv) {
   size_t limit = 30;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--cases" && i + 1 < argc) limit = std::stoul(argv[++i]);
-    else works.push_back(a);
+    if (a == "--cases" && i + 1 < argc)
+      limit = std::stoul(argv[++i]);
+    else
+      works.push_back(a);
   }
   if (works.empty()) {
     std::fprintf(stderr, "usage: aneura_bench_load_case WORK [WORK ...] [--cases N]\n");
@@ -46,8 +48,8 @@ int main(int argc, char** argv) {
       if (++n == limit) break;
     }
     if (!n) continue;
-    std::printf("%s: %zu cases (%zu with a stored anchor): load_case %.3f s per case; the ROI finder alone %.3f s\n", w.c_str(), n, stored,
-                load / static_cast<double>(n), finder / static_cast<double>(n));
+    std::printf("%s: %zu cases (%zu with a stored anchor): load_case %.3f s per case; the ROI finder alone %.3f s\n",
+                w.c_str(), n, stored, load / static_cast<double>(n), finder / static_cast<double>(n));
   }
   return 0;
 }

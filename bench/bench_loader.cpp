@@ -2,9 +2,9 @@
 //   aneura_bench_loader WORK [configuration] [workers]
 // Measures, on the case cache and plans of WORK, (1) samples/s the loader makes with the plans'
 // augmentation and `workers` threads while nothing else runs, resampling each window from the case
-// and (windowed configurations) cutting it from the case's ROI made once, as training does, (2) samples/s of one training step
-// of the plans' network (forward + backward + AdamW) on ready batches, and (3) samples/s of
-// training fed by the loader. Prints the ratio loader / model (must be > 1).
+// and (windowed configurations) cutting it from the case's ROI made once, as training does, (2) samples/s of one
+// training step of the plans' network (forward + backward + AdamW) on ready batches, and (3) samples/s of training fed
+// by the loader. Prints the ratio loader / model (must be > 1).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -45,8 +45,7 @@ int main(int argc, char** argv) {
   auto loader_alone = [&] {
     const auto t0 = Clock::now();
     BatchLoader loader(store, cfg, aug, draws, cfg.batch_size, 1, 0, workers, cfg.queue_length);
-    while (loader.next()) {
-    }
+    while (loader.next()) {}
     return n / since(t0);
   };
   const double resample_sps = loader_alone();
@@ -59,7 +58,8 @@ int main(int argc, char** argv) {
   // (2) model alone, on one ready batch
   MultiTaskUNet net = build_model(cfg, input_channels(cfg, static_cast<int>(store.get(0)->image.volumes)));
   torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(cfg.learning_rate));
-  BatchLoader one(store, cfg, aug, std::vector<size_t>(draws.begin(), draws.begin() + cfg.batch_size), cfg.batch_size, 1, 0, 0, 1);
+  BatchLoader one(store, cfg, aug, std::vector<size_t>(draws.begin(), draws.begin() + cfg.batch_size), cfg.batch_size,
+                  1, 0, 0, 1);
   const Batch b = *one.next();
   auto step = [&](const Batch& x) {
     Targets tg{x.vessel, x.aneurysm, x.labels, x.modality, x.has_vessels};
@@ -75,15 +75,18 @@ int main(int argc, char** argv) {
   // (3) training fed by the loader
   t = Clock::now();
   {
-    BatchLoader loader(store, cfg, aug, std::vector<size_t>(draws.begin(), draws.begin() + steps * cfg.batch_size), cfg.batch_size, 2,
-                       0, workers, cfg.queue_length);
+    BatchLoader loader(store, cfg, aug, std::vector<size_t>(draws.begin(), draws.begin() + steps * cfg.batch_size),
+                       cfg.batch_size, 2, 0, workers, cfg.queue_length);
     while (auto x = loader.next()) step(*x);
   }
   const double fed_sps = steps * cfg.batch_size / since(t);
-  std::printf("configuration %s, patch %dx%dx%d, batch %d, %d loader worker(s), %d LibTorch thread(s)\n", cfg.name.c_str(),
-              cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2], cfg.batch_size, workers, torch::get_num_threads());
+  std::printf("configuration %s, patch %dx%dx%d, batch %d, %d loader worker(s), %d LibTorch thread(s)\n",
+              cfg.name.c_str(), cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2], cfg.batch_size, workers,
+              torch::get_num_threads());
   std::printf("loader alone, resampling each window  %8.1f samples/s\n", resample_sps);
-  if (rois) std::printf("ROI inputs of %zu cases made once in %.1f s; loader alone, crops of them  %8.1f samples/s\n", store.size(), roi_s, loader_sps);
+  if (rois)
+    std::printf("ROI inputs of %zu cases made once in %.1f s; loader alone, crops of them  %8.1f samples/s\n",
+                store.size(), roi_s, loader_sps);
   std::printf("model step alone    %8.1f samples/s\n", model_sps);
   std::printf("training, fed       %8.1f samples/s (%.0f %% of the model alone)\n", fed_sps, 100 * fed_sps / model_sps);
   std::printf("loader / model      %8.1fx\n", loader_sps / model_sps);

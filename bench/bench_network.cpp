@@ -2,9 +2,9 @@
 // step (forward, backward, AdamW) of the plans' MultiTaskUNet at a given input size, in float32 or
 // with bf16 autocast on CUDA. It depends on src/model and LibTorch only, so it also builds where
 // the rest of aneura cannot (e.g. against the CUDA LibTorch of a PyTorch install):
-//   g++ -O2 -std=c++17 bench/bench_network.cpp src/model/network.cpp -Isrc \
-//       -I$T/include -I$T/include/torch/csrc/api/include -L$T/lib -ltorch -ltorch_cpu -ltorch_cuda -lc10 \
-//       -Wl,-rpath,$T/lib -o bench_network          (T = the LibTorch folder)
+//   g++ -O2 -std=c++17 bench/bench_network.cpp src/model/network.cpp -Isrc -I$T/include
+//       -I$T/include/torch/csrc/api/include -L$T/lib -ltorch -ltorch_cpu -ltorch_cuda -lc10
+//       -Wl,-rpath,$T/lib -o bench_network          (one command line; T = the LibTorch folder)
 // Usage: bench_network DEVICE SIZE BATCH BASE STAGES IN_CHANNELS [bf16]
 //   e.g. cuda 128 2 32 5 4 bf16 (gpu_full: 128^3-ish ROI at 1 mm) or cpu 32 4 8 4 6 (cpu_demo windows)
 #include <torch/torch.h>
@@ -57,7 +57,8 @@ int main(int argc, char** argv) {
       aneura::CudaAutocast ac(bf16 && dev.is_cuda());
       out = net->forward(x);
     }
-    const auto loss = torch::nn::functional::cross_entropy(out.aneurysm.to(torch::kFloat), target) + out.labels.to(torch::kFloat).pow(2).mean() +
+    const auto loss = torch::nn::functional::cross_entropy(out.aneurysm.to(torch::kFloat), target) +
+                      out.labels.to(torch::kFloat).pow(2).mean() +
                       torch::nn::functional::cross_entropy(out.vessel.to(torch::kFloat), target);
     loss.backward();
     opt.step();
@@ -79,9 +80,10 @@ int main(int argc, char** argv) {
   for (int i = 0; i < n; ++i) infer();
   sync(dev);
   const double infer_s = (now() - t) / n;
-  std::printf("%s%s input %d^3 x %d, base %d, %d stages, %d input channels: training step %.4f s (%.1f samples/s), "
-              "prediction %.4f s per batch (%.4f s per input)\n",
-              dev_name.c_str(), bf16 ? " bf16" : "", size, batch, o.base_channels, o.stages, o.in_channels, train_s, batch / train_s, infer_s,
-              infer_s / batch);
+  std::printf(
+      "%s%s input %d^3 x %d, base %d, %d stages, %d input channels: training step %.4f s (%.1f samples/s), "
+      "prediction %.4f s per batch (%.4f s per input)\n",
+      dev_name.c_str(), bf16 ? " bf16" : "", size, batch, o.base_channels, o.stages, o.in_channels, train_s,
+      batch / train_s, infer_s, infer_s / batch);
   return 0;
 }

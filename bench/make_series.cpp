@@ -28,8 +28,8 @@ double phantom_hu(const Vec3& p) {
   return 35;                   // brain
 }
 
-void write_series(const fs::path& dir, const std::string& uid, int n, int size, double pixel, double step,
-                  Vec3 row, Vec3 col, bool mr, bool multiframe, Syntax syntax) {
+void write_series(const fs::path& dir, const std::string& uid, int n, int size, double pixel, double step, Vec3 row,
+                  Vec3 col, bool mr, bool multiframe, Syntax syntax) {
   fs::create_directories(dir);
   const Vec3 normal = normalized(cross(row, col));
   const double half = (size - 1) * pixel / 2.0;
@@ -91,16 +91,16 @@ int main(int argc, char** argv) {
   const fs::path out = argv[1];
   try {
     if (argc > 2 && std::strcmp(argv[2], "--cta") == 0) {
-      write_series(out / "cta", "1.2.826.0.1.3680043.8.498.7001", 400, 512, 0.45, 0.625, {1, 0, 0}, {0, 1, 0},
-                   false, false, Syntax::ExplicitLittle);
+      write_series(out / "cta", "1.2.826.0.1.3680043.8.498.7001", 400, 512, 0.45, 0.625, {1, 0, 0}, {0, 1, 0}, false,
+                   false, Syntax::ExplicitLittle);
       return 0;
     }
     write_series(out / "ct_axial", "1.2.826.0.1.3680043.8.498.7101", 80, 128, 1.6, 2.0, {1, 0, 0}, {0, 1, 0}, false,
                  false, Syntax::ExplicitLittle);
     write_series(out / "mr_coronal_multiframe", "1.2.826.0.1.3680043.8.498.7102", 60, 96, 2.0, 3.0, {1, 0, 0},
                  {0, 0, -1}, true, true, Syntax::ExplicitLittle);
-    write_series(out / "ct_axial_jpeg2000", "1.2.826.0.1.3680043.8.498.7103", 40, 128, 1.6, 4.0, {1, 0, 0},
-                 {0, 1, 0}, false, false, Syntax::Jpeg2000Lossless);
+    write_series(out / "ct_axial_jpeg2000", "1.2.826.0.1.3680043.8.498.7103", 40, 128, 1.6, 4.0, {1, 0, 0}, {0, 1, 0},
+                 false, false, Syntax::Jpeg2000Lossless);
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

@@ -48,8 +48,8 @@ int run_convert(const ConvertArgs& a) {
     const auto& g = plan.geometry;
     std::cerr << "converted " << plan.slice_map.size() << " images -> " << g.size[0] << "x" << g.size[1] << "x"
               << g.size[2] << (plan.volumes > 1 ? "x" + std::to_string(plan.volumes) : "") << " " << out << " in "
-              << secs << " s (scan " << t_scan << ", decode " << t_decode << ", write "
-              << secs - t_scan - t_decode << ")\n";
+              << secs << " s (scan " << t_scan << ", decode " << t_decode << ", write " << secs - t_scan - t_decode
+              << ")\n";
   }
   return 0;
 }

@@ -5,9 +5,9 @@
 //   predict (held-out, both flips, maps) -> evaluate (score, localization, vessel Dice) -> report.
 #include <cstdio>
 #include <fstream>
-#include <set>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "apps/aneura/commands.hpp"
 #include "core/error.hpp"
@@ -46,8 +46,12 @@ int run_demo(const DemoArgs& a) {
   std::error_code ec;
   fs::create_directories(out, ec);
   if (ec) throw Error(ErrorCode::OutputFailed, "cannot create the demo folder: " + ec.message(), out.string());
-  if (int rc = step({"synth", data.string(), "--n", std::to_string(a.train_series), "--size", "small", "--seed", "1", "--force"})) return rc;
-  if (int rc = step({"synth", test.string(), "--n", std::to_string(a.test_series), "--size", "small", "--seed", "2", "--cover-locations", "--force"})) return rc;
+  if (int rc = step(
+          {"synth", data.string(), "--n", std::to_string(a.train_series), "--size", "small", "--seed", "1", "--force"}))
+    return rc;
+  if (int rc = step({"synth", test.string(), "--n", std::to_string(a.test_series), "--size", "small", "--seed", "2",
+                     "--cover-locations", "--force"}))
+    return rc;
   // one series per modality: its header summary and a NIfTI conversion
   const RsnaDataset d = read_rsna(data);
   std::set<std::string> shown;
@@ -57,7 +61,8 @@ int run_demo(const DemoArgs& a) {
     for (char& c : name)
       if (c == ' ') c = '_';
     if (int rc = step({"info", d.series_dir(e.uid).string()})) return rc;
-    if (int rc = step({"convert", "-q", d.series_dir(e.uid).string(), "-o", (out / (name + ".nii.gz")).string()})) return rc;
+    if (int rc = step({"convert", "-q", d.series_dir(e.uid).string(), "-o", (out / (name + ".nii.gz")).string()}))
+      return rc;
   }
   // a fresh training run (the case cache is rebuilt by preprocess as needed)
   fs::remove_all(work / "runs", ec);
@@ -76,13 +81,15 @@ int run_demo(const DemoArgs& a) {
   if (int rc = step(train)) return rc;
   const std::string config = read_plans(work / "plans.json").default_configuration;
   const fs::path model = work / "runs" / config, pred = out / "predictions.csv", points = out / "predictions_points";
-  if (int rc = step({"predict", model.string(), "--data", test.string(), "-o", pred.string(), "--heatmaps", "-q"}, true)) return rc;
-  const fs::path eval = out / "evaluation.json";
-  if (int rc = step({"evaluate", pred.string(), (test / "train.csv").string(), "--points", points.string(), "--data", test.string(),
-                     "--json", eval.string()}))
+  if (int rc =
+          step({"predict", model.string(), "--data", test.string(), "-o", pred.string(), "--heatmaps", "-q"}, true))
     return rc;
-  if (int rc = step({"report", work.string(), "--predictions", pred.string(), "--truth", (test / "train.csv").string(), "--points",
-                     points.string(), "--data", test.string(), "-o", (out / "report").string()}))
+  const fs::path eval = out / "evaluation.json";
+  if (int rc = step({"evaluate", pred.string(), (test / "train.csv").string(), "--points", points.string(), "--data",
+                     test.string(), "--json", eval.string()}))
+    return rc;
+  if (int rc = step({"report", work.string(), "--predictions", pred.string(), "--truth", (test / "train.csv").string(),
+                     "--points", points.string(), "--data", test.string(), "-o", (out / "report").string()}))
     return rc;
   std::ifstream in(eval);
   const json j = json::parse(in);
@@ -90,9 +97,11 @@ int run_demo(const DemoArgs& a) {
   if (!j.at("score").is_null())
     std::printf("%.4f\n", j.at("score").get<double>());
   else
-    std::printf("undefined (a location without positives); over the defined columns %.4f\n", j.at("defined_columns_score").get<double>());
-  std::printf("demo: report in %s; model in %s; cases in %s; QA pictures in %s\n", (out / "report" / "index.html").string().c_str(),
-              model.string().c_str(), (work / "cases").string().c_str(), (work / "qa").string().c_str());
+    std::printf("undefined (a location without positives); over the defined columns %.4f\n",
+                j.at("defined_columns_score").get<double>());
+  std::printf("demo: report in %s; model in %s; cases in %s; QA pictures in %s\n",
+              (out / "report" / "index.html").string().c_str(), model.string().c_str(),
+              (work / "cases").string().c_str(), (work / "qa").string().c_str());
   return 0;
 }
 
@@ -100,11 +109,13 @@ int run_demo(const DemoArgs& a) {
 
 void add_demo(CLI::App& app, Action& action) {
   auto a = std::make_shared<DemoArgs>();
-  auto* cmd = app.add_subcommand("demo", "The whole system on synthetic data: synth, preprocess, plan, train, predict, evaluate, report");
+  auto* cmd = app.add_subcommand(
+      "demo", "The whole system on synthetic data: synth, preprocess, plan, train, predict, evaluate, report");
   cmd->add_option("OUT", a->out, "Demo folder (data/, test/, work/, predictions.csv, evaluation.json, report/)");
   cmd->add_option("--train-series", a->train_series, "Synthetic training series")->check(CLI::Range(8, 100000));
   cmd->add_option("--test-series", a->test_series, "Synthetic held-out series")->check(CLI::Range(2, 100000));
-  cmd->add_option("--budget", a->budget, "Training time budget in seconds (default: the plans')")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--budget", a->budget, "Training time budget in seconds (default: the plans')")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--spacing", a->spacing, "Case cache spacing, mm")->check(CLI::PositiveNumber);
   cmd->callback([&action, a] { action = [a] { return run_demo(*a); }; });
 }

@@ -60,17 +60,15 @@ int run_info(const InfoArgs& a) {
   const Geometry& g = plan.geometry;
   std::cout << std::setprecision(6);
   std::cout << "series      " << plan.series_uid << "\n"
-            << "modality    " << plan.modality << "  plane " << plan.plane << "  orientation "
-            << g.orientation_code() << (plan.multiframe ? "  multi-frame" : "")
-            << (plan.mosaic ? "  mosaic" : "") << "\n"
+            << "modality    " << plan.modality << "  plane " << plan.plane << "  orientation " << g.orientation_code()
+            << (plan.multiframe ? "  multi-frame" : "") << (plan.mosaic ? "  mosaic" : "") << "\n"
             << "size        " << g.size[0] << " x " << g.size[1] << " x " << g.size[2]
             << (plan.volumes > 1 ? " x " + std::to_string(plan.volumes) + " volumes" : "") << "\n"
             << "spacing mm  " << g.spacing[0] << " x " << g.spacing[1] << " x " << g.spacing[2]
             << "  (SliceThickness tag " << plan.slice_thickness << ")\n"
             << "origin LPS  " << g.origin[0] << ", " << g.origin[1] << ", " << g.origin[2] << "\n"
-            << "files       " << plan.files_scanned << " scanned, " << plan.slice_map.size()
-            << " images used, " << plan.non_dicom_files << " not DICOM, " << plan.non_image_dicom_files
-            << " DICOM without pixels\n";
+            << "files       " << plan.files_scanned << " scanned, " << plan.slice_map.size() << " images used, "
+            << plan.non_dicom_files << " not DICOM, " << plan.non_image_dicom_files << " DICOM without pixels\n";
   for (const auto& d : plan.dropped) std::cout << "dropped     " << d << "\n";
   for (const auto& w : plan.warnings) std::cout << "warning     " << w << "\n";
   return 0;

@@ -62,10 +62,12 @@ void add_plan(CLI::App& app, Action& action) {
   f->callback([&action, fp] { action = [fp] { return run_fingerprint(*fp); }; });
 
   auto args = std::make_shared<PlanArgs>();
-  auto* cmd = app.add_subcommand("plan", "Choose spacing, ROI/patch, network size, batch, workers and queue into WORK/plans.json");
+  auto* cmd = app.add_subcommand(
+      "plan", "Choose spacing, ROI/patch, network size, batch, workers and queue into WORK/plans.json");
   cmd->add_option("WORK", args->work, "Work folder with fingerprint.json")->required();
   cmd->add_flag("--explain", args->explain, "Print the reasoning behind every choice");
-  cmd->add_option("--hardware", args->hardware, "Plan for this hardware profile (JSON: cores, ram_total_gb, gpus) instead of this machine");
+  cmd->add_option("--hardware", args->hardware,
+                  "Plan for this hardware profile (JSON: cores, ram_total_gb, gpus) instead of this machine");
   cmd->callback([&action, args] { action = [args] { return run_plan(*args); }; });
 }
 

@@ -53,8 +53,9 @@ int run_preprocess(PreprocessArgs& a) {
 void add_preprocess(CLI::App& app, Action& action) {
   auto args = std::make_shared<PreprocessArgs>();
   auto* cmd = app.add_subcommand("preprocess", "Harmonize every series of a dataset into the case cache WORK/cases");
-  cmd->add_option("DATA", args->data,
-                  "RSNA layout (train.csv, series/), a BIDS/OpenMind NIfTI folder, or DeepLesion (DL_info.csv, Images_png/)")
+  cmd->add_option(
+         "DATA", args->data,
+         "RSNA layout (train.csv, series/), a BIDS/OpenMind NIfTI folder, or DeepLesion (DL_info.csv, Images_png/)")
       ->required();
   cmd->add_option("WORK", args->work, "Work folder (cases/, manifest.jsonl)")->required();
   cmd->add_option("--workers", args->workers, "Series processed in parallel (0: all usable cores)");
@@ -65,13 +66,16 @@ void add_preprocess(CLI::App& app, Action& action) {
   cmd->add_option("--ct-norm", args->o.harmonize.ct_normalization, "CT normalization: clip_zscore, windows or none")
       ->check(CLI::IsMember({"clip_zscore", "windows", "none"}));
   cmd->add_option("--mr-norm", args->o.harmonize.mr_normalization,
-                  "MR normalization: zscore, percentile, nyul (landmarks fitted on training MR, saved in WORK/nyul.json) or none")
+                  "MR normalization: zscore, percentile, nyul (landmarks fitted on training MR, saved in "
+                  "WORK/nyul.json) or none")
       ->check(CLI::IsMember({"zscore", "percentile", "nyul", "none"}));
   cmd->add_option("--sphere-radius", args->o.sphere_radius_mm, "Aneurysm mask radius around each localizer, mm")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--qa", args->o.qa_cases, "Write WORK/qa/<id>.png (tri-planar slices + head-mask contour) for this many cases");
+  cmd->add_option("--qa", args->o.qa_cases,
+                  "Write WORK/qa/<id>.png (tri-planar slices + head-mask contour) for this many cases");
   cmd->add_flag("--n4", args->o.harmonize.n4, "N4 bias field correction of MR series (ITK; slow)");
-  cmd->add_flag("--export-32ch", args->o.exports.volume_32, "Also write volume_32x384x384.nii per case (a common 2D/3D baseline input)");
+  cmd->add_flag("--export-32ch", args->o.exports.volume_32,
+                "Also write volume_32x384x384.nii per case (a common 2D/3D baseline input)");
   cmd->add_flag("--export-2p5d", args->o.exports.slices_224,
                 "Also write slices_224.nii + windows_2p5d.json (5-slice windows at 224x224, a 2.5D baseline input)");
   cmd->add_flag("--export-png", args->o.exports.png, "Also write png/<k>.png axial slices per case");

@@ -42,7 +42,8 @@ void add_synth(CLI::App& app, Action& action) {
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_flag("--cover-locations", args->o.cover_locations,
                 "Series 1-13 are positive, one at each location, so every column of the score is defined (test sets)");
-  cmd->add_flag("--hazards", args->o.hazards, "Inject known DICOM hazards (scout images, missing slices, wrong SliceThickness)");
+  cmd->add_flag("--hazards", args->o.hazards,
+                "Inject known DICOM hazards (scout images, missing slices, wrong SliceThickness)");
   cmd->add_flag("--force", args->o.force, "Replace an existing non-empty output folder");
   cmd->add_flag("-q,--quiet", args->quiet, "No progress");
   cmd->callback([&action, args] { action = [args] { return run_synth(*args); }; });

@@ -22,14 +22,13 @@ std::string full_extension(const std::string& name) {
 void write_atomically(const fs::path& dest, const std::function<void(const fs::path&)>& write) {
   const fs::path dir = dest.has_parent_path() ? dest.parent_path() : fs::path(".");
   std::error_code ec;
-  if (!fs::is_directory(dir, ec))
-    throw Error(ErrorCode::OutputFailed, "output folder does not exist", dir.string());
+  if (!fs::is_directory(dir, ec)) throw Error(ErrorCode::OutputFailed, "output folder does not exist", dir.string());
   if (::access(dir.c_str(), W_OK) != 0)
     throw Error(ErrorCode::OutputFailed, "output folder is not writable", dir.string());
   static std::atomic<unsigned> counter{0};
   const std::string name = dest.filename().string();
-  const fs::path tmp = dir / ("." + name + ".tmp" + std::to_string(::getpid()) + "_" +
-                              std::to_string(counter++) + full_extension(name));
+  const fs::path tmp =
+      dir / ("." + name + ".tmp" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + full_extension(name));
   try {
     write(tmp);
     fs::rename(tmp, dest);
@@ -38,8 +37,7 @@ void write_atomically(const fs::path& dest, const std::function<void(const fs::p
     throw;
   } catch (const std::exception& e) {
     fs::remove(tmp, ec);
-    throw Error(ErrorCode::OutputFailed, std::string("cannot write output: ") + e.what(),
-                dest.string());
+    throw Error(ErrorCode::OutputFailed, std::string("cannot write output: ") + e.what(), dest.string());
   }
 }
 

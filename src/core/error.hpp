@@ -7,16 +7,16 @@
 namespace aneura {
 
 enum class ErrorCode : int {
-  Internal = 1,       // a bug or an unexpected library failure
-  Usage = 2,          // bad command-line arguments
-  NoDicom = 3,        // the input holds no readable DICOM image
-  CorruptInput = 4,   // a file or tag is unreadable, truncated or out of range
-  AmbiguousSeries = 5,// several series/geometries and no clear choice, or --series not found
-  BadGeometry = 6,    // geometry cannot be built (all slices at one position, ...)
-  OutputFailed = 7,   // an output could not be written
-  Partial = 8,        // a batch finished but some items failed
-  InputNotFound = 9,  // an input path does not exist or cannot be read
-  Unsupported = 10,   // valid input this version does not handle (e.g. colour images)
+  Internal = 1,         // a bug or an unexpected library failure
+  Usage = 2,            // bad command-line arguments
+  NoDicom = 3,          // the input holds no readable DICOM image
+  CorruptInput = 4,     // a file or tag is unreadable, truncated or out of range
+  AmbiguousSeries = 5,  // several series/geometries and no clear choice, or --series not found
+  BadGeometry = 6,      // geometry cannot be built (all slices at one position, ...)
+  OutputFailed = 7,     // an output could not be written
+  Partial = 8,          // a batch finished but some items failed
+  InputNotFound = 9,    // an input path does not exist or cannot be read
+  Unsupported = 10,     // valid input this version does not handle (e.g. colour images)
 };
 
 class Error : public std::runtime_error {

@@ -11,7 +11,7 @@
 namespace aneura {
 
 using Vec3 = std::array<double, 3>;
-using Mat3 = std::array<Vec3, 3>;           // row-major: m[r][c]
+using Mat3 = std::array<Vec3, 3>;  // row-major: m[r][c]
 using Mat4 = std::array<std::array<double, 4>, 4>;
 
 Vec3 operator+(const Vec3& a, const Vec3& b);
@@ -23,9 +23,9 @@ double norm(const Vec3& a);
 Vec3 normalized(const Vec3& a);
 
 struct Geometry {
-  std::array<int64_t, 3> size{0, 0, 0};   // voxels along i, j, k
-  Vec3 origin{0, 0, 0};                    // LPS mm of the centre of voxel (0,0,0)
-  Vec3 spacing{1, 1, 1};                   // mm between voxel centres along i, j, k
+  std::array<int64_t, 3> size{0, 0, 0};               // voxels along i, j, k
+  Vec3 origin{0, 0, 0};                               // LPS mm of the centre of voxel (0,0,0)
+  Vec3 spacing{1, 1, 1};                              // mm between voxel centres along i, j, k
   Mat3 direction{{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}};  // column c = LPS unit vector of axis c
 
   int64_t voxel_count() const { return size[0] * size[1] * size[2]; }

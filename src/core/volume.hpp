@@ -58,13 +58,13 @@ Volume<T> flip_axis(const Volume<T>& in, int axis) {
   const auto& n = in.geom.size;
   const size_t nvox = static_cast<size_t>(in.geom.voxel_count());
   for (int64_t v = 0; v < in.volumes; ++v)
-  for (int64_t k = 0; k < n[2]; ++k)
-    for (int64_t j = 0; j < n[1]; ++j)
-      for (int64_t i = 0; i < n[0]; ++i) {
-        int64_t s[3] = {i, j, k};
-        s[axis] = n[axis] - 1 - s[axis];
-        out.data[v * nvox + out.offset(i, j, k)] = in.data[v * nvox + in.offset(s[0], s[1], s[2])];
-      }
+    for (int64_t k = 0; k < n[2]; ++k)
+      for (int64_t j = 0; j < n[1]; ++j)
+        for (int64_t i = 0; i < n[0]; ++i) {
+          int64_t s[3] = {i, j, k};
+          s[axis] = n[axis] - 1 - s[axis];
+          out.data[v * nvox + out.offset(i, j, k)] = in.data[v * nvox + in.offset(s[0], s[1], s[2])];
+        }
   return out;
 }
 

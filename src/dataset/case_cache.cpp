@@ -11,10 +11,10 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
-#include "harmonize/roi.hpp"
 #include "core/parallel.hpp"
 #include "core/uid.hpp"
 #include "harmonize/qa.hpp"
+#include "harmonize/roi.hpp"
 #include "io/dicom_series.hpp"
 #include "io/nifti.hpp"
 
@@ -30,8 +30,11 @@ json vec(const Vec3& v) { return {v[0], v[1], v[2]}; }
 json geometry_json(const Geometry& g) {
   json dir = json::array();
   for (int c = 0; c < 3; ++c) dir.push_back(vec(g.axis(c)));
-  return {{"size", g.size}, {"spacing_mm", vec(g.spacing)}, {"origin_lps_mm", vec(g.origin)},
-          {"direction_lps_columns", dir}, {"orientation", g.orientation_code()}};
+  return {{"size", g.size},
+          {"spacing_mm", vec(g.spacing)},
+          {"origin_lps_mm", vec(g.origin)},
+          {"direction_lps_columns", dir},
+          {"orientation", g.orientation_code()}};
 }
 
 }  // namespace
@@ -130,8 +133,14 @@ void build_rsna_case(const RsnaDataset& d, const SeriesEntry& e, const fs::path&
         continue;
       }
       const Vec3 ijk = grid.world_to_index(w);
-      points.push_back({{"sop_uid", l.sop_uid}, {"frame", l.frame}, {"x", l.x}, {"y", l.y}, {"column", l.column},
-                        {"location", label_names()[l.column]}, {"world_lps_mm", vec(w)}, {"voxel", vec(ijk)}});
+      points.push_back({{"sop_uid", l.sop_uid},
+                        {"frame", l.frame},
+                        {"x", l.x},
+                        {"y", l.y},
+                        {"column", l.column},
+                        {"location", label_names()[l.column]},
+                        {"world_lps_mm", vec(w)},
+                        {"voxel", vec(ijk)}});
       const double r = o.sphere_radius_mm;
       int64_t lo[3], hi[3];
       for (int a = 0; a < 3; ++a) {
@@ -154,9 +163,14 @@ void build_rsna_case(const RsnaDataset& d, const SeriesEntry& e, const fs::path&
             {"labelled", e.labelled},
             {"labels", e.labels},
             {"label_names", label_names()},
-            {"source", {{"kind", "rsna-dicom"}, {"folder", plan.folder.string()}, {"geometry", geometry_json(plan.geometry)},
-                        {"plane", plan.plane}, {"multiframe", plan.multiframe}, {"images", plan.slice_map.size()},
-                        {"dropped", plan.dropped}}},
+            {"source",
+             {{"kind", "rsna-dicom"},
+              {"folder", plan.folder.string()},
+              {"geometry", geometry_json(plan.geometry)},
+              {"plane", plan.plane},
+              {"multiframe", plan.multiframe},
+              {"images", plan.slice_map.size()},
+              {"dropped", plan.dropped}}},
             {"labels_file", {{"vessel_source", vessel_source}, {"sphere_radius_mm", o.sphere_radius_mm}}},
             {"points", points},
             {"warnings", out.warnings},
@@ -196,11 +210,15 @@ NyulModel nyul_for_dataset(const RsnaDataset& d, const fs::path& work, const Cas
       continue;  // a series that cannot be read is reported by the batch itself
     }
   }
-  if (landmarks.empty()) throw Error(ErrorCode::Usage, "--mr-norm nyul needs labelled MR series to fit on", d.root.string());
+  if (landmarks.empty())
+    throw Error(ErrorCode::Usage, "--mr-norm nyul needs labelled MR series to fit on", d.root.string());
   m = nyul_fit_landmarks(landmarks, m);
   fs::create_directories(work, ec);
-  write_text_atomically(file, json{{"percentiles", m.percentiles}, {"standard", m.standard}, {"scale_min", m.scale_min},
-                                   {"scale_max", m.scale_max}, {"fitted_on_series", landmarks.size()}}
+  write_text_atomically(file, json{{"percentiles", m.percentiles},
+                                   {"standard", m.standard},
+                                   {"scale_min", m.scale_min},
+                                   {"scale_max", m.scale_max},
+                                   {"fitted_on_series", landmarks.size()}}
                                   .dump(1));
   return m;
 }
@@ -247,8 +265,12 @@ PreprocessSummary run_case_jobs(const std::vector<CaseJob>& jobs, const fs::path
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::lock_guard<std::mutex> lock(mu);
     (r.status == "ok" ? sum.ok : r.status == "skipped" ? sum.skipped : sum.failed)++;
-    manifest << json{{"id", r.id}, {"status", r.status}, {"reason", r.reason}, {"seconds", r.seconds},
-                     {"warnings", r.warnings.size()}}.dump()
+    manifest << json{{"id", r.id},
+                     {"status", r.status},
+                     {"reason", r.reason},
+                     {"seconds", r.seconds},
+                     {"warnings", r.warnings.size()}}
+                    .dump()
              << "\n";
     manifest.flush();
     if (progress) progress(++done, total, r);
@@ -260,7 +282,8 @@ PreprocessSummary preprocess_dataset(const RsnaDataset& d, const fs::path& work,
                                      const std::function<void(int, int, const CaseOutcome&)>& progress) {
   std::vector<CaseJob> jobs;
   for (const auto& e : d.series)
-    jobs.push_back({e.uid, [&d, &e, &work, &o](CaseOutcome& out, bool qa) { build_rsna_case(d, e, work, o, qa, out); }});
+    jobs.push_back(
+        {e.uid, [&d, &e, &work, &o](CaseOutcome& out, bool qa) { build_rsna_case(d, e, work, o, qa, out); }});
   return run_case_jobs(jobs, work, workers, o.qa_cases, progress);
 }
 

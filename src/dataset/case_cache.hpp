@@ -46,8 +46,8 @@ std::optional<HarmonizeParams> read_preprocess_params(const std::filesystem::pat
 
 // Builds the case of one RSNA series (throws aneura::Error on bad input; warnings go to `out`).
 // With `qa`, also writes WORK/qa/<id>.png.
-void build_rsna_case(const RsnaDataset& d, const SeriesEntry& e, const std::filesystem::path& work, const CaseOptions& o,
-                     bool qa, CaseOutcome& out);
+void build_rsna_case(const RsnaDataset& d, const SeriesEntry& e, const std::filesystem::path& work,
+                     const CaseOptions& o, bool qa, CaseOutcome& out);
 
 struct PreprocessSummary {
   int ok = 0, skipped = 0, failed = 0;
@@ -80,6 +80,7 @@ PreprocessSummary run_case_jobs(const std::vector<CaseJob>& jobs, const std::fil
 // per series (id, status, reason, seconds). QA pictures for o.qa_cases series drawn at random (the
 // same ones for the same ids). progress(done, total) after each series.
 PreprocessSummary preprocess_dataset(const RsnaDataset& d, const std::filesystem::path& work, const CaseOptions& o,
-                                     unsigned workers, const std::function<void(int, int, const CaseOutcome&)>& progress = {});
+                                     unsigned workers,
+                                     const std::function<void(int, int, const CaseOutcome&)>& progress = {});
 
 }  // namespace aneura

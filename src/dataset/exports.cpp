@@ -44,8 +44,9 @@ json write_exports(const Volume<float>& image, const json& points, const fs::pat
       const int64_t k = std::lround(p["voxel"][2].get<double>());
       if (k >= 2 && k + 2 < g.size[2]) positive.push_back(k);
     }
-    write_text_atomically(dir / "windows_2p5d.json",
-                          json{{"file", "slices_224.nii"}, {"window", 5}, {"centres", centres}, {"positive_centres", positive}}.dump());
+    write_text_atomically(
+        dir / "windows_2p5d.json",
+        json{{"file", "slices_224.nii"}, {"window", 5}, {"centres", centres}, {"positive_centres", positive}}.dump());
     done["slices_224"] = "slices_224.nii";
     done["windows_2p5d"] = "windows_2p5d.json";
   }

@@ -1,4 +1,5 @@
-// Optional per-case exports in the shapes a common RSNA 2025 baseline trains on (32-slice volumes, 2.5D slice windows), written beside the case:
+// Optional per-case exports in the shapes a common RSNA 2025 baseline trains on (32-slice volumes, 2.5D slice windows),
+// written beside the case:
 //   volume_32x384x384.nii  the first channel resampled to 384 x 384 in-plane x 32 slices (linear),
 //                          covering the same extent as the case grid
 //   slices_224.nii         the first channel at 224 x 224 in-plane, every slice kept, plus

@@ -74,7 +74,8 @@ RsnaDataset read_rsna(const fs::path& root) {
       for (int c = 0; c < kNumLabels; ++c) {
         const std::string& v = row[c_lab[c]];
         if (v != "0" && v != "1")
-          throw Error(ErrorCode::CorruptInput, "label '" + label_names()[c] + "' must be 0 or 1, not '" + v + "'", where);
+          throw Error(ErrorCode::CorruptInput, "label '" + label_names()[c] + "' must be 0 or 1, not '" + v + "'",
+                      where);
         e.labels[c] = v == "1";
       }
       e.labelled = true;
@@ -99,7 +100,8 @@ RsnaDataset read_rsna(const fs::path& root) {
         throw Error(e.code(), e.what(), where);
       }
       const auto col = label_index(row[c_loc]);
-      if (!col || *col == kPresentColumn) throw Error(ErrorCode::CorruptInput, "unknown location '" + row[c_loc] + "'", where);
+      if (!col || *col == kPresentColumn)
+        throw Error(ErrorCode::CorruptInput, "unknown location '" + row[c_loc] + "'", where);
       l.column = *col;
       d.localizers[l.series_uid].push_back(l);
     }
@@ -118,7 +120,8 @@ RsnaDataset read_rsna(const fs::path& root) {
       d.series.push_back(e);
     }
   }
-  if (d.series.empty()) throw Error(ErrorCode::NoDicom, "no series: neither train.csv rows nor series/<uid> folders", root.string());
+  if (d.series.empty())
+    throw Error(ErrorCode::NoDicom, "no series: neither train.csv rows nor series/<uid> folders", root.string());
   return d;
 }
 

@@ -1,6 +1,6 @@
-// The RSNA 2025 dataset layout (the competition's data description on Kaggle): train.csv, train_localizers.csv, series/<uid>/,
-// segmentations/<uid>.nii and <uid>_cowseg.nii. Every SeriesInstanceUID is validated before it
-// becomes part of a path.
+// The RSNA 2025 dataset layout (the competition's data description on Kaggle): train.csv, train_localizers.csv,
+// series/<uid>/, segmentations/<uid>.nii and <uid>_cowseg.nii. Every SeriesInstanceUID is validated before it becomes
+// part of a path.
 #pragma once
 #include <array>
 #include <filesystem>
@@ -34,7 +34,7 @@ void parse_coordinates(const std::string& s, Localizer& out);
 
 struct RsnaDataset {
   std::filesystem::path root;
-  std::vector<SeriesEntry> series;                        // train.csv order, then unlisted folders
+  std::vector<SeriesEntry> series;                           // train.csv order, then unlisted folders
   std::map<std::string, std::vector<Localizer>> localizers;  // by SeriesInstanceUID
 
   std::filesystem::path series_dir(const std::string& uid) const;

@@ -134,14 +134,16 @@ std::vector<CaseJob> deeplesion_jobs(const fs::path& root, const fs::path& work,
     if (cut == std::string::npos) continue;
     const std::string folder = file.substr(0, cut);
     Vec3 s{0, 0, 0};
-    if (std::sscanf(t.rows[r][c_spacing].c_str(), "%lf, %lf, %lf", &s[0], &s[1], &s[2]) != 3 || !(s[0] > 0 && s[1] > 0 && s[2] > 0))
+    if (std::sscanf(t.rows[r][c_spacing].c_str(), "%lf, %lf, %lf", &s[0], &s[1], &s[2]) != 3 ||
+        !(s[0] > 0 && s[1] > 0 && s[2] > 0))
       throw Error(ErrorCode::CorruptInput, "Spacing_mm_px_ must be 'x, y, z' in mm",
                   info.string() + ":" + std::to_string(t.line_numbers[r]));
     series[folder] = s;
   }
   std::vector<CaseJob> jobs;
   for (const auto& [folder, spacing] : series) {
-    if (!is_safe_name(folder)) throw Error(ErrorCode::CorruptInput, "unsafe series folder name '" + folder + "'", info.string());
+    if (!is_safe_name(folder))
+      throw Error(ErrorCode::CorruptInput, "unsafe series folder name '" + folder + "'", info.string());
     const fs::path dir = root / "Images_png" / folder;
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) continue;  // listed in the CSV but not downloaded
@@ -150,7 +152,8 @@ std::vector<CaseJob> deeplesion_jobs(const fs::path& root, const fs::path& work,
                                       {{"kind", "deeplesion"}, {"folder", dir.string()}, {"spacing_mm", vec(spacing)}});
                     }});
   }
-  if (jobs.empty()) throw Error(ErrorCode::NoDicom, "no DeepLesion series folder found under Images_png", root.string());
+  if (jobs.empty())
+    throw Error(ErrorCode::NoDicom, "no DeepLesion series folder found under Images_png", root.string());
   return jobs;
 }
 

@@ -39,8 +39,10 @@ CompetitionScore competition_score(const std::vector<std::array<int, kNumLabels>
     std::vector<double> p;
     for (size_t i = 0; i < truth.size(); ++i) t.push_back(truth[i][c]), p.push_back(prob[i][c]);
     s.auc[c] = roc_auc(t, p);
-    if (!s.auc[c]) s.undefined.push_back(label_names()[c]);
-    else if (c != kPresentColumn) locations += *s.auc[c];
+    if (!s.auc[c])
+      s.undefined.push_back(label_names()[c]);
+    else if (c != kPresentColumn)
+      locations += *s.auc[c];
   }
   if (s.undefined.empty()) s.score = (13.0 * *s.auc[kPresentColumn] + locations) / 26.0;
   return s;

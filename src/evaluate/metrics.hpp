@@ -1,4 +1,5 @@
-// The competition metric (the RSNA 2025 Intracranial Aneurysm Detection competition's evaluation): per-column ROC AUC over all series, and
+// The competition metric (the RSNA 2025 Intracranial Aneurysm Detection competition's evaluation): per-column ROC AUC
+// over all series, and
 //   score = (13 * AUC(Aneurysm Present) + sum of the 13 location AUCs) / 26.
 // AUC is the Mann-Whitney statistic: the probability that a random positive scores above a
 // random negative, ties counting one half (as scikit-learn's roc_auc_score). A column with one
@@ -18,8 +19,8 @@ std::optional<double> roc_auc(const std::vector<int>& truth, const std::vector<d
 
 struct CompetitionScore {
   std::array<std::optional<double>, kNumLabels> auc;
-  std::optional<double> score;          // nullopt when a column has no AUC
-  std::vector<std::string> undefined;   // columns with one class only
+  std::optional<double> score;         // nullopt when a column has no AUC
+  std::vector<std::string> undefined;  // columns with one class only
 };
 
 // truth[i][c], prob[i][c] for series i and column c (train.csv order).

@@ -38,7 +38,8 @@ typename itk::Image<Pixel, 3>::Pointer to_itk(const Volume<Pixel>& v) {
 }  // namespace
 
 Volume<float> n4_correct(const Volume<float>& v, const Volume<uint8_t>& mask, const N4Options& o) {
-  if (v.volumes != 1 || mask.geom.size != v.geom.size) throw Error(ErrorCode::Internal, "N4 expects one volume and its mask");
+  if (v.volumes != 1 || mask.geom.size != v.geom.size)
+    throw Error(ErrorCode::Internal, "N4 expects one volume and its mask");
   float lo = std::numeric_limits<float>::max();
   for (size_t i = 0; i < v.data.size(); ++i)
     if (mask.data[i]) lo = std::min(lo, v.data[i]);
@@ -71,8 +72,7 @@ Volume<float> n4_correct(const Volume<float>& v, const Volume<uint8_t>& mask, co
 
   // Multiplicative field on the coarse grid, then onto the full grid.
   Volume<float> field(coarse);
-  for (size_t i = 0; i < field.data.size(); ++i)
-    field.data[i] = corrected[i] > 0 ? small.data[i] / corrected[i] : 1.0f;
+  for (size_t i = 0; i < field.data.size(); ++i) field.data[i] = corrected[i] > 0 ? small.data[i] / corrected[i] : 1.0f;
   const Volume<float> full = resample_to(field, v.geom, Interp::Linear, 1.0f);
   Volume<float> out(v.geom);
   for (size_t i = 0; i < out.data.size(); ++i) {

@@ -10,8 +10,7 @@ namespace aneura {
 namespace {
 
 std::vector<float> masked_values(const Volume<float>& v, const Volume<uint8_t>* mask) {
-  if (mask && mask->data.size() != v.data.size())
-    throw Error(ErrorCode::Internal, "mask and image differ in size");
+  if (mask && mask->data.size() != v.data.size()) throw Error(ErrorCode::Internal, "mask and image differ in size");
   std::vector<float> out;
   out.reserve(v.data.size());
   for (size_t i = 0; i < v.data.size(); ++i)
@@ -58,7 +57,8 @@ Volume<float> ct_window(const Volume<float>& hu, double level, double width) {
 }
 
 const std::vector<Window>& standard_windows() {
-  static const std::vector<Window> w = {{"brain", 40, 80}, {"subdural", 80, 200}, {"bone", 600, 2800}, {"vessel", 300, 600}};
+  static const std::vector<Window> w = {
+      {"brain", 40, 80}, {"subdural", 80, 200}, {"bone", 600, 2800}, {"vessel", 300, 600}};
   return w;
 }
 
@@ -68,7 +68,8 @@ Volume<float> ct_windows(const Volume<float>& hu, const std::vector<Window>& win
   const size_t n = hu.data.size();
   for (size_t c = 0; c < windows.size(); ++c) {
     const double lo = windows[c].level - windows[c].width / 2, w = windows[c].width;
-    for (size_t i = 0; i < n; ++i) out.data[c * n + i] = static_cast<float>(std::clamp((hu.data[i] - lo) / w, 0.0, 1.0));
+    for (size_t i = 0; i < n; ++i)
+      out.data[c * n + i] = static_cast<float>(std::clamp((hu.data[i] - lo) / w, 0.0, 1.0));
   }
   return out;
 }

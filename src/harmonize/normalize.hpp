@@ -14,7 +14,8 @@ namespace aneura {
 // Value of the p-th percentile (0..100) of `values` (linear between order statistics, as numpy).
 double percentile(std::vector<float> values, double p);
 // Percentiles of the voxels where mask != 0 (all voxels when mask is null).
-std::vector<double> percentiles(const Volume<float>& v, const std::vector<double>& ps, const Volume<uint8_t>* mask = nullptr);
+std::vector<double> percentiles(const Volume<float>& v, const std::vector<double>& ps,
+                                const Volume<uint8_t>* mask = nullptr);
 
 // CT window (level/width in HU) -> [0, 1]: (x - (level - width/2)) / width, clipped.
 Volume<float> ct_window(const Volume<float>& hu, double level, double width);

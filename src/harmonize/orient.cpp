@@ -18,12 +18,18 @@ AxisMap orientation_map(const Geometry& g, const std::string& code) {
   // World (LPS) unit vector each letter names.
   auto letter = [&](char c) -> Vec3 {
     switch (c) {
-      case 'L': return {1, 0, 0};
-      case 'R': return {-1, 0, 0};
-      case 'P': return {0, 1, 0};
-      case 'A': return {0, -1, 0};
-      case 'S': return {0, 0, 1};
-      case 'I': return {0, 0, -1};
+      case 'L':
+        return {1, 0, 0};
+      case 'R':
+        return {-1, 0, 0};
+      case 'P':
+        return {0, 1, 0};
+      case 'A':
+        return {0, -1, 0};
+      case 'S':
+        return {0, 0, 1};
+      case 'I':
+        return {0, 0, -1};
     }
     throw Error(ErrorCode::Usage, std::string("orientation letter must be one of LRPASI: '") + c + "'");
   };

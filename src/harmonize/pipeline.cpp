@@ -27,11 +27,18 @@ Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, co
   if (p.crop) h.crop_box = threshold_box(raw, threshold, p.crop_margin_mm);
   const Geometry cropped = crop_geometry(raw.geom, h.crop_box);
   const Geometry oriented = reorient_geometry(cropped, orientation_map(cropped, p.orientation));
-  h.steps.push_back({{"step", "crop"}, {"enabled", p.crop}, {"foreground_threshold", threshold},
-                     {"margin_mm", p.crop_margin_mm}, {"box_lo", h.crop_box.lo}, {"box_hi", h.crop_box.hi},
+  h.steps.push_back({{"step", "crop"},
+                     {"enabled", p.crop},
+                     {"foreground_threshold", threshold},
+                     {"margin_mm", p.crop_margin_mm},
+                     {"box_lo", h.crop_box.lo},
+                     {"box_hi", h.crop_box.hi},
                      {"box_in", "source voxel indices"}});
-  h.steps.push_back({{"step", "orient"}, {"from", raw.geom.orientation_code()}, {"to", oriented.orientation_code()},
-                     {"exact", true}, {"applied", "as the target grid of the resampling (no separate copy)"}});
+  h.steps.push_back({{"step", "orient"},
+                     {"from", raw.geom.orientation_code()},
+                     {"to", oriented.orientation_code()},
+                     {"exact", true},
+                     {"applied", "as the target grid of the resampling (no separate copy)"}});
 
   const float outside = ct ? -1024.f : 0.f;
   const Geometry target = resampled_grid(oriented, p.spacing);
@@ -40,7 +47,9 @@ Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, co
   const Vec3 before = raw.geom.spacing;
   const double anisotropy_ratio = 3.0;
   static const char* interp_names[] = {"nearest", "linear", "bspline"};
-  h.steps.push_back({{"step", "resample"}, {"from_spacing_mm", vec(before)}, {"to_spacing_mm", vec(p.spacing)},
+  h.steps.push_back({{"step", "resample"},
+                     {"from_spacing_mm", vec(before)},
+                     {"to_spacing_mm", vec(p.spacing)},
                      {"interpolation", interp_names[static_cast<int>(p.interp)]},
                      {"anisotropy_ratio", anisotropy_ratio},
                      {"direction", "output voxel centre -> input point (identity transform)"},
@@ -48,8 +57,11 @@ Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, co
 
   if (!ct && p.n4) {
     v = n4_correct(v, h.mask);
-    h.steps.push_back({{"step", "bias_correction"}, {"method", "N4 (ITK)"}, {"shrink", N4Options{}.shrink},
-                       {"levels", N4Options{}.levels}, {"iterations_per_level", N4Options{}.iterations}});
+    h.steps.push_back({{"step", "bias_correction"},
+                       {"method", "N4 (ITK)"},
+                       {"shrink", N4Options{}.shrink},
+                       {"levels", N4Options{}.levels},
+                       {"iterations_per_level", N4Options{}.iterations}});
   }
   const bool any = std::any_of(h.mask.data.begin(), h.mask.data.end(), [](uint8_t x) { return x != 0; });
   const Volume<uint8_t>* m = any ? &h.mask : nullptr;
@@ -61,9 +73,13 @@ Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, co
     for (size_t i = 0; i < v.data.size(); ++i)
       if (!m || h.mask.data[i]) sum += v.data[i], sq += double(v.data[i]) * v.data[i], ++cnt;
     const double mean = cnt > 0 ? sum / cnt : 0;
-    h.foreground = {{"p00_5", pr[0]}, {"p50", pr[1]}, {"p99_5", pr[2]}, {"mean", mean},
+    h.foreground = {{"p00_5", pr[0]},
+                    {"p50", pr[1]},
+                    {"p99_5", pr[2]},
+                    {"mean", mean},
                     {"std", cnt > 0 ? std::sqrt(std::max(0.0, sq / cnt - mean * mean)) : 0.0},
-                    {"voxels", cnt}, {"volume_ml", cnt * v.geom.spacing[0] * v.geom.spacing[1] * v.geom.spacing[2] / 1000}};
+                    {"voxels", cnt},
+                    {"volume_ml", cnt * v.geom.spacing[0] * v.geom.spacing[1] * v.geom.spacing[2] / 1000}};
   }
   nlohmann::json norm = {{"step", "normalize"}, {"modality", dicom_modality}};
   const std::string& scheme = ct ? p.ct_normalization : p.mr_normalization;
@@ -102,13 +118,24 @@ template Harmonized harmonize(const Volume<float>&, const std::string&, const Ha
 template Harmonized harmonize(const Volume<int16_t>&, const std::string&, const HarmonizeParams&);
 
 json harmonize_params_to_json(const HarmonizeParams& p) {
-  return {{"orientation", p.orientation}, {"spacing_mm", p.spacing},
-          {"interp", p.interp == Interp::BSpline ? "bspline" : p.interp == Interp::Nearest ? "nearest" : "linear"},
-          {"crop", p.crop}, {"crop_margin_mm", p.crop_margin_mm}, {"ct_normalization", p.ct_normalization},
-          {"ct_clip", {p.ct_clip_lo, p.ct_clip_hi}}, {"ct_mean", p.ct_mean}, {"ct_std", p.ct_std},
-          {"mr_normalization", p.mr_normalization}, {"n4", p.n4},
-          {"nyul", {{"percentiles", p.nyul.percentiles}, {"standard", p.nyul.standard}, {"scale_min", p.nyul.scale_min},
-                    {"scale_max", p.nyul.scale_max}}}};
+  return {{"orientation", p.orientation},
+          {"spacing_mm", p.spacing},
+          {"interp", p.interp == Interp::BSpline   ? "bspline"
+                     : p.interp == Interp::Nearest ? "nearest"
+                                                   : "linear"},
+          {"crop", p.crop},
+          {"crop_margin_mm", p.crop_margin_mm},
+          {"ct_normalization", p.ct_normalization},
+          {"ct_clip", {p.ct_clip_lo, p.ct_clip_hi}},
+          {"ct_mean", p.ct_mean},
+          {"ct_std", p.ct_std},
+          {"mr_normalization", p.mr_normalization},
+          {"n4", p.n4},
+          {"nyul",
+           {{"percentiles", p.nyul.percentiles},
+            {"standard", p.nyul.standard},
+            {"scale_min", p.nyul.scale_min},
+            {"scale_max", p.nyul.scale_max}}}};
 }
 
 HarmonizeParams harmonize_params_from_json(const json& j) {

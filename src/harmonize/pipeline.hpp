@@ -37,7 +37,7 @@ struct HarmonizeParams {
   double ct_clip_lo = -100, ct_clip_hi = 600, ct_mean = 40, ct_std = 60;
   // MR: "percentile" (p1..p99 -> [0,1]), "zscore" (inside the head), "nyul", or "none"
   std::string mr_normalization = "zscore";
-  NyulModel nyul;  // fitted landmarks when mr_normalization == "nyul"
+  NyulModel nyul;   // fitted landmarks when mr_normalization == "nyul"
   bool n4 = false;  // N4 bias field correction of MR before normalization (slow; off by default)
 };
 
@@ -47,12 +47,12 @@ nlohmann::json harmonize_params_to_json(const HarmonizeParams& p);
 HarmonizeParams harmonize_params_from_json(const nlohmann::json& j);
 
 struct Harmonized {
-  Volume<float> image;              // channels stacked along t
-  Volume<uint8_t> mask;             // head mask on the final grid
+  Volume<float> image;   // channels stacked along t
+  Volume<uint8_t> mask;  // head mask on the final grid
   std::vector<std::string> channels;
-  Box crop_box;                     // in source voxel indices
+  Box crop_box;                                    // in source voxel indices
   nlohmann::json steps = nlohmann::json::array();  // every step with its parameters, in order
-  nlohmann::json foreground;        // intensity statistics inside the mask before normalization
+  nlohmann::json foreground;                       // intensity statistics inside the mask before normalization
 };
 
 // `dicom_modality` is the DICOM Modality tag ("CT" or "MR"), the only modality known at test time.

@@ -32,7 +32,9 @@ RgbImage triplanar(const Volume<float>& in_image, const Volume<uint8_t>& in_mask
   const double lo = p[0], span = p[1] > p[0] ? p[1] - p[0] : 1.0;
 
   // Three panels: (width axis, height axis, fixed axis), both drawn reversed (R left, up = A/S).
-  struct Panel { int u, v, w; };
+  struct Panel {
+    int u, v, w;
+  };
   const Panel panels[3] = {{0, 1, 2}, {0, 2, 1}, {1, 2, 0}};
   int width = 0, height = 0;
   for (const auto& pn : panels) {

@@ -173,8 +173,12 @@ Volume<float> resample_to(const Volume<float>& in, const Geometry& grid, Interp 
     filter->SetInput(wrap(in, t));
     filter->SetTransform(itk::IdentityTransform<double, 3>::New());
     switch (interp) {
-      case Interp::Nearest: filter->SetInterpolator(itk::NearestNeighborInterpolateImageFunction<Image, double>::New()); break;
-      case Interp::Linear: filter->SetInterpolator(itk::LinearInterpolateImageFunction<Image, double>::New()); break;
+      case Interp::Nearest:
+        filter->SetInterpolator(itk::NearestNeighborInterpolateImageFunction<Image, double>::New());
+        break;
+      case Interp::Linear:
+        filter->SetInterpolator(itk::LinearInterpolateImageFunction<Image, double>::New());
+        break;
       case Interp::BSpline: {
         auto b = itk::BSplineInterpolateImageFunction<Image, double, double>::New();
         b->SetSplineOrder(3);
@@ -216,10 +220,12 @@ Volume<float> resample_onto(const Volume<T>& in, const Geometry& grid, Interp in
                             double anisotropy_ratio, const Geometry* region) {
   if constexpr (!std::is_same_v<T, float>) {
     int from[3], sign[3];
-    if (interp == Interp::Linear && !anisotropic(in.geom, anisotropy_ratio) && axis_aligned(in.geom, grid, from, sign)) {
+    if (interp == Interp::Linear && !anisotropic(in.geom, anisotropy_ratio) &&
+        axis_aligned(in.geom, grid, from, sign)) {
       Volume<float> out(grid, in.volumes);
       const size_t n = static_cast<size_t>(grid.voxel_count());
-      for (int64_t t = 0; t < in.volumes; ++t) linear_axis_aligned(in, t, grid, from, sign, outside, out.data.data() + t * n);
+      for (int64_t t = 0; t < in.volumes; ++t)
+        linear_axis_aligned(in, t, grid, from, sign, outside, out.data.data() + t * n);
       return out;
     }
     Volume<float> f(in.geom, in.volumes);  // every other case runs on float
@@ -228,13 +234,15 @@ Volume<float> resample_onto(const Volume<T>& in, const Geometry& grid, Interp in
   } else {
     const auto& s = in.geom.spacing;
     const int thick = static_cast<int>(std::max_element(s.begin(), s.end()) - s.begin());
-    if (interp == Interp::Nearest || !anisotropic(in.geom, anisotropy_ratio)) return resample_to(in, grid, interp, outside);
+    if (interp == Interp::Nearest || !anisotropic(in.geom, anisotropy_ratio))
+      return resample_to(in, grid, interp, outside);
     // Pass 1: in-plane only, on the input's own axes (the thick axis keeps its slices, so no
     // kernel reaches across them).
     const double fine = *std::min_element(grid.spacing.begin(), grid.spacing.end());
     Vec3 mid_spacing{fine, fine, fine};
     mid_spacing[thick] = s[thick];
-    const Volume<float> in_plane = resample_to(in, resampled_grid(region ? *region : in.geom, mid_spacing), interp, outside);
+    const Volume<float> in_plane =
+        resample_to(in, resampled_grid(region ? *region : in.geom, mid_spacing), interp, outside);
     // Pass 2: onto the target grid, linearly.
     return resample_to(in_plane, grid, Interp::Linear, outside);
   }

@@ -22,7 +22,7 @@ Volume<float> resample_to(const Volume<float>& in, const Geometry& grid, Interp 
                           bool itk_only = false);
 
 struct ResampleOptions {
-  Vec3 spacing{1, 1, 1};            // target spacing, mm
+  Vec3 spacing{1, 1, 1};  // target spacing, mm
   Interp interp = Interp::Linear;
   // Anisotropy-aware (as nnU-Net's resampling): when the largest input spacing exceeds the smallest
   // by this factor, resample in-plane with `interp` first, then along the thick axis linearly, so

@@ -48,7 +48,8 @@ itk::Image<uint8_t, 3>::Pointer head_mask(const Volume<float>& image, const std:
   uint8_t* out = m->GetBufferPointer();  // x fastest, as Volume
   for (int64_t k = 0; k < n[2]; k += stride[2])
     for (int64_t j = 0; j < n[1]; j += stride[1])
-      for (int64_t i = 0; i < n[0]; i += stride[0]) *out++ = image.data[static_cast<size_t>((k * n[1] + j) * n[0] + i)] > thr ? 1 : 0;
+      for (int64_t i = 0; i < n[0]; i += stride[0])
+        *out++ = image.data[static_cast<size_t>((k * n[1] + j) * n[0] + i)] > thr ? 1 : 0;
   using Ball = itk::FlatStructuringElement<3>;
   Ball::RadiusType r;
   r.Fill(1);
@@ -80,11 +81,13 @@ std::optional<double> widest_head_level(const std::vector<double>& level_mm, con
   // fitted by least squares (vnl's SVD), t relative to the widest level.
   std::vector<double> t, y;
   for (size_t i = 0; i < area.size(); ++i)
-    if (area[i] >= 0.1 * amax && level_mm[i] >= at - 15 && level_mm[i] <= top) t.push_back(level_mm[i] - at), y.push_back(area[i]);
+    if (area[i] >= 0.1 * amax && level_mm[i] >= at - 15 && level_mm[i] <= top)
+      t.push_back(level_mm[i] - at), y.push_back(area[i]);
   if (t.size() < 4) return std::nullopt;
   vnl_matrix<double> design(static_cast<unsigned>(t.size()), 3);
   vnl_vector<double> rhs(static_cast<unsigned>(t.size()));
-  for (unsigned i = 0; i < t.size(); ++i) design(i, 0) = 1, design(i, 1) = t[i], design(i, 2) = t[i] * t[i], rhs[i] = y[i];
+  for (unsigned i = 0; i < t.size(); ++i)
+    design(i, 0) = 1, design(i, 1) = t[i], design(i, 2) = t[i] * t[i], rhs[i] = y[i];
   const vnl_vector<double> c = vnl_svd<double>(design).solve(rhs);
   if (!(c[2] < -1e-9 * amax)) return std::nullopt;  // no downward curvature (a flat profile fits ~0)
   const double level = at - c[1] / (2 * c[2]);
@@ -104,7 +107,8 @@ RoiAnchor find_roi_anchor(const Volume<float>& image) {
   const uint8_t* m = mask->GetBufferPointer();
   Vec3 fov_min{1e9, 1e9, 1e9}, fov_max{-1e9, -1e9, -1e9};
   for (int c = 0; c < 8; ++c) {
-    const Vec3 w = g.index_to_world({double((c & 1) ? n[0] - 1 : 0), double((c & 2) ? n[1] - 1 : 0), double((c & 4) ? n[2] - 1 : 0)});
+    const Vec3 w = g.index_to_world(
+        {double((c & 1) ? n[0] - 1 : 0), double((c & 2) ? n[1] - 1 : 0), double((c & 4) ? n[2] - 1 : 0)});
     for (int a = 0; a < 3; ++a) fov_min[a] = std::min(fov_min[a], w[a]), fov_max[a] = std::max(fov_max[a], w[a]);
   }
   // The head's cross-section area (mm^2) per S level, in bins of the largest voxel spacing (the
@@ -153,14 +157,20 @@ RoiAnchor find_roi_anchor(const Volume<float>& image) {
   const double extent_s = fov_max[2] - fov_min[2];
   const auto widest = extent_s < 110 ? std::nullopt : widest_head_level(level, area);
   const bool top_touched = head_top > fov_max[2] - 2 * bin;
-  if (extent_s < 110) a.point[2] = (fov_min[2] + fov_max[2]) / 2;
-  else if (widest) a.point[2] = *widest, a.rule = RoiRule::Widest;
-  else if (!top_touched) a.point[2] = head_top, a.rule = RoiRule::Vertex;
-  else a.point[2] = fov_max[2], a.rule = RoiRule::FieldTop;
+  if (extent_s < 110)
+    a.point[2] = (fov_min[2] + fov_max[2]) / 2;
+  else if (widest)
+    a.point[2] = *widest, a.rule = RoiRule::Widest;
+  else if (!top_touched)
+    a.point[2] = head_top, a.rule = RoiRule::Vertex;
+  else
+    a.point[2] = fov_max[2], a.rule = RoiRule::FieldTop;
   return a;
 }
 
-Vec3 find_roi_centre(const Volume<float>& image, const RoiOffsets& offsets) { return offsets.centre(find_roi_anchor(image)); }
+Vec3 find_roi_centre(const Volume<float>& image, const RoiOffsets& offsets) {
+  return offsets.centre(find_roi_anchor(image));
+}
 
 const char* roi_rule_name(RoiRule r) {
   static const char* names[kRoiRules] = {"slab", "widest", "vertex", "field_top"};
@@ -188,13 +198,14 @@ RoiOffsets RoiOffsets::from_json(const json& j) {
     o.cases[r] = j.at(name).value("cases", 0);
     for (double v : o.by_rule[r])
       if (!std::isfinite(v) || std::fabs(v) > 500)
-        throw Error(ErrorCode::CorruptInput, std::string("roi_offsets.") + name + " is not an offset in mm (finite, within 500)");
+        throw Error(ErrorCode::CorruptInput,
+                    std::string("roi_offsets.") + name + " is not an offset in mm (finite, within 500)");
   }
   return o;
 }
 
-RoiOffsets learn_roi_offsets(const std::vector<std::pair<RoiAnchor, std::vector<std::pair<Vec3, int>>>>& cases, const RoiOffsets& defaults,
-                             int min_cases) {
+RoiOffsets learn_roi_offsets(const std::vector<std::pair<RoiAnchor, std::vector<std::pair<Vec3, int>>>>& cases,
+                             const RoiOffsets& defaults, int min_cases) {
   auto median = [](std::vector<double> v) {
     std::sort(v.begin(), v.end());
     const size_t m = v.size() / 2;

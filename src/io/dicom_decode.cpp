@@ -31,7 +31,10 @@ bool pixel_data_truncated(const std::string& file, uint32_t vl) {
     const int64_t at = size - static_cast<int64_t>(vl) - header;
     if (at < 0) continue;
     in.seekg(at);
-    if (!in.read(reinterpret_cast<char*>(h), header)) { in.clear(); continue; }
+    if (!in.read(reinterpret_cast<char*>(h), header)) {
+      in.clear();
+      continue;
+    }
     if (h[0] == 0xE0 && h[1] == 0x7F && h[2] == 0x10 && h[3] == 0x00 && le32(h + header - 4) == vl) return false;
   }
   // Search backwards from where a complete file would put the header; a truncated file puts it
@@ -51,8 +54,10 @@ bool pixel_data_truncated(const std::string& file, uint32_t vl) {
       const unsigned char* b = buf.data() + i;
       if (b[0] != 0xE0 || b[1] != 0x7F || b[2] != 0x10 || b[3] != 0x00) continue;
       int64_t header = 0;
-      if (le32(b + 4) == vl) header = 8;                                          // implicit VR
-      else if (i + 12 <= got && (b[4] == 'O') && le32(b + 8) == vl) header = 12;  // explicit OB/OW
+      if (le32(b + 4) == vl)
+        header = 8;  // implicit VR
+      else if (i + 12 <= got && (b[4] == 'O') && le32(b + 8) == vl)
+        header = 12;  // explicit OB/OW
       if (header == 0) continue;
       return start + i + header + static_cast<int64_t>(vl) > size;
     }
@@ -68,8 +73,7 @@ DecodedPixels decode_pixels(const std::string& file) {
   gdcm::Trace::SetError(false);
   auto reader = std::make_shared<gdcm::PixmapReader>();
   reader->SetFileName(file.c_str());
-  if (!reader->Read())
-    throw Error(ErrorCode::CorruptInput, "cannot read DICOM file (truncated or malformed)", file);
+  if (!reader->Read()) throw Error(ErrorCode::CorruptInput, "cannot read DICOM file (truncated or malformed)", file);
   const gdcm::Pixmap& pm = reader->GetPixmap();
   const gdcm::PixelFormat& pf = pm.GetPixelFormat();
   DecodedPixels px;
@@ -88,8 +92,7 @@ DecodedPixels decode_pixels(const std::string& file) {
                 "BitsAllocated (0028,0100) = " + std::to_string(px.bits_allocated) + " is not supported", file);
   const size_t expected = static_cast<size_t>(px.rows) * px.cols * px.frames * (px.bits_allocated / 8);
   const unsigned long len = pm.GetBufferLength();
-  if (len < expected)
-    throw Error(ErrorCode::CorruptInput, "pixel data shorter than Rows x Columns x frames", file);
+  if (len < expected) throw Error(ErrorCode::CorruptInput, "pixel data shorter than Rows x Columns x frames", file);
   // Uncompressed little endian: use the Pixel Data bytes as read. GDCM's GetBuffer would copy
   // them and run a slow per-pixel clean-up of unused high bits, which copy_slice does anyway.
   const gdcm::TransferSyntax& ts = pm.GetTransferSyntax();
@@ -101,8 +104,8 @@ DecodedPixels decode_pixels(const std::string& file) {
       pixel_data_truncated(file, bv->GetLength()))
     throw Error(ErrorCode::CorruptInput, "Pixel Data (7FE0,0010) is cut short by the end of the file (truncated)",
                 file);
-  const bool raw_le = ts == gdcm::TransferSyntax::ExplicitVRLittleEndian ||
-                      ts == gdcm::TransferSyntax::ImplicitVRLittleEndian;
+  const bool raw_le =
+      ts == gdcm::TransferSyntax::ExplicitVRLittleEndian || ts == gdcm::TransferSyntax::ImplicitVRLittleEndian;
   if (raw_le && bv && bv->GetLength() >= expected) {
     px.data = bv->GetPointer();
     px.reader = reader;
@@ -126,10 +129,10 @@ DecodedPixels decode_pixels(const std::string& file) {
     }
   }
   if (!decoded)
-    throw Error(ErrorCode::CorruptInput,
-                "cannot decode Pixel Data (7FE0,0010) in transfer syntax " +
-                    std::string(ts.GetString() ? ts.GetString() : "?"),
-                file);
+    throw Error(
+        ErrorCode::CorruptInput,
+        "cannot decode Pixel Data (7FE0,0010) in transfer syntax " + std::string(ts.GetString() ? ts.GetString() : "?"),
+        file);
   px.data = px.decoded.get();
   return px;
 }
@@ -194,9 +197,15 @@ void copy_slice(const DecodedPixels& px, const SliceRecord& rec, Out* out, bool 
   if (rec.mosaic_tiles == 0 && (px.rows != rec.rows || px.cols != rec.cols))
     throw Error(ErrorCode::CorruptInput, "decoded image size differs from Rows/Columns", px.file);
   switch (px.bits_allocated) {
-    case 8: convert<int8_t>(px, rec, out, flip_rows); break;
-    case 16: convert<int16_t>(px, rec, out, flip_rows); break;
-    default: convert<int32_t>(px, rec, out, flip_rows); break;
+    case 8:
+      convert<int8_t>(px, rec, out, flip_rows);
+      break;
+    case 16:
+      convert<int16_t>(px, rec, out, flip_rows);
+      break;
+    default:
+      convert<int32_t>(px, rec, out, flip_rows);
+      break;
   }
 }
 

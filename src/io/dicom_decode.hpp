@@ -14,7 +14,7 @@ struct DecodedPixels {
   std::string file;
   int rows = 0, cols = 0, frames = 1;  // of the stored image (whole mosaic for mosaics)
   int bits_allocated = 16, bits_stored = 16, high_bit = 15, pixel_representation = 0;
-  const char* data = nullptr;          // frames * rows * cols samples, host byte order
+  const char* data = nullptr;  // frames * rows * cols samples, host byte order
   // Owners of `data`: the reader (uncompressed little endian: its Pixel Data bytes are used as
   // they are) or a decoded copy (every other transfer syntax).
   std::shared_ptr<void> reader;

@@ -12,39 +12,39 @@ namespace aneura {
 
 struct SliceRecord {
   std::filesystem::path file;
-  int frame = 0;             // 0-based frame in a multi-frame file; mosaic tile index for mosaics
+  int frame = 0;  // 0-based frame in a multi-frame file; mosaic tile index for mosaics
   int frames_in_file = 1;
   std::string sop_uid;
-  std::string series_uid;    // may be empty: it is not on the RSNA test-time allowlist
+  std::string series_uid;  // may be empty: it is not on the RSNA test-time allowlist
   std::string study_uid, frame_of_reference_uid, patient_id, sop_class_uid, transfer_syntax;
-  std::string modality;      // "CT", "MR", ...
-  std::string photometric;   // MONOCHROME1 / MONOCHROME2 / ...
-  std::string image_type;    // backslash-joined; used to report LOCALIZER images
-  int rows = 0, cols = 0;    // of the 2D image (tile size for mosaics)
+  std::string modality;     // "CT", "MR", ...
+  std::string photometric;  // MONOCHROME1 / MONOCHROME2 / ...
+  std::string image_type;   // backslash-joined; used to report LOCALIZER images
+  int rows = 0, cols = 0;   // of the 2D image (tile size for mosaics)
   int samples_per_pixel = 1;
   int bits_allocated = 16, bits_stored = 16, high_bit = 15, pixel_representation = 0;
-  Vec3 row_cos{1, 0, 0};     // LPS direction of increasing column index (first IOP triplet)
-  Vec3 col_cos{0, 1, 0};     // LPS direction of increasing row index (second IOP triplet)
-  Vec3 position{0, 0, 0};    // LPS mm of the centre of the first transmitted pixel
-  double row_spacing = 1;    // PixelSpacing[0]: mm between rows (along col_cos)
-  double col_spacing = 1;    // PixelSpacing[1]: mm between columns (along row_cos)
+  Vec3 row_cos{1, 0, 0};   // LPS direction of increasing column index (first IOP triplet)
+  Vec3 col_cos{0, 1, 0};   // LPS direction of increasing row index (second IOP triplet)
+  Vec3 position{0, 0, 0};  // LPS mm of the centre of the first transmitted pixel
+  double row_spacing = 1;  // PixelSpacing[0]: mm between rows (along col_cos)
+  double col_spacing = 1;  // PixelSpacing[1]: mm between columns (along row_cos)
   bool has_orientation = false, has_position = false, has_spacing = false;
   double slope = 1, intercept = 0;
   double slice_thickness = 0, spacing_between_slices = 0;  // 0 = absent
   int instance_number = 0;
-  int echo_number = 0;       // 0 = absent
-  int mosaic_tiles = 0;      // > 0: this record is tile `frame` of a Siemens mosaic
+  int echo_number = 0;                   // 0 = absent
+  int mosaic_tiles = 0;                  // > 0: this record is tile `frame` of a Siemens mosaic
   int mosaic_cols = 0, mosaic_rows = 0;  // full mosaic matrix
   bool has_slice_normal = false;
-  Vec3 slice_normal{0, 0, 1};  // from the Siemens CSA header when present
+  Vec3 slice_normal{0, 0, 1};         // from the Siemens CSA header when present
   std::vector<std::string> warnings;  // assumptions made for this record
 };
 
 // Result of parsing one file: its records, or why it is not a usable image.
 struct HeaderResult {
   enum class Kind { Image, NotDicom, NonImage, Corrupt } kind = Kind::NotDicom;
-  std::string reason;                 // for NonImage / Corrupt
-  std::vector<SliceRecord> records;   // for Image
+  std::string reason;                // for NonImage / Corrupt
+  std::vector<SliceRecord> records;  // for Image
 };
 
 HeaderResult read_dicom_header(const std::filesystem::path& file);

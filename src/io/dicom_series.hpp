@@ -27,10 +27,10 @@ struct SeriesOptions {
 // Where a source 2D image lies: enough to turn a localizer (x, y) on it into a world point.
 struct SliceMapEntry {
   std::string sop_uid;
-  int frame = 0;                // 0-based frame for multi-frame files
+  int frame = 0;  // 0-based frame for multi-frame files
   std::string file;
-  double k = 0;                 // slice index in the output volume (fractional after resampling)
-  int volume = 0;               // which 3D volume of a multi-volume series
+  double k = 0;    // slice index in the output volume (fractional after resampling)
+  int volume = 0;  // which 3D volume of a multi-volume series
   Vec3 position, row_cos, col_cos;
   double row_spacing = 1, col_spacing = 1;
 };
@@ -39,25 +39,25 @@ struct SeriesPlan {
   std::filesystem::path folder;
   std::string series_uid, study_uid, frame_of_reference_uid, patient_id, modality, sop_class_uid;
   std::string transfer_syntax, photometric;
-  std::string plane;            // axial / coronal / sagittal, "(oblique N deg)" when tilted
+  std::string plane;  // axial / coronal / sagittal, "(oblique N deg)" when tilted
   bool multiframe = false, mosaic = false;
-  double slice_thickness = 0;   // SliceThickness tag as found (not used for geometry)
-  Geometry geometry;            // output grid
-  int volumes = 1;              // > 1: several volumes at the same positions (time, echo ...)
-  bool resampled = false;       // uneven spacing was resampled onto a uniform grid
+  double slice_thickness = 0;  // SliceThickness tag as found (not used for geometry)
+  Geometry geometry;           // output grid
+  int volumes = 1;             // > 1: several volumes at the same positions (time, echo ...)
+  bool resampled = false;      // uneven spacing was resampled onto a uniform grid
   // Chosen records, sorted: slices[v][s] is the s-th position of volume v. slice_coord[s] is the
   // position projected on the slice normal, in mm (same for every volume).
   std::vector<std::vector<SliceRecord>> slices;
   std::vector<double> slice_coord;
   std::vector<SliceMapEntry> slice_map;
   size_t files_scanned = 0, non_dicom_files = 0, non_image_dicom_files = 0;
-  std::vector<std::string> dropped;   // one line per dropped group or file, with the reason
+  std::vector<std::string> dropped;  // one line per dropped group or file, with the reason
   std::vector<std::string> warnings;
 };
 
 struct DicomSeries {
   SeriesPlan plan;
-  Volume<float> image;          // rescaled values (e.g. HU for CT); volumes stacked along t
+  Volume<float> image;  // rescaled values (e.g. HU for CT); volumes stacked along t
 };
 
 SeriesPlan plan_series(const std::filesystem::path& folder, const SeriesOptions& opts = {});
@@ -77,8 +77,7 @@ DicomSeries read_series(const std::filesystem::path& folder, const SeriesOptions
 
 // A localizer point (x = column, y = row, in pixels) on instance `sop_uid` (frame `frame` for
 // multi-frame files) -> world LPS mm. Throws Error(CorruptInput) when the instance is unknown.
-Vec3 localizer_to_world(const SeriesPlan& plan, const std::string& sop_uid, double x, double y,
-                        int frame = 0);
+Vec3 localizer_to_world(const SeriesPlan& plan, const std::string& sop_uid, double x, double y, int frame = 0);
 
 // The inverse: a world LPS point -> the instance whose plane is nearest (SOPInstanceUID, frame)
 // and the point's column x / row y on it, in pixels (as train_localizers.csv writes them).

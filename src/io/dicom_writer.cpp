@@ -71,15 +71,24 @@ gdcm::DataSet one_item(uint16_t g, uint16_t e, gdcm::VR vr, const std::string& v
 
 gdcm::TransferSyntax::TSType gdcm_syntax(Syntax s) {
   switch (s) {
-    case Syntax::ExplicitLittle: return gdcm::TransferSyntax::ExplicitVRLittleEndian;
-    case Syntax::ImplicitLittle: return gdcm::TransferSyntax::ImplicitVRLittleEndian;
-    case Syntax::ExplicitBig: return gdcm::TransferSyntax::ExplicitVRBigEndian;
-    case Syntax::Deflated: return gdcm::TransferSyntax::DeflatedExplicitVRLittleEndian;
-    case Syntax::JpegLossless: return gdcm::TransferSyntax::JPEGLosslessProcess14_1;
-    case Syntax::JpegBaseline: return gdcm::TransferSyntax::JPEGBaselineProcess1;
-    case Syntax::JpegLsLossless: return gdcm::TransferSyntax::JPEGLSLossless;
-    case Syntax::Jpeg2000Lossless: return gdcm::TransferSyntax::JPEG2000Lossless;
-    case Syntax::Rle: return gdcm::TransferSyntax::RLELossless;
+    case Syntax::ExplicitLittle:
+      return gdcm::TransferSyntax::ExplicitVRLittleEndian;
+    case Syntax::ImplicitLittle:
+      return gdcm::TransferSyntax::ImplicitVRLittleEndian;
+    case Syntax::ExplicitBig:
+      return gdcm::TransferSyntax::ExplicitVRBigEndian;
+    case Syntax::Deflated:
+      return gdcm::TransferSyntax::DeflatedExplicitVRLittleEndian;
+    case Syntax::JpegLossless:
+      return gdcm::TransferSyntax::JPEGLosslessProcess14_1;
+    case Syntax::JpegBaseline:
+      return gdcm::TransferSyntax::JPEGBaselineProcess1;
+    case Syntax::JpegLsLossless:
+      return gdcm::TransferSyntax::JPEGLSLossless;
+    case Syntax::Jpeg2000Lossless:
+      return gdcm::TransferSyntax::JPEG2000Lossless;
+    case Syntax::Rle:
+      return gdcm::TransferSyntax::RLELossless;
   }
   return gdcm::TransferSyntax::ExplicitVRLittleEndian;
 }
@@ -93,15 +102,24 @@ std::string syntax_uid(Syntax s) {
 
 const char* syntax_name(Syntax s) {
   switch (s) {
-    case Syntax::ExplicitLittle: return "explicit-le";
-    case Syntax::ImplicitLittle: return "implicit-le";
-    case Syntax::ExplicitBig: return "explicit-be";
-    case Syntax::Deflated: return "deflated";
-    case Syntax::JpegLossless: return "jpeg-lossless";
-    case Syntax::JpegBaseline: return "jpeg-baseline";
-    case Syntax::JpegLsLossless: return "jpeg-ls";
-    case Syntax::Jpeg2000Lossless: return "jpeg2000";
-    case Syntax::Rle: return "rle";
+    case Syntax::ExplicitLittle:
+      return "explicit-le";
+    case Syntax::ImplicitLittle:
+      return "implicit-le";
+    case Syntax::ExplicitBig:
+      return "explicit-be";
+    case Syntax::Deflated:
+      return "deflated";
+    case Syntax::JpegLossless:
+      return "jpeg-lossless";
+    case Syntax::JpegBaseline:
+      return "jpeg-baseline";
+    case Syntax::JpegLsLossless:
+      return "jpeg-ls";
+    case Syntax::Jpeg2000Lossless:
+      return "jpeg2000";
+    case Syntax::Rle:
+      return "rle";
   }
   return "?";
 }
@@ -114,7 +132,9 @@ void write_dicom(const DicomImageSpec& s, const fs::path& path, Syntax syntax) {
   const std::string sop_class = s.enhanced ? (mr ? "1.2.840.10008.5.1.4.1.1.4.1" : "1.2.840.10008.5.1.4.1.1.2.1")
                                            : (mr ? "1.2.840.10008.5.1.4.1.1.4" : "1.2.840.10008.5.1.4.1.1.2");
   auto slope = [&](int f) { return s.slopes.empty() ? 1.0 : s.slopes[std::min<size_t>(f, s.slopes.size() - 1)]; };
-  auto icpt = [&](int f) { return s.intercepts.empty() ? 0.0 : s.intercepts[std::min<size_t>(f, s.intercepts.size() - 1)]; };
+  auto icpt = [&](int f) {
+    return s.intercepts.empty() ? 0.0 : s.intercepts[std::min<size_t>(f, s.intercepts.size() - 1)];
+  };
 
   gdcm::Writer w;
   gdcm::DataSet& ds = w.GetFile().GetDataSet();

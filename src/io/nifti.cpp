@@ -151,9 +151,12 @@ Volume<float> read_nifti(const fs::path& path) {
     io->SetFileName(path.string());
     io->ReadImageInformation();
     switch (io->GetNumberOfDimensions()) {
-      case 2: return read_typed<2>(path);
-      case 3: return read_typed<3>(path);
-      case 4: return read_typed<4>(path);
+      case 2:
+        return read_typed<2>(path);
+      case 3:
+        return read_typed<3>(path);
+      case 4:
+        return read_typed<4>(path);
       default:
         throw Error(ErrorCode::Unsupported, "NIfTI with " + std::to_string(io->GetNumberOfDimensions()) + " dimensions",
                     path.string());

@@ -16,8 +16,7 @@ uint32_t le32(const char* p) {
 }
 
 // Finds the private element (gggg,xxEE) whose creator (gggg,00xx) is `creator`.
-const gdcm::ByteValue* private_value(const gdcm::DataSet& ds, uint16_t group, const char* creator,
-                                     uint16_t elem) {
+const gdcm::ByteValue* private_value(const gdcm::DataSet& ds, uint16_t group, const char* creator, uint16_t elem) {
   for (uint16_t block = 0x10; block <= 0xff; ++block) {
     const gdcm::Tag ct(group, block);
     if (!ds.FindDataElement(ct)) continue;
@@ -67,15 +66,14 @@ SiemensCsa read_siemens_csa(const gdcm::DataSet& ds) {
     out.images_in_mosaic = v;
   }
   if (const auto* bv = private_value(ds, 0x0029, "SIEMENS CSA HEADER", 0x10)) {
-    walk_sv10(bv->GetPointer(), bv->GetLength(),
-              [&](const std::string& name, const std::vector<std::string>& items) {
-                if (name == "NumberOfImagesInMosaic" && !items.empty() && out.images_in_mosaic == 0)
-                  out.images_in_mosaic = std::atoi(items[0].c_str());
-                if (name == "SliceNormalVector" && items.size() >= 3) {
-                  for (int c = 0; c < 3; ++c) out.slice_normal[c] = std::atof(items[c].c_str());
-                  out.has_slice_normal = norm(out.slice_normal) > 0.5;
-                }
-              });
+    walk_sv10(bv->GetPointer(), bv->GetLength(), [&](const std::string& name, const std::vector<std::string>& items) {
+      if (name == "NumberOfImagesInMosaic" && !items.empty() && out.images_in_mosaic == 0)
+        out.images_in_mosaic = std::atoi(items[0].c_str());
+      if (name == "SliceNormalVector" && items.size() >= 3) {
+        for (int c = 0; c < 3; ++c) out.slice_normal[c] = std::atof(items[c].c_str());
+        out.has_slice_normal = norm(out.slice_normal) > 0.5;
+      }
+    });
   }
   return out;
 }

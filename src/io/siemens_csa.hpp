@@ -8,7 +8,7 @@
 namespace aneura {
 
 struct SiemensCsa {
-  int images_in_mosaic = 0;   // 0 = unknown
+  int images_in_mosaic = 0;  // 0 = unknown
   bool has_slice_normal = false;
   Vec3 slice_normal{0, 0, 0};
 };

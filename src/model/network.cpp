@@ -33,7 +33,8 @@ torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x) {
 MultiTaskUNetImpl::MultiTaskUNetImpl(const NetworkOptions& o) : opts(o) {
   auto ch = [&](int s) { return std::min(o.base_channels << s, o.max_channels); };
   encoder = register_module("encoder", nn::ModuleList());
-  for (int s = 0; s < o.stages; ++s) encoder->push_back(ResidualBlock(s == 0 ? o.in_channels : ch(s - 1), ch(s), s == 0 ? 1 : 2));
+  for (int s = 0; s < o.stages; ++s)
+    encoder->push_back(ResidualBlock(s == 0 ? o.in_channels : ch(s - 1), ch(s), s == 0 ? 1 : 2));
   up = register_module("up", nn::ModuleList());
   decoder = register_module("decoder", nn::ModuleList());
   for (int s = o.stages - 1; s > 0; --s) {
@@ -69,9 +70,9 @@ NetworkOutput MultiTaskUNetImpl::forward(const torch::Tensor& x) {
   out.vessel = vessel_head(h);
   out.aneurysm = aneurysm_head(h);
   // Attention pooling: per label, softmax over voxels of <query, key(voxel)>, pooled features.
-  const auto k = key(h).flatten(2);                                    // [N, C, V]
+  const auto k = key(h).flatten(2);                                                                      // [N, C, V]
   const auto attn = torch::softmax(torch::matmul(queries, k) / std::sqrt(double(queries.size(1))), -1);  // [N, L, V]
-  const auto pooled = torch::matmul(attn, h.flatten(2).transpose(1, 2));  // [N, L, C]
+  const auto pooled = torch::matmul(attn, h.flatten(2).transpose(1, 2));                                 // [N, L, C]
   // Instance-normalised features have the same mean in every case, so a near-uniform attention
   // says little early in training: global max pooling of the last decoder and the bottleneck
   // features gives every label a case-specific term from the start.
@@ -89,7 +90,7 @@ torch::Tensor heatmap_evidence(const torch::Tensor& aneurysm_logits) {
   // gradients: the maximum's gradient flows to its voxel only).
   const auto l = aneurysm_logits.flatten(2);  // [N, K, V]
   const int64_t n = l.size(0), k = l.size(1);
-  torch::Tensor where;                        // [N, K]: the voxel of each column's maximum
+  torch::Tensor where;  // [N, K]: the voxel of each column's maximum
   {
     torch::NoGradGuard no_grad;
     const auto lp = torch::log_softmax(l, 1);
@@ -98,12 +99,12 @@ torch::Tensor heatmap_evidence(const torch::Tensor& aneurysm_logits) {
   const auto g = l.gather(2, where.unsqueeze(1).expand({n, k, k}));  // [N, class, column]
   // own[k][c] = (k == c + 1): the class of location column c
   const auto own = torch::eye(k, torch::TensorOptions().dtype(torch::kBool).device(l.device())).slice(1, 1, k);
-  const auto at_loc = g.slice(2, 0, k - 1);                             // [N, K, K-1]
-  const auto loc = g.diagonal(-1, 1, 2) -                               // g[n, c+1, c]
+  const auto at_loc = g.slice(2, 0, k - 1);  // [N, K, K-1]
+  const auto loc = g.diagonal(-1, 1, 2) -    // g[n, c+1, c]
                    torch::logsumexp(at_loc.masked_fill(own.unsqueeze(0), -INFINITY), 1);
-  const auto at_any = g.select(2, k - 1);                               // [N, K]
+  const auto at_any = g.select(2, k - 1);  // [N, K]
   const auto any = torch::logsumexp(at_any.slice(1, 1, k), 1) - at_any.select(1, 0);
-  return torch::cat({loc, any.unsqueeze(1)}, 1);                       // [N, 14]
+  return torch::cat({loc, any.unsqueeze(1)}, 1);  // [N, 14]
 }
 
 CudaAutocast::CudaAutocast(bool on) : on_(on) {

@@ -1,5 +1,5 @@
-// The multi-task network (after the 2nd-place system of the RSNA 2025 Intracranial Aneurysm Detection challenge): a residual-encoder 3D U-Net whose depth and width
-// come from the plans, with
+// The multi-task network (after the 2nd-place system of the RSNA 2025 Intracranial Aneurysm Detection challenge): a
+// residual-encoder 3D U-Net whose depth and width come from the plans, with
 //   vessel head     background + 13 territories (cowseg values 0..13), per voxel
 //   aneurysm head   background + 13 locations per voxel (spheres around localizer points, each
 //                   labelled with its location), so the heatmap says where and which
@@ -48,12 +48,12 @@ struct MultiTaskUNetImpl : torch::nn::Module {
   torch::nn::ModuleList up{nullptr};       // ConvTranspose3d per decoder step
   torch::nn::ModuleList decoder{nullptr};  // ResidualBlock per decoder step
   torch::nn::Conv3d vessel_head{nullptr}, aneurysm_head{nullptr}, key{nullptr};
-  torch::Tensor queries;                   // [labels, key channels]
-  torch::nn::Linear label_out{nullptr};    // applied per query (shared weights + per-label bias)
-  torch::Tensor label_bias;                // [labels]
-  torch::Tensor evidence_weight;           // [labels], weight of the heatmap evidence (learned from 0)
+  torch::Tensor queries;                 // [labels, key channels]
+  torch::nn::Linear label_out{nullptr};  // applied per query (shared weights + per-label bias)
+  torch::Tensor label_bias;              // [labels]
+  torch::Tensor evidence_weight;         // [labels], weight of the heatmap evidence (learned from 0)
   torch::nn::Linear modality_head{nullptr};
-  torch::nn::Linear global_head{nullptr};   // labels from global max pooling (last decoder + bottleneck)
+  torch::nn::Linear global_head{nullptr};  // labels from global max pooling (last decoder + bottleneck)
 };
 TORCH_MODULE(MultiTaskUNet);
 

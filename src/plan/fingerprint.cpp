@@ -54,8 +54,11 @@ ModalitySummary summarise(const std::vector<const CaseFingerprint*>& cs) {
 }
 
 json summary_json(const ModalitySummary& s) {
-  return {{"cases", s.cases}, {"positives", s.positives}, {"dicom_modality", s.dicom_modality},
-          {"spacing_median_ras_mm", s.spacing_median}, {"spacing_p10_ras_mm", s.spacing_p10},
+  return {{"cases", s.cases},
+          {"positives", s.positives},
+          {"dicom_modality", s.dicom_modality},
+          {"spacing_median_ras_mm", s.spacing_median},
+          {"spacing_p10_ras_mm", s.spacing_p10},
           {"shape_cropped_median", s.shape_cropped_median},
           {"foreground", {{"p00_5", s.p00_5}, {"p99_5", s.p99_5}, {"mean", s.mean}, {"std", s.std}}}};
 }
@@ -81,7 +84,8 @@ ModalitySummary summary_from(const json& j) {
 Fingerprint compute_fingerprint(const fs::path& work) {
   const fs::path cases = work / "cases";
   std::error_code ec;
-  if (!fs::is_directory(cases, ec)) throw Error(ErrorCode::InputNotFound, "no case cache (run aneura preprocess first)", cases.string());
+  if (!fs::is_directory(cases, ec))
+    throw Error(ErrorCode::InputNotFound, "no case cache (run aneura preprocess first)", cases.string());
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(cases, ec))
     if (fs::is_regular_file(e.path() / "case.json", ec)) files.push_back(e.path() / "case.json");
@@ -104,9 +108,9 @@ Fingerprint compute_fingerprint(const fs::path& work) {
       cf.shape_source = size;
       for (int a = 0; a < 3; ++a) {  // RAS axis each source axis runs along (largest component)
         const auto& d = dir[a];
-        const int w = static_cast<int>(std::max_element(d.begin(), d.end(), [](double x, double y) {
-                                         return std::fabs(x) < std::fabs(y);
-                                       }) - d.begin());
+        const int w = static_cast<int>(
+            std::max_element(d.begin(), d.end(), [](double x, double y) { return std::fabs(x) < std::fabs(y); }) -
+            d.begin());
         cf.spacing_ras[w] = spacing[a];
       }
       cf.shape_cropped = c.at("source_box_size").get<std::array<int64_t, 3>>();
@@ -121,7 +125,8 @@ Fingerprint compute_fingerprint(const fs::path& work) {
       cf.points = static_cast<int>(c.at("points").size());
       f.cases.push_back(cf);
     } catch (const json::exception& e) {
-      throw Error(ErrorCode::CorruptInput, std::string("case.json is not a case description: ") + e.what(), file.string());
+      throw Error(ErrorCode::CorruptInput, std::string("case.json is not a case description: ") + e.what(),
+                  file.string());
     }
   }
   std::map<std::string, std::vector<const CaseFingerprint*>> by_mod, by_dicom;
@@ -142,18 +147,26 @@ Fingerprint compute_fingerprint(const fs::path& work) {
 json to_json(const Fingerprint& f) {
   json cases = json::array();
   for (const auto& c : f.cases)
-    cases.push_back({{"id", c.id}, {"modality", c.modality}, {"dicom_modality", c.dicom_modality},
-                     {"spacing_ras_mm", c.spacing_ras}, {"shape_source", c.shape_source},
-                     {"shape_cropped", c.shape_cropped},
-                     {"foreground", {{"p00_5", c.p00_5}, {"p99_5", c.p99_5}, {"mean", c.mean}, {"std", c.std},
-                                     {"volume_ml", c.foreground_ml}}},
-                     {"labels", c.labels}, {"labelled", c.labelled}, {"points", c.points}});
+    cases.push_back(
+        {{"id", c.id},
+         {"modality", c.modality},
+         {"dicom_modality", c.dicom_modality},
+         {"spacing_ras_mm", c.spacing_ras},
+         {"shape_source", c.shape_source},
+         {"shape_cropped", c.shape_cropped},
+         {"foreground",
+          {{"p00_5", c.p00_5}, {"p99_5", c.p99_5}, {"mean", c.mean}, {"std", c.std}, {"volume_ml", c.foreground_ml}}},
+         {"labels", c.labels},
+         {"labelled", c.labelled},
+         {"points", c.points}});
   json mods = json::object(), dicom = json::object(), counts = json::object();
   for (const auto& [m, s] : f.by_modality) mods[m] = summary_json(s);
   for (const auto& [m, s] : f.by_dicom_modality) dicom[m] = summary_json(s);
   for (int k = 0; k < kNumLabels; ++k) counts[label_names()[k]] = f.label_counts[k];
-  return {{"version", 1}, {"all", summary_json(f.all)}, {"by_modality", mods}, {"by_dicom_modality", dicom},
-          {"label_counts", counts}, {"localizer_points", f.localizer_points}, {"cases", cases}};
+  return {{"version", 1},           {"all", summary_json(f.all)},
+          {"by_modality", mods},    {"by_dicom_modality", dicom},
+          {"label_counts", counts}, {"localizer_points", f.localizer_points},
+          {"cases", cases}};
 }
 
 Fingerprint read_fingerprint(const fs::path& file) {

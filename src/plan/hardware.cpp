@@ -75,7 +75,7 @@ json to_json(const HardwareProfile& h) {
   json gpus = json::array();
   for (const auto& g : h.gpus) gpus.push_back({{"name", g.name}, {"total_gb", g.total_gb}, {"free_gb", g.free_gb}});
   return {{"cores", h.cores}, {"ram_total_gb", h.ram_total_gb}, {"ram_available_gb", h.ram_available_gb},
-          {"gpus", gpus}, {"disk_free_gb", h.disk_free_gb}, {"source", h.source}};
+          {"gpus", gpus},     {"disk_free_gb", h.disk_free_gb}, {"source", h.source}};
 }
 
 HardwareProfile hardware_from_json(const json& j) {
@@ -85,10 +85,12 @@ HardwareProfile hardware_from_json(const json& j) {
     h.ram_total_gb = j.at("ram_total_gb");
     h.ram_available_gb = j.value("ram_available_gb", h.ram_total_gb);
     for (const auto& g : j.value("gpus", json::array()))
-      h.gpus.push_back({g.value("name", std::string("gpu")), g.at("total_gb"), g.value("free_gb", g.at("total_gb").get<double>())});
+      h.gpus.push_back(
+          {g.value("name", std::string("gpu")), g.at("total_gb"), g.value("free_gb", g.at("total_gb").get<double>())});
     h.disk_free_gb = j.value("disk_free_gb", 0.0);
     h.source = j.value("source", std::string("profile"));
-    if (h.cores < 1 || h.ram_total_gb <= 0) throw Error(ErrorCode::CorruptInput, "hardware profile needs cores >= 1 and ram_total_gb > 0");
+    if (h.cores < 1 || h.ram_total_gb <= 0)
+      throw Error(ErrorCode::CorruptInput, "hardware profile needs cores >= 1 and ram_total_gb > 0");
     return h;
   } catch (const json::exception& e) {
     throw Error(ErrorCode::CorruptInput, std::string("bad hardware profile: ") + e.what());

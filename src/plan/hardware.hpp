@@ -15,7 +15,7 @@ struct GpuInfo {
 };
 
 struct HardwareProfile {
-  int cores = 1;                 // usable
+  int cores = 1;  // usable
   double ram_total_gb = 0, ram_available_gb = 0;
   std::vector<GpuInfo> gpus;
   double disk_free_gb = 0;       // where the work folder is

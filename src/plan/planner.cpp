@@ -79,8 +79,8 @@ std::array<double, 3> rule_target_spacing(const ModalitySummary& s, std::string*
   std::string w = "target spacing = median source spacing per axis (" + fmt3(s.spacing_median) + " mm)";
   if (finest > 0 && t[thick] > 3 * finest) {
     t[thick] = s.spacing_p10[thick];
-    w += "; axis " + std::to_string(thick) + " is strongly anisotropic (> 3x the finest), so it takes the 10th percentile " +
-         fmt(t[thick]) + " mm";
+    w += "; axis " + std::to_string(thick) +
+         " is strongly anisotropic (> 3x the finest), so it takes the 10th percentile " + fmt(t[thick]) + " mm";
   }
   if (why) *why = w + ".";
   return t;
@@ -114,29 +114,34 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
   const std::array<double, 3> full_spacing = rule_target_spacing(f.all, &w);
   why.push_back(w);
   const std::array<double, 3> roi{128, 128, 112};
-  why.push_back("ROI 128 x 128 x 112 mm (RAS) around the Circle of Willis: both ICAs to the MCA branches, "
-                "infraclinoid ICA to the ACA, with margin.");
+  why.push_back(
+      "ROI 128 x 128 x 112 mm (RAS) around the Circle of Willis: both ICAs to the MCA branches, "
+      "infraclinoid ICA to the ACA, with margin.");
 
   // Normalization per DICOM modality, as the cases were made (WORK/preprocess.json): by default
   // CT the angiography window, MR z-score inside the head.
   const json norm = normalization_json(hp);
   std::string ct_why;
   if (hp.ct_normalization == "clip_zscore")
-    ct_why = "CT: clip to the window [" + fmt(hp.ct_clip_lo) + ", " + fmt(hp.ct_clip_hi) + "] HU, then (HU - " + fmt(hp.ct_mean) + ") / " +
-             fmt(hp.ct_std) + ", as the cases were made" +
-             (hp.ct_clip_lo == -100 && hp.ct_clip_hi == 600
-                  ? " (the angiography window): brain ~0 and enhanced vessels ~4-8, the scale of MR vessels after their z-score"
-                  : std::string());
+    ct_why =
+        "CT: clip to the window [" + fmt(hp.ct_clip_lo) + ", " + fmt(hp.ct_clip_hi) + "] HU, then (HU - " +
+        fmt(hp.ct_mean) + ") / " + fmt(hp.ct_std) + ", as the cases were made" +
+        (hp.ct_clip_lo == -100 && hp.ct_clip_hi == 600 ? " (the angiography window): brain ~0 and enhanced vessels "
+                                                         "~4-8, the scale of MR vessels after their z-score"
+                                                       : std::string());
   else
     ct_why = "CT: '" + hp.ct_normalization + "', as the cases were made";
   if (f.by_dicom_modality.count("CT")) {
     const auto& ct = f.by_dicom_modality.at("CT");
-    ct_why += " (the dataset's pooled CT foreground: 0.5/99.5 percentiles [" + fmt(ct.p00_5) + ", " + fmt(ct.p99_5) + "] HU, mean " +
-              fmt(ct.mean) + ", std " + fmt(ct.std) + "; a clip to those would keep bone and leave vessels ~1 unit above brain)";
+    ct_why += " (the dataset's pooled CT foreground: 0.5/99.5 percentiles [" + fmt(ct.p00_5) + ", " + fmt(ct.p99_5) +
+              "] HU, mean " + fmt(ct.mean) + ", std " + fmt(ct.std) +
+              "; a clip to those would keep bone and leave vessels ~1 unit above brain)";
   }
   why.push_back(ct_why + ".");
-  why.push_back(hp.mr_normalization == "zscore" ? std::string("MR: arbitrary units, so z-score inside the head mask per case, as the cases were made.")
-                                                : "MR: '" + hp.mr_normalization + "', as the cases were made.");
+  why.push_back(
+      hp.mr_normalization == "zscore"
+          ? std::string("MR: arbitrary units, so z-score inside the head mask per case, as the cases were made.")
+          : "MR: '" + hp.mr_normalization + "', as the cases were made.");
 
   Configuration base;
   base.name = "base";
@@ -156,16 +161,19 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
   std::array<double, 3> cpu_spacing{};
   for (int a = 0; a < 3; ++a) cpu_spacing[a] = std::max(2.0, full_spacing[a]);
   cpu.target_spacing_mm = cpu_spacing;
-  for (int a = 0; a < 3; ++a) cpu.patch_size[a] = std::min(16, 8 * std::max(1, static_cast<int>(std::lround(roi[a] / cpu_spacing[a] / 8))));
+  for (int a = 0; a < 3; ++a)
+    cpu.patch_size[a] = std::min(16, 8 * std::max(1, static_cast<int>(std::lround(roi[a] / cpu_spacing[a] / 8))));
   cpu.stages = stages_for(cpu.patch_size);
   const double cpu_gb = rule_sample_memory_gb(cpu.patch_size, cpu.stages, cpu.base_channels, cpu.max_channels, false);
   cpu.batch_size = std::clamp(static_cast<int>(cpu_budget / cpu_gb), 1, 16);
   cpu.blob_features = true;
-  why.push_back("cpu_demo: blob features (Hessian objectness, bright and dark) as input channels: a small network trained for "
-                "minutes does not learn to tell an aneurysm from a vessel by itself.");
-  why.push_back("cpu_demo: windows of " + fmt3(cpu.patch_size) + " voxels at " + fmt3(cpu_spacing) + " mm (at least 2 mm) inside the ROI, " +
-                std::to_string(cpu.stages) + " stages, 8 base channels, ~" + fmt(cpu_gb) + " GB per sample -> batch " +
-                std::to_string(cpu.batch_size) + " (at most 16): a window costs ~0.01 s on 2 cores, so minutes hold tens of thousands of samples; "
+  why.push_back(
+      "cpu_demo: blob features (Hessian objectness, bright and dark) as input channels: a small network trained for "
+      "minutes does not learn to tell an aneurysm from a vessel by itself.");
+  why.push_back("cpu_demo: windows of " + fmt3(cpu.patch_size) + " voxels at " + fmt3(cpu_spacing) +
+                " mm (at least 2 mm) inside the ROI, " + std::to_string(cpu.stages) + " stages, 8 base channels, ~" +
+                fmt(cpu_gb) + " GB per sample -> batch " + std::to_string(cpu.batch_size) +
+                " (at most 16): a window costs ~0.01 s on 2 cores, so minutes hold tens of thousands of samples; "
                 "prediction slides half-overlapping windows over the ROI.");
   cpu.loader_workers = std::max(1, h.cores / 2);
   cpu.optimizer = "adamw";
@@ -190,7 +198,8 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
                                  "configuration is ready for a CUDA machine."
                                : "gpu_full: " + h.gpus[0].name + " with " + fmt(gpu_free) +
                                      " GB free; 80 % of it is the training budget (mixed precision).");
-  const Sized gs = fit_budget(full_spacing, roi, gpu.base_channels, gpu.max_channels, true, gpu_budget, 8, why, "gpu_full");
+  const Sized gs =
+      fit_budget(full_spacing, roi, gpu.base_channels, gpu.max_channels, true, gpu_budget, 8, why, "gpu_full");
   gpu.target_spacing_mm = gs.spacing;
   gpu.patch_size = gs.patch;
   gpu.stages = gs.stages;
@@ -226,13 +235,19 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
   p.raw["cpu_demo"] = diff(jc);
   p.raw["gpu_full"] = diff(jg);
   p.default_configuration = h.gpus.empty() ? "cpu_demo" : "gpu_full";
-  why.push_back("default configuration: " + p.default_configuration + (h.gpus.empty() ? " (no GPU)." : " (a GPU is present)."));
+  why.push_back("default configuration: " + p.default_configuration +
+                (h.gpus.empty() ? " (no GPU)." : " (a GPU is present)."));
   std::vector<std::string> names;
   for (const auto& n : label_names()) names.push_back(n);
-  p.global = {{"rules", "aneura planner v1 (docs/PLANS.md)"}, {"hardware", to_json(h)},
-              {"fingerprint", {{"cases", f.all.cases}, {"positives", f.all.positives},
-                               {"spacing_median_ras_mm", f.all.spacing_median}, {"spacing_p10_ras_mm", f.all.spacing_p10}}},
-              {"labels", names}, {"explanation", why}};
+  p.global = {{"rules", "aneura planner v1 (docs/PLANS.md)"},
+              {"hardware", to_json(h)},
+              {"fingerprint",
+               {{"cases", f.all.cases},
+                {"positives", f.all.positives},
+                {"spacing_median_ras_mm", f.all.spacing_median},
+                {"spacing_p10_ras_mm", f.all.spacing_p10}}},
+              {"labels", names},
+              {"explanation", why}};
   p = plans_from_json(to_json(p));  // resolves and validates what was planned
   return r;
 }

@@ -15,42 +15,86 @@ namespace aneura {
 namespace {
 
 const std::set<std::string>& allowed_keys() {
-  static const std::set<std::string> k = {"inherits", "device", "model", "target_spacing_mm", "roi_mm", "patch_size",
-                                          "stages", "base_channels", "max_channels", "batch_size", "loader_workers",
-                                          "queue_length", "optimizer", "learning_rate", "weight_decay", "epochs",
-                                          "time_budget_s", "mixed_precision", "channels_last", "loss_weights",
-                                          "normalization", "folds", "ema_decay", "grad_clip",
-                                          "positive_oversampling", "blob_features", "spatial_augmentation", "field_edge_mm", "window_overlap"};
+  static const std::set<std::string> k = {"inherits",
+                                          "device",
+                                          "model",
+                                          "target_spacing_mm",
+                                          "roi_mm",
+                                          "patch_size",
+                                          "stages",
+                                          "base_channels",
+                                          "max_channels",
+                                          "batch_size",
+                                          "loader_workers",
+                                          "queue_length",
+                                          "optimizer",
+                                          "learning_rate",
+                                          "weight_decay",
+                                          "epochs",
+                                          "time_budget_s",
+                                          "mixed_precision",
+                                          "channels_last",
+                                          "loss_weights",
+                                          "normalization",
+                                          "folds",
+                                          "ema_decay",
+                                          "grad_clip",
+                                          "positive_oversampling",
+                                          "blob_features",
+                                          "spatial_augmentation",
+                                          "field_edge_mm",
+                                          "window_overlap"};
   return k;
 }
 
 // Keys with a default in Configuration: not required after inheritance.
 const std::set<std::string>& optional_keys() {
-  static const std::set<std::string> k = {"folds", "ema_decay", "grad_clip", "positive_oversampling", "blob_features",
-                                          "spatial_augmentation", "field_edge_mm", "window_overlap"};
+  static const std::set<std::string> k = {
+      "folds",         "ema_decay",     "grad_clip", "positive_oversampling", "blob_features", "spatial_augmentation",
+      "field_edge_mm", "window_overlap"};
   return k;
 }
 
 json config_json(const Configuration& c) {
-  return {{"device", c.device}, {"model", c.model}, {"target_spacing_mm", c.target_spacing_mm}, {"roi_mm", c.roi_mm},
-          {"patch_size", c.patch_size}, {"stages", c.stages}, {"base_channels", c.base_channels},
-          {"max_channels", c.max_channels}, {"batch_size", c.batch_size}, {"loader_workers", c.loader_workers},
-          {"queue_length", c.queue_length}, {"optimizer", c.optimizer}, {"learning_rate", c.learning_rate},
-          {"weight_decay", c.weight_decay}, {"epochs", c.epochs}, {"time_budget_s", c.time_budget_s},
-          {"mixed_precision", c.mixed_precision}, {"channels_last", c.channels_last}, {"loss_weights", c.loss_weights},
-          {"normalization", c.normalization}, {"folds", c.folds}, {"ema_decay", c.ema_decay},
-          {"grad_clip", c.grad_clip}, {"positive_oversampling", c.positive_oversampling}, {"blob_features", c.blob_features},
-          {"spatial_augmentation", c.spatial_augmentation}, {"field_edge_mm", c.field_edge_mm},
+  return {{"device", c.device},
+          {"model", c.model},
+          {"target_spacing_mm", c.target_spacing_mm},
+          {"roi_mm", c.roi_mm},
+          {"patch_size", c.patch_size},
+          {"stages", c.stages},
+          {"base_channels", c.base_channels},
+          {"max_channels", c.max_channels},
+          {"batch_size", c.batch_size},
+          {"loader_workers", c.loader_workers},
+          {"queue_length", c.queue_length},
+          {"optimizer", c.optimizer},
+          {"learning_rate", c.learning_rate},
+          {"weight_decay", c.weight_decay},
+          {"epochs", c.epochs},
+          {"time_budget_s", c.time_budget_s},
+          {"mixed_precision", c.mixed_precision},
+          {"channels_last", c.channels_last},
+          {"loss_weights", c.loss_weights},
+          {"normalization", c.normalization},
+          {"folds", c.folds},
+          {"ema_decay", c.ema_decay},
+          {"grad_clip", c.grad_clip},
+          {"positive_oversampling", c.positive_oversampling},
+          {"blob_features", c.blob_features},
+          {"spatial_augmentation", c.spatial_augmentation},
+          {"field_edge_mm", c.field_edge_mm},
           {"window_overlap", c.window_overlap}};
 }
 
 json resolve(const std::map<std::string, json>& raw, const std::string& name, std::set<std::string>& seen) {
   auto it = raw.find(name);
   if (it == raw.end()) throw Error(ErrorCode::CorruptInput, "configuration '" + name + "' is not defined");
-  if (!seen.insert(name).second) throw Error(ErrorCode::CorruptInput, "configuration '" + name + "' inherits from itself");
+  if (!seen.insert(name).second)
+    throw Error(ErrorCode::CorruptInput, "configuration '" + name + "' inherits from itself");
   if (!it->second.is_object()) throw Error(ErrorCode::CorruptInput, "configuration '" + name + "' is not an object");
   for (const auto& [k, v] : it->second.items())
-    if (!allowed_keys().count(k)) throw Error(ErrorCode::CorruptInput, "unknown key '" + k + "' in configuration '" + name + "'");
+    if (!allowed_keys().count(k))
+      throw Error(ErrorCode::CorruptInput, "unknown key '" + k + "' in configuration '" + name + "'");
   json merged = json::object();
   if (it->second.contains("inherits")) merged = resolve(raw, it->second.at("inherits").get<std::string>(), seen);
   for (const auto& [k, v] : it->second.items())
@@ -63,7 +107,8 @@ Configuration parse_config(const std::string& name, const json& j) {
   c.name = name;
   try {
     for (const auto& k : allowed_keys())
-      if (k != "inherits" && !optional_keys().count(k) && !j.contains(k)) throw Error(ErrorCode::CorruptInput, "configuration '" + name + "' lacks '" + k + "'");
+      if (k != "inherits" && !optional_keys().count(k) && !j.contains(k))
+        throw Error(ErrorCode::CorruptInput, "configuration '" + name + "' lacks '" + k + "'");
     c.device = j.at("device");
     c.model = j.at("model");
     c.target_spacing_mm = j.at("target_spacing_mm");
@@ -95,7 +140,9 @@ Configuration parse_config(const std::string& name, const json& j) {
   } catch (const json::exception& e) {
     throw Error(ErrorCode::CorruptInput, "configuration '" + name + "': " + e.what());
   }
-  auto bad = [&](const std::string& what) { throw Error(ErrorCode::CorruptInput, "configuration '" + name + "': " + what); };
+  auto bad = [&](const std::string& what) {
+    throw Error(ErrorCode::CorruptInput, "configuration '" + name + "': " + what);
+  };
   if (c.device != "cpu" && c.device != "cuda") bad("device must be cpu or cuda");
   if (std::find(known_models().begin(), known_models().end(), c.model) == known_models().end())
     bad("unknown model '" + c.model + "'");
@@ -112,7 +159,8 @@ Configuration parse_config(const std::string& name, const json& j) {
   if (!(c.spatial_augmentation >= 0 && c.spatial_augmentation <= 1)) bad("spatial_augmentation must be in [0, 1]");
   if (!(c.field_edge_mm >= 0)) bad("field_edge_mm must be >= 0");
   if (!(c.window_overlap >= 0 && c.window_overlap < 1)) bad("window_overlap must be in [0, 1)");
-  if (c.batch_size < 1 || c.loader_workers < 0 || c.queue_length < 1 || c.epochs < 1) bad("batch, workers, queue, epochs");
+  if (c.batch_size < 1 || c.loader_workers < 0 || c.queue_length < 1 || c.epochs < 1)
+    bad("batch, workers, queue, epochs");
   return c;
 }
 
@@ -136,7 +184,9 @@ const Configuration& Plans::get(const std::string& name) const {
 json to_json(const Plans& p) {
   json configs = json::object();
   for (const auto& [n, c] : p.raw) configs[n] = c;
-  return {{"version", p.version}, {"default_configuration", p.default_configuration}, {"global", p.global},
+  return {{"version", p.version},
+          {"default_configuration", p.default_configuration},
+          {"global", p.global},
           {"configurations", configs}};
 }
 
@@ -165,7 +215,8 @@ Plans plans_from_json(const json& j) {
 
 Plans read_plans(const fs::path& file) {
   std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) throw Error(ErrorCode::InputNotFound, "no plans (run aneura plan WORK first)", file.string());
+  if (!fs::is_regular_file(file, ec))
+    throw Error(ErrorCode::InputNotFound, "no plans (run aneura plan WORK first)", file.string());
   std::ifstream in(file);
   try {
     return plans_from_json(json::parse(in));

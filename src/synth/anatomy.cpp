@@ -32,8 +32,8 @@ double seg_distance(const Vec3& p, const Vec3& a, const Vec3& b, double* t_out =
   return norm(p - (a + t * ab));
 }
 
-// cowseg values (the RSNA 2025 segmentations' *_cowseg.nii): 1 other posterior, 2 basilar tip, 3/4 R/L PComm, 5/6 R/L infraclinoid
-// ICA, 7/8 R/L supraclinoid ICA, 9/10 R/L MCA, 11/12 R/L ACA, 13 AComm. x > 0 is the patient's left.
+// cowseg values (the RSNA 2025 segmentations' *_cowseg.nii): 1 other posterior, 2 basilar tip, 3/4 R/L PComm, 5/6 R/L
+// infraclinoid ICA, 7/8 R/L supraclinoid ICA, 9/10 R/L MCA, 11/12 R/L ACA, 13 AComm. x > 0 is the patient's left.
 std::vector<Segment> vessel_tree(std::mt19937_64& rng) {
   std::normal_distribution<double> jitter(0.0, 1.5);
   std::uniform_real_distribution<double> calibre(0.85, 1.2);
@@ -62,8 +62,8 @@ std::vector<Segment> vessel_tree(std::mt19937_64& rng) {
     v.push_back({{0, 12, -9}, pcom, 1.1 * c, 1});  // P1
   }
   v.push_back({{4, -19, -2}, {-4, -19, -2}, 0.8 * c, 13});  // AComm
-  v.push_back({{0, 22, -48}, {0, 13, -13}, 1.7 * c, 1});     // basilar trunk
-  v.push_back({{0, 13, -13}, {0, 12, -9}, 1.7 * c, 2});      // basilar tip
+  v.push_back({{0, 22, -48}, {0, 13, -13}, 1.7 * c, 1});    // basilar trunk
+  v.push_back({{0, 13, -13}, {0, 12, -9}, 1.7 * c, 2});     // basilar tip
   return v;
 }
 
@@ -180,7 +180,8 @@ VesselGrid::VesselGrid(const Subject& s, double step) : step_(step) {
       for (int64_t i = 0; i < n_[0]; ++i) {
         const size_t idx = static_cast<size_t>(i + n_[0] * (j + n_[1] * k));
         if (!labels_[idx] && !aneurysm_[idx]) continue;
-        const int64_t b[3] = {static_cast<int64_t>(i * step / kNearBlockMm), static_cast<int64_t>(j * step / kNearBlockMm),
+        const int64_t b[3] = {static_cast<int64_t>(i * step / kNearBlockMm),
+                              static_cast<int64_t>(j * step / kNearBlockMm),
                               static_cast<int64_t>(k * step / kNearBlockMm)};
         for (int64_t dz = -1; dz <= 1; ++dz)
           for (int64_t dy = -1; dy <= 1; ++dy)

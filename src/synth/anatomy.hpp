@@ -14,9 +14,9 @@ namespace aneura::synth {
 enum class Tissue : uint8_t { Air, Scalp, Skull, Csf, Brain, Vessel, Aneurysm };
 
 struct Segment {
-  Vec3 a, b;        // subject frame, mm
-  double radius;    // mm
-  int cowseg;       // 1..13 (RSNA cowseg value)
+  Vec3 a, b;      // subject frame, mm
+  double radius;  // mm
+  int cowseg;     // 1..13 (RSNA cowseg value)
 };
 
 struct Aneurysm {

@@ -6,10 +6,14 @@ namespace aneura::synth {
 
 const char* modality_name(Modality m) {
   switch (m) {
-    case Modality::CTA: return "CTA";
-    case Modality::MRA: return "MRA";
-    case Modality::T2: return "MRI T2";
-    case Modality::T1post: return "MRI T1post";
+    case Modality::CTA:
+      return "CTA";
+    case Modality::MRA:
+      return "MRA";
+    case Modality::T2:
+      return "MRI T2";
+    case Modality::T1post:
+      return "MRI T1post";
   }
   return "?";
 }

@@ -20,8 +20,8 @@ struct Appearance {
   Modality modality = Modality::CTA;
   std::array<double, 7> mean{};  // per Tissue
   double noise_sd = 10;
-  double scale = 1;              // MR global scale
-  double bias = 0;               // MR bias field strength (0..0.3)
+  double scale = 1;  // MR global scale
+  double bias = 0;   // MR bias field strength (0..0.3)
   Vec3 bias_dir{0, 0, 1};
   // Value at a world point for a tissue; `noise` is a standard normal draw.
   double value(Tissue t, const Vec3& world, double noise) const;

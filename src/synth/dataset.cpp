@@ -42,7 +42,8 @@ void write_segmentation(const Subject& s, const VesselGrid& grid, const fs::path
   for (int64_t k = 0; k < n[2]; ++k)
     for (int64_t j = 0; j < n[1]; ++j)
       for (int64_t i = 0; i < n[0]; ++i)
-        labels.at(i, j, k) = grid.vessel_at(s.to_subject(labels.geom.index_to_world({double(i), double(j), double(k)})));
+        labels.at(i, j, k) =
+            grid.vessel_at(s.to_subject(labels.geom.index_to_world({double(i), double(j), double(k)})));
   write_nifti(labels, seg_dir / (uid + "_cowseg.nii"));
 }
 
@@ -52,7 +53,8 @@ SeriesResult make_series(const SynthOptions& o, int index, const fs::path& root)
   std::uniform_real_distribution<double> u(0.0, 1.0);
   SeriesResult r;
   r.uid = series_uid(o.seed, index);
-  const Subject subject = make_subject(rng, o.positive_fraction, o.cover_locations && index < kNumLabels - 1 ? index : -1);
+  const Subject subject =
+      make_subject(rng, o.positive_fraction, o.cover_locations && index < kNumLabels - 1 ? index : -1);
   const Modality m = draw_modality(rng);
   const Appearance look = draw_appearance(m, rng);
   SeriesDesign d = draw_design(m, o.size, subject, o.hazards, rng);
@@ -76,29 +78,30 @@ SeriesResult make_series(const SynthOptions& o, int index, const fs::path& root)
                          {"radius_mm", a.radius},
                          {"column", a.column},
                          {"location", label_names()[a.column]}});
-  r.truth = {{"series_uid", r.uid},
-             {"modality", r.modality},
-             {"plane", d.plane},
-             {"tilt_deg", d.tilt_deg},
-             {"matrix", d.matrix},
-             {"pixel_spacing_mm", d.pixel_spacing},
-             {"slice_spacing_mm", d.slice_spacing},
-             {"slices", d.slices},
-             {"row_cos", vec(d.row_cos)},
-             {"col_cos", vec(d.col_cos)},
-             {"normal", vec(d.normal)},
-             {"first_position_lps_mm", vec(d.first_position)},
-             {"multiframe", d.multiframe},
-             {"per_frame_groups", d.per_frame_groups},
-             {"transfer_syntax", syntax_uid(d.syntax)},
-             {"photometric", d.photometric},
-             {"bits_stored", d.bits_stored},
-             {"pixel_representation", d.pixel_representation},
-             {"rescale", {d.slope, d.intercept}},
-             {"hazards", {{"scout", d.scout}, {"missing_slice", d.missing_slice}, {"wrong_thickness", d.wrong_thickness}}},
-             {"segmentation", with_seg},
-             {"head_centre_lps_mm", vec(subject.translation)},
-             {"aneurysms", aneurysms}};
+  r.truth = {
+      {"series_uid", r.uid},
+      {"modality", r.modality},
+      {"plane", d.plane},
+      {"tilt_deg", d.tilt_deg},
+      {"matrix", d.matrix},
+      {"pixel_spacing_mm", d.pixel_spacing},
+      {"slice_spacing_mm", d.slice_spacing},
+      {"slices", d.slices},
+      {"row_cos", vec(d.row_cos)},
+      {"col_cos", vec(d.col_cos)},
+      {"normal", vec(d.normal)},
+      {"first_position_lps_mm", vec(d.first_position)},
+      {"multiframe", d.multiframe},
+      {"per_frame_groups", d.per_frame_groups},
+      {"transfer_syntax", syntax_uid(d.syntax)},
+      {"photometric", d.photometric},
+      {"bits_stored", d.bits_stored},
+      {"pixel_representation", d.pixel_representation},
+      {"rescale", {d.slope, d.intercept}},
+      {"hazards", {{"scout", d.scout}, {"missing_slice", d.missing_slice}, {"wrong_thickness", d.wrong_thickness}}},
+      {"segmentation", with_seg},
+      {"head_centre_lps_mm", vec(subject.translation)},
+      {"aneurysms", aneurysms}};
   return r;
 }
 
@@ -128,12 +131,16 @@ void write_dataset(const SynthOptions& o, const std::function<void(int, int)>& p
   const fs::path out = fs::absolute(o.out).lexically_normal();
   const fs::path parent = out.parent_path();
   std::error_code ec;
-  if (!fs::is_directory(parent, ec)) throw Error(ErrorCode::OutputFailed, "output folder's parent does not exist", parent.string());
-  if (::access(parent.c_str(), W_OK) != 0) throw Error(ErrorCode::OutputFailed, "output folder's parent is not writable", parent.string());
+  if (!fs::is_directory(parent, ec))
+    throw Error(ErrorCode::OutputFailed, "output folder's parent does not exist", parent.string());
+  if (::access(parent.c_str(), W_OK) != 0)
+    throw Error(ErrorCode::OutputFailed, "output folder's parent is not writable", parent.string());
   const bool exists = fs::exists(out, ec);
-  if (exists && !fs::is_directory(out, ec)) throw Error(ErrorCode::OutputFailed, "output exists and is not a folder", out.string());
+  if (exists && !fs::is_directory(out, ec))
+    throw Error(ErrorCode::OutputFailed, "output exists and is not a folder", out.string());
   if (exists && !fs::is_empty(out, ec) && !o.force)
-    throw Error(ErrorCode::OutputFailed, "output folder exists and is not empty (use --force to replace it)", out.string());
+    throw Error(ErrorCode::OutputFailed, "output folder exists and is not empty (use --force to replace it)",
+                out.string());
 
   const fs::path work = parent / ("." + out.filename().string() + ".partial" + std::to_string(::getpid()));
   fs::remove_all(work, ec);
@@ -157,7 +164,10 @@ void write_dataset(const SynthOptions& o, const std::function<void(int, int)>& p
     for (const auto& name : label_names()) train << "," << csv_quote(name);
     train << "\n";
     loc << "SeriesInstanceUID,SOPInstanceUID,coordinates,location\n";
-    json truth = {{"seed", o.seed}, {"size", o.size == Size::Tiny ? "tiny" : o.size == Size::Small ? "small" : "full"},
+    json truth = {{"seed", o.seed},
+                  {"size", o.size == Size::Tiny    ? "tiny"
+                           : o.size == Size::Small ? "small"
+                                                   : "full"},
                   {"series", json::array()}};
     for (const auto& r : results) {
       train << r.uid << "," << r.age << "," << r.sex << "," << csv_quote(r.modality);

@@ -17,8 +17,8 @@ struct SynthOptions {
   int n = 60;
   Size size = Size::Small;
   uint64_t seed = 1;
-  bool force = false;             // replace an existing non-empty OUT
-  bool hazards = false;           // inject scouts, missing slices, wrong SliceThickness
+  bool force = false;    // replace an existing non-empty OUT
+  bool hazards = false;  // inject scouts, missing slices, wrong SliceThickness
   unsigned threads = 0;
   double positive_fraction = 0.43;
   double segmentation_fraction = 0.1;

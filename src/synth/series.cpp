@@ -22,16 +22,19 @@ Vec3 rotate_about(const Vec3& v, const Vec3& axis, double angle) {
 
 struct SizePreset {
   int matrix;
-  double fov;           // mm, in-plane
-  double slice[4];      // slice spacing per modality (CTA, MRA, T2, T1post)
-  double coverage[4];   // mm along the normal per modality
+  double fov;          // mm, in-plane
+  double slice[4];     // slice spacing per modality (CTA, MRA, T2, T1post)
+  double coverage[4];  // mm along the normal per modality
 };
 
 SizePreset preset(Size size) {
   switch (size) {
-    case Size::Tiny: return {40, 220, {5, 4, 6, 7}, {150, 80, 150, 160}};
-    case Size::Small: return {128, 220, {1.25, 1.2, 5, 5}, {150, 70, 150, 170}};
-    case Size::Full: return {512, 230, {0.625, 0.5, 1.0, 5}, {250, 87, 150, 175}};
+    case Size::Tiny:
+      return {40, 220, {5, 4, 6, 7}, {150, 80, 150, 160}};
+    case Size::Small:
+      return {128, 220, {1.25, 1.2, 5, 5}, {150, 70, 150, 170}};
+    case Size::Full:
+      return {512, 230, {0.625, 0.5, 1.0, 5}, {250, 87, 150, 175}};
   }
   return {128, 220, {1.25, 1.2, 5, 5}, {150, 70, 150, 170}};
 }
@@ -154,7 +157,8 @@ std::vector<LocalizerRow> write_series(const Subject& s, const VesselGrid& grid,
     for (int c = 0; c < kn; ++c)
       for (int b = 0; b < kp; ++b)
         for (int a = 0; a < kp; ++a) {
-          const Vec3 q = w + (((a + 0.5) / kp - 0.5) * d.pixel_spacing) * d.row_cos + (((b + 0.5) / kp - 0.5) * d.pixel_spacing) * d.col_cos +
+          const Vec3 q = w + (((a + 0.5) / kp - 0.5) * d.pixel_spacing) * d.row_cos +
+                         (((b + 0.5) / kp - 0.5) * d.pixel_spacing) * d.col_cos +
                          (((c + 0.5) / kn - 0.5) * d.slice_spacing) * d.normal;
           sum += look.value(tissue_at(s, grid, q), w, z);
         }
@@ -235,7 +239,8 @@ std::vector<LocalizerRow> write_series(const Subject& s, const VesselGrid& grid,
   for (const auto& a : s.aneurysms) {
     int best = slices[0];
     for (int k : slices)
-      if (std::fabs(dot(a.centre_world - position(k), d.normal)) < std::fabs(dot(a.centre_world - position(best), d.normal)))
+      if (std::fabs(dot(a.centre_world - position(k), d.normal)) <
+          std::fabs(dot(a.centre_world - position(best), d.normal)))
         best = k;
     const Vec3 rel = a.centre_world - position(best);
     LocalizerRow r;

@@ -17,14 +17,14 @@ enum class Size { Tiny, Small, Full };
 struct SeriesDesign {
   std::string series_uid;
   Modality modality = Modality::CTA;
-  std::string plane = "axial";      // axial / coronal / sagittal
-  double tilt_deg = 0;              // rotation of the slice plane about its row axis
+  std::string plane = "axial";  // axial / coronal / sagittal
+  double tilt_deg = 0;          // rotation of the slice plane about its row axis
   Vec3 row_cos{1, 0, 0}, col_cos{0, 1, 0}, normal{0, 0, 1};
-  int matrix = 128;                 // rows = columns
-  double pixel_spacing = 1.5;       // mm
-  double slice_spacing = 1.25;      // mm
+  int matrix = 128;             // rows = columns
+  double pixel_spacing = 1.5;   // mm
+  double slice_spacing = 1.25;  // mm
   int slices = 0;
-  Vec3 first_position{0, 0, 0};     // LPS of pixel (0,0) of the lowest slice along the normal
+  Vec3 first_position{0, 0, 0};  // LPS of pixel (0,0) of the lowest slice along the normal
   bool multiframe = false, per_frame_groups = true;
   int bits_stored = 16, pixel_representation = 0;
   double slope = 1, intercept = 0;

@@ -100,8 +100,8 @@ RoiCase make_roi_case(const TrainCase& c, const Configuration& cfg, int threads 
 Sample make_roi_sample(const RoiCase& c, const Configuration& cfg, std::mt19937_64& rng, const AugmentOptions& aug);
 
 // Left-right flip of a sample (patch axis 0 is R-L): mirrors the maps, swaps the twin columns of
-// the labels, the left/right cowseg values and the aneurysm map's location values (the twin columns of core/labels.hpp). Applying it twice is the
-// identity.
+// the labels, the left/right cowseg values and the aneurysm map's location values (the twin columns of
+// core/labels.hpp). Applying it twice is the identity.
 void flip_left_right(Sample& s);
 
 }  // namespace aneura

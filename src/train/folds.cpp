@@ -21,7 +21,8 @@ namespace aneura {
 std::vector<CaseInfo> list_cases(const fs::path& work) {
   const fs::path dir = work / "cases";
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) throw Error(ErrorCode::InputNotFound, "no case cache (run aneura preprocess first)", dir.string());
+  if (!fs::is_directory(dir, ec))
+    throw Error(ErrorCode::InputNotFound, "no case cache (run aneura preprocess first)", dir.string());
   std::vector<CaseInfo> out;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const fs::path f = e.path() / "case.json";

@@ -21,7 +21,7 @@ std::vector<CaseInfo> list_cases(const std::filesystem::path& work);
 struct Folds {
   int k = 0;
   uint64_t seed = 0;
-  std::vector<std::vector<std::string>> val;  // case ids held out in each fold
+  std::vector<std::vector<std::string>> val;       // case ids held out in each fold
   std::vector<std::string> train(int fold) const;  // all ids of the other folds
 };
 

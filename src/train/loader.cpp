@@ -16,7 +16,8 @@ CaseStore::CaseStore(fs::path work, std::vector<std::string> ids, double ram_bud
   std::error_code ec;
   for (const auto& id : ids_) {
     const auto d = work_ / "cases" / id;
-    bytes += static_cast<double>(fs::file_size(d / "image.nii", ec)) + 2.0 * static_cast<double>(fs::file_size(d / "labels.nii", ec));
+    bytes += static_cast<double>(fs::file_size(d / "image.nii", ec)) +
+             2.0 * static_cast<double>(fs::file_size(d / "labels.nii", ec));
   }
   if (bytes <= ram_budget_bytes)
     for (const auto& id : ids_) cached_.push_back(std::make_shared<TrainCase>(load_case(work_, id)));
@@ -30,7 +31,9 @@ std::shared_ptr<const TrainCase> CaseStore::get(size_t i) const {
 }
 
 void CaseStore::set_roi_offsets(const RoiOffsets& o) {
-  if (!rois_.empty()) throw Error(ErrorCode::Internal, "set_roi_offsets after cache_rois: the ROI inputs were cut around the old centres");
+  if (!rois_.empty())
+    throw Error(ErrorCode::Internal,
+                "set_roi_offsets after cache_rois: the ROI inputs were cut around the old centres");
   offsets_ = o;
   for (auto& c : cached_) c->roi_centre = o.centre(c->roi_anchor);
 }
@@ -38,7 +41,8 @@ void CaseStore::set_roi_offsets(const RoiOffsets& o) {
 bool CaseStore::cache_rois(const Configuration& cfg, int threads, double ram_budget_bytes) {
   if (!windowed(cfg) || cached_.empty()) return false;
   const Geometry g = roi_grid({0, 0, 0}, cfg);
-  const double bytes = static_cast<double>(g.voxel_count()) * (4.0 * input_channels(cfg, static_cast<int>(cached_[0]->image.volumes)) + 2) *
+  const double bytes = static_cast<double>(g.voxel_count()) *
+                       (4.0 * input_channels(cfg, static_cast<int>(cached_[0]->image.volumes)) + 2) *
                        static_cast<double>(cached_.size());
   if (bytes > ram_budget_bytes) return false;
   std::vector<RoiCase> rois(cached_.size());
@@ -93,7 +97,8 @@ std::vector<double> sampling_weights(const std::vector<std::array<int, kNumLabel
 }
 
 uint64_t sample_seed(uint64_t seed, int epoch, size_t position) {
-  uint64_t z = seed ^ (static_cast<uint64_t>(epoch) * 0x9E3779B97F4A7C15ULL) ^ (static_cast<uint64_t>(position) * 0xD1B54A32D192ED03ULL);
+  uint64_t z = seed ^ (static_cast<uint64_t>(epoch) * 0x9E3779B97F4A7C15ULL) ^
+               (static_cast<uint64_t>(position) * 0xD1B54A32D192ED03ULL);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
@@ -109,15 +114,23 @@ std::vector<size_t> epoch_draws(const std::vector<double>& weights, size_t n, ui
   std::vector<size_t> out;
   for (size_t k = 0; k < n; ++k) {
     const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53 * acc;
-    out.push_back(std::min(weights.size() - 1, static_cast<size_t>(std::upper_bound(cdf.begin(), cdf.end(), u) - cdf.begin())));
+    out.push_back(
+        std::min(weights.size() - 1, static_cast<size_t>(std::upper_bound(cdf.begin(), cdf.end(), u) - cdf.begin())));
   }
   return out;
 }
 
-BatchLoader::BatchLoader(const CaseStore& store, const Configuration& cfg, const AugmentOptions& aug, std::vector<size_t> draws,
-                         int batch_size, uint64_t seed, int epoch, int workers, int queue_length)
-    : store_(store), cfg_(cfg), aug_(aug), draws_(std::move(draws)), batch_size_(std::max(1, batch_size)), seed_(seed),
-      epoch_(epoch), queue_length_(static_cast<size_t>(std::max(1, queue_length))) {
+BatchLoader::BatchLoader(const CaseStore& store, const Configuration& cfg, const AugmentOptions& aug,
+                         std::vector<size_t> draws, int batch_size, uint64_t seed, int epoch, int workers,
+                         int queue_length)
+    : store_(store),
+      cfg_(cfg),
+      aug_(aug),
+      draws_(std::move(draws)),
+      batch_size_(std::max(1, batch_size)),
+      seed_(seed),
+      epoch_(epoch),
+      queue_length_(static_cast<size_t>(std::max(1, queue_length))) {
   n_batches_ = (draws_.size() + batch_size_ - 1) / batch_size_;
   for (int w = 0; w < workers; ++w) threads_.emplace_back([this] { work(); });
 }

@@ -1,7 +1,7 @@
-// The asynchronous loader (as the background loaders of nnU-Net and MONAI): worker threads cut and augment samples into a bounded
-// queue while the model trains on the previous batch. Batches come out in order and each sample's
-// random numbers derive from (seed, epoch, position) only, so a run is deterministic whatever the
-// number of workers, and a resumed run sees the same samples as an uninterrupted one.
+// The asynchronous loader (as the background loaders of nnU-Net and MONAI): worker threads cut and augment samples into
+// a bounded queue while the model trains on the previous batch. Batches come out in order and each sample's random
+// numbers derive from (seed, epoch, position) only, so a run is deterministic whatever the number of workers, and a
+// resumed run sees the same samples as an uninterrupted one.
 #pragma once
 #include <torch/torch.h>
 

@@ -22,7 +22,8 @@ torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor
 torch::Tensor aneurysm_loss(const torch::Tensor& logits, const torch::Tensor& target, double foreground_weight) {
   auto w = torch::full({logits.size(1)}, foreground_weight, logits.options());
   w[0] = 1.0;
-  const auto ce = torch::nn::functional::cross_entropy(logits, target, torch::nn::functional::CrossEntropyFuncOptions().weight(w));
+  const auto ce =
+      torch::nn::functional::cross_entropy(logits, target, torch::nn::functional::CrossEntropyFuncOptions().weight(w));
   // Dice of the merged foreground over the samples that hold an aneurysm only: over a sample
   // without one, the batch Dice would reach 1 only with a foreground sum below eps everywhere,
   // which pushes the whole heatmap to 0 (windows without an aneurysm are the most common).
@@ -44,7 +45,8 @@ LossTerms multitask_loss(const NetworkOutput& out, const Targets& t, const torch
   // a resumed run identical to an uninterrupted one.
   LossTerms l;
   const auto hv = t.has_vessels.to(torch::kBool);
-  l.vessel = hv.any().item<bool>() ? segmentation_loss(out.vessel.index({hv}), t.vessel.index({hv})) : out.vessel.sum() * 0;
+  l.vessel =
+      hv.any().item<bool>() ? segmentation_loss(out.vessel.index({hv}), t.vessel.index({hv})) : out.vessel.sum() * 0;
   l.aneurysm = aneurysm_loss(out.aneurysm, t.aneurysm);
   l.labels = torch::nn::functional::binary_cross_entropy_with_logits(
       out.labels, t.labels, torch::nn::functional::BinaryCrossEntropyWithLogitsFuncOptions().pos_weight(pos_weight));
@@ -52,7 +54,8 @@ LossTerms multitask_loss(const NetworkOutput& out, const Targets& t, const torch
   l.modality = known.any().item<bool>()
                    ? torch::nn::functional::cross_entropy(out.modality.index({known}), t.modality.index({known}))
                    : out.modality.sum() * 0;
-  l.total = w("vessel") * l.vessel + w("aneurysm") * l.aneurysm + w("classification") * l.labels + w("modality") * l.modality;
+  l.total =
+      w("vessel") * l.vessel + w("aneurysm") * l.aneurysm + w("classification") * l.labels + w("modality") * l.modality;
   return l;
 }
 

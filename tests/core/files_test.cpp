@@ -63,7 +63,11 @@ TEST(Parallel, RunsEveryIndexOnceAndRethrows) {
   std::vector<int> hits(1000, 0);
   parallel_for(hits.size(), 4, [&](size_t i) { hits[i]++; });
   for (int h : hits) ASSERT_EQ(h, 1);
-  EXPECT_THROW(parallel_for(10, 2, [](size_t i) { if (i == 5) throw std::runtime_error("x"); }), std::runtime_error);
+  EXPECT_THROW(parallel_for(10, 2,
+                            [](size_t i) {
+                              if (i == 5) throw std::runtime_error("x");
+                            }),
+               std::runtime_error);
   EXPECT_GE(default_threads(), 1u);
 }
 

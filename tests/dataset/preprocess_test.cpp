@@ -252,7 +252,8 @@ TEST(Sources, DeepLesionPngSlicesBuildAVolumeInHu) {
   for (int s = 100; s < 106; ++s) {
     img.pixels.assign(static_cast<size_t>(img.width) * img.height, 32768 - 1000);  // air
     for (int y = 8; y < 28; ++y)
-      for (int x = 8; x < 32; ++x) img.pixels[static_cast<size_t>(y) * img.width + x] = static_cast<uint16_t>(32768 + 40 + s);
+      for (int x = 8; x < 32; ++x)
+        img.pixels[static_cast<size_t>(y) * img.width + x] = static_cast<uint16_t>(32768 + 40 + s);
     write_png(img, dir.path / "Images_png" / series / (std::to_string(s) + ".png"));
   }
   std::ofstream(dir.path / "DL_info.csv") << "File_name,Key_slice_index,Spacing_mm_px_,Image_size\n"
@@ -260,10 +261,10 @@ TEST(Sources, DeepLesionPngSlicesBuildAVolumeInHu) {
   ASSERT_EQ(detect_source(dir.path), SourceKind::DeepLesion);
   const Volume<float> v = load_deeplesion_series(dir.path / "Images_png" / series, {0.8, 0.8, 2.5});
   EXPECT_EQ(v.geom.size, (std::array<int64_t, 3>{40, 36, 6}));
-  EXPECT_FLOAT_EQ(v.at(0, 0, 0), -1000.f);            // pixel - 32768
-  EXPECT_FLOAT_EQ(v.at(10, 10, 3), 40.f + 103);       // slice files in number order
+  EXPECT_FLOAT_EQ(v.at(0, 0, 0), -1000.f);       // pixel - 32768
+  EXPECT_FLOAT_EQ(v.at(10, 10, 3), 40.f + 103);  // slice files in number order
   EXPECT_DOUBLE_EQ(v.geom.spacing[2], 2.5);
-  EXPECT_EQ(v.geom.orientation_code(), "LPI");        // documented assumption
+  EXPECT_EQ(v.geom.orientation_code(), "LPI");  // documented assumption
   CaseOptions o;
   o.harmonize.spacing = {1.6, 1.6, 2.5};
   const PreprocessSummary s = run_case_jobs(deeplesion_jobs(dir.path, work.path, o), work.path, 1, 1);

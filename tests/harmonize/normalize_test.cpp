@@ -34,9 +34,9 @@ TEST(Normalize, CtWindowByHand) {
   for (size_t i = 0; i < expect.size(); ++i) EXPECT_FLOAT_EQ(w.data[i], expect[i]);
   const Volume<float> ch = ct_windows(from_values({40, 600}), standard_windows());
   ASSERT_EQ(ch.volumes, 4);
-  EXPECT_FLOAT_EQ(ch.data[0], 0.5f);                             // brain channel, 40 HU
-  EXPECT_FLOAT_EQ(ch.data[2 * 2 + 1], 0.5f);                     // bone channel (600/2800), 600 HU
-  EXPECT_FLOAT_EQ(ch.data[1 * 2 + 0], (40.f - (80 - 100)) / 200); // subdural channel, 40 HU = 0.3
+  EXPECT_FLOAT_EQ(ch.data[0], 0.5f);                               // brain channel, 40 HU
+  EXPECT_FLOAT_EQ(ch.data[2 * 2 + 1], 0.5f);                       // bone channel (600/2800), 600 HU
+  EXPECT_FLOAT_EQ(ch.data[1 * 2 + 0], (40.f - (80 - 100)) / 200);  // subdural channel, 40 HU = 0.3
 }
 
 TEST(Normalize, ClipZscoreByHand) {

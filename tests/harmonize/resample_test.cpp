@@ -26,7 +26,8 @@ Volume<float> ramp_volume(const Geometry& g) {
   Volume<float> v(g);
   for (int64_t k = 0; k < g.size[2]; ++k)
     for (int64_t j = 0; j < g.size[1]; ++j)
-      for (int64_t i = 0; i < g.size[0]; ++i) v.at(i, j, k) = static_cast<float>(ramp(g.index_to_world({double(i), double(j), double(k)})));
+      for (int64_t i = 0; i < g.size[0]; ++i)
+        v.at(i, j, k) = static_cast<float>(ramp(g.index_to_world({double(i), double(j), double(k)})));
   return v;
 }
 
@@ -37,7 +38,8 @@ void expect_ramp_inside(const Volume<float>& out, int margin, double tol) {
   for (int64_t k = margin; k < n[2] - margin; ++k)
     for (int64_t j = margin; j < n[1] - margin; ++j)
       for (int64_t i = margin; i < n[0] - margin; ++i) {
-        ASSERT_NEAR(out.at(i, j, k), ramp(out.geom.index_to_world({double(i), double(j), double(k)})), tol) << i << " " << j << " " << k;
+        ASSERT_NEAR(out.at(i, j, k), ramp(out.geom.index_to_world({double(i), double(j), double(k)})), tol)
+            << i << " " << j << " " << k;
         ++checked;
       }
   EXPECT_GT(checked, 100u);
@@ -126,7 +128,7 @@ TEST(Resample, SeparableLinearEqualsItk) {
     ASSERT_NEAR(fast.data[i], itk.data[i], 1e-3 * (1 + std::fabs(itk.data[i]))) << i;
     outside += itk.data[i] == -7.f;
   }
-  EXPECT_GT(outside, 0u);                 // the target reaches outside the source
+  EXPECT_GT(outside, 0u);                // the target reaches outside the source
   EXPECT_LT(outside, fast.data.size());  // and inside
 }
 

@@ -9,10 +9,10 @@
 #include "dataset/rsna.hpp"
 #include "evaluate/evaluation.hpp"
 #include "infer/predictor.hpp"
-#include "report/report.hpp"
-#include "report/svg.hpp"
 #include "io/csv.hpp"
 #include "io/dicom_series.hpp"
+#include "report/report.hpp"
+#include "report/svg.hpp"
 #include "support/run.hpp"
 #include "support/series_fixture.hpp"
 #include "synth/dataset.hpp"
@@ -130,7 +130,8 @@ TEST(Evaluate, PresentAucPerSizeBandByHand) {
     if (r > 0) radius[uid] = r;
   };
   add("n1", 0.1, 0, 0), add("n2", 0.4, 0, 0), add("n3", 0.35, 0, 0), add("n4", 0.8, 0, 0);
-  add("p1", 0.3, 1, 1.5), add("p2", 0.9, 1, 1.8), add("p3", 0.5, 1, 2.5), add("p4", 0.95, 1, 4.0), add("p5", 0.99, 1, 0);
+  add("p1", 0.3, 1, 1.5), add("p2", 0.9, 1, 1.8), add("p3", 0.5, 1, 2.5), add("p4", 0.95, 1, 4.0),
+      add("p5", 0.99, 1, 0);
   const auto bands = present_auc_by_radius(pred, truth, radius, {0, 2, 3, 10});
   ASSERT_EQ(bands.size(), 4u);
   EXPECT_EQ(bands[0].positives, 2);
@@ -138,12 +139,13 @@ TEST(Evaluate, PresentAucPerSizeBandByHand) {
   EXPECT_DOUBLE_EQ(*bands[0].auc, 5.0 / 8);  // 0.3 outranks 1 of 4, 0.9 all 4
   EXPECT_DOUBLE_EQ(*bands[1].auc, 3.0 / 4);
   EXPECT_DOUBLE_EQ(*bands[2].auc, 1.0);
-  EXPECT_EQ(bands[2].positives, 1);          // 4 mm in [3, 10)
-  EXPECT_EQ(bands[3].positives, 0);          // [10, inf): none, so no AUC (never a silent 0.5)
+  EXPECT_EQ(bands[2].positives, 1);  // 4 mm in [3, 10)
+  EXPECT_EQ(bands[3].positives, 0);  // [10, inf): none, so no AUC (never a silent 0.5)
   EXPECT_FALSE(bands[3].auc.has_value());
   // truth.json of `aneura synth`: the largest radius per positive series; a broken file names itself
   test::TempDir dir("radii");
-  write_text(dir.path / "truth.json", R"({"series": [{"series_uid": "a", "aneurysms": [{"radius_mm": 1.2}, {"radius_mm": 3.5}]},
+  write_text(dir.path / "truth.json",
+             R"({"series": [{"series_uid": "a", "aneurysms": [{"radius_mm": 1.2}, {"radius_mm": 3.5}]},
                                                      {"series_uid": "b", "aneurysms": []}]})");
   const auto r = read_synthetic_radii(dir.path / "truth.json");
   ASSERT_EQ(r.size(), 1u);
@@ -158,7 +160,7 @@ TEST(Evaluate, LocalizationByHand) {
   const std::map<std::string, std::vector<Vec3>> pred = {{"a", {{3, 4, 0}, {50, 0, 0}}}, {"c", {{0, 0, 0}}}};
   const Localization l = localize(truth, pred, 5.0);
   EXPECT_EQ(l.true_points, 3);
-  EXPECT_EQ(l.hits, 1);              // (0,0,0) found at distance exactly 5
+  EXPECT_EQ(l.hits, 1);  // (0,0,0) found at distance exactly 5
   EXPECT_EQ(l.predicted_points, 3);
   EXPECT_EQ(l.predicted_hits, 1);
   EXPECT_EQ(localize(truth, pred, 4.99).hits, 0);
@@ -298,7 +300,8 @@ TEST_F(PredictOnSynth, TheRoiIsPlacedWithTheOffsetsTheModelLearned) {
   EXPECT_NEAR(shift[2], 10, 1e-9);
   // the case's stored anchor (preprocess, on the harmonized image) is where prediction finds it on
   // the case image (read back from NIfTI, whose header keeps the grid in float32)
-  for (int ax = 0; ax < 3; ++ax) EXPECT_NEAR(info.roi_offsets.centre(c.roi_anchor)[ax], find_roi_centre(c.image, info.roi_offsets)[ax], 1e-3);
+  for (int ax = 0; ax < 3; ++ax)
+    EXPECT_NEAR(info.roi_offsets.centre(c.roi_anchor)[ax], find_roi_centre(c.image, info.roi_offsets)[ax], 1e-3);
   j["roi_offsets"]["widest"]["offset_lps_mm"] = {0, 0, "up"};
   write_text(m / "model.json", j.dump());
   EXPECT_EQ(code_of([&] { Predictor p(m, o); }), ErrorCode::CorruptInput);
@@ -320,7 +323,9 @@ TEST_F(PredictOnSynth, UnreadableSeriesGetsTheFallbackRow) {
 TEST_F(PredictOnSynth, PredictAndEvaluateFromTheCommandLine) {
   const fs::path out = dir_->path / "pred" / "predictions.csv";
   fs::create_directories(out.parent_path());
-  ASSERT_EQ(run_aneura("predict " + model().string() + " --data " + data().string() + " -o " + out.string() + " --heatmaps"), 0);
+  ASSERT_EQ(
+      run_aneura("predict " + model().string() + " --data " + data().string() + " -o " + out.string() + " --heatmaps"),
+      0);
   const CsvTable t = read_csv(out);
   EXPECT_EQ(t.rows.size(), 6u);
   ASSERT_EQ(t.header.size(), 15u);
@@ -334,8 +339,8 @@ TEST_F(PredictOnSynth, PredictAndEvaluateFromTheCommandLine) {
     ASSERT_FALSE(j.at("points").empty());
     const auto& p = j.at("points")[0];
     const SeriesPlan plan = plan_series(d.series_dir(e.uid));
-    const Vec3 back = localizer_to_world(plan, p.at("dicom").at("SOPInstanceUID"), p.at("dicom").at("x"), p.at("dicom").at("y"),
-                                         p.at("dicom").at("frame"));
+    const Vec3 back = localizer_to_world(plan, p.at("dicom").at("SOPInstanceUID"), p.at("dicom").at("x"),
+                                         p.at("dicom").at("y"), p.at("dicom").at("frame"));
     const Vec3 w = p.at("world_lps_mm").get<Vec3>();
     // on the nearest instance's plane: the in-plane position is exact; the point lies in the
     // harmonized image (2.5 mm voxels), so the normal offset is at most half a slice and half a voxel
@@ -394,14 +399,17 @@ std::array<uint32_t, 2> png_size(const fs::path& f) {
   std::ifstream in(f, std::ios::binary);
   unsigned char b[24] = {};
   in.read(reinterpret_cast<char*>(b), 24);
-  auto be = [&](int o) { return (uint32_t(b[o]) << 24) | (uint32_t(b[o + 1]) << 16) | (uint32_t(b[o + 2]) << 8) | b[o + 3]; };
+  auto be = [&](int o) {
+    return (uint32_t(b[o]) << 24) | (uint32_t(b[o + 1]) << 16) | (uint32_t(b[o + 2]) << 8) | b[o + 3];
+  };
   EXPECT_EQ(std::string(reinterpret_cast<char*>(b) + 1, 3), "PNG") << f;
   return {be(16), be(20)};
 }
 
 TEST(Report, SvgChartsHaveTitlesAxesRoundTicksAndLegends) {
   EXPECT_EQ(nice_ticks(0, 1, 5), (std::vector<double>{0, 0.2, 0.4, 0.6000000000000001, 0.8, 1}));
-  EXPECT_EQ(nice_ticks(0.5, 73.5, 5), (std::vector<double>{20, 40, 60}));  // epochs 1..73: a step of 14.6 rounds up to 20
+  EXPECT_EQ(nice_ticks(0.5, 73.5, 5),
+            (std::vector<double>{20, 40, 60}));  // epochs 1..73: a step of 14.6 rounds up to 20
   EXPECT_EQ(nice_ticks(-3, 3, 3), (std::vector<double>{-2, 0, 2}));
   SvgChart c;
   c.title = "Left <MCA> & more";
@@ -430,12 +438,15 @@ TEST(Report, SvgChartsHaveTitlesAxesRoundTicksAndLegends) {
 TEST_F(PredictOnSynth, ReportIsAPageWithPicturesAndRendersInChromium) {
   const fs::path out = dir_->path / "rep" / "predictions.csv";
   fs::create_directories(out.parent_path());
-  ASSERT_EQ(run_aneura("predict " + model().string() + " --data " + data().string() + " -o " + out.string() + " --heatmaps"), 0);
+  ASSERT_EQ(
+      run_aneura("predict " + model().string() + " --data " + data().string() + " -o " + out.string() + " --heatmaps"),
+      0);
   const fs::path rep = dir_->path / "rep" / "report";
-  ASSERT_EQ(run_aneura("report " + work().string() + " --predictions " + out.string() + " --truth " + (data() / "train.csv").string() +
-                       " --points " + (out.parent_path() / "predictions_points").string() + " --data " + data().string() +
-                       " --series 2 -o " + rep.string()),
-            0);
+  ASSERT_EQ(
+      run_aneura("report " + work().string() + " --predictions " + out.string() + " --truth " +
+                 (data() / "train.csv").string() + " --points " + (out.parent_path() / "predictions_points").string() +
+                 " --data " + data().string() + " --series 2 -o " + rep.string()),
+      0);
   std::ifstream in(rep / "index.html");
   const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   // every picture the page shows exists and has the size the page says
@@ -445,8 +456,9 @@ TEST_F(PredictOnSynth, ReportIsAPageWithPicturesAndRendersInChromium) {
     pos += 10;
     const std::string name = html.substr(pos, html.find('"', pos) - pos);
     const auto size = png_size(rep / name);
-    EXPECT_NE(html.find("src=\"" + name + "\" width=\"" + std::to_string(size[0]) + "\" height=\"" + std::to_string(size[1])),
-              std::string::npos)
+    EXPECT_NE(
+        html.find("src=\"" + name + "\" width=\"" + std::to_string(size[0]) + "\" height=\"" + std::to_string(size[1])),
+        std::string::npos)
         << name;
     ++pictures;
   }
@@ -472,12 +484,15 @@ TEST_F(PredictOnSynth, ReportIsAPageWithPicturesAndRendersInChromium) {
   EXPECT_NE(html.find("<td>&ge; 3 mm</td>"), std::string::npos);
   // train.csv's Modality column: the metric per modality
   EXPECT_NE(html.find("<h3>By modality</h3>"), std::string::npos);
-  for (const auto& m : read_modalities(data() / "train.csv")) EXPECT_NE(html.find("<td>" + m.second + "</td>"), std::string::npos);
+  for (const auto& m : read_modalities(data() / "train.csv"))
+    EXPECT_NE(html.find("<td>" + m.second + "</td>"), std::string::npos);
   // a real browser renders it
   if (std::system("command -v chromium > /dev/null 2>&1") != 0) GTEST_SKIP() << "chromium not installed";
   const fs::path shot = dir_->path / "shot.png";
-  const std::string cmd = "timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=900,1600 --screenshot=" +
-                          shot.string() + " file://" + (rep / "index.html").string() + " > /dev/null 2>&1";
+  const std::string cmd =
+      "timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=900,1600 "
+      "--screenshot=" +
+      shot.string() + " file://" + (rep / "index.html").string() + " > /dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   const auto size = png_size(shot);
   EXPECT_EQ(size[0], 900u);

@@ -72,7 +72,8 @@ TEST_P(Orientation, GeometryAndVoxelsMatchHandComputation) {
   }
   // k ascends along the normal: origin is the first position for ascending stacks, the last one
   // (3 steps back along the normal) for descending stacks.
-  const Vec3 expected_origin = c.step > 0 ? spec.first_position : spec.first_position + (3 * c.step) * c.expected_normal;
+  const Vec3 expected_origin =
+      c.step > 0 ? spec.first_position : spec.first_position + (3 * c.step) * c.expected_normal;
   for (int r = 0; r < 3; ++r) EXPECT_NEAR(g.origin[r], expected_origin[r], 1e-6);
   expect_fixture_voxels(s, spec);
   EXPECT_TRUE(s.plan.warnings.empty()) << s.plan.warnings[0];
@@ -81,16 +82,15 @@ TEST_P(Orientation, GeometryAndVoxelsMatchHandComputation) {
 const double kC = std::cos(0.3), kS = std::sin(0.3);
 INSTANTIATE_TEST_SUITE_P(
     Planes, Orientation,
-    ::testing::Values(
-        OrientationCase{"axial_asc", {1, 0, 0}, {0, 1, 0}, 1.25, false, {0, 0, 1}},
-        OrientationCase{"axial_desc", {1, 0, 0}, {0, 1, 0}, -1.25, false, {0, 0, 1}},
-        OrientationCase{"axial_shuffled", {1, 0, 0}, {0, 1, 0}, 1.25, true, {0, 0, 1}},
-        OrientationCase{"coronal_asc", {1, 0, 0}, {0, 0, -1}, 1.25, false, {0, 1, 0}},
-        OrientationCase{"coronal_desc_shuffled", {1, 0, 0}, {0, 0, -1}, -1.25, true, {0, 1, 0}},
-        OrientationCase{"sagittal_asc", {0, 1, 0}, {0, 0, -1}, 1.25, false, {-1, 0, 0}},
-        OrientationCase{"sagittal_desc_shuffled", {0, 1, 0}, {0, 0, -1}, -1.25, true, {-1, 0, 0}},
-        // axial tilted 0.3 rad about x: row (1,0,0), col (0,cos,sin), normal (0,-sin,cos)
-        OrientationCase{"oblique", {1, 0, 0}, {0, kC, kS}, 1.25, true, {0, -kS, kC}}),
+    ::testing::Values(OrientationCase{"axial_asc", {1, 0, 0}, {0, 1, 0}, 1.25, false, {0, 0, 1}},
+                      OrientationCase{"axial_desc", {1, 0, 0}, {0, 1, 0}, -1.25, false, {0, 0, 1}},
+                      OrientationCase{"axial_shuffled", {1, 0, 0}, {0, 1, 0}, 1.25, true, {0, 0, 1}},
+                      OrientationCase{"coronal_asc", {1, 0, 0}, {0, 0, -1}, 1.25, false, {0, 1, 0}},
+                      OrientationCase{"coronal_desc_shuffled", {1, 0, 0}, {0, 0, -1}, -1.25, true, {0, 1, 0}},
+                      OrientationCase{"sagittal_asc", {0, 1, 0}, {0, 0, -1}, 1.25, false, {-1, 0, 0}},
+                      OrientationCase{"sagittal_desc_shuffled", {0, 1, 0}, {0, 0, -1}, -1.25, true, {-1, 0, 0}},
+                      // axial tilted 0.3 rad about x: row (1,0,0), col (0,cos,sin), normal (0,-sin,cos)
+                      OrientationCase{"oblique", {1, 0, 0}, {0, kC, kS}, 1.25, true, {0, -kS, kC}}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(DicomSeries, PlaneIsReported) {
@@ -184,7 +184,7 @@ TEST_P(Codec, DecodesToTheUncompressedPixels) {
   FixtureSpec spec;
   spec.syntax = GetParam();
   spec.rows = spec.cols = 64;  // OpenJPEG cannot encode images smaller than its resolution levels
-  spec.bits_stored = 12;  // JPEG lossless/LS/2000 on 12-bit CT-like data
+  spec.bits_stored = 12;       // JPEG lossless/LS/2000 on 12-bit CT-like data
   spec.shuffle = true;
   test::write_fixture(spec, dir.path);
   const DicomSeries s = read_series(dir.path);
@@ -193,12 +193,13 @@ TEST_P(Codec, DecodesToTheUncompressedPixels) {
 }
 
 INSTANTIATE_TEST_SUITE_P(TransferSyntaxes, Codec,
-                         ::testing::Values(Syntax::ExplicitLittle, Syntax::ImplicitLittle, Syntax::ExplicitBig, Syntax::Deflated,
-                                           Syntax::JpegLossless, Syntax::JpegLsLossless, Syntax::Jpeg2000Lossless,
-                                           Syntax::Rle),
+                         ::testing::Values(Syntax::ExplicitLittle, Syntax::ImplicitLittle, Syntax::ExplicitBig,
+                                           Syntax::Deflated, Syntax::JpegLossless, Syntax::JpegLsLossless,
+                                           Syntax::Jpeg2000Lossless, Syntax::Rle),
                          [](const auto& info) {
                            std::string n = syntax_name(info.param);
-                           for (auto& ch : n) if (ch == '-') ch = '_';
+                           for (auto& ch : n)
+                             if (ch == '-') ch = '_';
                            return n;
                          });
 

@@ -84,12 +84,23 @@ TEST_P(Dcm2niix, SameAffineAndVoxels) {
   spec.slices = 6;
   spec.shuffle = true;
   const double c = std::cos(0.2), s = std::sin(0.2);
-  if (which == 1) { spec.row_cos = {1, 0, 0}; spec.col_cos = {0, 0, -1}; }              // coronal
-  if (which == 2) { spec.row_cos = {0, 1, 0}; spec.col_cos = {0, 0, -1}; spec.step = -2; }  // sagittal desc
+  if (which == 1) {
+    spec.row_cos = {1, 0, 0};
+    spec.col_cos = {0, 0, -1};
+  }  // coronal
+  if (which == 2) {
+    spec.row_cos = {0, 1, 0};
+    spec.col_cos = {0, 0, -1};
+    spec.step = -2;
+  }  // sagittal desc
   // double oblique: rotate about z by 0.2 then about x by 0.2 (orthonormal rows)
-  if (which == 3) { spec.row_cos = {c, s, 0}; spec.col_cos = {-s * c, c * c, s}; }
+  if (which == 3) {
+    spec.row_cos = {c, s, 0};
+    spec.col_cos = {-s * c, c * c, s};
+  }
   test::write_fixture(spec, dir.path);
-  const std::string cmd = "dcm2niix -z n -f ref -o '" + out.path.string() + "' '" + dir.path.string() + "' > /dev/null 2>&1";
+  const std::string cmd =
+      "dcm2niix -z n -f ref -o '" + out.path.string() + "' '" + dir.path.string() + "' > /dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   const Volume<float> ref = read_nifti(out.path / "ref.nii");
   const DicomSeries ours = read_series(dir.path);

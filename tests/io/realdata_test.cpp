@@ -60,8 +60,10 @@ std::vector<RefCase> ref_cases() {
   v.push_back({"bit12_signed_junk", "dcm_qa_12bit/In/12bitSigned_0x0F0F.dcm", "dcm_qa_12bit/Ref/4.nii", 0});
   v.push_back({"xa30_enhanced_5", "dcm_qa_xa30/In/5_anat-T1w_acq-tfl", "dcm_qa_xa30/Ref/5_anat-T1w_acq-tfl.nii", 0});
   v.push_back({"xa30_enhanced_6", "dcm_qa_xa30/In/6_anat-T1w_acq-tfl", "dcm_qa_xa30/Ref/6_anat-T1w_acq-tfl.nii", 0});
-  v.push_back({"pdt2_echo1", "dcm_qa_pdt2/In/Siemens/VE11", "dcm_qa_pdt2/Ref/Siemens_pd+t2_tse_sag_ISO_1.8mm_3_e1.nii", 1});
-  v.push_back({"pdt2_echo2", "dcm_qa_pdt2/In/Siemens/VE11", "dcm_qa_pdt2/Ref/Siemens_pd+t2_tse_sag_ISO_1.8mm_3_e2.nii", 2});
+  v.push_back(
+      {"pdt2_echo1", "dcm_qa_pdt2/In/Siemens/VE11", "dcm_qa_pdt2/Ref/Siemens_pd+t2_tse_sag_ISO_1.8mm_3_e1.nii", 1});
+  v.push_back(
+      {"pdt2_echo2", "dcm_qa_pdt2/In/Siemens/VE11", "dcm_qa_pdt2/Ref/Siemens_pd+t2_tse_sag_ISO_1.8mm_3_e2.nii", 2});
   v.push_back({"siemens_xa10_4d", "dcm_qa_enh/In/Siemens/XA10", "dcm_qa_enh/Ref/Siemens_REST1_w_SMS_PF7-8_6.nii", 0});
   return v;
 }

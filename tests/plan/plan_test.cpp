@@ -54,14 +54,17 @@ TEST(Planner, TwoCoresNoGpuPlansTheCpuDemo) {
   EXPECT_TRUE(c.blob_features);
   for (int a = 0; a < 3; ++a) EXPECT_EQ(c.patch_size[a] % (1 << (c.stages - 1)), 0);
   // memory rule: the batch fits a quarter of the RAM
-  EXPECT_LE(c.batch_size * rule_sample_memory_gb(c.patch_size, c.stages, c.base_channels, c.max_channels, false), 0.25 * 24);
+  EXPECT_LE(c.batch_size * rule_sample_memory_gb(c.patch_size, c.stages, c.base_channels, c.max_channels, false),
+            0.25 * 24);
   // CT: the angiography window the cases are made with (not the fingerprint's bone-inclusive
   // percentiles -50 .. 1500, which the explanation quotes)
   EXPECT_EQ(c.normalization["CT"]["clip"], json({-100.0, 600.0}));
   EXPECT_EQ(c.normalization["CT"]["mean"], 40.0);
   EXPECT_EQ(c.normalization["CT"]["std"], 60.0);
   bool quoted = false;
-  for (const auto& line : r.explanation) quoted = quoted || (line.find("[-50, 1.5e+03]") != std::string::npos && line.find("angiography") != std::string::npos);
+  for (const auto& line : r.explanation)
+    quoted =
+        quoted || (line.find("[-50, 1.5e+03]") != std::string::npos && line.find("angiography") != std::string::npos);
   EXPECT_TRUE(quoted);
 }
 
@@ -113,7 +116,8 @@ TEST(Planner, SmallMachineGetsFewerWorkersAndAShortQueue) {
   EXPECT_EQ(c.loader_workers, 2);
   EXPECT_GE(c.queue_length, 2);
   EXPECT_LE(c.queue_length, 4 * c.loader_workers);
-  EXPECT_LE(c.batch_size * rule_sample_memory_gb(c.patch_size, c.stages, c.base_channels, c.max_channels, false), 0.25 * 8);
+  EXPECT_LE(c.batch_size * rule_sample_memory_gb(c.patch_size, c.stages, c.base_channels, c.max_channels, false),
+            0.25 * 8);
 }
 
 TEST(Planner, AnisotropicAxisTakesThe10thPercentile) {
@@ -222,7 +226,8 @@ TEST(Hardware, ProbeAndCgroupQuota) {
   EXPECT_DOUBLE_EQ(cgroup_cpu_limit("200000 100000"), 2.0);
   EXPECT_DOUBLE_EQ(cgroup_cpu_limit("50000 100000"), 0.5);
   EXPECT_THROW(hardware_from_json(json{{"cores", 0}, {"ram_total_gb", 8}}), Error);
-  const HardwareProfile p = hardware_from_json(json{{"cores", 16}, {"ram_total_gb", 128}, {"gpus", {{{"total_gb", 80}}}}});
+  const HardwareProfile p =
+      hardware_from_json(json{{"cores", 16}, {"ram_total_gb", 128}, {"gpus", {{{"total_gb", 80}}}}});
   EXPECT_EQ(p.gpus.size(), 1u);
   EXPECT_DOUBLE_EQ(p.gpus[0].free_gb, 80);
 }

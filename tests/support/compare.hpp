@@ -30,7 +30,8 @@ inline void expect_same_world_grid(const Volume<float>& ours, const Volume<float
         for (int64_t i = 0; i < n[0]; ++i) {
           const Vec3 r = ref.geom.world_to_index(ours.geom.index_to_world({double(i), double(j), double(k)}));
           const int64_t ri = std::lround(r[0]), rj = std::lround(r[1]), rk = std::lround(r[2]);
-          if (ri < 0 || rj < 0 || rk < 0 || ri >= ref.geom.size[0] || rj >= ref.geom.size[1] || rk >= ref.geom.size[2]) {
+          if (ri < 0 || rj < 0 || rk < 0 || ri >= ref.geom.size[0] || rj >= ref.geom.size[1] ||
+              rk >= ref.geom.size[2]) {
             ++bad;
             continue;
           }

@@ -3,8 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
 #include <atomic>
+#include <cmath>
 #include <random>
 
 namespace fs = std::filesystem;
@@ -13,7 +13,8 @@ namespace aneura::test {
 
 TempDir::TempDir(const std::string& tag) {
   static std::atomic<int> n{0};
-  path = fs::temp_directory_path() / ("aneura_test_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
+  path =
+      fs::temp_directory_path() / ("aneura_test_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
   fs::remove_all(path);
   fs::create_directories(path);
 }

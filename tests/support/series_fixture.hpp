@@ -25,8 +25,8 @@ struct FixtureSpec {
   Vec3 row_cos{1, 0, 0}, col_cos{0, 1, 0};
   double row_spacing = 0.5, col_spacing = 0.75, step = 1.25;  // step < 0: descending positions
   Vec3 first_position{-100, -120, 50};
-  bool shuffle = false;          // file order and InstanceNumber not spatial
-  bool multiframe = false;       // one enhanced multi-frame file
+  bool shuffle = false;     // file order and InstanceNumber not spatial
+  bool multiframe = false;  // one enhanced multi-frame file
   bool per_frame_groups = true;
   std::vector<double> slopes{1}, intercepts{-1024};
   std::string photometric = "MONOCHROME2";

@@ -35,8 +35,10 @@ std::vector<std::string> csv_fields(const std::string& line) {
   for (size_t i = 0; i < line.size(); ++i) {
     const char c = line[i];
     if (c == '"') {
-      if (quoted && i + 1 < line.size() && line[i + 1] == '"') out.back() += '"', ++i;
-      else quoted = !quoted;
+      if (quoted && i + 1 < line.size() && line[i + 1] == '"')
+        out.back() += '"', ++i;
+      else
+        quoted = !quoted;
     } else if (c == ',' && !quoted) {
       out.emplace_back();
     } else {
@@ -89,8 +91,7 @@ TEST_F(SynthTiny, LayoutIsTheRsnaLayout) {
     EXPECT_TRUE(fs::is_directory(data() / "series" / uid)) << uid;
     const std::set<std::string> modalities{"CTA", "MRA", "MRI T2", "MRI T1post"};
     EXPECT_TRUE(modalities.count(rows[r][3])) << rows[r][3];
-    for (const auto& e : fs::directory_iterator(data() / "series" / uid))
-      EXPECT_EQ(e.path().extension(), ".dcm");
+    for (const auto& e : fs::directory_iterator(data() / "series" / uid)) EXPECT_EQ(e.path().extension(), ".dcm");
   }
   for (const auto& e : fs::directory_iterator(data() / "segmentations")) {
     const std::string name = e.path().filename().string();
@@ -110,7 +111,8 @@ TEST_F(SynthTiny, TrainCsvAgreesWithTruth) {
     for (const auto& a : t["aneurysms"]) expect[a["column"].get<int>()] = 1;
     expect[kPresentColumn] = t["aneurysms"].empty() ? 0 : 1;
     positives += expect[kPresentColumn];
-    for (int c = 0; c < kNumLabels; ++c) EXPECT_EQ(std::stoi(rows[r][4 + c]), expect[c]) << rows[r][0] << " column " << c;
+    for (int c = 0; c < kNumLabels; ++c)
+      EXPECT_EQ(std::stoi(rows[r][4 + c]), expect[c]) << rows[r][0] << " column " << c;
   }
   EXPECT_GT(positives, 10);
   EXPECT_LT(positives, 40);
@@ -184,8 +186,10 @@ TEST_F(SynthTiny, CowsegLabelsLieOnTheirSideOfTheHead) {
           if (v == 0 || v == 1 || v == 2 || v == 13) continue;
           const double x = seg.geom.index_to_world({double(i), double(j), double(k)})[0] - centre[0];
           // even cowseg values are Left structures (LPS x > 0), odd ones Right
-          if (v % 2 == 0) left_x += x, ++left_n;
-          else right_x += x, ++right_n;
+          if (v % 2 == 0)
+            left_x += x, ++left_n;
+          else
+            right_x += x, ++right_n;
         }
     if (left_n == 0 || right_n == 0) continue;  // slab or coarse grid missed the vessels
     EXPECT_GT(left_x / left_n, 5.0) << uid;
@@ -355,7 +359,8 @@ TEST_F(SynthTiny, Dcm2niixAgreesOnEverySeriesItDecodes) {
   size_t compared = 0;
   for (const auto& t : truth_["series"]) {
     const std::string uid = t["series_uid"];
-    if (t["transfer_syntax"].get<std::string>().rfind("1.2.840.10008.1.2.4.8", 0) == 0) continue;  // JPEG-LS: Debian's dcm2niix cannot
+    if (t["transfer_syntax"].get<std::string>().rfind("1.2.840.10008.1.2.4.8", 0) == 0)
+      continue;  // JPEG-LS: Debian's dcm2niix cannot
     const std::string cmd = "dcm2niix -z n -f '" + uid + "' -o '" + out.path.string() + "' '" +
                             (data() / "series" / uid).string() + "' > /dev/null 2>&1";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << uid;

@@ -71,7 +71,8 @@ TEST(Losses, AneurysmIsWeightedCrossEntropyPlusDiceOverSamplesWithAnAneurysm) {
   const double dice = (2 * pf1 + 1e-5) / (pf0 + pf1 + 1 + 1e-5);
   EXPECT_NEAR(aneurysm_loss(logits, target, w).item<double>(), ce + 1 - dice, 1e-5);
   // no aneurysm voxel in the batch: the CE alone (every voxel background, p = 1/14)
-  EXPECT_NEAR(aneurysm_loss(torch::zeros({1, 14, 3}), torch::zeros({1, 3}, torch::kLong), w).item<double>(), std::log(14.0), 1e-5);
+  EXPECT_NEAR(aneurysm_loss(torch::zeros({1, 14, 3}), torch::zeros({1, 3}, torch::kLong), w).item<double>(),
+              std::log(14.0), 1e-5);
 }
 
 NetworkOutput fake_output(int n) {
@@ -134,11 +135,11 @@ TEST(FieldEdge, WeightsFollowTheDistanceToTheImagesFacesAndDampingKeepsSums) {
   const auto w = field_edge_weights(image, roi, 8);
   ASSERT_EQ(w.sizes(), (std::vector<int64_t>{11, 11, 15}));
   // distance to the nearest face (half a voxel beyond the edge voxels' centres), weight 0 up to 4 mm, 1 from 8 mm
-  EXPECT_FLOAT_EQ(w[5][5][2].item<float>(), 0);      // z = 0: 0.5 mm
+  EXPECT_FLOAT_EQ(w[5][5][2].item<float>(), 0);       // z = 0: 0.5 mm
   EXPECT_FLOAT_EQ(w[5][5][5].item<float>(), 0.625f);  // z = 6: 6.5 mm
-  EXPECT_FLOAT_EQ(w[5][5][7].item<float>(), 1);      // centre: 10.5 mm
-  EXPECT_FLOAT_EQ(w[5][5][0].item<float>(), 0);      // z = -4: outside
-  EXPECT_FLOAT_EQ(w[1][5][7].item<float>(), 0);      // x = 18: 2.5 mm
+  EXPECT_FLOAT_EQ(w[5][5][7].item<float>(), 1);       // centre: 10.5 mm
+  EXPECT_FLOAT_EQ(w[5][5][0].item<float>(), 0);       // z = -4: outside
+  EXPECT_FLOAT_EQ(w[1][5][7].item<float>(), 0);       // x = 18: 2.5 mm
   EXPECT_FLOAT_EQ(w[3][5][7].item<float>(), 0.625f);  // x = 14: 6.5 mm from the face at 20.5
   EXPECT_TRUE(torch::equal(field_edge_weights(image, roi, 0), torch::ones({11, 11, 15})));
   // damping scales the aneurysm classes; the background keeps the sum at 1
@@ -148,16 +149,17 @@ TEST(FieldEdge, WeightsFollowTheDistanceToTheImagesFacesAndDampingKeepsSums) {
   EXPECT_TRUE(torch::allclose(maps.sum(0), torch::ones({11, 11, 15}), 1e-5, 1e-5));
   EXPECT_TRUE(torch::allclose(maps.slice(0, 1, kNumLabels), before.slice(0, 1, kNumLabels) * w.unsqueeze(0)));
   EXPECT_FLOAT_EQ(maps[0][5][5][2].item<float>(), 1);
-  EXPECT_TRUE(torch::allclose(maps.select(1, 5).select(1, 5).select(1, 7), before.select(1, 5).select(1, 5).select(1, 7), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(maps.select(1, 5).select(1, 5).select(1, 7),
+                              before.select(1, 5).select(1, 5).select(1, 7), 1e-5, 1e-6));
 }
 
 TEST(Losses, HeatmapEvidenceIsTheLogitOfTheLargestProbability) {
   auto logits = torch::zeros({1, 14, 1, 1, 2});
   logits[0][3][0][0][1] = std::log(13.0 * 3);  // voxel 1: class 3 has p = 39 / (39 + 13) = 0.75
   const auto e = heatmap_evidence(logits);
-  EXPECT_NEAR(e[0][2].item<double>(), std::log(0.75 / 0.25), 1e-5);  // location column 2 = class 3
+  EXPECT_NEAR(e[0][2].item<double>(), std::log(0.75 / 0.25), 1e-5);                   // location column 2 = class 3
   EXPECT_NEAR(e[0][13].item<double>(), std::log((1 - 1.0 / 52) / (1.0 / 52)), 1e-4);  // any = 1 - p(bg) at voxel 1
-  EXPECT_NEAR(e[0][0].item<double>(), std::log((1.0 / 14) / (13.0 / 14)), 1e-5);       // voxel 0: uniform
+  EXPECT_NEAR(e[0][0].item<double>(), std::log((1.0 / 14) / (13.0 / 14)), 1e-5);      // voxel 0: uniform
 }
 
 // ---------------------------------------------------------------- flip
@@ -186,11 +188,11 @@ TEST(Flip, TwiceIsTheIdentity) {
 
 TEST(Flip, MirrorsAlongRLAndSwapsAsRsnaMd) {
   Sample s;
-  s.image = torch::zeros({4, 4, 1, 1});  // image, then coordinates L, P, S
-  s.image[0][0][0][0] = 7;  // voxel x = 0 (right-most in RAS)
+  s.image = torch::zeros({4, 4, 1, 1});                                   // image, then coordinates L, P, S
+  s.image[0][0][0][0] = 7;                                                // voxel x = 0 (right-most in RAS)
   s.image[1] = torch::tensor({-3.f, -1.f, 1.f, 5.f}).reshape({4, 1, 1});  // L coordinate (asymmetric window)
   s.image[2] = 2;
-  s.vessel = torch::tensor({6, 5, 13, 0}, torch::kLong).reshape({4, 1, 1});  // L ICA, R ICA, AComm, bg
+  s.vessel = torch::tensor({6, 5, 13, 0}, torch::kLong).reshape({4, 1, 1});    // L ICA, R ICA, AComm, bg
   s.aneurysm = torch::tensor({1, 0, 0, 10}, torch::kLong).reshape({4, 1, 1});  // columns 0 and 9, value column + 1
   s.labels = torch::zeros({14});
   s.labels[0] = 1;   // Left Infraclinoid ICA
@@ -269,7 +271,8 @@ TEST(Windows, StartsOverlapByHalfAPatchAndAreSymmetric) {
 // An ellipsoid head (radii along L, P, S) centred at `centre` (LPS mm) on a RAS grid of 2 mm voxels
 // whose field of view ends `top_mm` above the centre and starts 90 mm below it: brain 1.0, air the
 // magnitude of N(0, 0.08) (about a fifth of the air passes the finder's threshold, as in noisy MR).
-Volume<float> ellipsoid_head(const Vec3& centre, const Vec3& radii, double top_mm, uint64_t seed, double s_spacing = 2) {
+Volume<float> ellipsoid_head(const Vec3& centre, const Vec3& radii, double top_mm, uint64_t seed,
+                             double s_spacing = 2) {
   Geometry g;
   g.spacing = {2, 2, s_spacing};
   g.direction = {{{-1, 0, 0}, {0, -1, 0}, {0, 0, 1}}};  // RAS, as the cases
@@ -321,9 +324,11 @@ TEST(RoiFinder, CentresTheRoiBelowTheWidestSectionOfNoisyHeadsWhateverTheirHeigh
     // 0.5 mm along S: the finder samples every 4th level (~2 mm) and finds the same place
     const RoiAnchor fine = find_roi_anchor(ellipsoid_head(centre, radii, top, 7, 0.5));
     EXPECT_EQ(fine.rule, RoiRule::Widest);
-    for (int ax = 0; ax < 3; ++ax) EXPECT_NEAR(fine.point[ax], a.point[ax], 1.0) << "axis " << ax << ", head " << radii[2] << " mm high";
+    for (int ax = 0; ax < 3; ++ax)
+      EXPECT_NEAR(fine.point[ax], a.point[ax], 1.0) << "axis " << ax << ", head " << radii[2] << " mm high";
     RoiOffsets o;
-    o.by_rule[static_cast<int>(RoiRule::Widest)] = {7, 4, -30};  // L is ignored: a mirrored head keeps the mirrored centre
+    o.by_rule[static_cast<int>(RoiRule::Widest)] = {7, 4,
+                                                    -30};  // L is ignored: a mirrored head keeps the mirrored centre
     const Vec3 l = find_roi_centre(head, o);
     EXPECT_NEAR(l[0], c[0], 1e-9);
     EXPECT_NEAR(l[1], c[1] + 4, 1e-9);
@@ -340,7 +345,8 @@ TEST(RoiFinder, OffsetsAreLearnedFromTheMedianOfEveryLocationOnceAndOnlyWithEnou
   for (int h = 0; h < 6; ++h) {
     RoiAnchor a{{3.0 * h, -20.0 + h, 40.0 + 2 * h}, RoiRule::Widest};
     std::vector<std::pair<Vec3, int>> pts;
-    for (int col : {0, 2, 4, 8, 11}) pts.push_back({a.point + Vec3{10.0 - col, -5.0 + 0.1 * h, -30.0 + 0.2 * (h - 2.5)}, col});
+    for (int col : {0, 2, 4, 8, 11})
+      pts.push_back({a.point + Vec3{10.0 - col, -5.0 + 0.1 * h, -30.0 + 0.2 * (h - 2.5)}, col});
     for (int k = 0; k < 8; ++k) pts.push_back({a.point + Vec3{0, -5, -18}, 6});
     cases.push_back({a, pts});
   }
@@ -362,7 +368,8 @@ TEST(RoiFinder, OffsetsAreLearnedFromTheMedianOfEveryLocationOnceAndOnlyWithEnou
   bad["widest"]["offset_lps_mm"][2] = 1e6;
   EXPECT_EQ(code_of([&] { RoiOffsets::from_json(bad); }), ErrorCode::CorruptInput);
   bad.erase("widest");
-  EXPECT_EQ(RoiOffsets::from_json(bad).by_rule[static_cast<int>(RoiRule::Widest)], RoiOffsets{}.by_rule[static_cast<int>(RoiRule::Widest)]);
+  EXPECT_EQ(RoiOffsets::from_json(bad).by_rule[static_cast<int>(RoiRule::Widest)],
+            RoiOffsets{}.by_rule[static_cast<int>(RoiRule::Widest)]);
 }
 
 TEST(Windows, CoordinateChannelsAreTheWorldPositionFromTheRoiCentre) {
@@ -407,7 +414,8 @@ TEST(Windows, BlobFeaturesMarkASphereAndNotATube) {
       }
   const auto b = blob_channels(img, {1, 1, 1});
   ASSERT_EQ(b.sizes(), (std::vector<int64_t>{2, n, n, n}));
-  const double sphere = b[0][10][20][20].item<double>(), tube = b[0][32][20][20].item<double>(), flat = b[0][20][5][5].item<double>();
+  const double sphere = b[0][10][20][20].item<double>(), tube = b[0][32][20][20].item<double>(),
+               flat = b[0][20][5][5].item<double>();
   EXPECT_GT(sphere, 0.3);
   EXPECT_LT(tube, 0.2 * sphere);
   EXPECT_LT(flat, 1e-3);
@@ -440,7 +448,7 @@ TEST(LocationPrior, KernelPosteriorWithMirroredPointsAndTwinColumns) {
   // at a point: its column, with the other kernels' and the floor's share by hand
   auto p = prior.posterior({20, 0, 0}, sigma);
   const double k_acom = 2 * std::exp(-(400.0 + 100.0) / 50.0);  // AComm and its mirror, both sqrt(500) mm away
-  const double k_rmca = std::exp(-1600.0 / 50.0);                // the mirrored Left MCA point, 40 mm away
+  const double k_rmca = std::exp(-1600.0 / 50.0);               // the mirrored Left MCA point, 40 mm away
   const double total = 1.0 + k_acom + k_rmca + 13e-3;
   EXPECT_NEAR(p[lmca], (1.0 + 1e-3) / total, 1e-12);
   EXPECT_NEAR(p[acom], (k_acom + 1e-3) / total, 1e-12);
@@ -600,7 +608,8 @@ TEST_F(TrainOnSynth, RoiHoldsEveryAneurysmOnEveryModality) {
     for (const auto& [p, col] : c.points) {
       ++points;
       for (int a = 0; a < 3; ++a)  // LPS vs the RAS-extent box around the centre
-        EXPECT_LT(std::fabs(p[a] - c.roi_centre[a]), cfg.roi_mm[a] / 2 - 8) << ci.id << " " << c.modality << " axis " << a;
+        EXPECT_LT(std::fabs(p[a] - c.roi_centre[a]), cfg.roi_mm[a] / 2 - 8)
+            << ci.id << " " << c.modality << " axis " << a;
     }
   }
   EXPECT_EQ(modalities.size(), 4u);
@@ -621,7 +630,8 @@ TEST_F(TrainOnSynth, PreprocessStoresTheRoiAnchorAndTrainingReadsIt) {
     const auto stored = roi_anchor_from_json(j.at("roi_anchor"));
     ASSERT_TRUE(stored.has_value());
     EXPECT_EQ(stored->rule, fresh.rule) << ci.id;
-    for (int a = 0; a < 3; ++a) EXPECT_NEAR(stored->point[a], fresh.point[a], 1e-3) << ci.id;  // (NIfTI keeps the grid in float32)
+    for (int a = 0; a < 3; ++a)
+      EXPECT_NEAR(stored->point[a], fresh.point[a], 1e-3) << ci.id;  // (NIfTI keeps the grid in float32)
     j["roi_anchor"]["point_lps_mm"] = {1.5, -2.5, 30.0};
     j["roi_anchor"]["rule"] = "vertex";
     std::ofstream(file) << j.dump();
@@ -728,7 +738,8 @@ static TrainCase sphere_and_tube_case() {
   for (int64_t k = 0; k < 64; ++k)
     for (int64_t j = 0; j < 64; ++j)
       for (int64_t i = 0; i < 64; ++i) {
-        const double ds = 2 * std::sqrt(double((i - at[0]) * (i - at[0]) + (j - at[1]) * (j - at[1]) + (k - at[2]) * (k - at[2])));
+        const double ds =
+            2 * std::sqrt(double((i - at[0]) * (i - at[0]) + (j - at[1]) * (j - at[1]) + (k - at[2]) * (k - at[2])));
         const double dt = 2 * std::sqrt(double((j - 40) * (j - 40) + (k - 20) * (k - 20)));
         c.image.at(i, j, k) = ds <= 4 || dt <= 2 ? 3.f : 0.f;
         if (ds <= 4) c.label_maps.data[nv + c.label_maps.offset(i, j, k)] = 5.f;
@@ -758,7 +769,10 @@ TEST(RoiCases, CandidatesFindTheBlobAndWindowsKeepTheirPoint) {
   ASSERT_FALSE(r.candidates.empty());
   EXPECT_LE(r.candidates.size(), static_cast<size_t>(kRoiCandidates));
   // the strongest candidate is the sphere (ROI voxel index of the point), not the tube
-  for (int k = 0; k < 3; ++k) EXPECT_NEAR(static_cast<double>(r.candidates[0][static_cast<size_t>(k)]), r.points[0].first[static_cast<size_t>(k)], 1.0) << k;
+  for (int k = 0; k < 3; ++k)
+    EXPECT_NEAR(static_cast<double>(r.candidates[0][static_cast<size_t>(k)]), r.points[0].first[static_cast<size_t>(k)],
+                1.0)
+        << k;
   // the ROI input is the one prediction makes
   EXPECT_TRUE(torch::allclose(r.x, roi_input(c.image, c.roi_centre, cfg, 0.f, 1).x));
   // windows focused on the point carry it: label, Present, and its value in the aneurysm map
@@ -806,7 +820,7 @@ TEST(RoiCases, CoordinateJitterShiftsEachCoordinateChannelAsAWholeAndNothingElse
     jitter_coordinates(x, 8.0, rng);
     EXPECT_TRUE(torch::equal(x[0], base[0]));  // the image is untouched
     for (int a = 1; a <= 3; ++a) {
-      const auto d = (x[a] - base[a]) * 64.0;  // mm
+      const auto d = (x[a] - base[a]) * 64.0;                             // mm
       EXPECT_NEAR(d.max().item<double>(), d.min().item<double>(), 1e-3);  // one shift for the whole window
       shifts_mm.push_back(d.mean().item<double>());
     }
@@ -853,7 +867,8 @@ TEST(RoiCases, RotatedWindowsMoveImageMapsAndPointsTogether) {
     EXPECT_GT(s.image[0].index({on}).mean().item<float>(), 2.0f) << seed;  // the map lies on the sphere
     // the mean sampled position over the map is the sphere's centre (within 1.5 mm; coordinates are / 64 mm)
     for (int k = 0; k < 3; ++k)
-      EXPECT_NEAR(s.image[1 + k].index({on}).mean().item<float>(), expected[k].item<float>(), 1.5 / 64) << seed << " axis " << k;
+      EXPECT_NEAR(s.image[1 + k].index({on}).mean().item<float>(), expected[k].item<float>(), 1.5 / 64)
+          << seed << " axis " << k;
     // an axis-aligned crop keeps the x coordinate constant along y; a turned window does not
     if (std::abs(s.image[1][0][1][0].item<float>() - s.image[1][0][0][0].item<float>()) > 1e-4) ++turned;
   }
@@ -984,14 +999,16 @@ TEST_F(TrainOnSynth, OverfitsATinyNetworkToPerfectTrainingAuc) {
     const TrainCase tc = load_case(w, ci.id);
     points += tc.points.size();
     if (tc.labels[13]) anchored.push_back({tc.roi_anchor, tc.points});
-    if (!tc.points.empty()) {  // model.json's location prior holds the case's points about its ROI centre (learned offsets)
+    if (!tc.points
+             .empty()) {  // model.json's location prior holds the case's points about its ROI centre (learned offsets)
       const Vec3 offset = tc.points[0].first - info.roi_offsets.centre(tc.roi_anchor);
       EXPECT_GT(info.locations.posterior(offset, 1.0)[tc.points[0].second], 0.3) << ci.id;
     }
     truth.push_back(tc.labels[13]);
     // the label head's: at 8 mm an aneurysm is smaller than a voxel, so the maps cannot show it
-    prob.push_back(predictor.predict_roi(tc.image, tc.roi_centre, roi_input(tc.image, tc.roi_centre, info.cfg, tc.background))
-                       .probability[kPresentColumn]);
+    prob.push_back(
+        predictor.predict_roi(tc.image, tc.roi_centre, roi_input(tc.image, tc.roi_centre, info.cfg, tc.background))
+            .probability[kPresentColumn]);
   }
   EXPECT_GT(points, 0u);
   EXPECT_EQ(info.locations.size(), points);
@@ -1029,7 +1046,8 @@ TEST_F(TrainOnSynth, ResumeContinuesExactly) {
     const auto wb = weights_of(b / "runs" / "tiny" / "fold_0" / file, info);
     ASSERT_EQ(wa.size(), wb.size());
     for (size_t i = 0; i < wa.size(); ++i)
-      EXPECT_TRUE(torch::equal(wa[i], wb[i])) << file << " parameter " << i << " max diff " << (wa[i] - wb[i]).abs().max().item<double>();
+      EXPECT_TRUE(torch::equal(wa[i], wb[i]))
+          << file << " parameter " << i << " max diff " << (wa[i] - wb[i]).abs().max().item<double>();
   }
   // the log has one line per epoch, the resumed run appending
   std::ifstream log(b / "runs" / "tiny" / "fold_0" / "log.jsonl");
@@ -1071,15 +1089,17 @@ TEST_F(TrainOnSynth, TransferInitialisesAndFreezesTheEncoder) {
   ASSERT_EQ(run_aneura("train " + donor.string() + " --epochs 1 --threads 1 --seed 1"), 0);
   const fs::path donor_ckpt = donor / "runs" / "tiny" / "fold_0" / "last.pt";
   // frozen for its only epoch: the encoder is the donor's, bit for bit; the rest trained
-  ASSERT_EQ(run_aneura("train " + w.string() + " --epochs 1 --threads 1 --seed 2 --init-encoder " + donor_ckpt.string() +
-                       " --freeze-encoder-epochs 1"),
+  ASSERT_EQ(run_aneura("train " + w.string() + " --epochs 1 --threads 1 --seed 2 --init-encoder " +
+                       donor_ckpt.string() + " --freeze-encoder-epochs 1"),
             0);
   const ModelInfo info = read_model_info(w / "runs" / "tiny");
-  const auto a = weights_of(donor_ckpt, info, true), b = weights_of(w / "runs" / "tiny" / "fold_0" / "last.pt", info, true);
+  const auto a = weights_of(donor_ckpt, info, true),
+             b = weights_of(w / "runs" / "tiny" / "fold_0" / "last.pt", info, true);
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "encoder parameter " << i;
   // not frozen: the encoder starts from the donor's and moves
-  ASSERT_EQ(run_aneura("train " + w.string() + " --epochs 1 --threads 1 --seed 2 --init-encoder " + donor_ckpt.string()), 0);
+  ASSERT_EQ(
+      run_aneura("train " + w.string() + " --epochs 1 --threads 1 --seed 2 --init-encoder " + donor_ckpt.string()), 0);
   const auto m = weights_of(w / "runs" / "tiny" / "fold_0" / "last.pt", info, true);
   double moved = 0;
   for (size_t i = 0; i < a.size(); ++i) moved += (a[i] - m[i]).abs().max().item<double>();
@@ -1152,8 +1172,8 @@ TEST(TimeBudget, ValidationIntervalAndScheduleFitTheBudget) {
   TimeBudget b(100, true, ten_s_ago);
   b.set_validation_s(4);
   EXPECT_NEAR(b.elapsed_s(), 10, 0.5);
-  EXPECT_FALSE(b.no_room_for_another(2));        // 10 + 2 + 4 <= 100
-  EXPECT_FALSE(b.periodic_validation(0, 0));     // never after the first epoch
+  EXPECT_FALSE(b.no_room_for_another(2));     // 10 + 2 + 4 <= 100
+  EXPECT_FALSE(b.periodic_validation(0, 0));  // never after the first epoch
   // validation every ceil(4 / (0.2 x 2)) = 10 epochs; per epoch 2 + 4 / 10 = 2.4 s; the remaining
   // 100 - 10 - 4 (the last validation) = 86 s hold 35 more epochs
   EXPECT_EQ(b.fit_schedule(0, 0, 2, false, 100, 1000), 36);
@@ -1165,7 +1185,7 @@ TEST(TimeBudget, ValidationIntervalAndScheduleFitTheBudget) {
   TimeBudget resumed(100, true, ten_s_ago);
   resumed.set_elapsed_before(85);
   resumed.set_validation_s(4);
-  EXPECT_TRUE(resumed.no_room_for_another(2));   // 95 + 2 + 4 > 100
+  EXPECT_TRUE(resumed.no_room_for_another(2));  // 95 + 2 + 4 > 100
   EXPECT_EQ(resumed.fit_schedule(7, 7, 2, false, 40, 100), 40);
 }
 

@@ -17,6 +17,19 @@ Vec3 normalized(const Vec3& a) {
   return n > 0 ? (1.0 / n) * a : a;
 }
 
+Vec3 operator*(const Mat3& m, const Vec3& v) {
+  return {m[0][0] * v[0] + m[0][1] * v[1] + m[0][2] * v[2], m[1][0] * v[0] + m[1][1] * v[1] + m[1][2] * v[2],
+          m[2][0] * v[0] + m[2][1] * v[1] + m[2][2] * v[2]};
+}
+
+Mat3 rotation_xyz(double ax, double ay, double az) {
+  const double cx = std::cos(ax), sx = std::sin(ax), cy = std::cos(ay), sy = std::sin(ay), cz = std::cos(az),
+               sz = std::sin(az);
+  return {{{cz * cy, cz * sy * sx - sz * cx, cz * sy * cx + sz * sx},
+           {sz * cy, sz * sy * sx + cz * cx, sz * sy * cx - cz * sx},
+           {-sy, cy * sx, cy * cx}}};
+}
+
 Vec3 Geometry::index_to_world(const Vec3& ijk) const {
   Vec3 p = origin;
   for (int r = 0; r < 3; ++r)

@@ -21,6 +21,9 @@ double dot(const Vec3& a, const Vec3& b);
 Vec3 cross(const Vec3& a, const Vec3& b);
 double norm(const Vec3& a);
 Vec3 normalized(const Vec3& a);
+Vec3 operator*(const Mat3& m, const Vec3& v);
+// Rotation by ax, ay, az radians about x, y and z, applied in that order: Rz * Ry * Rx.
+Mat3 rotation_xyz(double ax, double ay, double az);
 
 struct Geometry {
   std::array<int64_t, 3> size{0, 0, 0};               // voxels along i, j, k

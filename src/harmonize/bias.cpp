@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "harmonize/resample.hpp"
+#include "io/itk_image.hpp"
 
 namespace aneura {
 
@@ -15,21 +16,7 @@ namespace {
 template <class Pixel>
 typename itk::Image<Pixel, 3>::Pointer to_itk(const Volume<Pixel>& v) {
   using Image = itk::Image<Pixel, 3>;
-  auto img = Image::New();
-  typename Image::SizeType size;
-  typename Image::SpacingType spacing;
-  typename Image::PointType origin;
-  typename Image::DirectionType dir;
-  for (unsigned a = 0; a < 3; ++a) {
-    size[a] = static_cast<itk::SizeValueType>(v.geom.size[a]);
-    spacing[a] = v.geom.spacing[a];
-    origin[a] = v.geom.origin[a];
-    for (unsigned r = 0; r < 3; ++r) dir[r][a] = v.geom.direction[r][a];
-  }
-  img->SetRegions(size);
-  img->SetSpacing(spacing);
-  img->SetOrigin(origin);
-  img->SetDirection(dir);
+  auto img = make_itk_image<Image>(v.geom);
   img->Allocate();
   std::copy(v.data.begin(), v.data.begin() + v.geom.voxel_count(), img->GetBufferPointer());
   return img;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "io/itk_image.hpp"
 
 namespace aneura {
 
@@ -22,21 +23,7 @@ using Image = itk::Image<float, 3>;
 
 // Wraps one 3D volume of `v` as an ITK image without copying.
 Image::Pointer wrap(const Volume<float>& v, int64_t t) {
-  auto img = Image::New();
-  Image::SizeType size;
-  Image::SpacingType spacing;
-  Image::PointType origin;
-  Image::DirectionType dir;
-  for (unsigned a = 0; a < 3; ++a) {
-    size[a] = static_cast<itk::SizeValueType>(v.geom.size[a]);
-    spacing[a] = v.geom.spacing[a];
-    origin[a] = v.geom.origin[a];
-    for (unsigned r = 0; r < 3; ++r) dir[r][a] = v.geom.direction[r][a];
-  }
-  img->SetRegions(size);
-  img->SetSpacing(spacing);
-  img->SetOrigin(origin);
-  img->SetDirection(dir);
+  auto img = make_itk_image<Image>(v.geom);
   const size_t n = static_cast<size_t>(v.geom.voxel_count());
   img->GetPixelContainer()->SetImportPointer(const_cast<float*>(v.data.data()) + t * n, n, false);
   return img;

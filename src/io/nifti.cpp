@@ -11,6 +11,7 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "io/itk_image.hpp"
 
 namespace fs = std::filesystem;
 
@@ -23,23 +24,7 @@ template <class T, unsigned D, class Src>
 void write_typed(const Volume<Src>& vol, const fs::path& file, bool flip_rows) {
   const Geometry geom = flip_rows ? vol.geom.flipped(1) : vol.geom;
   using Image = itk::Image<T, D>;
-  auto img = Image::New();
-  typename Image::SizeType size;
-  typename Image::SpacingType spacing;
-  typename Image::PointType origin;
-  typename Image::DirectionType dir;
-  dir.SetIdentity();
-  for (unsigned a = 0; a < D; ++a) {
-    size[a] = a < 3 ? geom.size[a] : vol.volumes;
-    spacing[a] = a < 3 ? geom.spacing[a] : 1.0;
-    origin[a] = a < 3 ? geom.origin[a] : 0.0;
-  }
-  for (unsigned r = 0; r < 3; ++r)
-    for (unsigned c = 0; c < 3; ++c) dir[r][c] = geom.direction[r][c];
-  img->SetRegions(size);
-  img->SetSpacing(spacing);
-  img->SetOrigin(origin);
-  img->SetDirection(dir);
+  auto img = make_itk_image<Image>(geom, vol.volumes);
   if constexpr (std::is_same_v<T, Src>) {
     if (!flip_rows) {  // same type and order: ITK writes straight from the volume, no copy
       img->GetPixelContainer()->SetImportPointer(const_cast<T*>(vol.data.data()), vol.data.size(), false);

@@ -9,20 +9,6 @@ namespace aneura::synth {
 
 namespace {
 
-Vec3 mat_mul(const Mat3& m, const Vec3& v) {
-  return {m[0][0] * v[0] + m[0][1] * v[1] + m[0][2] * v[2], m[1][0] * v[0] + m[1][1] * v[1] + m[1][2] * v[2],
-          m[2][0] * v[0] + m[2][1] * v[1] + m[2][2] * v[2]};
-}
-
-Mat3 rotation_xyz(double ax, double ay, double az) {
-  const double cx = std::cos(ax), sx = std::sin(ax), cy = std::cos(ay), sy = std::sin(ay), cz = std::cos(az),
-               sz = std::sin(az);
-  // Rz * Ry * Rx
-  return {{{cz * cy, cz * sy * sx - sz * cx, cz * sy * cx + sz * sx},
-           {sz * cy, sz * sy * sx + cz * cx, sz * sy * cx - cz * sx},
-           {-sy, cy * sx, cy * cx}}};
-}
-
 double seg_distance(const Vec3& p, const Vec3& a, const Vec3& b, double* t_out = nullptr) {
   const Vec3 ab = b - a;
   const double len2 = dot(ab, ab);
@@ -69,14 +55,14 @@ std::vector<Segment> vessel_tree(std::mt19937_64& rng) {
 
 }  // namespace
 
-Vec3 Subject::to_world(const Vec3& s) const { return mat_mul(rotation, s) + translation; }
+Vec3 Subject::to_world(const Vec3& s) const { return rotation * s + translation; }
 
 Vec3 Subject::to_subject(const Vec3& w) const {
   const Vec3 d = w - translation;
   Mat3 rt;
   for (int r = 0; r < 3; ++r)
     for (int c = 0; c < 3; ++c) rt[r][c] = rotation[c][r];
-  return mat_mul(rt, d);
+  return rt * d;
 }
 
 const std::vector<double>& location_weights() {

@@ -51,14 +51,6 @@ TrainCase load_case(const fs::path& work, const std::string& id) {
 
 namespace {
 
-Mat3 rotation(double ax, double ay, double az) {
-  const double cx = std::cos(ax), sx = std::sin(ax), cy = std::cos(ay), sy = std::sin(ay), cz = std::cos(az),
-               sz = std::sin(az);
-  return {{{cz * cy, cz * sy * sx - sz * cx, cz * sy * cx + sz * sx},
-           {sz * cy, sz * sy * sx + cz * cx, sz * sy * cx - cz * sx},
-           {-sy, cy * sx, cy * cx}}};
-}
-
 // World LPS points as continuous voxel indices of `grid`, with their columns.
 std::vector<std::pair<std::array<double, 3>, int>> grid_points(const std::vector<std::pair<Vec3, int>>& points,
                                                                const Geometry& grid) {
@@ -115,7 +107,7 @@ Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64
   double scale = 1;
   if (a) {
     const double r = aug.rotate_deg * M_PI / 180;
-    const Mat3 rot = rotation(r * (2 * u(rng) - 1), r * (2 * u(rng) - 1), r * (2 * u(rng) - 1));
+    const Mat3 rot = rotation_xyz(r * (2 * u(rng) - 1), r * (2 * u(rng) - 1), r * (2 * u(rng) - 1));
     Mat3 d{};
     for (int i = 0; i < 3; ++i)
       for (int j = 0; j < 3; ++j)
@@ -224,7 +216,7 @@ Sample make_roi_sample(const RoiCase& c, const Configuration& cfg, std::mt19937_
     // Rotated and scaled about the window's centre: output voxel o samples the ROI at
     // centre + A (o - h), A = diag(1/sp) scale R diag(sp) (R turns millimetres, sp the ROI spacing).
     const double r = aug.rotate_deg * M_PI / 180;
-    const Mat3 rot = rotation(r * (2 * u(rng) - 1), r * (2 * u(rng) - 1), r * (2 * u(rng) - 1));
+    const Mat3 rot = rotation_xyz(r * (2 * u(rng) - 1), r * (2 * u(rng) - 1), r * (2 * u(rng) - 1));
     const double scale = 1 + aug.scale * (2 * u(rng) - 1);
     double A[3][3], Ainv[3][3];
     for (int i = 0; i < 3; ++i)

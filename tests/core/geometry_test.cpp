@@ -19,6 +19,18 @@ Geometry coronal_geometry() {
   return g;
 }
 
+TEST(Geometry, RotationXyzTurnsAboutXThenYThenZ) {
+  const double q = M_PI / 2;
+  const auto near = [](const Vec3& a, const Vec3& b) { return norm(a - b) < 1e-12; };
+  EXPECT_TRUE(near(rotation_xyz(0, 0, q) * Vec3{1, 0, 0}, {0, 1, 0}));  // about z: x -> y
+  EXPECT_TRUE(near(rotation_xyz(q, 0, 0) * Vec3{0, 1, 0}, {0, 0, 1}));  // about x: y -> z
+  EXPECT_TRUE(near(rotation_xyz(0, q, 0) * Vec3{0, 0, 1}, {1, 0, 0}));  // about y: z -> x
+  // x first, then z: y -> z (about x) stays z (about z)
+  EXPECT_TRUE(near(rotation_xyz(q, 0, q) * Vec3{0, 1, 0}, {0, 0, 1}));
+  // z after x: x stays x (about x), then -> y (about z)
+  EXPECT_TRUE(near(rotation_xyz(q, 0, q) * Vec3{1, 0, 0}, {0, 1, 0}));
+}
+
 TEST(Geometry, IndexToWorldMatchesHandComputation) {
   const Geometry g = coronal_geometry();
   const Vec3 p = g.index_to_world({2, 1, 3});

@@ -1,0 +1,121 @@
+// What the network sees: windows and their layout, coordinate channels, the mirror, blob features.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <random>
+#include <set>
+
+#include "core/volume.hpp"
+#include "model/input.hpp"
+#include "plan/plans.hpp"
+
+namespace fs = std::filesystem;
+
+namespace aneura {
+namespace {
+
+TEST(Windows, AConfigurationIsWindowedWhenItsPatchIsSmallerThanItsRoi) {
+  Configuration c;
+  c.roi_mm = {128, 128, 112};
+  c.patch_size = {32, 32, 32};
+  c.target_spacing_mm = {2, 2, 2};
+  EXPECT_TRUE(windowed(c));
+  EXPECT_EQ(window_spacing(c), (Vec3{2, 2, 2}));
+  const Geometry roi = roi_grid({10, 20, 30}, c);
+  EXPECT_EQ(roi.size, (std::array<int64_t, 3>{64, 64, 56}));
+  const Vec3 mid = roi.index_to_world({31.5, 31.5, 27.5});  // centred
+  for (int a = 0; a < 3; ++a) EXPECT_NEAR(mid[a], 10.0 * (a + 1), 1e-9);
+  EXPECT_EQ(roi.orientation_code(), "RAS");
+  c.target_spacing_mm = {3.8, 3.8, 3.2};  // 32 x 3.8 = 122 mm: within 10 % of 128, so the patch is the ROI
+  EXPECT_FALSE(windowed(c));
+  EXPECT_EQ(window_spacing(c), (Vec3{4, 4, 3.5}));
+  EXPECT_EQ(roi_grid({0, 0, 0}, c).size, (std::array<int64_t, 3>{32, 32, 32}));
+}
+
+TEST(Windows, StartsOverlapByHalfAPatchAndAreSymmetric) {
+  const auto w = window_starts({64, 64, 56}, {32, 32, 32});
+  ASSERT_EQ(w.size(), 27u);
+  std::set<int64_t> x, z;
+  for (const auto& s : w) x.insert(s[0]), z.insert(s[2]);
+  EXPECT_EQ(x, (std::set<int64_t>{0, 16, 32}));
+  EXPECT_EQ(z, (std::set<int64_t>{0, 12, 24}));
+  // a span of 35: 3 strides of at most 16 -> 0, 11, 24, 35; the mirrored starts (35 - s) are starts too
+  const auto v = window_starts({67, 32, 20}, {32, 32, 32});
+  ASSERT_EQ(v.size(), 4u);
+  std::set<int64_t> s;
+  for (const auto& a : v) {
+    s.insert(a[0]);
+    EXPECT_EQ(a[1], 0);
+    EXPECT_EQ(a[2], 0);
+  }
+  for (int64_t a : s) EXPECT_TRUE(s.count(35 - a)) << a;
+  EXPECT_EQ(s, (std::set<int64_t>{0, 11, 24, 35}));
+  // a quarter overlap: strides of at most 24 over a span of 36 -> 0, 18, 36
+  const auto q = window_starts({68, 32, 20}, {32, 32, 32}, 0.25);
+  std::set<int64_t> t;
+  for (const auto& a : q) t.insert(a[0]);
+  EXPECT_EQ(t, (std::set<int64_t>{0, 18, 36}));
+  // no overlap on a span that is a multiple of the patch: the windows tile the ROI
+  const auto tiles = window_starts({64, 48, 16}, {16, 16, 16}, 0.0);
+  EXPECT_EQ(tiles.size(), 4u * 3u * 1u);
+}
+
+TEST(Windows, CoordinateChannelsAreTheWorldPositionFromTheRoiCentre) {
+  Geometry g;
+  g.size = {4, 3, 2};
+  g.spacing = {2, 2, 3};
+  g.origin = {10, -6, 40};
+  g.direction = {{{-1, 0, 0}, {0, -1, 0}, {0, 0, 1}}};  // RAS
+  const auto c = coordinate_channels(g, {0, 0, 40});
+  ASSERT_EQ(c.sizes(), (std::vector<int64_t>{3, 4, 3, 2}));
+  // voxel (3, 2, 1): LPS (10 - 6, -6 - 4, 40 + 3) = (4, -10, 43); minus the centre, / 64
+  EXPECT_NEAR(c[0][3][2][1].item<double>(), 4.0 / 64, 1e-6);
+  EXPECT_NEAR(c[1][3][2][1].item<double>(), -10.0 / 64, 1e-6);
+  EXPECT_NEAR(c[2][3][2][1].item<double>(), 3.0 / 64, 1e-6);
+  EXPECT_NEAR(c[0][0][0][0].item<double>(), 10.0 / 64, 1e-6);
+}
+
+TEST(Windows, MirroredInputIsThatOfTheMirroredHead) {
+  // a head symmetric about the ROI centre: its ROI input mirrored is itself
+  Geometry g;
+  g.size = {6, 2, 2};
+  g.direction = {{{-1, 0, 0}, {0, -1, 0}, {0, 0, 1}}};
+  g.origin = g.index_to_world({0, 0, 0}) - g.index_to_world({2.5, 0.5, 0.5});  // centre at 0
+  const auto image = torch::tensor({1.f, 5.f, 2.f, 2.f, 5.f, 1.f}).reshape({1, 6, 1, 1}).expand({1, 6, 2, 2});
+  const auto x = torch::cat({image, coordinate_channels(g, {0, 0, 0})});
+  EXPECT_TRUE(torch::allclose(mirror_input(x), x));
+  EXPECT_TRUE(torch::equal(mirror_input(mirror_input(x.unsqueeze(0))), x.unsqueeze(0)));  // batched, twice
+}
+
+TEST(Windows, BlobFeaturesMarkASphereAndNotATube) {
+  // 1 mm grid: a bright sphere (radius 3 mm) and a bright tube (radius 1.5 mm) on a dark background
+  const int64_t n = 40;
+  auto img = torch::zeros({n, n, n});
+  auto acc = img.accessor<float, 3>();
+  for (int64_t x = 0; x < n; ++x)
+    for (int64_t y = 0; y < n; ++y)
+      for (int64_t z = 0; z < n; ++z) {
+        const double ds = std::sqrt(double((x - 10) * (x - 10) + (y - 20) * (y - 20) + (z - 20) * (z - 20)));
+        const double dt = std::sqrt(double((y - 20) * (y - 20) + (z - 20) * (z - 20)));
+        if (ds <= 3) acc[x][y][z] = 2;
+        if (x >= 24 && dt <= 1.5) acc[x][y][z] = 2;
+      }
+  const auto b = blob_channels(img, {1, 1, 1});
+  ASSERT_EQ(b.sizes(), (std::vector<int64_t>{2, n, n, n}));
+  const double sphere = b[0][10][20][20].item<double>(), tube = b[0][32][20][20].item<double>(),
+               flat = b[0][20][5][5].item<double>();
+  EXPECT_GT(sphere, 0.3);
+  EXPECT_LT(tube, 0.2 * sphere);
+  EXPECT_LT(flat, 1e-3);
+  // the dark measure marks the same sphere in the negated image, and not the bright one
+  const auto d = blob_channels(-img, {1, 1, 1});
+  EXPECT_NEAR(d[1][10][20][20].item<double>(), sphere, 1e-4);
+  EXPECT_LT(b[1][10][20][20].item<double>(), 1e-3);
+  Configuration c;
+  c.blob_features = true;
+  EXPECT_EQ(input_channels(c, 1), 1 + kBlobChannels + kCoordinateChannels);
+}
+
+}  // namespace
+}  // namespace aneura

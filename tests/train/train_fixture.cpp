@@ -1,0 +1,75 @@
+#include "train/train_fixture.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "dataset/case_cache.hpp"
+#include "dataset/rsna.hpp"
+#include "synth/dataset.hpp"
+#include "train/folds.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace aneura {
+
+Configuration tiny_config() {
+  Configuration c;
+  c.name = "tiny";
+  c.patch_size = {16, 16, 16};
+  c.roi_mm = {128, 128, 112};
+  c.target_spacing_mm = {8, 8, 7};  // the whole ROI in one patch (not windowed)
+  c.stages = 3;
+  c.base_channels = 4;
+  c.max_channels = 16;
+  c.batch_size = 4;
+  c.loader_workers = 1;
+  c.queue_length = 2;
+  c.optimizer = "adamw";
+  c.learning_rate = 1e-2;
+  c.weight_decay = 0;
+  c.epochs = 2;
+  c.folds = 1;
+  c.ema_decay = 0;
+  c.normalization = json::object();
+  return c;
+}
+
+void write_test_plans(const fs::path& work, const Configuration& c) {
+  Plans p;
+  p.default_configuration = c.name;
+  p.global = json::object();
+  p.raw[c.name] = configuration_to_json(c);
+  write_plans(p, work / "plans.json");
+}
+
+test::TempDir* TrainOnSynth::dir_ = nullptr;
+
+void TrainOnSynth::SetUpTestSuite() {
+  dir_ = new test::TempDir("train");
+  synth::SynthOptions so;
+  so.out = dir_->path / "data";
+  so.n = 20;
+  so.size = synth::Size::Tiny;
+  so.seed = 5;
+  so.positive_fraction = 0.5;
+  synth::write_dataset(so);
+  CaseOptions o;
+  o.harmonize.spacing = {2.5, 2.5, 2.5};
+  preprocess_dataset(read_rsna(so.out), work(), o, 2);
+}
+
+void TrainOnSynth::TearDownTestSuite() { delete dir_; }
+
+fs::path TrainOnSynth::work() { return dir_->path / "work"; }
+
+fs::path TrainOnSynth::fresh_work(const std::string& tag, size_t limit) {
+  const fs::path w = dir_->path / tag;
+  fs::remove_all(w);
+  fs::create_directories(w / "cases");
+  const auto cases = list_cases(work());
+  for (size_t i = 0; i < cases.size() && (limit == 0 || i < limit); ++i)
+    fs::copy(work() / "cases" / cases[i].id, w / "cases" / cases[i].id, fs::copy_options::recursive);
+  return w;
+}
+
+}  // namespace aneura

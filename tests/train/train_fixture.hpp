@@ -1,0 +1,28 @@
+// Shared by the training tests: a tiny configuration, plans holding it, and one synthetic dataset
+// (tiny, every modality) preprocessed once per test suite.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "plan/plans.hpp"
+#include "support/series_fixture.hpp"
+
+namespace aneura {
+
+// A tiny network that sees the whole ROI at once (not windowed), one fold, no EMA.
+Configuration tiny_config();
+void write_test_plans(const std::filesystem::path& work, const Configuration& c);
+
+class TrainOnSynth : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite();
+  static void TearDownTestSuite();
+  static std::filesystem::path work();
+  // A copy of the case cache without runs; `limit` > 0: only the first `limit` cases.
+  static std::filesystem::path fresh_work(const std::string& tag, size_t limit = 0);
+  static test::TempDir* dir_;
+};
+
+}  // namespace aneura

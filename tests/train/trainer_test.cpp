@@ -1,0 +1,260 @@
+// The trainer: an overfit run that must reach perfect training AUC, exact resume, the time budget,
+// transfer, and clear errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <random>
+#include <set>
+
+#include "core/error.hpp"
+#include "dataset/case_cache.hpp"
+#include "evaluate/metrics.hpp"
+#include "infer/model_info.hpp"
+#include "infer/predictor.hpp"
+#include "model/checkpoint.hpp"
+#include "model/registry.hpp"
+#include "support/run.hpp"
+#include "train/data.hpp"
+#include "train/folds.hpp"
+#include "train/time_budget.hpp"
+#include "train/train_fixture.hpp"
+#include "train/trainer.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace aneura {
+namespace {
+using test::code_of;
+using test::run_aneura;
+
+TEST_F(TrainOnSynth, OverfitsATinyNetworkToPerfectTrainingAuc) {
+  const fs::path w = fresh_work("overfit", 8);
+  Configuration c = tiny_config();
+  c.epochs = 50;
+  c.batch_size = 4;
+  c.learning_rate = 1e-2;
+  c.loss_weights = {{"vessel", 0}, {"aneurysm", 1}, {"classification", 1}, {"modality", 0.2}};
+  write_test_plans(w, c);
+  TrainOptions o;
+  o.work = w;
+  o.augment = false;
+  o.progress = false;
+  o.threads = 2;
+  const TrainResult r = train(o);
+  EXPECT_EQ(r.epochs_done, 50);
+  // loss went down
+  std::ifstream log(r.run_dir / "log.jsonl");
+  std::vector<double> loss;
+  for (std::string line; std::getline(log, line);) loss.push_back(json::parse(line).at("train_loss"));
+  ASSERT_EQ(loss.size(), 50u);
+  EXPECT_LT(loss.back(), 0.5 * loss.front());
+  // perfect training AUC for Aneurysm Present (the EMA-free last weights)
+  const ModelInfo info = read_model_info(r.run_dir.parent_path());
+  MultiTaskUNet net = build_model(info.cfg, info.in_channels);
+  load_weights(r.run_dir / "last.pt", net);
+  PredictOptions head;  // the label head's, as validation computes it: no flip, no location prior
+  head.probabilities = "head";
+  head.flip_tta = false;
+  Predictor predictor(info, {net}, head);
+  std::vector<int> truth;
+  std::vector<double> prob;
+  size_t points = 0;
+  std::vector<std::pair<RoiAnchor, std::vector<std::pair<Vec3, int>>>> anchored;
+  for (const auto& ci : list_cases(w)) {
+    const TrainCase tc = load_case(w, ci.id);
+    points += tc.points.size();
+    if (tc.labels[13]) anchored.push_back({tc.roi_anchor, tc.points});
+    if (!tc.points
+             .empty()) {  // model.json's location prior holds the case's points about its ROI centre (learned offsets)
+      const Vec3 offset = tc.points[0].first - info.roi_offsets.centre(tc.roi_anchor);
+      EXPECT_GT(info.locations.posterior(offset, 1.0)[tc.points[0].second], 0.3) << ci.id;
+    }
+    truth.push_back(tc.labels[13]);
+    // the label head's: at 8 mm an aneurysm is smaller than a voxel, so the maps cannot show it
+    prob.push_back(
+        predictor.predict_roi(tc.image, tc.roi_centre, roi_input(tc.image, tc.roi_centre, info.cfg, tc.background))
+            .probability[kPresentColumn]);
+  }
+  EXPECT_GT(points, 0u);
+  EXPECT_EQ(info.locations.size(), points);
+  EXPECT_EQ(info.roi_offsets.by_rule, learn_roi_offsets(anchored).by_rule);  // model.json's: from every positive case
+  EXPECT_EQ(info.roi_offsets.cases, learn_roi_offsets(anchored).cases);
+  const auto auc = roc_auc(truth, prob);
+  ASSERT_TRUE(auc.has_value());
+  EXPECT_EQ(*auc, 1.0);
+}
+
+// The raw (not EMA) weights of a checkpoint: all of them, or the encoder's only.
+std::vector<torch::Tensor> weights_of(const fs::path& checkpoint, const ModelInfo& info, bool encoder_only = false) {
+  MultiTaskUNet net = build_model(info.cfg, info.in_channels);
+  load_weights(checkpoint, net, false);
+  std::vector<torch::Tensor> out;
+  for (const auto& p : encoder_only ? encoder_parameters(net) : net->parameters()) out.push_back(p.detach().clone());
+  return out;
+}
+
+// As users resume: a new process continues from last.pt (the CLI, one LibTorch thread).
+TEST_F(TrainOnSynth, ResumeContinuesExactly) {
+  const fs::path a = fresh_work("resume_a"), b = fresh_work("resume_b");
+  Configuration c = tiny_config();
+  c.folds = 3;
+  c.ema_decay = 0.9;
+  write_test_plans(a, c);
+  write_test_plans(b, c);
+  const std::string common = " --epochs 2 --threads 1 --seed 9";
+  ASSERT_EQ(run_aneura("train " + a.string() + common), 0);
+  ASSERT_EQ(run_aneura("train " + b.string() + common + " --stop-after 1"), 0);  // interrupted after epoch 1 of 2
+  ASSERT_EQ(run_aneura("train " + b.string() + common + " --resume"), 0);
+  const ModelInfo info = read_model_info(a / "runs" / "tiny");
+  for (const char* file : {"last.pt", "best.pt"}) {
+    const auto wa = weights_of(a / "runs" / "tiny" / "fold_0" / file, info);
+    const auto wb = weights_of(b / "runs" / "tiny" / "fold_0" / file, info);
+    ASSERT_EQ(wa.size(), wb.size());
+    for (size_t i = 0; i < wa.size(); ++i)
+      EXPECT_TRUE(torch::equal(wa[i], wb[i]))
+          << file << " parameter " << i << " max diff " << (wa[i] - wb[i]).abs().max().item<double>();
+  }
+  // the log has one line per epoch, the resumed run appending
+  std::ifstream log(b / "runs" / "tiny" / "fold_0" / "log.jsonl");
+  int lines = 0;
+  for (std::string l; std::getline(log, l);) ++lines;
+  EXPECT_EQ(lines, 2);
+  // the folds were saved and every fold's validation case is outside its training set
+  EXPECT_TRUE(fs::exists(a / "folds.json"));
+}
+
+TEST_F(TrainOnSynth, BudgetedRunValidatesAfterItsLastEpochAndNotItsFirst) {
+  // A budgeted run estimates its validation's cost from one case instead of validating after the
+  // first epoch; the last epoch is always judged. Unbudgeted runs validate every epoch.
+  const fs::path a = fresh_work("budget_a", 9), b = fresh_work("budget_b", 9);
+  Configuration c = tiny_config();
+  c.folds = 3;
+  write_test_plans(a, c);
+  write_test_plans(b, c);
+  ASSERT_EQ(run_aneura("train " + a.string() + " --epochs 3 --threads 1 --time-budget 3600"), 0);
+  ASSERT_EQ(run_aneura("train " + b.string() + " --epochs 3 --threads 1 --time-budget 0"), 0);
+  auto validated = [](const fs::path& w) {
+    std::vector<bool> v;
+    std::ifstream log(w / "runs" / "tiny" / "fold_0" / "log.jsonl");
+    for (std::string l; std::getline(log, l);) v.push_back(json::parse(l).contains("val_selection"));
+    return v;
+  };
+  const auto va = validated(a), vb = validated(b);
+  ASSERT_EQ(va.size(), 3u);
+  EXPECT_FALSE(va[0]);
+  EXPECT_TRUE(va[2]);
+  EXPECT_EQ(vb, std::vector<bool>({true, true, true}));
+}
+
+TEST_F(TrainOnSynth, TransferInitialisesAndFreezesTheEncoder) {
+  const fs::path donor = fresh_work("donor", 6), w = fresh_work("transfer", 6);
+  Configuration c = tiny_config();
+  write_test_plans(donor, c);
+  write_test_plans(w, c);
+  ASSERT_EQ(run_aneura("train " + donor.string() + " --epochs 1 --threads 1 --seed 1"), 0);
+  const fs::path donor_ckpt = donor / "runs" / "tiny" / "fold_0" / "last.pt";
+  // frozen for its only epoch: the encoder is the donor's, bit for bit; the rest trained
+  ASSERT_EQ(run_aneura("train " + w.string() + " --epochs 1 --threads 1 --seed 2 --init-encoder " +
+                       donor_ckpt.string() + " --freeze-encoder-epochs 1"),
+            0);
+  const ModelInfo info = read_model_info(w / "runs" / "tiny");
+  const auto a = weights_of(donor_ckpt, info, true),
+             b = weights_of(w / "runs" / "tiny" / "fold_0" / "last.pt", info, true);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "encoder parameter " << i;
+  // not frozen: the encoder starts from the donor's and moves
+  ASSERT_EQ(
+      run_aneura("train " + w.string() + " --epochs 1 --threads 1 --seed 2 --init-encoder " + donor_ckpt.string()), 0);
+  const auto m = weights_of(w / "runs" / "tiny" / "fold_0" / "last.pt", info, true);
+  double moved = 0;
+  for (size_t i = 0; i < a.size(); ++i) moved += (a[i] - m[i]).abs().max().item<double>();
+  EXPECT_GT(moved, 0);
+  EXPECT_LT(moved / a.size(), 0.1);  // a few steps from the donor, not a fresh initialisation
+  // a donor that does not fit: a clear error (exit 4)
+  Configuration other = tiny_config();
+  other.base_channels = 8;
+  write_test_plans(w, other);
+  EXPECT_EQ(run_aneura("train " + w.string() + " --epochs 1 --init-encoder " + donor_ckpt.string()), 4);
+}
+
+TEST_F(TrainOnSynth, ClearErrors) {
+  const fs::path w = fresh_work("errors");
+  write_test_plans(w, tiny_config());
+  TrainOptions o;
+  o.work = w;
+  o.progress = false;
+  o.epochs = 1;
+  // no checkpoint to resume
+  o.resume = true;
+  EXPECT_EQ(code_of([&] { train(o); }), ErrorCode::InputNotFound);
+  // a corrupt checkpoint
+  fs::create_directories(w / "runs" / "tiny" / "fold_0");
+  std::ofstream(w / "runs" / "tiny" / "fold_0" / "last.pt") << "not a checkpoint";
+  EXPECT_EQ(code_of([&] { train(o); }), ErrorCode::CorruptInput);
+  ModelInfo info;
+  info.cfg = tiny_config();
+  MultiTaskUNet net = build_model(info.cfg, 1);
+  EXPECT_EQ(code_of([&] { load_weights(w / "runs" / "tiny" / "fold_0" / "last.pt", net); }), ErrorCode::CorruptInput);
+  EXPECT_EQ(code_of([&] { load_weights(w / "nothing.pt", net); }), ErrorCode::InputNotFound);
+  o.resume = false;
+  // a fold the plans do not have
+  o.fold = 3;
+  EXPECT_EQ(code_of([&] { train(o); }), ErrorCode::Usage);
+  o.fold = 0;
+  // plans naming an unknown model
+  json pj;
+  std::ifstream(w / "plans.json") >> pj;
+  pj["configurations"]["tiny"]["model"] = "no_such_net";
+  std::ofstream(w / "plans.json") << pj.dump();
+  EXPECT_EQ(code_of([&] { train(o); }), ErrorCode::CorruptInput);
+  Configuration bad = tiny_config();
+  bad.model = "no_such_net";
+  EXPECT_EQ(code_of([&] { build_model(bad, 1); }), ErrorCode::Usage);
+  // an empty training set: every case unlabelled
+  write_test_plans(w, tiny_config());
+  for (const auto& e : fs::directory_iterator(w / "cases")) {
+    json j;
+    std::ifstream(e.path() / "case.json") >> j;
+    j["labelled"] = false;
+    std::ofstream(e.path() / "case.json") << j.dump();
+  }
+  fs::remove(w / "folds.json");
+  EXPECT_EQ(code_of([&] { train(o); }), ErrorCode::NoDicom);
+  // no case cache at all
+  o.work = w / "nowhere";
+  EXPECT_EQ(code_of([&] { train(o); }), ErrorCode::InputNotFound);
+}
+
+// The time budget's arithmetic by hand: a run 10 s in, epochs of 2 s, validations of 4 s.
+TEST(TimeBudget, ValidationIntervalAndScheduleFitTheBudget) {
+  const auto ten_s_ago = SteadyClock::now() - std::chrono::seconds(10);
+  TimeBudget none(0, true, ten_s_ago);
+  EXPECT_FALSE(none.enabled());
+  EXPECT_FALSE(none.no_room_for_another(1e9));
+  EXPECT_TRUE(none.periodic_validation(0, 0));  // unbudgeted runs validate every epoch
+  EXPECT_EQ(none.fit_schedule(0, 0, 2, false, 70, 100), 70);
+
+  TimeBudget b(100, true, ten_s_ago);
+  b.set_validation_s(4);
+  EXPECT_NEAR(b.elapsed_s(), 10, 0.5);
+  EXPECT_FALSE(b.no_room_for_another(2));     // 10 + 2 + 4 <= 100
+  EXPECT_FALSE(b.periodic_validation(0, 0));  // never after the first epoch
+  // validation every ceil(4 / (0.2 x 2)) = 10 epochs; per epoch 2 + 4 / 10 = 2.4 s; the remaining
+  // 100 - 10 - 4 (the last validation) = 86 s hold 35 more epochs
+  EXPECT_EQ(b.fit_schedule(0, 0, 2, false, 100, 1000), 36);
+  EXPECT_EQ(b.validate_every(), 10);
+  EXPECT_TRUE(b.periodic_validation(9, 0));
+  EXPECT_FALSE(b.periodic_validation(8, 0));
+  EXPECT_EQ(b.fit_schedule(0, 0, 2, false, 100, 20), 20);  // never beyond the plans' epochs
+  // a resumed run keeps its schedule; its earlier seconds count
+  TimeBudget resumed(100, true, ten_s_ago);
+  resumed.set_elapsed_before(85);
+  resumed.set_validation_s(4);
+  EXPECT_TRUE(resumed.no_room_for_another(2));  // 95 + 2 + 4 > 100
+  EXPECT_EQ(resumed.fit_schedule(7, 7, 2, false, 40, 100), 40);
+}
+
+}  // namespace
+}  // namespace aneura

@@ -31,8 +31,10 @@ void add_synth(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand("synth", "Generate a synthetic dataset in the RSNA 2025 layout with known truth");
   cmd->add_option("OUT", args->out, "Output folder (created; must be empty unless --force)")->required();
   cmd->add_option("--n", args->o.n, "Number of series");
-  cmd->add_option("--size", args->size, "tiny (unit tests), small (demo) or full (real sizes, e.g. 512x512x400 CTA)")
-      ->check(CLI::IsMember({"tiny", "small", "full"}));
+  cmd->add_option("--size", args->size,
+                  "tiny (unit tests), small (demo, ~1.7 mm pixels), medium (clinical ~0.55 mm pixels, CTA/TOF fields "
+                  "centred on the vessels) or full (real sizes, e.g. 512x512x400 CTA)")
+      ->check(CLI::IsMember({"tiny", "small", "medium", "full"}));
   cmd->add_option("--seed", args->o.seed, "Random seed (same seed, same dataset)");
   cmd->add_option("--threads", args->o.threads, "Worker threads (0: all usable cores)");
   cmd->add_option("--positive-fraction", args->o.positive_fraction, "Share of series with aneurysms")

@@ -114,11 +114,26 @@ std::string csv_quote(const std::string& s) {
 
 }  // namespace
 
+std::string size_name(Size s) {
+  switch (s) {
+    case Size::Tiny:
+      return "tiny";
+    case Size::Small:
+      return "small";
+    case Size::Medium:
+      return "medium";
+    case Size::Full:
+      return "full";
+  }
+  return "small";
+}
+
 Size parse_size(const std::string& s) {
   if (s == "tiny") return Size::Tiny;
   if (s == "small") return Size::Small;
+  if (s == "medium") return Size::Medium;
   if (s == "full") return Size::Full;
-  throw Error(ErrorCode::Usage, "--size must be tiny, small or full, not '" + s + "'");
+  throw Error(ErrorCode::Usage, "--size must be tiny, small, medium or full, not '" + s + "'");
 }
 
 std::string series_uid(uint64_t seed, int index) {
@@ -164,11 +179,7 @@ void write_dataset(const SynthOptions& o, const std::function<void(int, int)>& p
     for (const auto& name : label_names()) train << "," << csv_quote(name);
     train << "\n";
     loc << "SeriesInstanceUID,SOPInstanceUID,coordinates,location\n";
-    json truth = {{"seed", o.seed},
-                  {"size", o.size == Size::Tiny    ? "tiny"
-                           : o.size == Size::Small ? "small"
-                                                   : "full"},
-                  {"series", json::array()}};
+    json truth = {{"seed", o.seed}, {"size", size_name(o.size)}, {"series", json::array()}};
     for (const auto& r : results) {
       train << r.uid << "," << r.age << "," << r.sex << "," << csv_quote(r.modality);
       for (int v : r.labels) train << "," << v;

@@ -27,7 +27,8 @@ struct SynthOptions {
   bool cover_locations = false;
 };
 
-Size parse_size(const std::string& s);  // "tiny" | "small" | "full"; throws Error(Usage)
+Size parse_size(const std::string& s);  // "tiny" | "small" | "medium" | "full"; throws Error(Usage)
+std::string size_name(Size s);
 
 // Writes the dataset; progress(done, total) is called after each series.
 void write_dataset(const SynthOptions& o, const std::function<void(int, int)>& progress = {});

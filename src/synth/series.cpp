@@ -21,23 +21,35 @@ Vec3 rotate_about(const Vec3& v, const Vec3& axis, double angle) {
 }
 
 struct SizePreset {
-  int matrix;
-  double fov;          // mm, in-plane
-  double slice[4];     // slice spacing per modality (CTA, MRA, T2, T1post)
+  int matrix[4];       // rows = columns, per modality (CTA, MRA, T2, T1post)
+  double fov[4];       // mm, in-plane, per modality
+  double slice[4];     // slice spacing per modality
   double coverage[4];  // mm along the normal per modality
+  bool vessel_fov[4];  // the field of view is centred on the vessel tree, not on the head (a
+                       // partial field of view, as CTA reconstructions and TOF slabs have)
 };
 
 SizePreset preset(Size size) {
   switch (size) {
     case Size::Tiny:
-      return {40, 220, {5, 4, 6, 7}, {150, 80, 150, 160}};
+      return {{40, 40, 40, 40}, {220, 220, 220, 220}, {5, 4, 6, 7}, {150, 80, 150, 160}, {}};
     case Size::Small:
-      return {128, 220, {1.25, 1.2, 5, 5}, {150, 70, 150, 170}};
+      return {{128, 128, 128, 128}, {220, 220, 220, 220}, {1.25, 1.2, 5, 5}, {150, 70, 150, 170}, {}};
+    case Size::Medium:  // clinical pixels: 0.50-0.61 mm (CTA, TOF), 0.62-0.76 mm (routine MRI)
+      return {{256, 256, 320, 320},
+              {141, 141, 220, 220},
+              {0.625, 0.6, 5, 5},
+              {90, 60, 150, 170},
+              {true, true, false, false}};
     case Size::Full:
-      return {512, 230, {0.625, 0.5, 1.0, 5}, {250, 87, 150, 175}};
+      return {{512, 512, 512, 512}, {230, 230, 230, 230}, {0.625, 0.5, 1.0, 5}, {250, 87, 150, 175}, {}};
   }
-  return {128, 220, {1.25, 1.2, 5, 5}, {150, 70, 150, 170}};
+  return preset(Size::Small);
 }
+
+// The vessel tree's middle in subject coordinates (its extent: L-R +-64, A-P -38..+61, I-S
+// -66..+48 mm around the Circle of Willis): the centre of a vessel-centred field of view.
+const Vec3 kVesselTreeCentre{0, 11, -8};
 
 }  // namespace
 
@@ -69,15 +81,16 @@ SeriesDesign draw_design(Modality m, Size size, const Subject& s, bool hazards, 
   }
   d.normal = normalized(cross(d.row_cos, d.col_cos));
 
-  d.matrix = p.matrix;
-  d.pixel_spacing = p.fov / p.matrix * (0.9 + 0.2 * u(rng));
+  d.matrix = p.matrix[mi];
+  d.pixel_spacing = p.fov[mi] / p.matrix[mi] * (0.9 + 0.2 * u(rng));
   d.slice_spacing = p.slice[mi] * (0.9 + 0.2 * u(rng));
   double coverage = p.coverage[mi];
   if (d.plane != "axial") coverage = std::max(coverage, 150.0);
 
   // Slab centre: the Circle of Willis for MRA, the head otherwise (subject z up = cranial).
   const Vec3 centre_subject = m == Modality::MRA ? Vec3{0, 0, -8} : Vec3{0, 0, -10};
-  Vec3 centre = s.to_world(centre_subject) + Vec3{4 * (u(rng) - 0.5), 4 * (u(rng) - 0.5), 4 * (u(rng) - 0.5)};
+  const Vec3 jitter{4 * (u(rng) - 0.5), 4 * (u(rng) - 0.5), 4 * (u(rng) - 0.5)};
+  Vec3 centre = s.to_world(centre_subject) + jitter;
   double lo = dot(centre, d.normal) - coverage / 2, hi = dot(centre, d.normal) + coverage / 2;
   for (const auto& a : s.aneurysms) {  // every aneurysm lies inside the slab
     lo = std::min(lo, dot(a.centre_world, d.normal) - a.radius - 2 * d.slice_spacing);
@@ -85,7 +98,19 @@ SeriesDesign draw_design(Modality m, Size size, const Subject& s, bool hazards, 
   }
   d.slices = static_cast<int>(std::ceil((hi - lo) / d.slice_spacing)) + 1;
   const double half = (d.matrix - 1) * d.pixel_spacing / 2.0;
-  const Vec3 in_plane_centre = centre - dot(centre, d.normal) * d.normal;
+  const Vec3 fov_centre = p.vessel_fov[mi] ? s.to_world(kVesselTreeCentre) + jitter : centre;
+  Vec3 in_plane_centre = fov_centre - dot(fov_centre, d.normal) * d.normal;
+  // Every aneurysm lies inside the field of view too (2 pixels to spare): a partial field of view
+  // is moved, never widened (a whole-head field of view never needs it).
+  const double spare = 2 * d.pixel_spacing;
+  for (const auto& a : s.aneurysms)
+    for (const Vec3& axis : {d.row_cos, d.col_cos}) {
+      const double at = dot(a.centre_world - in_plane_centre, axis);
+      const double room = half - a.radius - spare;
+      if (room <= 0) continue;  // larger than the field: nothing to do
+      if (at > room) in_plane_centre = in_plane_centre + (at - room) * axis;
+      if (at < -room) in_plane_centre = in_plane_centre + (at + room) * axis;
+    }
   d.first_position = in_plane_centre + lo * d.normal + (-half) * d.row_cos + (-half) * d.col_cos;
 
   // Storage like the scanners: CT unsigned 12-bit with intercept -1024, or signed 16-bit, a few

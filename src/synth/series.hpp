@@ -12,7 +12,10 @@
 
 namespace aneura::synth {
 
-enum class Size { Tiny, Small, Full };
+// tiny: unit tests (40² matrix); small: the demo (128² over 220 mm, ~1.7 mm pixels); medium:
+// clinical pixels (CTA and TOF 256² at ~0.55 mm over a field centred on the vessels, routine MRI
+// 320² at ~0.69 mm); full: real sizes (512², e.g. ~400 CTA slices).
+enum class Size { Tiny, Small, Medium, Full };
 
 struct SeriesDesign {
   std::string series_uid;

@@ -3,6 +3,7 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -14,6 +15,7 @@
 #include "support/series_fixture.hpp"
 #include "synth/anatomy.hpp"
 #include "synth/dataset.hpp"
+#include "synth/series.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -239,6 +241,64 @@ TEST(Synth, CoverLocationsPutsAPositiveAtEveryLocation) {
     const auto& r = rows[static_cast<size_t>(i) + 1];
     EXPECT_EQ(std::stoi(r[4 + kPresentColumn]), i < 13 ? 1 : 0) << i;
     if (i < 13) EXPECT_EQ(std::stoi(r[4 + i]), 1) << i;
+  }
+}
+
+// The medium preset: clinical pixels, CTA and TOF fields narrower than the head and centred on the
+// vessels, and still every aneurysm (one at each location, and more) inside the imaged volume.
+TEST(Synth, MediumHasClinicalPixelsAndPartialFieldsThatHoldEveryAneurysm) {
+  test::TempDir dir("synth_medium");
+  synth::SynthOptions o;
+  o.n = 20;
+  o.size = synth::Size::Medium;
+  o.seed = 4;
+  o.cover_locations = true;
+  o.out = dir.path / "a";
+  synth::write_dataset(o);
+  const json truth = json::parse(slurp(o.out / "truth.json"));
+  EXPECT_EQ(truth["size"], "medium");
+  int aneurysms = 0, partial = 0;
+  for (const auto& t : truth["series"]) {
+    const SeriesPlan plan = plan_series(o.out / "series" / t["series_uid"].get<std::string>());
+    const Geometry& g = plan.geometry;
+    const bool angio = t["modality"] == "CTA" || t["modality"] == "MRA";
+    const double px = g.spacing[0], field = px * static_cast<double>(g.size[0]);
+    EXPECT_EQ(g.size[0], angio ? 256 : 320);
+    EXPECT_GE(px, angio ? 0.49 : 0.61) << t["modality"];
+    EXPECT_LE(px, angio ? 0.62 : 0.76) << t["modality"];
+    partial += angio && field < 160;  // narrower than a head (150-200 mm across)
+    for (const auto& a : t["aneurysms"]) {
+      const Vec3 c{a["centre_lps_mm"][0], a["centre_lps_mm"][1], a["centre_lps_mm"][2]};
+      const double r = a["radius_mm"];
+      const Vec3 ijk = g.world_to_index(c);
+      for (int k = 0; k < 3; ++k) {  // the whole aneurysm inside, with a voxel to spare
+        EXPECT_GE(ijk[k] * g.spacing[k], r) << t["series_uid"] << " axis " << k;
+        EXPECT_GE((static_cast<double>(g.size[k] - 1) - ijk[k]) * g.spacing[k], r) << t["series_uid"] << " axis " << k;
+      }
+      ++aneurysms;
+    }
+  }
+  EXPECT_GE(aneurysms, 13);
+  EXPECT_GT(partial, 0);
+}
+
+// A partial field of view moves to hold an aneurysm beyond its usual reach (here 75 mm to the
+// side of the vessel tree's middle, the field's half-width being 63-78 mm), whatever the pose.
+TEST(Synth, APartialFieldMovesToHoldAFarAneurysm) {
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    std::mt19937_64 rng(seed);
+    synth::Subject subject = synth::make_subject(rng, 0.0);
+    for (const Vec3& at : {Vec3{75, 11, -8}, Vec3{-75, 11, -8}, Vec3{0, 85, -8}}) {
+      synth::Subject s = subject;
+      s.aneurysms = {{at, s.to_world(at), 3.0, 4}};
+      const synth::SeriesDesign d = synth::draw_design(synth::Modality::CTA, synth::Size::Medium, s, false, rng);
+      const double extent = (d.matrix - 1) * d.pixel_spacing;
+      for (const Vec3& axis : {d.row_cos, d.col_cos}) {
+        const double u = dot(s.aneurysms[0].centre_world - d.first_position, axis);
+        EXPECT_GE(u - 3.0, 0) << seed;
+        EXPECT_LE(u + 3.0, extent) << seed;
+      }
+    }
   }
 }
 

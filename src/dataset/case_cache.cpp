@@ -72,7 +72,12 @@ void write_case(const fs::path& work, const std::string& id, const Harmonized& h
     write_triplanar_png(h.image, h.mask, work / "qa" / (id + ".png"));
   }
   write_nifti(h.image, dir / "image.nii", NiftiLayout::Native);
-  write_nifti(labels, dir / "labels.nii", NiftiLayout::Native);
+  // A case without a labelled voxel (a negative series without a segmentation, an unlabelled
+  // source) writes no label volume: readers take it as all background.
+  const bool any_label = std::any_of(labels.data.begin(), labels.data.end(), [](int16_t v) { return v != 0; });
+  std::error_code ec;
+  fs::remove(dir / "labels.nii", ec);  // (a rerun over an older case)
+  if (any_label) write_nifti(labels, dir / "labels.nii", NiftiLayout::Native);
   if (exports.any()) meta["exports"] = write_exports(h.image, meta.value("points", json::array()), dir, exports);
   meta["id"] = id;
   meta["steps"] = h.steps;
@@ -81,7 +86,7 @@ void write_case(const fs::path& work, const std::string& id, const Harmonized& h
                              h.crop_box.hi[2] - h.crop_box.lo[2]};
   meta["grid"] = geometry_json(h.image.geom);
   meta["image"] = {{"file", "image.nii"}, {"channels", h.channels}};
-  meta["labels_file"]["file"] = "labels.nii";
+  meta["labels_file"]["file"] = any_label ? json("labels.nii") : json(nullptr);
   meta["labels_file"]["volumes"] = {"vessels: cowseg values 0..13", "aneurysm: location column + 1"};
   meta["roi_anchor"] = roi_anchor_to_json(find_roi_anchor(h.image));  // once here, not per training sample
   write_text_atomically(dir / "case.json", meta.dump(1));

@@ -2,7 +2,9 @@
 // SeriesInstanceUID):
 //   image.nii   float32, channels stacked as a 4th dimension, uncompressed (memory-mappable)
 //   labels.nii  int16, 2 volumes: [0] vessel territories (cowseg values 0..13, 0 where unknown),
-//               [1] aneurysm spheres around each localizer (train.csv location column + 1)
+//               [1] aneurysm spheres around each localizer (train.csv location column + 1);
+//               not written when no voxel is labelled (case.json's labels_file.file is null):
+//               readers take the case as all background
 //   case.json   source geometry, every harmonization step with its parameters, the localizer
 //               points in world (LPS mm) and case-voxel coordinates, modality, the 14 labels
 // case.json is written last: a case folder without it is incomplete and is rebuilt.

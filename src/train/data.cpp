@@ -22,6 +22,7 @@ TrainCase load_case(const fs::path& work, const std::string& id) {
   std::ifstream in(dir / "case.json");
   if (!in) throw Error(ErrorCode::InputNotFound, "case.json missing", (dir / "case.json").string());
   std::optional<RoiAnchor> stored_anchor;
+  bool labels_file = true;
   try {
     const json j = json::parse(in);
     c.modality = j.at("modality");
@@ -29,6 +30,8 @@ TrainCase load_case(const fs::path& work, const std::string& id) {
     c.labels = j.at("labels");
     c.labelled = j.at("labelled");
     const std::string vs = j.at("labels_file").at("vessel_source");
+    // no label volume (null): all background; caches from before name labels.nii or nothing
+    labels_file = !(j.at("labels_file").contains("file") && j.at("labels_file").at("file").is_null());
     c.has_vessels = vs.size() > 4 && vs.compare(vs.size() - 4, 4, ".nii") == 0;
     for (const auto& p : j.at("points"))
       c.points.push_back(
@@ -40,8 +43,8 @@ TrainCase load_case(const fs::path& work, const std::string& id) {
     throw Error(ErrorCode::CorruptInput, std::string("bad case.json: ") + e.what(), (dir / "case.json").string());
   }
   c.image = read_nifti(dir / "image.nii");
-  c.label_maps = read_nifti(dir / "labels.nii");
-  if (c.label_maps.volumes != 2 || c.label_maps.geom.size != c.image.geom.size)
+  if (labels_file) c.label_maps = read_nifti(dir / "labels.nii");
+  if (labels_file && (c.label_maps.volumes != 2 || c.label_maps.geom.size != c.image.geom.size))
     throw Error(ErrorCode::CorruptInput, "labels.nii does not match image.nii", (dir / "labels.nii").string());
   c.roi_anchor = stored_anchor ? *stored_anchor : find_roi_anchor(c.image);  // cases made before the anchor was stored
   c.roi_centre = RoiOffsets{}.centre(c.roi_anchor);
@@ -50,6 +53,12 @@ TrainCase load_case(const fs::path& work, const std::string& id) {
 }
 
 namespace {
+
+// The case's label maps on `grid` (nearest) as [2, X, Y, Z]; zeros for a case without a label volume.
+torch::Tensor label_maps_on(const TrainCase& c, const Geometry& grid) {
+  if (c.label_maps.data.empty()) return torch::zeros({2, grid.size[0], grid.size[1], grid.size[2]});
+  return volume_to_tensor(resample_to(c.label_maps, grid, Interp::Nearest, 0.f));
+}
 
 // World LPS points as continuous voxel indices of `grid`, with their columns.
 std::vector<std::pair<std::array<double, 3>, int>> grid_points(const std::vector<std::pair<Vec3, int>>& points,
@@ -118,7 +127,7 @@ Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64
   const Geometry grid = window_grid(centre, cfg, dir, scale);
   Sample s;
   auto image = volume_to_tensor(resample_to(c.image, grid, Interp::Linear, c.background));
-  const auto maps = volume_to_tensor(resample_to(c.label_maps, grid, Interp::Nearest, 0.f));
+  const auto maps = label_maps_on(c, grid);
   s.vessel = maps[0].round().to(torch::kLong).clamp(0, 13);
   s.aneurysm = maps[1].round().to(torch::kLong).clamp(0, kNumLabels - 1);
   s.labels = window_labels(grid_points(c.points, grid), {cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2]},
@@ -163,7 +172,7 @@ RoiCase make_roi_case(const TrainCase& c, const Configuration& cfg, int threads)
   RoiCase r;
   const RoiInput in = roi_input(c.image, c.roi_centre, cfg, c.background, threads);
   r.x = in.x;
-  const auto maps = volume_to_tensor(resample_to(c.label_maps, in.grid, Interp::Nearest, 0.f));
+  const auto maps = label_maps_on(c, in.grid);
   r.vessel = maps[0].round().clamp(0, 13).to(torch::kUInt8);
   r.aneurysm = maps[1].round().clamp(0, kNumLabels - 1).to(torch::kUInt8);
   r.points = grid_points(c.points, in.grid);

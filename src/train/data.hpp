@@ -23,8 +23,8 @@ struct TrainCase {
   int modality_id = -1;
   std::array<int, kNumLabels> labels{};
   bool labelled = false, has_vessels = false;
-  Volume<float> image;                       // channels stacked along t
-  Volume<float> label_maps;                  // [0] vessels (cowseg 0..13), [1] aneurysm (column + 1)
+  Volume<float> image;       // channels stacked along t
+  Volume<float> label_maps;  // [0] vessels (cowseg 0..13), [1] aneurysm (column + 1); empty: all background
   std::vector<std::pair<Vec3, int>> points;  // world LPS mm, location column
   RoiAnchor roi_anchor;  // case.json's (preprocess) when made by this finder version, else find_roi_anchor of the image
   Vec3 roi_centre{0, 0, 0};  // world LPS mm: the anchor plus the default offsets, or the learned ones (CaseStore)

@@ -16,8 +16,10 @@ CaseStore::CaseStore(fs::path work, std::vector<std::string> ids, double ram_bud
   std::error_code ec;
   for (const auto& id : ids_) {
     const auto d = work_ / "cases" / id;
-    bytes += static_cast<double>(fs::file_size(d / "image.nii", ec)) +
-             2.0 * static_cast<double>(fs::file_size(d / "labels.nii", ec));
+    for (const auto& [file, factor] : {std::pair{"image.nii", 1.0}, std::pair{"labels.nii", 2.0}}) {
+      const auto size = fs::file_size(d / file, ec);  // (a case without labels.nii has none)
+      if (!ec) bytes += factor * static_cast<double>(size);
+    }
   }
   if (bytes <= ram_budget_bytes)
     for (const auto& id : ids_) cached_.push_back(std::make_shared<TrainCase>(load_case(work_, id)));

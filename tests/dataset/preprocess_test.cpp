@@ -93,12 +93,18 @@ TEST_F(Preprocess, EverySeriesBecomesACase) {
     const fs::path dir = work() / "cases" / uid;
     ASSERT_TRUE(fs::exists(dir / "case.json")) << uid;
     const Volume<float> img = read_nifti(dir / "image.nii");
-    const Volume<float> lab = read_nifti(dir / "labels.nii");
     EXPECT_EQ(img.geom.orientation_code(), "RAS");
     for (int a = 0; a < 3; ++a) EXPECT_NEAR(img.geom.spacing[a], 2.0, 1e-5);
-    EXPECT_EQ(lab.volumes, 2);
-    EXPECT_TRUE(same_grid_points(img.geom, lab.geom, 1e-3));
     const json c = read_json(dir / "case.json");
+    // a label volume only where a voxel is labelled: an aneurysm or a segmentation
+    const bool labelled = !t["aneurysms"].empty() || t["segmentation"].get<bool>();
+    EXPECT_EQ(fs::exists(dir / "labels.nii"), labelled) << uid;
+    EXPECT_EQ(c["labels_file"]["file"], labelled ? json("labels.nii") : json(nullptr)) << uid;
+    if (labelled) {
+      const Volume<float> lab = read_nifti(dir / "labels.nii");
+      EXPECT_EQ(lab.volumes, 2);
+      EXPECT_TRUE(same_grid_points(img.geom, lab.geom, 1e-3));
+    }
     EXPECT_EQ(c["modality"], t["modality"]);
     EXPECT_EQ(c["steps"].size(), 4u);
   }
@@ -138,10 +144,12 @@ TEST_F(Preprocess, VesselLabelsComeFromTheSegmentations) {
   for (const auto& t : truth_["series"]) {
     const std::string uid = t["series_uid"];
     const json c = read_json(work() / "cases" / uid / "case.json");
-    const Volume<float> lab = read_nifti(work() / "cases" / uid / "labels.nii");
-    const size_t n = static_cast<size_t>(lab.geom.voxel_count());
     size_t labelled = 0;
-    for (size_t i = 0; i < n; ++i) labelled += lab.data[i] > 0;
+    if (fs::exists(work() / "cases" / uid / "labels.nii")) {  // (none: no labelled voxel)
+      const Volume<float> lab = read_nifti(work() / "cases" / uid / "labels.nii");
+      const size_t n = static_cast<size_t>(lab.geom.voxel_count());
+      for (size_t i = 0; i < n; ++i) labelled += lab.data[i] > 0;
+    }
     if (t["segmentation"].get<bool>()) {
       EXPECT_EQ(c["labels_file"]["vessel_source"], uid + "_cowseg.nii");
       ++with;

@@ -203,6 +203,40 @@ TEST_F(TrainOnSynth, PreprocessStoresTheRoiAnchorAndTrainingReadsIt) {
   }
 }
 
+// A case without a labelled voxel has no label volume on disk; it reads, and its samples and ROI
+// crops are all background.
+TEST_F(TrainOnSynth, ACaseWithoutLabelsHasNoLabelVolumeAndBackgroundSamples) {
+  int without = 0, with = 0;
+  for (const auto& ci : list_cases(work())) {
+    const fs::path dir = work() / "cases" / ci.id;
+    if (fs::exists(dir / "labels.nii")) {
+      ++with;
+      continue;
+    }
+    ++without;
+    const TrainCase c = load_case(work(), ci.id);
+    EXPECT_TRUE(c.label_maps.data.empty());
+    EXPECT_FALSE(c.labels[kPresentColumn]) << ci.id;
+    std::mt19937_64 rng(3);
+    const Sample s = make_sample(c, tiny_config(), rng, AugmentOptions{});
+    EXPECT_EQ(s.vessel.sum().item<int64_t>(), 0);
+    EXPECT_EQ(s.aneurysm.sum().item<int64_t>(), 0);
+    EXPECT_EQ(s.vessel.sizes(), s.image[0].sizes());
+    Configuration windows = tiny_config();
+    windows.target_spacing_mm = {4, 4, 4};  // 16³ windows of 4 mm in the 128 mm ROI: windowed
+    const RoiCase r = make_roi_case(c, windows, 1);
+    EXPECT_EQ(r.vessel.sum().item<int64_t>(), 0);
+    EXPECT_EQ(r.aneurysm.sum().item<int64_t>(), 0);
+    EXPECT_EQ(r.aneurysm.sizes(), r.x[0].sizes());
+  }
+  EXPECT_GT(without, 0);
+  EXPECT_GT(with, 0);
+  // the store's memory estimate counts the cases without a label volume (it preloads them)
+  std::vector<std::string> ids;
+  for (const auto& ci : list_cases(work())) ids.push_back(ci.id);
+  EXPECT_TRUE(CaseStore(work(), ids, 1e9).preloaded());
+}
+
 TEST_F(TrainOnSynth, SamplesCarryTheLabelsOfTheirCase) {
   Configuration cfg = tiny_config();
   cfg.patch_size = {48, 48, 48};

@@ -40,8 +40,7 @@ void add_train(CLI::App& app, Action& action) {
   auto work = std::make_shared<std::string>();
   auto plans = std::make_shared<std::string>();
   auto init = std::make_shared<std::string>();
-  auto* cmd =
-      app.add_subcommand("train", "Train the multi-task network on the case cache (one fold, or all with --all-folds)");
+  auto* cmd = app.add_subcommand("train", network_commands()[0].description);
   cmd->add_option("WORK", *work, "Work folder with cases/ and plans.json")->required();
   cmd->add_option("-c,--configuration", o->configuration, "Plans configuration (default: the plans' default)");
   cmd->add_option("--plans", *plans, "Plans file (default WORK/plans.json)");

@@ -8,10 +8,6 @@
 
 namespace aneura::app {
 
-void print_warnings(const std::vector<std::string>& warnings) {
-  for (const auto& w : warnings) std::cerr << "warning: " << w << "\n";
-}
-
 void add_version(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand("version", "Print the aneura version");
   cmd->callback([&action] {

@@ -1,13 +1,13 @@
 // aneura: intracranial aneurysm detection from DICOM series. Only this layer decides exit codes
-// and prints errors; the libraries throw aneura::Error (docs/CLI.md lists the codes).
-#include <iostream>
-
+// and prints errors; the libraries throw aneura::Error (docs/CLI.md lists the codes). The network
+// commands run in the network library (network.cpp), so this program does not load LibTorch.
 #include "apps/aneura/commands.hpp"
-#include "core/error.hpp"
 
 namespace aneura::app {
 
 int run_cli(const std::vector<std::string>& args) {
+  for (const auto& c : network_commands())
+    if (!args.empty() && args[0] == c.name) return run_network_cli(args);
   CLI::App app{"aneura: intracranial aneurysm detection for CT angiography, MR angiography and brain MRI"};
   app.require_subcommand(1);
   app.option_defaults()->always_capture_default();
@@ -18,32 +18,10 @@ int run_cli(const std::vector<std::string>& args) {
   add_synth(app, action);
   add_preprocess(app, action);
   add_plan(app, action);
-  add_train(app, action);
-  add_predict(app, action);
+  for (const auto& c : network_commands()) app.add_subcommand(c.name, c.description);  // listed; run above
+  add_evaluate(app, action);
   add_demo(app, action);
-  try {
-    std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first
-    app.parse(reversed);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);
-    std::cerr << "error: " << e.what() << " (command line)\n";
-    return static_cast<int>(ErrorCode::Usage);
-  }
-  try {
-    return action ? action() : 0;
-  } catch (const Error& e) {
-    std::cerr << "error: " << e.what();
-    if (!e.where().empty()) std::cerr << " (" << e.where() << ")";
-    std::cerr << "\n";
-    return e.exit_code();
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << " (internal)\n";
-    return static_cast<int>(ErrorCode::Internal);
-  }
+  return run_app(app, action, args);
 }
 
 }  // namespace aneura::app

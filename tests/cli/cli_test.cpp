@@ -21,8 +21,9 @@ struct CliRun {
   std::string out;  // stdout + stderr
 };
 
-CliRun run(const std::string& args) {
-  const std::string cmd = std::string(ANEURA_BINARY) + " " + args + " 2>&1";
+// `program args` with `env` (e.g. "NAME=value") in its environment; stdout and stderr together.
+CliRun run_program(const std::string& program, const std::string& args, const std::string& env = "") {
+  const std::string cmd = (env.empty() ? "" : env + " ") + program + " " + args + " 2>&1";
   CliRun r{0, {}};
   FILE* p = popen(cmd.c_str(), "r");
   std::array<char, 4096> buf;
@@ -32,6 +33,9 @@ CliRun run(const std::string& args) {
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
+
+CliRun run(const std::string& args) { return run_program(ANEURA_BINARY, args); }
+CliRun run_with_env(const std::string& env, const std::string& args) { return run_program(ANEURA_BINARY, args, env); }
 
 TEST(Cli, VersionAndHelp) {
   const CliRun v = run("version");
@@ -43,6 +47,36 @@ TEST(Cli, VersionAndHelp) {
   EXPECT_NE(h.out.find("dcm2niix"), std::string::npos);  // the default is shown
   EXPECT_EQ(run("").code, 2);
   EXPECT_EQ(run("frobnicate").code, 2);
+}
+
+// Commands that run no network never load LibTorch; train and predict load the network library,
+// whose absence is a clear exit 1. (LD_DEBUG=libs: the dynamic loader names every library it opens.)
+TEST(Cli, OnlyTheNetworkCommandsLoadLibTorch) {
+  auto loads_torch = [](const std::string& args) {
+    return run_with_env("LD_DEBUG=libs", args).out.find("libtorch") != std::string::npos;
+  };
+  EXPECT_FALSE(loads_torch("version"));
+  EXPECT_FALSE(loads_torch("synth --help"));
+  EXPECT_FALSE(loads_torch("evaluate --help"));
+  EXPECT_TRUE(loads_torch("train --help"));
+  EXPECT_TRUE(loads_torch("predict --help"));
+  // the main help lists the network commands all the same
+  const CliRun h = run("--help");
+  EXPECT_NE(h.out.find("train "), std::string::npos);
+  EXPECT_NE(h.out.find("predict "), std::string::npos);
+  const CliRun t = run("train --help");
+  EXPECT_EQ(t.code, 0);
+  EXPECT_NE(t.out.find("--time-budget"), std::string::npos);
+  EXPECT_EQ(run("train").code, 2);  // WORK is required: the library's own parsing
+  // the program without its library beside it
+  test::TempDir dir("nolib");
+  fs::copy_file(ANEURA_BINARY, dir.path / "aneura");
+  fs::permissions(dir.path / "aneura", fs::perms::owner_exec, fs::perm_options::add);
+  const CliRun alone = run_program((dir.path / "aneura").string(), "train --help");
+  EXPECT_EQ(alone.code, 1);
+  EXPECT_NE(alone.out.find("cannot load the network commands' library"), std::string::npos) << alone.out;
+  EXPECT_NE(alone.out.find((dir.path / "libaneura_nn.so").string()), std::string::npos) << alone.out;
+  EXPECT_EQ(run_program((dir.path / "aneura").string(), "version").code, 0);
 }
 
 TEST(Cli, InfoJsonDescribesTheSeries) {

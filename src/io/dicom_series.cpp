@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <type_traits>
 
@@ -70,11 +71,22 @@ Scan scan_folder(const fs::path& folder, unsigned threads) {
   if (fs::is_regular_file(folder, ec)) {
     files.push_back(folder);
   } else if (fs::is_directory(folder, ec)) {
-    fs::recursive_directory_iterator it(folder, fs::directory_options::skip_permission_denied, ec);
+    // Symbolic links are followed (a study folder of links to series folders), each folder and
+    // each file once whatever the number of ways to it, so a link back up cannot loop.
+    std::set<fs::path> folders_seen{fs::canonical(folder, ec)}, files_seen;
+    fs::recursive_directory_iterator it(
+        folder, fs::directory_options::skip_permission_denied | fs::directory_options::follow_directory_symlink, ec);
     if (ec) throw Error(ErrorCode::InputNotFound, "cannot read folder: " + ec.message(), folder.string());
     for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
       if (ec) throw Error(ErrorCode::InputNotFound, "cannot read folder: " + ec.message(), folder.string());
-      if (it->is_regular_file(ec)) files.push_back(it->path());
+      std::error_code e2;
+      if (it->is_directory(e2)) {
+        const fs::path real = fs::canonical(it->path(), e2);
+        if (e2 || !folders_seen.insert(real).second) it.disable_recursion_pending();
+      } else if (it->is_regular_file(e2)) {
+        const fs::path real = fs::canonical(it->path(), e2);
+        if (!e2 && files_seen.insert(real).second) files.push_back(it->path());
+      }
     }
   } else {
     throw Error(ErrorCode::InputNotFound, "input is neither a file nor a folder", folder.string());

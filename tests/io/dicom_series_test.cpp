@@ -287,6 +287,33 @@ TEST(DicomSeries, TwoSeriesOfEqualSizeNeedAChoice) {
   EXPECT_THROW(read_series(dir.path, o), Error);
 }
 
+// A study folder of symbolic links to series folders (as users arrange them): the links are
+// followed, each file counted once however many ways lead to it, and a link back up cannot loop.
+TEST(DicomSeries, SymbolicLinksAreFollowedOnceWithoutLooping) {
+  TempDir dir("links");
+  FixtureSpec spec;
+  spec.slices = 5;
+  fs::create_directories(dir.path / "store" / "series_a");
+  test::write_fixture(spec, dir.path / "store" / "series_a");
+  const fs::path study = dir.path / "study";
+  fs::create_directories(study);
+  fs::create_directory_symlink(dir.path / "store" / "series_a", study / "a");
+  fs::create_directory_symlink(dir.path / "store" / "series_a", study / "a_again");  // a second way in
+  fs::create_directory_symlink(study, study / "a" / "loop");                         // back up: a cycle
+  fs::create_symlink(dir.path / "nowhere", study / "dangling");                      // a broken link
+  const DicomSeries s = read_series(study);
+  EXPECT_EQ(s.plan.files_scanned, 5u);
+  EXPECT_TRUE(s.plan.warnings.empty()) << s.plan.warnings.front();  // no duplicate slice positions
+  EXPECT_EQ(s.image.geom.size[2], 5);
+  expect_fixture_voxels(s, spec);
+  // a file linked into the folder counts as that file
+  const fs::path single = dir.path / "single";
+  fs::create_directories(single);
+  for (const auto& e : fs::directory_iterator(dir.path / "store" / "series_a"))
+    fs::create_symlink(e.path(), single / e.path().filename());
+  EXPECT_EQ(read_series(single).image.geom.size[2], 5);
+}
+
 TEST(DicomSeries, AllSlicesAtOnePositionIsAnError) {
   TempDir dir("samepos");
   FixtureSpec spec;

@@ -11,7 +11,7 @@ namespace {
 
 struct InfoArgs {
   std::string folder;
-  bool json = false;
+  bool json = false, list = false;
   SeriesOptions series;
 };
 
@@ -51,7 +51,36 @@ nlohmann::json plan_json(const SeriesPlan& p) {
   };
 }
 
+// One line (or JSON object) per image group of the folder, largest first.
+int run_list(const InfoArgs& a) {
+  const auto all = list_series(a.folder, a.series.threads);
+  if (a.json) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& s : all)
+      j.push_back({{"series_uid", s.series_uid},
+                   {"modality", s.modality},
+                   {"description", s.description},
+                   {"plane", s.plane},
+                   {"orientation", s.orientation},
+                   {"columns", s.columns},
+                   {"rows", s.rows},
+                   {"images", s.images},
+                   {"echo", s.echo},
+                   {"multiframe", s.multiframe},
+                   {"mosaic", s.mosaic}});
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  for (const auto& s : all)
+    std::cout << s.series_uid << "  " << s.columns << " x " << s.rows << " x " << s.images << "  " << s.orientation
+              << " " << s.plane << "  " << s.modality << (s.echo ? "  echo " + std::to_string(s.echo) : "")
+              << (s.multiframe ? "  multi-frame" : "") << (s.mosaic ? "  mosaic" : "") << "  \"" << s.description
+              << "\"\n";
+  return 0;
+}
+
 int run_info(const InfoArgs& a) {
+  if (a.list) return run_list(a);
   const SeriesPlan plan = plan_series(a.folder, a.series);
   if (a.json) {
     std::cout << plan_json(plan).dump(2) << "\n";
@@ -89,6 +118,9 @@ void add_info(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand("info", "Describe the series in a DICOM folder (geometry, modality, dropped files)");
   cmd->add_option("SERIES_DIR", args->folder, "Folder (or file) holding the DICOM series")->required();
   cmd->add_flag("--json", args->json, "Print JSON instead of text");
+  cmd->add_flag("--list", args->list,
+                "List every series (image group) of the folder, largest first: UID, columns x rows x images, "
+                "orientation, plane, modality, echo, SeriesDescription; then choose one with --series / --echo");
   add_series_options(cmd, args->series);
   cmd->callback([&action, args] { action = [args] { return run_info(*args); }; });
 }

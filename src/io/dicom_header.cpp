@@ -315,6 +315,7 @@ HeaderResult read_dicom_header(const fs::path& file) {
   base.frame_of_reference_uid = tr.str(ds, gdcm::Tag(0x0020, 0x0052)).value_or("");
   base.patient_id = tr.str(ds, gdcm::Tag(0x0010, 0x0020)).value_or("");
   base.modality = tr.str(ds, gdcm::Tag(0x0008, 0x0060)).value_or("");
+  base.series_description = tr.str(ds, gdcm::Tag(0x0008, 0x103e)).value_or("");
   base.photometric = tr.str(ds, gdcm::Tag(0x0028, 0x0004)).value_or("MONOCHROME2");
   base.image_type = join_type(tr, ds, kImageType);
   base.transfer_syntax =

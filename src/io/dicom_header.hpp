@@ -17,10 +17,11 @@ struct SliceRecord {
   std::string sop_uid;
   std::string series_uid;  // may be empty: it is not on the RSNA test-time allowlist
   std::string study_uid, frame_of_reference_uid, patient_id, sop_class_uid, transfer_syntax;
-  std::string modality;     // "CT", "MR", ...
-  std::string photometric;  // MONOCHROME1 / MONOCHROME2 / ...
-  std::string image_type;   // backslash-joined; used to report LOCALIZER images
-  int rows = 0, cols = 0;   // of the 2D image (tile size for mosaics)
+  std::string modality;            // "CT", "MR", ...
+  std::string series_description;  // SeriesDescription (0008,103E), "" when absent
+  std::string photometric;         // MONOCHROME1 / MONOCHROME2 / ...
+  std::string image_type;          // backslash-joined; used to report LOCALIZER images
+  int rows = 0, cols = 0;          // of the 2D image (tile size for mosaics)
   int samples_per_pixel = 1;
   int bits_allocated = 16, bits_stored = 16, high_bit = 15, pixel_representation = 0;
   Vec3 row_cos{1, 0, 0};   // LPS direction of increasing column index (first IOP triplet)

@@ -160,8 +160,9 @@ const Group& choose_group(std::vector<Group>& groups, const SeriesOptions& opts,
                                         max_abs_diff(g->first->col_cos, best->first->col_cos) < kSameOrientation;
     if (!variant_of_same_series)
       throw Error(ErrorCode::AmbiguousSeries,
-                  "several series of equal size and no clear choice (use --series UID):\n  " + best->describe() +
-                      "\n  " + g->describe(),
+                  "several series of equal size and no clear choice (use --series UID; aneura info --list lists "
+                  "every series):\n  " +
+                      best->describe() + "\n  " + g->describe(),
                   plan.folder.string());
     plan.warnings.push_back(
         "series holds several images per position that differ by echo or frame "
@@ -352,6 +353,37 @@ void warn_drift(const std::vector<SliceRecord>& recs, const Stack& st, SeriesPla
 }
 
 }  // namespace
+
+std::vector<SeriesSummary> list_series(const fs::path& folder, unsigned threads) {
+  const Scan scan = scan_folder(folder, threads);
+  if (scan.records.empty())
+    throw Error(ErrorCode::NoDicom, "no DICOM image found (" + std::to_string(scan.files) + " file(s))",
+                folder.string());
+  std::vector<Group> groups = group_records(scan.records);
+  std::stable_sort(groups.begin(), groups.end(),
+                   [](const Group& a, const Group& b) { return a.members.size() > b.members.size(); });
+  std::vector<SeriesSummary> out;
+  for (const auto& g : groups) {
+    const SliceRecord& f = *g.first;
+    SeriesSummary s;
+    s.series_uid = f.series_uid;
+    s.modality = f.modality;
+    s.description = f.series_description;
+    const Vec3 normal = f.has_slice_normal ? f.slice_normal : normalized(cross(f.row_cos, f.col_cos));
+    s.plane = plane_name(normal);
+    Geometry geom;
+    for (int r = 0; r < 3; ++r) geom.direction[r] = {f.row_cos[r], f.col_cos[r], normal[r]};
+    s.orientation = geom.orientation_code();
+    s.columns = f.cols;
+    s.rows = f.rows;
+    s.echo = f.echo_number;
+    s.images = g.members.size();
+    s.multiframe = f.frames_in_file > 1;
+    s.mosaic = f.mosaic_tiles > 0;
+    out.push_back(s);
+  }
+  return out;
+}
 
 SeriesPlan plan_series(const fs::path& folder, const SeriesOptions& opts) {
   SeriesPlan plan;

@@ -62,6 +62,16 @@ struct DicomSeries {
 
 SeriesPlan plan_series(const std::filesystem::path& folder, const SeriesOptions& opts = {});
 
+// Every image group of a folder (a series, or one echo or geometry of it), largest first: what a
+// study folder holds when one series cannot be chosen for the user. Headers only.
+struct SeriesSummary {
+  std::string series_uid, modality, description, plane, orientation;  // orientation: e.g. "LPS"
+  int columns = 0, rows = 0, echo = 0;
+  size_t images = 0;  // images (frames, mosaic tiles) in the group
+  bool multiframe = false, mosaic = false;
+};
+std::vector<SeriesSummary> list_series(const std::filesystem::path& folder, unsigned threads = 0);
+
 // Rows as DICOM stores them (top-down) or bottom-up as dcm2niix writes them; the geometry follows,
 // so every voxel keeps its world position either way.
 enum class RowOrder { TopDown, BottomUp };

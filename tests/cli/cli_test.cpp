@@ -3,10 +3,12 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "io/nifti.hpp"
 #include "support/series_fixture.hpp"
@@ -77,6 +79,32 @@ TEST(Cli, OnlyTheNetworkCommandsLoadLibTorch) {
   EXPECT_NE(alone.out.find("cannot load the network commands' library"), std::string::npos) << alone.out;
   EXPECT_NE(alone.out.find((dir.path / "libaneura_nn.so").string()), std::string::npos) << alone.out;
   EXPECT_EQ(run_program((dir.path / "aneura").string(), "version").code, 0);
+}
+
+// A study folder with two series of equal size: info cannot choose (exit 5, pointing at --list),
+// and --list shows both, one line each, as text or JSON.
+TEST(Cli, InfoListsTheSeriesOfAStudyFolder) {
+  test::TempDir dir("cli_list");
+  test::FixtureSpec a, b;
+  b.series_uid = "1.2.826.0.1.3680043.8.498.200";
+  b.modality = "MR";
+  test::write_fixture(a, dir.path);
+  test::write_fixture(b, dir.path);
+  const CliRun ambiguous = run("info " + dir.path.string());
+  EXPECT_EQ(ambiguous.code, 5);
+  EXPECT_NE(ambiguous.out.find("info --list"), std::string::npos) << ambiguous.out;
+  const CliRun list = run("info --list " + dir.path.string());
+  EXPECT_EQ(list.code, 0);
+  EXPECT_EQ(std::count(list.out.begin(), list.out.end(), '\n'), 2) << list.out;
+  for (const auto* uid : {&a.series_uid, &b.series_uid}) EXPECT_NE(list.out.find(*uid), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("5 x 6 x 4  LPS axial"), std::string::npos) << list.out;
+  const CliRun json = run("info --list --json " + dir.path.string());
+  ASSERT_EQ(json.code, 0);
+  const auto j = nlohmann::json::parse(json.out);
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[0]["images"], 4);
+  std::set<std::string> modalities{j[0]["modality"], j[1]["modality"]};
+  EXPECT_EQ(modalities, (std::set<std::string>{"CT", "MR"}));
 }
 
 TEST(Cli, InfoJsonDescribesTheSeries) {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -285,6 +287,20 @@ TEST(DicomSeries, TwoSeriesOfEqualSizeNeedAChoice) {
   expect_fixture_voxels(s, b);
   o.series_uid = "1.2.3";
   EXPECT_THROW(read_series(dir.path, o), Error);
+  // the folder's series, listed for the user to choose from: both, with their geometry
+  const auto all = list_series(dir.path);
+  ASSERT_EQ(all.size(), 2u);
+  std::set<std::string> uids;
+  for (const auto& s2 : all) {
+    uids.insert(s2.series_uid);
+    EXPECT_EQ(s2.columns, a.cols);
+    EXPECT_EQ(s2.rows, a.rows);
+    EXPECT_EQ(s2.images, static_cast<size_t>(a.slices));
+    EXPECT_EQ(s2.modality, "CT");
+    EXPECT_EQ(s2.plane, "axial");
+    EXPECT_EQ(s2.orientation, "LPS");
+  }
+  EXPECT_EQ(uids, (std::set<std::string>{a.series_uid, b.series_uid}));
 }
 
 // A study folder of symbolic links to series folders (as users arrange them): the links are

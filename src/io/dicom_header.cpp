@@ -329,6 +329,15 @@ HeaderResult read_dicom_header(const fs::path& file) {
   base.pixel_representation = tr.integer(ds, gdcm::Tag(0x0028, 0x0103), 0);
   base.instance_number = tr.integer(ds, gdcm::Tag(0x0020, 0x0013), 0);
   base.echo_number = tr.integer(ds, gdcm::Tag(0x0018, 0x0086), 0);
+  // Values GDCM's image reader asserts on (an abort of the whole process), refused here instead.
+  if (base.samples_per_pixel < 1 || base.samples_per_pixel > 4 || base.bits_stored < 1 ||
+      base.bits_stored > base.bits_allocated || base.high_bit >= base.bits_allocated) {
+    res.kind = HeaderResult::Kind::Corrupt;
+    res.reason = "impossible pixel description: SamplesPerPixel (0028,0002) " + std::to_string(base.samples_per_pixel) +
+                 ", BitsAllocated (0028,0100) " + std::to_string(base.bits_allocated) + ", BitsStored (0028,0101) " +
+                 std::to_string(base.bits_stored) + ", HighBit (0028,0102) " + std::to_string(base.high_bit);
+    return res;
+  }
   if (base.rows <= 0 || base.cols <= 0) {
     res.kind = HeaderResult::Kind::Corrupt;
     res.reason = "Rows (0028,0010) or Columns (0028,0011) missing or zero";

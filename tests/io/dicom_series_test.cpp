@@ -330,6 +330,37 @@ TEST(DicomSeries, SymbolicLinksAreFollowedOnceWithoutLooping) {
   EXPECT_EQ(read_series(single).image.geom.size[2], 5);
 }
 
+// Pixel descriptions GDCM's image reader asserts on (an abort of the whole process: a mutated
+// series with SamplesPerPixel 5 did) are refused at header time, naming the tag.
+TEST(DicomSeries, AnImpossiblePixelDescriptionIsACorruptFileNotAnAbort) {
+  TempDir dir("spp");
+  FixtureSpec spec;
+  const auto files = test::write_fixture(spec, dir.path);
+  const fs::path bad = dir.path / files[1].filename();
+  std::string bytes;
+  {
+    std::ifstream in(bad, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::string spp("\x28\x00\x02\x00US\x02\x00\x01\x00", 10);  // (0028,0002) US 1, explicit VR
+  const size_t at = bytes.find(spp);
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 8] = 5;
+  std::ofstream(bad, std::ios::binary) << bytes;
+  try {
+    read_series(dir.path);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::CorruptInput);
+    EXPECT_NE(std::string(e.what()).find("SamplesPerPixel (0028,0002) 5"), std::string::npos) << e.what();
+    EXPECT_EQ(e.where(), bad.string());
+  }
+  SeriesOptions o;
+  o.skip_corrupt = true;
+  const DicomSeries s = read_series(dir.path, o);
+  EXPECT_EQ(s.plan.dropped.size(), 1u);
+}
+
 TEST(DicomSeries, AllSlicesAtOnePositionIsAnError) {
   TempDir dir("samepos");
   FixtureSpec spec;

@@ -4,12 +4,18 @@
 #include <gdcmSequenceOfItems.h>
 #include <gdcmStringFilter.h>
 #include <gdcmTrace.h>
+#include <gdcmTransferSyntax.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <optional>
+#include <set>
+#include <vector>
 
 #include "io/siemens_csa.hpp"
 
@@ -126,18 +132,62 @@ bool has_dicm_magic(const fs::path& file) {
   return std::memcmp(buf + 128, "DICM", 4) == 0;
 }
 
-// True when the file meta group announced by (0002,0000) is cut short. Debian's GDCM asserts
-// (aborts the process) on such files, so they never reach it.
-bool meta_group_truncated(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  unsigned char e[12];
-  in.seekg(132);
-  if (!in.read(reinterpret_cast<char*>(e), sizeof e)) return true;
-  const bool group_length = e[0] == 0x02 && e[1] == 0 && e[2] == 0 && e[3] == 0 && e[4] == 'U' && e[5] == 'L';
-  if (!group_length) return false;  // optional element absent: nothing to check cheaply
-  const uint32_t len = e[8] | (e[9] << 8) | (e[10] << 16) | (static_cast<uint32_t>(e[11]) << 24);
+// What is wrong with the file meta group (0002,xxxx), walked element by element as explicit VR
+// little endian (PS3.10): a VR that is none, a length past the end of the file, an undefined
+// length, a walk that disagrees with the announced group length (0002,0000). Debian's GDCM asserts
+// (aborts the process) on such groups, so these files never reach it. Empty when it is sound.
+std::string meta_group_problem(const fs::path& file) {
+  static const std::set<std::string> kVRs = {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO", "LT",
+                                             "OB", "OD", "OF", "OL", "OV", "OW", "PN", "SH", "SL", "SQ", "SS", "ST",
+                                             "SV", "TM", "UC", "UI", "UL", "UN", "UR", "US", "UT", "UV"};
+  static const std::set<uint32_t> kMetaElements = {0x0000, 0x0001, 0x0002, 0x0003, 0x0010, 0x0012, 0x0013,
+                                                   0x0016, 0x0017, 0x0018, 0x0026, 0x0027, 0x0028, 0x0031,
+                                                   0x0032, 0x0033, 0x0035, 0x0100, 0x0102};
+  static const std::set<std::string> kLongVRs = {"OB", "OD", "OF", "OL", "OV", "OW",
+                                                 "SQ", "UC", "UN", "UR", "UT", "UV"};
   std::error_code ec;
-  return fs::file_size(file, ec) < 144ull + len;
+  const uint64_t size = fs::file_size(file, ec);
+  std::ifstream in(file, std::ios::binary);
+  std::vector<unsigned char> b(static_cast<size_t>(std::min<uint64_t>(size, 132 + 65536)));
+  if (ec || !in.read(reinterpret_cast<char*>(b.data()), static_cast<std::streamsize>(b.size())))
+    return "file meta information (0002,xxxx) is truncated";
+  auto u16 = [&](size_t o) { return static_cast<uint32_t>(b[o] | (b[o + 1] << 8)); };
+  auto u32 = [&](size_t o) { return u16(o) | (u16(o + 2) << 16); };
+  uint64_t pos = 132, announced_end = 0;
+  for (int elements = 0; pos + 8 <= b.size() && u16(pos) == 0x0002; ++elements) {
+    const uint32_t element = u16(pos + 2);
+    const std::string vr{static_cast<char>(b[pos + 4]), static_cast<char>(b[pos + 5])};
+    char tag[16];
+    std::snprintf(tag, sizeof tag, "(0002,%04X)", element);
+    if (elements > 64 || !kVRs.count(vr))
+      return std::string("file meta information element ") + tag + " has no valid VR";
+    if (!kMetaElements.count(element))  // PS3.10's list; GDCM's meta reader asserts on others
+      return std::string("file meta information holds an unknown element ") + tag;
+    uint64_t header = 8, length = u16(pos + 6);
+    if (kLongVRs.count(vr)) {
+      if (pos + 12 > b.size()) return "file meta information (0002,xxxx) is truncated";
+      header = 12, length = u32(pos + 8);
+    }
+    if (length == 0xFFFFFFFFu) return std::string("file meta information element ") + tag + " has an undefined length";
+    if (pos + header + length > size) return "file meta information (0002,xxxx) is truncated";
+    if (element == 0 && vr == "UL" && length == 4) announced_end = pos + header + length + u32(pos + 8);
+    if (pos + header + length > b.size()) return "file meta information (0002,xxxx) is longer than 64 KiB";
+    const auto* value = b.data() + pos + header;
+    if (vr == "UI")  // digits and dots, padded with NUL (GDCM's meta reader asserts on others)
+      for (uint64_t i = 0; i < length; ++i)
+        if (!(std::isdigit(value[i]) || value[i] == '.' || (i + 1 == length && (value[i] == 0 || value[i] == ' '))))
+          return std::string("file meta information element ") + tag + " is a UID with characters other than digits";
+    if (element == 0x0010) {  // TransferSyntaxUID: one GDCM knows (it asserts on others while reading)
+      std::string uid(reinterpret_cast<const char*>(value), length);
+      while (!uid.empty() && (uid.back() == '\0' || uid.back() == ' ')) uid.pop_back();
+      if (gdcm::TransferSyntax::GetTSType(uid.c_str()) == gdcm::TransferSyntax::TS_END)
+        return "unknown TransferSyntaxUID (0002,0010) '" + uid.substr(0, 64) + "'";
+    }
+    pos += header + length;
+  }
+  if (announced_end && announced_end != pos)
+    return "file meta information group length (0002,0000) disagrees with its elements";
+  return "";
 }
 
 bool read_iop(const TagReader& tr, const gdcm::DataSet& ds, SliceRecord& r) {
@@ -281,10 +331,12 @@ HeaderResult read_dicom_header(const fs::path& file) {
     return res;
   }
   const bool magic = has_dicm_magic(file);
-  if (magic && meta_group_truncated(file)) {
-    res.kind = HeaderResult::Kind::Corrupt;
-    res.reason = "file meta information (0002,xxxx) is truncated";
-    return res;
+  if (magic) {
+    if (std::string problem = meta_group_problem(file); !problem.empty()) {
+      res.kind = HeaderResult::Kind::Corrupt;
+      res.reason = problem;
+      return res;
+    }
   }
   gdcm::Reader reader;
   reader.SetFileName(file.c_str());

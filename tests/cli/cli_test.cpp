@@ -107,6 +107,34 @@ TEST(Cli, InfoListsTheSeriesOfAStudyFolder) {
   EXPECT_EQ(modalities, (std::set<std::string>{"CT", "MR"}));
 }
 
+// A file whose meta header GDCM's own assertions abort on (4 bytes of a synthetic series changed,
+// found by mutating copies: 46 of 300 such series crashed info or convert before, 8 now): the
+// file meta group is checked first, so the process survives, names the file, and with
+// --skip-corrupt converts the rest.
+TEST(Cli, AFileTheDicomParserAbortsOnIsReportedNotFatal) {
+  test::TempDir dir("cli_abort");
+  ASSERT_EQ(run("synth " + (dir.path / "d").string() + " --n 1 --size tiny --seed 2 -q").code, 0);
+  const fs::path series = dir.path / "d" / "series" / "1.2.826.0.1.3680043.8.498.2.1";
+  const fs::path bad = series / "1.2.826.0.1.3680043.8.498.2.1.4.dcm";
+  std::string bytes;
+  {
+    std::ifstream in(bad, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  ASSERT_EQ(bytes.size(), 2770u);
+  ASSERT_EQ(bytes[154], 0);  // the same file as when the mutation was found
+  for (const auto& [at, value] : std::vector<std::pair<size_t, int>>{{154, 4}, {159, 11}, {232, 162}, {518, 110}})
+    bytes[at] = static_cast<char>(value);
+  std::ofstream(bad, std::ios::binary) << bytes;
+  const CliRun info = run("info " + series.string());
+  EXPECT_EQ(info.code, 4) << info.out;
+  EXPECT_NE(info.out.find(bad.string()), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("file meta information"), std::string::npos) << info.out;
+  const CliRun skip = run("convert -q --skip-corrupt " + series.string() + " -o " + (dir.path / "o.nii").string());
+  EXPECT_EQ(skip.code, 0) << skip.out;
+  EXPECT_TRUE(fs::exists(dir.path / "o.nii"));
+}
+
 TEST(Cli, InfoJsonDescribesTheSeries) {
   test::TempDir dir("cli_info");
   test::FixtureSpec spec;

@@ -125,18 +125,24 @@ struct FrameGroups {
   }
 };
 
-bool has_dicm_magic(const fs::path& file) {
+// The file's first bytes (at most the preamble, magic and 64 KiB of file meta group), read once
+// for the magic and the meta group's walk.
+std::vector<unsigned char> file_prefix(const fs::path& file, uint64_t size) {
+  std::vector<unsigned char> b(static_cast<size_t>(std::min<uint64_t>(size, 132 + 65536)));
   std::ifstream in(file, std::ios::binary);
-  char buf[132];
-  if (!in.read(buf, sizeof buf)) return false;
-  return std::memcmp(buf + 128, "DICM", 4) == 0;
+  if (!in.read(reinterpret_cast<char*>(b.data()), static_cast<std::streamsize>(b.size()))) b.clear();
+  return b;
+}
+
+bool has_dicm_magic(const std::vector<unsigned char>& prefix) {
+  return prefix.size() >= 132 && std::memcmp(prefix.data() + 128, "DICM", 4) == 0;
 }
 
 // What is wrong with the file meta group (0002,xxxx), walked element by element as explicit VR
 // little endian (PS3.10): a VR that is none, a length past the end of the file, an undefined
 // length, a walk that disagrees with the announced group length (0002,0000). Debian's GDCM asserts
 // (aborts the process) on such groups, so these files never reach it. Empty when it is sound.
-std::string meta_group_problem(const fs::path& file) {
+std::string meta_group_problem(const std::vector<unsigned char>& b, uint64_t size) {
   static const std::set<std::string> kVRs = {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO", "LT",
                                              "OB", "OD", "OF", "OL", "OV", "OW", "PN", "SH", "SL", "SQ", "SS", "ST",
                                              "SV", "TM", "UC", "UI", "UL", "UN", "UR", "US", "UT", "UV"};
@@ -145,12 +151,6 @@ std::string meta_group_problem(const fs::path& file) {
                                                    0x0032, 0x0033, 0x0035, 0x0100, 0x0102};
   static const std::set<std::string> kLongVRs = {"OB", "OD", "OF", "OL", "OV", "OW",
                                                  "SQ", "UC", "UN", "UR", "UT", "UV"};
-  std::error_code ec;
-  const uint64_t size = fs::file_size(file, ec);
-  std::ifstream in(file, std::ios::binary);
-  std::vector<unsigned char> b(static_cast<size_t>(std::min<uint64_t>(size, 132 + 65536)));
-  if (ec || !in.read(reinterpret_cast<char*>(b.data()), static_cast<std::streamsize>(b.size())))
-    return "file meta information (0002,xxxx) is truncated";
   auto u16 = [&](size_t o) { return static_cast<uint32_t>(b[o] | (b[o + 1] << 8)); };
   auto u32 = [&](size_t o) { return u16(o) | (u16(o + 2) << 16); };
   uint64_t pos = 132, announced_end = 0;
@@ -230,6 +230,10 @@ std::string join_type(const TagReader& tr, const gdcm::DataSet& ds, const gdcm::
 
 }  // namespace
 
+Vec3 slice_normal(const SliceRecord& r) {
+  return r.has_slice_normal ? r.slice_normal : normalized(cross(r.row_cos, r.col_cos));
+}
+
 double nominal_slice_step(const SliceRecord& r) {
   return r.spacing_between_slices > 0 ? std::fabs(r.spacing_between_slices)
          : r.slice_thickness > 0      ? r.slice_thickness
@@ -263,7 +267,7 @@ bool mosaic_records(const gdcm::DataSet& ds, const SliceRecord& base_in, HeaderR
   // ImagePositionPatient names the corner of the whole mosaic; move it to the first tile.
   const double di = (base.mosaic_cols - base.cols) / 2.0, dj = (base.mosaic_rows - base.rows) / 2.0;
   const Vec3 corner = base.position + (di * base.col_spacing) * base.row_cos + (dj * base.row_spacing) * base.col_cos;
-  const Vec3 normal = base.has_slice_normal ? base.slice_normal : normalized(cross(base.row_cos, base.col_cos));
+  const Vec3 normal = slice_normal(base);
   const double step = nominal_slice_step(base);
   for (int t = 0; t < base.mosaic_tiles; ++t) {
     SliceRecord r = base;
@@ -330,9 +334,11 @@ HeaderResult read_dicom_header(const fs::path& file) {
     res.kind = HeaderResult::Kind::NotDicom;
     return res;
   }
-  const bool magic = has_dicm_magic(file);
+  const uint64_t size = fs::file_size(file, ec);
+  const std::vector<unsigned char> prefix = file_prefix(file, ec ? 0 : size);
+  const bool magic = has_dicm_magic(prefix);
   if (magic) {
-    if (std::string problem = meta_group_problem(file); !problem.empty()) {
+    if (std::string problem = meta_group_problem(prefix, size); !problem.empty()) {
       res.kind = HeaderResult::Kind::Corrupt;
       res.reason = problem;
       return res;

@@ -53,5 +53,7 @@ HeaderResult read_dicom_header(const std::filesystem::path& file);
 // Slice step from tags, for images whose positions are not given one by one (mosaics,
 // multi-frame files with top-level tags only): SpacingBetweenSlices, else SliceThickness, else 1 mm.
 double nominal_slice_step(const SliceRecord& r);
+// The slice normal: the Siemens CSA header's when given, else the cross product of the IOP rows.
+Vec3 slice_normal(const SliceRecord& r);
 
 }  // namespace aneura

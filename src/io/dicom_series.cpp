@@ -261,7 +261,7 @@ struct Stack {
 Stack stack_by_position(const std::vector<SliceRecord>& recs, const fs::path& folder, SeriesPlan& plan) {
   Stack st;
   const SliceRecord& ref = recs[0];
-  st.normal = ref.has_slice_normal ? ref.slice_normal : normalized(cross(ref.row_cos, ref.col_cos));
+  st.normal = slice_normal(ref);
   std::vector<std::pair<double, size_t>> order;
   for (size_t i = 0; i < recs.size(); ++i) order.emplace_back(dot(recs[i].position, st.normal), i);
   std::stable_sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
@@ -369,7 +369,7 @@ std::vector<SeriesSummary> list_series(const fs::path& folder, unsigned threads)
     s.series_uid = f.series_uid;
     s.modality = f.modality;
     s.description = f.series_description;
-    const Vec3 normal = f.has_slice_normal ? f.slice_normal : normalized(cross(f.row_cos, f.col_cos));
+    const Vec3 normal = slice_normal(f);
     s.plane = plane_name(normal);
     Geometry geom;
     for (int r = 0; r < 3; ++r) geom.direction[r] = {f.row_cos[r], f.col_cos[r], normal[r]};

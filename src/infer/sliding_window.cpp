@@ -15,8 +15,12 @@ RoiOutput roi_forward(MultiTaskUNet& net, const torch::Tensor& x, const Configur
   const torch::Device dev = net->parameters().front().device();
   const auto in = mirror ? mirror_input(x) : x;
   const std::array<int64_t, 3> roi{x.size(1), x.size(2), x.size(3)};
-  const auto starts = windowed(cfg) ? window_starts(roi, cfg.patch_size, cfg.window_overlap)
-                                    : std::vector<std::array<int64_t, 3>>{{0, 0, 0}};
+  auto starts = windowed(cfg) ? window_starts(roi, cfg.patch_size, cfg.window_overlap)
+                              : std::vector<std::array<int64_t, 3>>{{0, 0, 0}};
+  if (windowed(cfg) && cfg.focus_windows > 0) {  // only the windows at the blobs (none found: every window)
+    const auto focus = blob_focus(in, cfg.focus_windows);
+    if (!focus.empty()) starts = focus_windows(starts, cfg.patch_size, focus);
+  }
   const std::array<int64_t, 3> p =
       windowed(cfg) ? std::array<int64_t, 3>{cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2]} : roi;
   RoiOutput r;
@@ -55,10 +59,17 @@ RoiOutput roi_forward(MultiTaskUNet& net, const torch::Tensor& x, const Configur
       at(cover).add_(1);
     }
   }
+  // A voxel no window looked at (focus windows) is background.
+  const auto unseen = cover == 0;
+  cover.clamp_min_(1);
   r.aneurysm /= cover;
-  if (vessels) r.vessel /= cover;
+  r.aneurysm[0].masked_fill_(unseen, 1);
+  if (vessels) {
+    r.vessel /= cover;
+    r.vessel[0].masked_fill_(unseen, 1);
+  }
   r.head_labels = labels.contiguous();
-  r.modality = (modality / static_cast<double>(starts.size())).contiguous();
+  r.modality = (modality / static_cast<double>(std::max<size_t>(1, starts.size()))).contiguous();
   if (mirror) {  // back to the unmirrored ROI: column c of the mirrored output is twin(c) here
     r.head_labels = r.head_labels.index_select(0, label_twin_lut()).contiguous();
     r.aneurysm = r.aneurysm.index_select(0, aneurysm_value_twin_lut()).flip({1}).contiguous();

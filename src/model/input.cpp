@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
+#include "core/error.hpp"
 #include "core/labels.hpp"
 #include "harmonize/resample.hpp"
 
@@ -75,6 +77,58 @@ std::vector<std::array<int64_t, 3>> window_starts(const std::array<int64_t, 3>& 
   for (int64_t x : axis[0])
     for (int64_t y : axis[1])
       for (int64_t z : axis[2]) out.push_back({x, y, z});
+  return out;
+}
+
+std::vector<std::array<int64_t, 3>> focus_windows(const std::vector<std::array<int64_t, 3>>& starts,
+                                                  const std::array<int, 3>& patch,
+                                                  const std::vector<std::array<int64_t, 3>>& focus) {
+  std::array<std::vector<int64_t>, 3> axis;  // the distinct starts per axis (a grid)
+  for (const auto& s : starts)
+    for (int k = 0; k < 3; ++k) axis[k].push_back(s[k]);
+  for (auto& a : axis) {
+    std::sort(a.begin(), a.end());
+    a.erase(std::unique(a.begin(), a.end()), a.end());
+  }
+  std::set<std::array<int64_t, 3>> chosen;
+  for (const auto& f : focus) {
+    std::array<int64_t, 3> w{};
+    for (int k = 0; k < 3; ++k) {
+      // nearest window centre; 2 x distance keeps it integral: |2 f - (2 s + patch - 1)|
+      int64_t best = axis[k].front();
+      for (int64_t s : axis[k])
+        if (std::llabs(2 * f[k] - (2 * s + patch[k] - 1)) < std::llabs(2 * f[k] - (2 * best + patch[k] - 1))) best = s;
+      w[k] = best;
+    }
+    chosen.insert(w);
+  }
+  std::vector<std::array<int64_t, 3>> out;
+  for (const auto& s : starts)
+    if (chosen.count(s)) out.push_back(s);
+  return out;
+}
+
+std::vector<std::array<int64_t, 3>> channel_maxima(const torch::Tensor& f, int64_t max_count) {
+  std::vector<std::array<int64_t, 3>> out;
+  if (max_count <= 0) return out;
+  const auto pooled =
+      torch::max_pool3d(f.unsqueeze(0).unsqueeze(0), {5, 5, 5}, {1, 1, 1}, {2, 2, 2}).squeeze(0).squeeze(0);
+  const auto at = torch::nonzero((f == pooled) & (f > 0));  // [K, 3]
+  if (at.size(0) == 0) return out;
+  const auto v = f.index({at.select(1, 0), at.select(1, 1), at.select(1, 2)});
+  const auto top = std::get<1>(v.topk(std::min<int64_t>(max_count, v.size(0))));
+  const auto sel = at.index_select(0, top).contiguous();
+  const auto* p = sel.data_ptr<int64_t>();
+  for (int64_t i = 0; i < sel.size(0); ++i) out.push_back({p[3 * i], p[3 * i + 1], p[3 * i + 2]});
+  return out;
+}
+
+std::vector<std::array<int64_t, 3>> blob_focus(const torch::Tensor& x, int focus_per_channel) {
+  const int64_t bright = x.size(0) - kCoordinateChannels - kBlobChannels;
+  if (bright < 1) throw Error(ErrorCode::Usage, "focus windows need the blob feature channels (blob_features)");
+  auto out = channel_maxima(x[bright], focus_per_channel);
+  const auto dark = channel_maxima(x[bright + 1], focus_per_channel);
+  out.insert(out.end(), dark.begin(), dark.end());
   return out;
 }
 

@@ -35,6 +35,15 @@ Geometry roi_grid(const Vec3& centre, const Configuration& cfg);
 // last ends at the ROI's end; symmetric, so a left-right mirrored ROI is covered by the mirrored windows.
 std::vector<std::array<int64_t, 3>> window_starts(const std::array<int64_t, 3>& roi, const std::array<int, 3>& patch,
                                                   double overlap = 0.5);
+// The windows of `starts` (window_starts) that look at `focus` (ROI voxel indices): for each focus
+// point, the window whose centre is nearest to it along every axis; each window once, in the order
+// of `starts`. A point mirrored left-right picks the mirrored window (the starts are symmetric).
+std::vector<std::array<int64_t, 3>> focus_windows(const std::vector<std::array<int64_t, 3>>& starts,
+                                                  const std::array<int, 3>& patch,
+                                                  const std::vector<std::array<int64_t, 3>>& focus);
+// Local maxima of one channel [X, Y, Z] (the largest value in their 5-voxel neighbourhood, and > 0),
+// the strongest first, at most `max_count`.
+std::vector<std::array<int64_t, 3>> channel_maxima(const torch::Tensor& f, int64_t max_count);
 
 // Blob features (configuration blob_features): the multi-scale Hessian objectness of ITK for
 // 0-dimensional objects (blobs; Frangi's measure, sigma 1.5 and 3 mm), bright and dark, of the first
@@ -47,6 +56,11 @@ torch::Tensor blob_channels(const torch::Tensor& image, const Vec3& spacing, int
 // Image channels + blob channels (when configured) + coordinate channels: the network's input
 // channel count for cases of `image_channels` channels.
 int input_channels(const Configuration& cfg, int image_channels);
+// Where a windowed prediction looks when the configuration's focus_windows is N > 0: the N strongest
+// maxima of the bright-blob channel and the N strongest of the dark-blob channel of a network input
+// [C, X, Y, Z] (the blob channels are those after the image channels). Aneurysms are blobs on
+// vessels, bright in CTA/TOF/T1post, dark in T2; windows far from every blob are not run.
+std::vector<std::array<int64_t, 3>> blob_focus(const torch::Tensor& x, int focus_per_channel);
 
 // The network sees, after the image (and blob) channels, 3 coordinate channels: the voxel's world LPS
 // position minus the ROI centre, / 64 mm. They tell a window where it lies (locations are

@@ -15,6 +15,11 @@ struct PlanResult {
   std::vector<std::string> explanation;  // one sentence per decision, in order
 };
 
+// cpu_fine is planned (and is the default without a GPU) when at least half of the cases come from
+// modalities whose median source spacing is at most kFineSourceMm on every axis (thin-slice CTA and
+// TOF); its windows are at kFineSpacingMm.
+constexpr double kFineSourceMm = 1.0, kFineSpacingMm = 1.0;
+
 // `cases`: how the case cache was harmonized (WORK/preprocess.json); the plans' `normalization`
 // records it, as training reads those cases and prediction repeats their harmonization.
 PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const HarmonizeParams& cases = {});

@@ -43,15 +43,18 @@ const std::set<std::string>& allowed_keys() {
                                           "blob_features",
                                           "spatial_augmentation",
                                           "field_edge_mm",
-                                          "window_overlap"};
+                                          "window_overlap",
+                                          "focus_windows"};
   return k;
 }
 
 // Keys with a default in Configuration: not required after inheritance.
 const std::set<std::string>& optional_keys() {
-  static const std::set<std::string> k = {
-      "folds",         "ema_decay",     "grad_clip", "positive_oversampling", "blob_features", "spatial_augmentation",
-      "field_edge_mm", "window_overlap"};
+  static const std::set<std::string> k = {"folds",         "ema_decay",
+                                          "grad_clip",     "positive_oversampling",
+                                          "blob_features", "spatial_augmentation",
+                                          "field_edge_mm", "window_overlap",
+                                          "focus_windows"};
   return k;
 }
 
@@ -83,7 +86,8 @@ json config_json(const Configuration& c) {
           {"blob_features", c.blob_features},
           {"spatial_augmentation", c.spatial_augmentation},
           {"field_edge_mm", c.field_edge_mm},
-          {"window_overlap", c.window_overlap}};
+          {"window_overlap", c.window_overlap},
+          {"focus_windows", c.focus_windows}};
 }
 
 json resolve(const std::map<std::string, json>& raw, const std::string& name, std::set<std::string>& seen) {
@@ -137,6 +141,7 @@ Configuration parse_config(const std::string& name, const json& j) {
     c.spatial_augmentation = j.value("spatial_augmentation", c.spatial_augmentation);
     c.field_edge_mm = j.value("field_edge_mm", c.field_edge_mm);
     c.window_overlap = j.value("window_overlap", c.window_overlap);
+    c.focus_windows = j.value("focus_windows", c.focus_windows);
   } catch (const json::exception& e) {
     throw Error(ErrorCode::CorruptInput, "configuration '" + name + "': " + e.what());
   }
@@ -159,6 +164,8 @@ Configuration parse_config(const std::string& name, const json& j) {
   if (!(c.spatial_augmentation >= 0 && c.spatial_augmentation <= 1)) bad("spatial_augmentation must be in [0, 1]");
   if (!(c.field_edge_mm >= 0)) bad("field_edge_mm must be >= 0");
   if (!(c.window_overlap >= 0 && c.window_overlap < 1)) bad("window_overlap must be in [0, 1)");
+  if (c.focus_windows < 0) bad("focus_windows must be >= 0");
+  if (c.focus_windows > 0 && !c.blob_features) bad("focus_windows needs blob_features (the windows look at blobs)");
   if (c.batch_size < 1 || c.loader_workers < 0 || c.queue_length < 1 || c.epochs < 1)
     bad("batch, workers, queue, epochs");
   return c;

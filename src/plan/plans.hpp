@@ -37,6 +37,8 @@ struct Configuration {
   double spatial_augmentation = 0.5;  // windowed: probability of a rotated/scaled window (data.hpp)
   double field_edge_mm = 8;           // maps fade out near the image's edge (trainer.hpp); 0 = off
   double window_overlap = 0.5;        // windowed prediction: the least share of a patch neighbours overlap
+  int focus_windows = 0;              // windowed prediction: 0 = every window; N = only the windows nearest
+                                      // the N strongest bright and N strongest dark blobs (model/input.hpp)
   std::map<std::string, double> loss_weights{{"vessel", 1}, {"aneurysm", 1}, {"classification", 1}, {"modality", 0.2}};
   nlohmann::json normalization;  // {"CT": {...}, "MR": {...}} as HarmonizeParams takes it
 };

@@ -179,17 +179,7 @@ RoiCase make_roi_case(const TrainCase& c, const Configuration& cfg, int threads)
   r.image_channels = static_cast<int>(c.image.volumes);
   // Hard-negative candidates: local maxima (5-voxel neighbourhood) of the bright-blob channel (of
   // the first image channel without blob features), the strongest first.
-  const auto f = r.x[cfg.blob_features ? r.image_channels : 0];
-  const auto pooled =
-      torch::max_pool3d(f.unsqueeze(0).unsqueeze(0), {5, 5, 5}, {1, 1, 1}, {2, 2, 2}).squeeze(0).squeeze(0);
-  const auto at = torch::nonzero((f == pooled) & (f > 0));  // [K, 3]
-  if (at.size(0) > 0) {
-    const auto v = f.index({at.select(1, 0), at.select(1, 1), at.select(1, 2)});
-    const auto top = std::get<1>(v.topk(std::min<int64_t>(kRoiCandidates, v.size(0))));
-    const auto sel = at.index_select(0, top).contiguous();
-    for (int64_t i = 0; i < sel.size(0); ++i)
-      r.candidates.push_back({sel[i][0].item<int64_t>(), sel[i][1].item<int64_t>(), sel[i][2].item<int64_t>()});
-  }
+  r.candidates = channel_maxima(r.x[cfg.blob_features ? r.image_channels : 0], kRoiCandidates);
   r.labels = c.labels;
   r.modality = c.modality_id;
   r.has_vessels = c.has_vessels;

@@ -9,12 +9,53 @@
 #include "core/labels.hpp"
 #include "infer/location_prior.hpp"
 #include "infer/maps.hpp"
+#include "infer/sliding_window.hpp"
+#include "model/input.hpp"
+#include "model/registry.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace aneura {
 namespace {
+
+TEST(SlidingWindow, FocusWindowsRunOnlyNearBlobsAndLeaveTheRestBackground) {
+  torch::manual_seed(3);
+  Configuration cfg;
+  cfg.roi_mm = {64, 64, 48};
+  cfg.target_spacing_mm = {2, 2, 2};
+  cfg.patch_size = {16, 16, 16};  // windowed: 32 x 32 x 24 ROI voxels, starts 0, 8, 16 (z 0, 8)
+  cfg.stages = 2;
+  cfg.base_channels = 4;
+  cfg.max_channels = 8;
+  cfg.blob_features = true;
+  auto net = build_model(cfg, input_channels(cfg, 1));
+  net->eval();
+  // input: image, bright blob, dark blob, 3 coordinate channels; one bright blob at (4, 5, 6)
+  auto x = torch::rand({6, 32, 32, 24}) * 0.1;
+  x[1].zero_();
+  x[2].zero_();
+  x[1][4][5][6] = 1;
+  const RoiOutput all = roi_forward(net, x, cfg, false);
+  cfg.focus_windows = 4;
+  const RoiOutput one = roi_forward(net, x, cfg, false);
+  // the one window nearest the blob (starts 0, 0, 0): its voxels that no other window covers in the
+  // full slide (x, y, z < 8) are the same; voxels beyond the window are background
+  const auto sub = [](const torch::Tensor& t) { return t.slice(1, 0, 8).slice(2, 0, 8).slice(3, 0, 8); };
+  EXPECT_TRUE(torch::allclose(sub(one.aneurysm), sub(all.aneurysm), 1e-5, 1e-6));
+  EXPECT_EQ(one.aneurysm[0].slice(0, 16).min().item<float>(), 1.0f);
+  EXPECT_EQ(one.aneurysm.slice(0, 1).slice(1, 16).max().item<float>(), 0.0f);
+  EXPECT_TRUE(torch::allclose(one.aneurysm.sum(0), torch::ones({32, 32, 24}), 1e-5, 1e-5));
+  // the mirrored pass looks at the mirrored window: what it sees of the unmirrored ROI is at the blob
+  const RoiOutput m = roi_forward(net, x, cfg, true);
+  EXPECT_EQ(m.aneurysm[0].slice(0, 16).min().item<float>(), 1.0f);
+  EXPECT_LT(m.aneurysm[0].slice(0, 0, 8).slice(1, 0, 8).slice(2, 0, 8).min().item<float>(), 1.0f);
+  // no blob at all: every window runs
+  x[1].zero_();
+  const RoiOutput none = roi_forward(net, x, cfg, false);
+  cfg.focus_windows = 0;
+  EXPECT_TRUE(torch::allclose(none.aneurysm, roi_forward(net, x, cfg, false).aneurysm));
+}
 
 TEST(FieldEdge, WeightsFollowTheDistanceToTheImagesFacesAndDampingKeepsSums) {
   // Image: 21^3 voxels of 1 mm, identity direction, origin 0 (index = world LPS). ROI: RAS, 2 mm,

@@ -61,6 +61,39 @@ TEST(Windows, StartsOverlapByHalfAPatchAndAreSymmetric) {
   EXPECT_EQ(tiles.size(), 4u * 3u * 1u);
 }
 
+TEST(Windows, FocusPicksTheWindowCentredNearestEachPointAndMirrorsWithTheRoi) {
+  const std::array<int64_t, 3> roi{64, 64, 56};
+  const auto all = window_starts(roi, {32, 32, 32});  // x, y: 0, 16, 32 (centres 15.5, 31.5, 47.5); z: 0, 12, 24
+  // (40, 5, 30): x 40 is nearest centre 47.5 -> 32 (31.5 is 8.5 away), y 5 -> 0, z 30 -> 12 (centre 27.5)
+  const auto one = focus_windows(all, {32, 32, 32}, {{40, 5, 30}});
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0], (std::array<int64_t, 3>{32, 0, 12}));
+  // two points in the same window give it once; a point at the ROI's far corner the last window
+  const auto two = focus_windows(all, {32, 32, 32}, {{40, 5, 30}, {41, 6, 29}, {63, 63, 55}});
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[1], (std::array<int64_t, 3>{32, 32, 24}));
+  // the mirrored point (x -> 63 - x) picks the mirrored window (x start -> 64 - 32 - start)
+  const auto m = focus_windows(all, {32, 32, 32}, {{63 - 40, 5, 30}});
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0], (std::array<int64_t, 3>{0, 0, 12}));
+  EXPECT_TRUE(focus_windows(all, {32, 32, 32}, {}).empty());
+}
+
+TEST(Windows, ChannelMaximaAreTheStrongestPeaksFirst) {
+  auto f = torch::zeros({20, 20, 20});
+  f[3][4][5] = 2.0;
+  f[15][15][15] = 5.0;
+  f[4][4][5] = 1.0;  // beside the first peak: not a maximum of its neighbourhood
+  f[10][2][17] = 0.5;
+  const auto m = channel_maxima(f, 10);
+  ASSERT_EQ(m.size(), 3u);
+  EXPECT_EQ(m[0], (std::array<int64_t, 3>{15, 15, 15}));
+  EXPECT_EQ(m[1], (std::array<int64_t, 3>{3, 4, 5}));
+  EXPECT_EQ(m[2], (std::array<int64_t, 3>{10, 2, 17}));
+  EXPECT_EQ(channel_maxima(f, 1).size(), 1u);
+  EXPECT_TRUE(channel_maxima(torch::zeros({8, 8, 8}), 5).empty());  // nothing above 0
+}
+
 TEST(Windows, CoordinateChannelsAreTheWorldPositionFromTheRoiCentre) {
   Geometry g;
   g.size = {4, 3, 2};

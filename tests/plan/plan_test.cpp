@@ -40,9 +40,17 @@ HardwareProfile profile(int cores, double ram, double gpu_gb) {
   return h;
 }
 
+// The fixed fingerprint with 5 mm slices: too coarse for cpu_fine.
+Fingerprint thick_fingerprint() {
+  Fingerprint f = fixed_fingerprint();
+  for (auto* s : {&f.all, &f.by_dicom_modality["CT"], &f.by_modality["CTA"]}) s->spacing_median[2] = 5;
+  return f;
+}
+
 TEST(Planner, TwoCoresNoGpuPlansTheCpuDemo) {
-  const PlanResult r = make_plans(fixed_fingerprint(), profile(2, 24, 0));
+  const PlanResult r = make_plans(thick_fingerprint(), profile(2, 24, 0));
   EXPECT_EQ(r.plans.default_configuration, "cpu_demo");
+  EXPECT_EQ(r.plans.raw.count("cpu_fine"), 0u);
   const Configuration& c = r.plans.get("");
   EXPECT_EQ(c.device, "cpu");
   EXPECT_EQ(c.loader_workers, 1);
@@ -68,6 +76,38 @@ TEST(Planner, TwoCoresNoGpuPlansTheCpuDemo) {
   EXPECT_TRUE(quoted);
 }
 
+TEST(Planner, ThinSliceFinePixelsPlanTheCpuFineConfigurationAsTheDefault) {
+  // CTA at 0.45 x 0.45 x 0.625 mm: 1 mm windows of 32^3, the same 32 mm of context as cpu_demo's
+  const PlanResult r = make_plans(fixed_fingerprint(), profile(2, 24, 0));
+  EXPECT_EQ(r.plans.default_configuration, "cpu_fine");
+  const Configuration& c = r.plans.get("cpu_fine");
+  EXPECT_EQ(c.target_spacing_mm, (std::array<double, 3>{1, 1, 1}));
+  EXPECT_EQ(c.patch_size, (std::array<int, 3>{32, 32, 32}));
+  EXPECT_EQ(c.stages, 4);
+  for (int a = 0; a < 3; ++a) EXPECT_LT(c.patch_size[a] * c.target_spacing_mm[a], c.roi_mm[a]);  // windowed
+  EXPECT_TRUE(c.blob_features);
+  EXPECT_EQ(c.device, "cpu");
+  EXPECT_GT(c.time_budget_s, r.plans.get("cpu_demo").time_budget_s);
+  EXPECT_EQ(r.plans.get("cpu_demo").patch_size, (std::array<int, 3>{16, 16, 16}));
+  // a GPU still takes gpu_full
+  EXPECT_EQ(make_plans(fixed_fingerprint(), profile(16, 128, 80)).plans.default_configuration, "gpu_full");
+  // half the cases thin is enough, fewer is not
+  Fingerprint f = fixed_fingerprint();
+  ModalitySummary t2 = f.by_modality["CTA"];
+  t2.spacing_median = {0.7, 0.7, 5};
+  t2.cases = 100;
+  f.by_modality["MRI T2"] = t2;
+  f.all.cases = 200;
+  EXPECT_EQ(make_plans(f, profile(2, 24, 0)).plans.default_configuration, "cpu_fine");
+  f.by_modality["MRI T2"].cases = 101;
+  f.all.cases = 201;
+  const PlanResult thick = make_plans(f, profile(2, 24, 0));
+  EXPECT_EQ(thick.plans.default_configuration, "cpu_demo");
+  bool said = false;
+  for (const auto& line : thick.explanation) said = said || line.find("cpu_fine: not planned") != std::string::npos;
+  EXPECT_TRUE(said);
+}
+
 TEST(Planner, NormalizationRecordsHowTheCasesWereMade) {
   HarmonizeParams made;
   made.ct_clip_lo = -100;
@@ -76,7 +116,7 @@ TEST(Planner, NormalizationRecordsHowTheCasesWereMade) {
   made.ct_std = 300;
   made.mr_normalization = "percentile";
   const PlanResult r = make_plans(fixed_fingerprint(), profile(2, 24, 0), made);
-  for (const char* name : {"cpu_demo", "gpu_full"}) {
+  for (const char* name : {"cpu_demo", "cpu_fine", "gpu_full"}) {
     const json& n = r.plans.get(name).normalization;
     EXPECT_EQ(n["CT"]["scheme"], "clip_zscore") << name;
     EXPECT_EQ(n["CT"]["clip"], json({-100.0, 1200.0})) << name;
@@ -166,6 +206,11 @@ TEST(Plans, StrictValidation) {
   bad = j;
   bad["configurations"]["cpu_demo"]["inherits"] = "nowhere";
   EXPECT_NE(code(bad).find("not defined"), std::string::npos);
+  bad = j;
+  bad["configurations"]["cpu_demo"]["focus_windows"] = 8;
+  EXPECT_EQ(code(bad), "accepted");
+  bad["configurations"]["cpu_demo"]["blob_features"] = false;
+  EXPECT_NE(code(bad).find("focus_windows needs blob_features"), std::string::npos);
   bad = j;
   bad["extra"] = 1;
   EXPECT_NE(code(bad).find("unknown key 'extra'"), std::string::npos);

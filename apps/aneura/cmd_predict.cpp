@@ -1,6 +1,9 @@
 // aneura predict (in the network library, libaneura_nn: commands that run a network).
 #include <cstdio>
 #include <iostream>
+#include <memory>
+
+#include <spdlog/fmt/fmt.h>
 
 #include "apps/aneura/commands.hpp"
 #include "core/error.hpp"
@@ -17,6 +20,8 @@ namespace {
 
 struct PredictArgs {
   std::string model, data, out, points, device = "cpu", checkpoint = "last", probabilities = "heatmap";
+  std::string thick_model;
+  double thick_slice_mm = 2;
   std::vector<std::string> series;
   std::vector<int> folds;
   bool no_tta = false, quiet = false, heatmaps = false;
@@ -44,6 +49,11 @@ int run_predict(const PredictArgs& a) {
   po.device = a.device;
   po.keep_maps = a.heatmaps;
   Predictor predictor(a.model, po);
+  std::unique_ptr<Predictor> thick;
+  if (!a.thick_model.empty()) {
+    thick = std::make_unique<Predictor>(a.thick_model, po);
+    predictor.route_thick_slices(thick.get(), a.thick_slice_mm);
+  }
   BatchOptions bo;
   bo.csv = a.out;
   bo.points = a.points.empty() ? bo.csv.parent_path() / (bo.csv.stem().string() + "_points") : fs::path(a.points);
@@ -53,20 +63,23 @@ int run_predict(const PredictArgs& a) {
       std::cerr << "warning: " << dir.string() << ": " << p.error
                 << "; the row holds the training prevalence (fallback)\n";
     if (!a.quiet)
-      std::fprintf(stderr, "  %s  present %.3f  read %.2f s  harmonize %.2f s  network %.2f s%s\n",
-                   p.series_uid.c_str(), p.probability[kPresentColumn], p.read_s, p.harmonize_s, p.network_s,
+      std::fprintf(stderr, "  %s  present %.3f  read %.2f s  harmonize %.2f s  roi %.2f s  network %.2f s%s\n",
+                   p.series_uid.c_str(), p.probability[kPresentColumn], p.read_s, p.harmonize_s, p.roi_s, p.network_s,
                    p.fallback ? "  FALLBACK" : "");
   };
   std::cerr << "predict: " << dirs.size() << " series, " << predictor.folds().size() << " fold model(s)"
-            << (po.flip_tta ? " x left/right flip" : "") << ", " << torch::get_num_threads() << " thread(s)\n";
+            << (po.flip_tta ? " x left/right flip" : "") << ", " << torch::get_num_threads() << " thread(s)"
+            << (thick ? "; series with slices over " + fmt::format("{:g}", a.thick_slice_mm) +
+                            " mm apart: " + a.thick_model
+                      : std::string())
+            << "\n";
   const BatchResult r = predict_batch(predictor, dirs, bo);
   const double n = static_cast<double>(r.series);
-  std::fprintf(
-      stderr,
-      "predict: %zu series in %.1f s (%.2f s/series: read %.2f, harmonize %.2f, network %.2f); %d fallback(s) -> %s, "
-      "points in %s\n",
-      r.series, r.total_s, r.total_s / n, r.read_s / n, r.harmonize_s / n, r.network_s / n, r.fallbacks,
-      bo.csv.string().c_str(), bo.points.string().c_str());
+  std::fprintf(stderr,
+               "predict: %zu series in %.1f s (%.2f s/series: read %.2f, harmonize %.2f, roi %.2f, network %.2f); %d "
+               "fallback(s) -> %s, points in %s\n",
+               r.series, r.total_s, r.total_s / n, r.read_s / n, r.harmonize_s / n, r.roi_s / n, r.network_s / n,
+               r.fallbacks, bo.csv.string().c_str(), bo.points.string().c_str());
   return r.fallbacks ? static_cast<int>(ErrorCode::Partial) : 0;
 }
 
@@ -102,6 +115,11 @@ void add_predict(CLI::App& app, Action& action) {
          "(a vessel cut by the field of view ends in a blob-like stump); default: the model's field_edge_mm (8); 0 = "
          "off")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--thick-model", a->thick_model,
+                  "A second model folder for the series whose slices lie more than --thick-slice-mm apart (e.g. "
+                  "WORK/runs/cpu_demo beside cpu_fine: a 1 mm model on 5 mm MR slices sees interpolation)");
+  cmd->add_option("--thick-slice-mm", a->thick_slice_mm, "Slice distance above which --thick-model predicts (2)")
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--no-tta", a->no_tta, "No left/right flip test-time augmentation");
   cmd->add_option("--device", a->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--threads", a->threads, "LibTorch threads (default: usable cores)");

@@ -31,12 +31,14 @@ json point_json(const PredictedPoint& p) {
 }  // namespace
 
 json series_json(const SeriesPrediction& p, const fs::path& dir) {
-  json j = {{"SeriesInstanceUID", p.series_uid},
-            {"folder", dir.string()},
-            {"fallback", p.fallback},
-            {"modality", p.modality},
-            {"predicted_modality", p.predicted_modality},
-            {"timing_s", {{"read", p.read_s}, {"harmonize", p.harmonize_s}, {"network", p.network_s}}}};
+  json j = {
+      {"SeriesInstanceUID", p.series_uid},
+      {"folder", dir.string()},
+      {"fallback", p.fallback},
+      {"model", p.model},
+      {"modality", p.modality},
+      {"predicted_modality", p.predicted_modality},
+      {"timing_s", {{"read", p.read_s}, {"harmonize", p.harmonize_s}, {"roi", p.roi_s}, {"network", p.network_s}}}};
   json probs = json::object();
   for (int c = 0; c < kNumLabels; ++c) probs[label_names()[c]] = p.probability[c];
   j["probabilities"] = probs;
@@ -61,6 +63,7 @@ BatchResult predict_batch(Predictor& predictor, const std::vector<fs::path>& ser
     ++r.series;
     r.read_s += p.read_s;
     r.harmonize_s += p.harmonize_s;
+    r.roi_s += p.roi_s;
     r.network_s += p.network_s;
     r.fallbacks += p.fallback;
     csv << p.series_uid;

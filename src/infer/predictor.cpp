@@ -42,7 +42,7 @@ Volume<float> to_volume(const torch::Tensor& t, const Geometry& grid) {
 
 }  // namespace
 
-Predictor::Predictor(const fs::path& model_dir, const PredictOptions& o) : o_(o) {
+Predictor::Predictor(const fs::path& model_dir, const PredictOptions& o) : o_(o), model_(model_dir.string()) {
   info_ = read_model_info(model_dir);
   torch::Device dev(torch::kCPU);
   if (o.device == "cuda") {
@@ -142,8 +142,10 @@ std::vector<PredictedPoint> Predictor::points(const EnsembleOutput& e, const tor
 SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
   const auto t0 = SteadyClock::now();
   const Vec3 centre = roi_centre(image);
-  SeriesPrediction r = predict_roi(image, centre, roi_input(image, centre, info_.cfg));
-  r.network_s = seconds_since(t0);
+  const RoiInput in = roi_input(image, centre, info_.cfg);
+  const double roi_s = seconds_since(t0);
+  SeriesPrediction r = predict_roi(image, centre, in);
+  r.roi_s = roi_s;
   return r;
 }
 
@@ -165,16 +167,40 @@ SeriesPrediction Predictor::predict_roi(const Volume<float>& image, const Vec3& 
   return r;
 }
 
+void Predictor::route_thick_slices(Predictor* thick, double max_slice_mm) {
+  thick_ = thick;
+  thick_mm_ = max_slice_mm;
+}
+
 SeriesPrediction Predictor::predict_series(const fs::path& series_dir) {
-  SeriesPrediction r;
   const std::string folder_name =
       series_dir.filename().empty() ? series_dir.parent_path().filename().string() : series_dir.filename().string();
-  r.series_uid = folder_name;
+  SeriesPlan plan;
+  double plan_s = 0;
+  try {
+    const auto t = SteadyClock::now();
+    plan = plan_series(series_dir, SeriesOptions{});
+    plan_s = seconds_since(t);
+  } catch (const std::exception& e) {
+    SeriesPrediction r;
+    r.series_uid = folder_name;
+    r.model = model_;
+    return fallback(std::move(r), e);
+  }
+  if (plan.series_uid.empty()) plan.series_uid = folder_name;
+  Predictor& by = thick_ && plan.geometry.spacing[2] > thick_mm_ + 1e-6 ? *thick_ : *this;
+  SeriesPrediction r = by.predict_planned(plan);
+  r.read_s += plan_s;
+  return r;
+}
+
+SeriesPrediction Predictor::predict_planned(const SeriesPlan& plan) {
+  SeriesPrediction r;
+  r.series_uid = plan.series_uid;
+  r.model = model_;
+  r.modality = plan.modality;
   try {
     auto t = SteadyClock::now();
-    const SeriesPlan plan = plan_series(series_dir, SeriesOptions{});
-    if (!plan.series_uid.empty()) r.series_uid = plan.series_uid;
-    r.modality = plan.modality;
     const bool i16 = volume_fits_int16(plan);
     Volume<int16_t> v16;
     Volume<float> vf;
@@ -196,6 +222,7 @@ SeriesPrediction Predictor::predict_series(const fs::path& series_dir) {
                                               " series on a model trained on other modalities?)");
     SeriesPrediction n = predict_image(h.image);
     n.series_uid = r.series_uid;
+    n.model = r.model;
     n.modality = r.modality;
     n.read_s = r.read_s;
     n.harmonize_s = r.harmonize_s;
@@ -210,13 +237,16 @@ SeriesPrediction Predictor::predict_series(const fs::path& series_dir) {
     }
     return n;
   } catch (const std::exception& e) {
-    r.fallback = true;
-    r.error = e.what();
-    if (const auto* ae = dynamic_cast<const Error*>(&e); ae && !ae->where().empty())
-      r.error += " (" + ae->where() + ")";
-    r.probability = info_.prior;
-    return r;
+    return fallback(std::move(r), e);
   }
+}
+
+SeriesPrediction Predictor::fallback(SeriesPrediction r, const std::exception& e) const {
+  r.fallback = true;
+  r.error = e.what();
+  if (const auto* ae = dynamic_cast<const Error*>(&e); ae && !ae->where().empty()) r.error += " (" + ae->where() + ")";
+  r.probability = info_.prior;
+  return r;
 }
 
 }  // namespace aneura

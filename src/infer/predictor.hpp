@@ -8,6 +8,7 @@
 // memory, which is how training validates: the same code judges a run and predicts with it.
 #pragma once
 #include <array>
+#include <exception>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -21,12 +22,17 @@
 
 namespace aneura {
 
+struct SeriesPlan;
+
 struct SeriesPrediction {
   std::string series_uid;  // from the DICOM headers (or the folder name on failure)
   std::array<double, kNumLabels> probability{};
   std::vector<PredictedPoint> points;  // best first; inside the image (none outside its field of view)
   std::string modality, predicted_modality;
-  double read_s = 0, harmonize_s = 0, network_s = 0;
+  std::string model;  // the model folder that predicted it (a thick-slice series: the route's)
+  // seconds: reading the series, harmonizing it, the ROI input (finder, resampling to the network grid,
+  // blob features), the networks and maps
+  double read_s = 0, harmonize_s = 0, roi_s = 0, network_s = 0;
   bool fallback = false;                // the series could not be read: prior probabilities
   Volume<float> roi, heatmap, vessels;  // with PredictOptions::keep_maps: the ROI input (first
                                         // channel), 1 - p(background) and the vessel territory
@@ -69,6 +75,9 @@ class Predictor {
 
   // Never throws for a bad series: the result is the documented fallback with `error` set.
   SeriesPrediction predict_series(const std::filesystem::path& series_dir);
+  // Series whose slices are more than `max_slice_mm` apart go to `thick` (e.g. a fine model's
+  // thick-slice MR to a coarse one); null: none. `thick` must outlive this predictor.
+  void route_thick_slices(Predictor* thick, double max_slice_mm);
   // The network part on a harmonized image: the ROI found on it.
   SeriesPrediction predict_image(const Volume<float>& image);
   // The network part on the ROI input `in` (roi_input of `image` around `centre`).
@@ -90,6 +99,10 @@ class Predictor {
   const std::array<double, kNumLabels>& prior() const { return info_.prior; }
 
  private:
+  // predict_series after the series is planned: read, harmonize, predict_image, points on instances
+  SeriesPrediction predict_planned(const SeriesPlan& plan);
+  // `r` as the documented fallback row for the error `e` (the training prevalence, the error's text)
+  SeriesPrediction fallback(SeriesPrediction r, const std::exception& e) const;
   bool uses_location_prior() const;
   double field_edge_mm() const;
 
@@ -97,6 +110,9 @@ class Predictor {
   PredictOptions o_;
   std::vector<int> folds_;
   std::vector<MultiTaskUNet> nets_;
+  std::string model_;  // the model folder (empty: networks in memory)
+  Predictor* thick_ = nullptr;
+  double thick_mm_ = 0;
 };
 
 }  // namespace aneura

@@ -382,6 +382,30 @@ TEST_F(PredictOnSynth, PredictAndEvaluateFromTheCommandLine) {
   EXPECT_EQ(run_aneura("predict " + (dir_->path / "nomodel").string() + " " + first + " -o " + out.string()), 9);
 }
 
+TEST_F(PredictOnSynth, ThickSliceSeriesGoToTheThickSliceModel) {
+  // a copy of the model as the thick-slice route: which folder predicted a series is in its JSON
+  const fs::path copy = dir_->path / "thick_model";
+  fs::copy(model(), copy, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  const RsnaDataset d = read_rsna(data());
+  const std::string first = d.series_dir(d.series[0].uid).string();
+  const double slice = plan_series(first).geometry.spacing[2];
+  auto routed_to = [&](double mm) {
+    const fs::path out = dir_->path / "route" / "p.csv";
+    fs::create_directories(out.parent_path());
+    EXPECT_EQ(run_aneura("predict " + model().string() + " " + first + " -o " + out.string() + " --no-tta" +
+                         " --thick-model " + copy.string() + " --thick-slice-mm " + std::to_string(mm)),
+              0);
+    std::ifstream in(out.parent_path() / "p_points" / (d.series[0].uid + ".json"));
+    const json j = json::parse(in);
+    return std::make_pair(j.at("model").get<std::string>(), read_csv(out).rows.at(0));
+  };
+  const auto [thin_model, thin_row] = routed_to(slice * 1.5);    // slices closer than the limit: the first model
+  const auto [thick_model, thick_row] = routed_to(slice / 1.5);  // further apart: the route
+  EXPECT_EQ(fs::path(thin_model), model());
+  EXPECT_EQ(fs::path(thick_model), copy);
+  EXPECT_EQ(thin_row, thick_row);  // the same weights give the same row
+}
+
 TEST(Report, RocCurveMatchesSklearn) {
   // sklearn roc_curve([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], drop_intermediate=False):
   //   fpr [0, 0, 0.5, 0.5, 1], tpr [0, 0.5, 0.5, 1, 1]

@@ -191,7 +191,8 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
   for (const auto& [name, m] : f.by_modality)
     if (m.cases > 0 && *std::max_element(m.spacing_median.begin(), m.spacing_median.end()) <= kFineSourceMm)
       fine_cases += m.cases;
-  const bool plan_fine = 2 * fine_cases >= f.all.cases;
+  const double cache_mm = std::max({hp.spacing[0], hp.spacing[1], hp.spacing[2]});
+  const bool plan_fine = 2 * fine_cases >= f.all.cases && cache_mm <= kFineSpacingMm + 1e-6;
   Configuration fine = cpu;
   if (plan_fine) {
     fine.target_spacing_mm = {kFineSpacingMm, kFineSpacingMm, kFineSpacingMm};
@@ -211,9 +212,13 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
                   "aneurysms of under 2 mm radius above chance, where cpu_demo's 2 mm grid does not; prediction "
                   "takes ~7 s per series and flip.");
   } else {
-    why.push_back("cpu_fine: not planned; " + std::to_string(fine_cases) + " of " + std::to_string(f.all.cases) +
-                  " cases are thin-slice with fine pixels (median spacing <= " + fmt(kFineSourceMm) +
-                  " mm on every axis), under half.");
+    why.push_back(cache_mm > kFineSpacingMm + 1e-6
+                      ? "cpu_fine: not planned; the cases were made at " + fmt(cache_mm) +
+                            " mm (aneura preprocess --spacing), " + "coarser than its " + fmt(kFineSpacingMm) +
+                            " mm windows."
+                      : "cpu_fine: not planned; " + std::to_string(fine_cases) + " of " + std::to_string(f.all.cases) +
+                            " cases are thin-slice with fine pixels (median spacing <= " + fmt(kFineSourceMm) +
+                            " mm on every axis), under half.");
   }
 
   // GPU full: the GPU's free memory rules; SGD Nesterov + poly as nnU-Net.

@@ -17,7 +17,7 @@ struct PlanResult {
 
 // cpu_fine is planned (and is the default without a GPU) when at least half of the cases come from
 // modalities whose median source spacing is at most kFineSourceMm on every axis (thin-slice CTA and
-// TOF); its windows are at kFineSpacingMm.
+// TOF) and the cases were made at kFineSpacingMm or finer; its windows are at kFineSpacingMm.
 constexpr double kFineSourceMm = 1.0, kFineSpacingMm = 1.0;
 
 // `cases`: how the case cache was harmonized (WORK/preprocess.json); the plans' `normalization`

@@ -106,6 +106,12 @@ TEST(Planner, ThinSliceFinePixelsPlanTheCpuFineConfigurationAsTheDefault) {
   bool said = false;
   for (const auto& line : thick.explanation) said = said || line.find("cpu_fine: not planned") != std::string::npos;
   EXPECT_TRUE(said);
+  // cases made at 1.5 mm (preprocess --spacing 1.5): 1 mm windows would see interpolation
+  HarmonizeParams coarse_cases;
+  coarse_cases.spacing = {1.5, 1.5, 1.5};
+  const PlanResult c15 = make_plans(fixed_fingerprint(), profile(2, 24, 0), coarse_cases);
+  EXPECT_EQ(c15.plans.default_configuration, "cpu_demo");
+  EXPECT_EQ(c15.plans.raw.count("cpu_fine"), 0u);
 }
 
 TEST(Planner, NormalizationRecordsHowTheCasesWereMade) {

@@ -57,7 +57,8 @@ same("the per-series files", files, sorted(p.name for p in (b / "predictions_poi
 for name in files:
     pa, pb = a / "predictions_points" / name, b / "predictions_points" / name
     if name.endswith(".json"):
-        same(name, strip(json.loads(pa.read_text())) | {"folder": ""}, strip(json.loads(pb.read_text())) | {"folder": ""})
+        same(name, strip(json.loads(pa.read_text())) | {"folder": "", "model": ""},
+             strip(json.loads(pb.read_text())) | {"folder": "", "model": ""})
     else:
         same(name, pa.read_bytes(), pb.read_bytes())
 rows = len((a / "predictions.csv").read_text().splitlines()) - 1

@@ -19,6 +19,17 @@ bool TimeBudget::periodic_validation(int epoch, int first) const {
   return epoch > first && (epoch + 1 - first) % validate_every_ == 0;
 }
 
+bool TimeBudget::retime_validation(int epoch, int first) const {
+  return enabled() && has_validation_ && first == 0 && epoch == kRefitEpochs - 1;
+}
+
+void TimeBudget::retimed_validation_s(double s, double train_s) {
+  if (!(s < validation_s_)) return;
+  validation_s_ = s;
+  validate_every_ =
+      std::max(1, static_cast<int>(std::ceil(validation_s_ / (kValidationShare * std::max(1e-3, train_s)))));
+}
+
 int TimeBudget::fit_schedule(int epoch, int first, double train_s, bool validated_last, int schedule_epochs,
                              int max_epochs) {
   if (!enabled()) return schedule_epochs;

@@ -29,6 +29,13 @@ class TimeBudget {
   void set_validation_s(double s) { validation_s_ = s; }
   double validation_s() const { return validation_s_; }
   int validate_every() const { return validate_every_; }
+  // The first estimate (one case timed before the first epoch) may be taken before warm-up or while
+  // the machine is busy: a 1 mm run started beside the test suite timed 63 s instead of ~7, kept
+  // 754 s for its last validation and fitted 38 epochs instead of 111. So a fresh budgeted run times
+  // one case again after its last refit epoch (`retime_validation`); `retimed_validation_s` keeps
+  // the smaller estimate and refits the validation interval to it (`train_s`: that epoch's training).
+  bool retime_validation(int epoch, int first) const;
+  void retimed_validation_s(double s, double train_s);
 
   // After an epoch that trained for `train_s`: true when it is the run's last, because another one
   // like it and a validation would overrun the budget (always false without a budget).

@@ -541,6 +541,11 @@ TrainResult Trainer::run() {
       v = validate();
       budget_->set_validation_s(seconds_since(t_val));
     }
+    if (has_val && !validating && budget_->retime_validation(epoch, start_epoch_)) {
+      const auto t_case = SteadyClock::now();
+      validate(1);
+      budget_->retimed_validation_s(seconds_since(t_case) * static_cast<double>(val_store_->size()), s.train_s);
+    }
     const bool improved = !has_val || (validating && v.selection > best_);
     if (improved && has_val) best_ = v.selection;
     schedule_epochs_ =

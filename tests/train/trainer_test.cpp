@@ -248,6 +248,24 @@ TEST(TimeBudget, ValidationIntervalAndScheduleFitTheBudget) {
   EXPECT_TRUE(b.periodic_validation(9, 0));
   EXPECT_FALSE(b.periodic_validation(8, 0));
   EXPECT_EQ(b.fit_schedule(0, 0, 2, false, 100, 20), 20);  // never beyond the plans' epochs
+  // a first estimate taken under load (60 s instead of 4): validation every ceil(60 / 0.4) = 150
+  // epochs, per epoch 2 + 60 / 150 = 2.4 s, and the last validation's 60 s leave 30 s: 12 more epochs
+  TimeBudget busy(100, true, ten_s_ago);
+  busy.set_validation_s(60);
+  EXPECT_EQ(busy.fit_schedule(0, 0, 2, false, 100, 1000), 13);
+  for (int e = 1; e < TimeBudget::kRefitEpochs - 1; ++e) {
+    EXPECT_FALSE(busy.retime_validation(e, 0));
+    busy.fit_schedule(e, 0, 2, false, 13, 1000);
+  }
+  EXPECT_TRUE(busy.retime_validation(TimeBudget::kRefitEpochs - 1, 0));
+  EXPECT_FALSE(busy.retime_validation(TimeBudget::kRefitEpochs - 1, 2));  // a resumed run: not again
+  busy.retimed_validation_s(90, 2);                                       // a larger time does not replace the estimate
+  EXPECT_DOUBLE_EQ(busy.validation_s(), 60);
+  busy.retimed_validation_s(4, 2);
+  EXPECT_DOUBLE_EQ(busy.validation_s(), 4);
+  EXPECT_EQ(busy.validate_every(), 10);
+  // the last refit uses it: 2 + 4 / 10 = 2.4 s per epoch, 100 - 10 - 4 = 86 s hold 35 more epochs
+  EXPECT_EQ(busy.fit_schedule(TimeBudget::kRefitEpochs - 1, 0, 2, false, 13, 1000), TimeBudget::kRefitEpochs + 35);
   // a resumed run keeps its schedule; its earlier seconds count
   TimeBudget resumed(100, true, ten_s_ago);
   resumed.set_elapsed_before(85);

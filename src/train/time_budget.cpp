@@ -19,6 +19,10 @@ bool TimeBudget::periodic_validation(int epoch, int first) const {
   return epoch > first && (epoch + 1 - first) % validate_every_ == 0;
 }
 
+int TimeBudget::validation_interval(double train_s) const {
+  return std::max(1, static_cast<int>(std::ceil(validation_s_ / (kValidationShare * std::max(1e-3, train_s)))));
+}
+
 bool TimeBudget::retime_validation(int epoch, int first) const {
   return enabled() && has_validation_ && first == 0 && epoch == kRefitEpochs - 1;
 }
@@ -26,16 +30,13 @@ bool TimeBudget::retime_validation(int epoch, int first) const {
 void TimeBudget::retimed_validation_s(double s, double train_s) {
   if (!(s < validation_s_)) return;
   validation_s_ = s;
-  validate_every_ =
-      std::max(1, static_cast<int>(std::ceil(validation_s_ / (kValidationShare * std::max(1e-3, train_s)))));
+  validate_every_ = validation_interval(train_s);
 }
 
 int TimeBudget::fit_schedule(int epoch, int first, double train_s, bool validated_last, int schedule_epochs,
                              int max_epochs) {
   if (!enabled()) return schedule_epochs;
-  if (epoch == first && has_validation_)
-    validate_every_ =
-        std::max(1, static_cast<int>(std::ceil(validation_s_ / (kValidationShare * std::max(1e-3, train_s)))));
+  if (epoch == first && has_validation_) validate_every_ = validation_interval(train_s);
   if (first != 0 || epoch >= kRefitEpochs) return schedule_epochs;
   if (epoch > 0) refit_train_s_ += train_s;
   const double train_mean = epoch == 0 ? train_s : refit_train_s_ / epoch;

@@ -49,6 +49,8 @@ class TimeBudget {
   int fit_schedule(int epoch, int first, double train_s, bool validated_last, int schedule_epochs, int max_epochs);
 
  private:
+  // Epochs between validations so that they take at most kValidationShare of epochs of `train_s`.
+  int validation_interval(double train_s) const;
   double budget_s_;
   bool has_validation_;
   SteadyClock::time_point start_;

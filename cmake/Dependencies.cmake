@@ -18,3 +18,10 @@ find_package(Torch REQUIRED)
 
 # GDCM's exported libraries we link (decoders for JPEG, JPEG-LS, JPEG 2000, RLE live in MSFF).
 set(ANEURA_GDCM_LIBS gdcmMSFF gdcmDSED gdcmDICT gdcmCommon)
+
+# c10d's Gloo process group for data-parallel training (src/train/distributed.cpp): Debian's
+# LibTorch has it compiled in, its headers need libgloo-dev. Without them, training runs one process.
+include(CheckIncludeFileCXX)
+set(CMAKE_REQUIRED_INCLUDES ${TORCH_INCLUDE_DIRS})
+check_include_file_cxx(gloo/algorithm.h ANEURA_HAVE_GLOO)
+unset(CMAKE_REQUIRED_INCLUDES)

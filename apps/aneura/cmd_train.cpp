@@ -1,33 +1,56 @@
+#include <spdlog/spdlog.h>
+
 #include <iostream>
 
 #include "apps/aneura/commands.hpp"
+#include "core/parallel.hpp"
 #include "infer/model_info.hpp"
+#include "train/distributed.hpp"
 #include "train/trainer.hpp"
 
 namespace aneura::app {
 
 namespace {
 
-int run_train(TrainOptions o, bool all_folds) {
+// A data-parallel run when the environment names one (torchrun, SLURM or `aneura launch`): every
+// rank joins the process group; the ranks of one machine share its cores; only rank 0 reports.
+void join_ranks(TrainOptions& o, int timeout_s) {
+  const DistEnv env = dist_env();
+  if (env.world == 1) return;
+  o.collective = connect(env, std::chrono::seconds(timeout_s));
+  if (o.threads == 0)
+    if (const auto local = process_env("LOCAL_WORLD_SIZE"); local && std::atoi(local->c_str()) > 1)
+      o.threads = std::max(1, static_cast<int>(default_threads()) / std::atoi(local->c_str()));
+  if (env.rank > 0) {
+    spdlog::set_level(spdlog::level::warn);
+    o.progress = false;
+  }
+}
+
+int run_train(TrainOptions o, bool all_folds, int timeout_s) {
+  join_ranks(o, timeout_s);
+  const bool report = !o.collective || o.collective->main();
   if (!all_folds) {
     const TrainResult r = train(o);
-    std::cerr << "train: " << r.epochs_done << " epochs" << (r.stopped_by_budget ? " (time budget)" : "")
-              << (r.best_selection < 0 ? std::string(", no validation set")
-                                       : ", best validation selection score " + std::to_string(r.best_selection))
-              << " -> " << r.run_dir.string() << "\n";
+    if (report)
+      std::cerr << "train: " << r.epochs_done << " epochs" << (r.stopped_by_budget ? " (time budget)" : "")
+                << (r.best_selection < 0 ? std::string(", no validation set")
+                                         : ", best validation selection score " + std::to_string(r.best_selection))
+                << " -> " << r.run_dir.string() << "\n";
     return 0;
   }
   // All folds one after the other; the time budget, if any, is shared.
   TrainOptions first = o;
   first.fold = 0;
   const TrainResult r0 = train(first);
+  if (o.collective) o.collective->barrier();  // (rank 0 wrote model.json)
   const int k = read_model_info(r0.run_dir.parent_path()).folds;
-  std::cerr << "train: fold 0 done -> " << r0.run_dir.string() << "\n";
+  if (report) std::cerr << "train: fold 0 done -> " << r0.run_dir.string() << "\n";
   for (int f = 1; f < k; ++f) {
     TrainOptions of = o;
     of.fold = f;
     const TrainResult r = train(of);
-    std::cerr << "train: fold " << f << " done -> " << r.run_dir.string() << "\n";
+    if (report) std::cerr << "train: fold " << f << " done -> " << r.run_dir.string() << "\n";
   }
   return 0;
 }
@@ -40,6 +63,7 @@ void add_train(CLI::App& app, Action& action) {
   auto work = std::make_shared<std::string>();
   auto plans = std::make_shared<std::string>();
   auto init = std::make_shared<std::string>();
+  auto timeout = std::make_shared<int>(300);
   auto* cmd = app.add_subcommand("train", network_commands()[0].description);
   cmd->add_option("WORK", *work, "Work folder with cases/ and plans.json")->required();
   cmd->add_option("-c,--configuration", o->configuration, "Plans configuration (default: the plans' default)");
@@ -63,11 +87,14 @@ void add_train(CLI::App& app, Action& action) {
                   "Keep the encoder frozen for the first N epochs");
   cmd->add_option("--encoder-lr", o->encoder_lr_multiplier, "Encoder learning rate as a multiple of the decoder's");
   cmd->add_flag("!--no-augment", o->augment, "Train without augmentation");
-  cmd->callback([&action, o, all, work, plans, init] {
+  cmd->add_option("--dist-timeout", *timeout,
+                  "Data-parallel runs: seconds to wait for every rank to join, and for any rank's answer")
+      ->check(CLI::PositiveNumber);
+  cmd->callback([&action, o, all, work, plans, init, timeout] {
     o->work = *work;
     o->plans_file = *plans;
     o->init_encoder = *init;
-    action = [o, all] { return run_train(*o, *all); };
+    action = [o, all, timeout] { return run_train(*o, *all, *timeout); };
   });
 }
 

@@ -21,6 +21,7 @@ int run_cli(const std::vector<std::string>& args) {
   for (const auto& c : network_commands()) app.add_subcommand(c.name, c.description);  // listed; run above
   add_evaluate(app, action);
   add_demo(app, action);
+  add_launch(app, action);
   return run_app(app, action, args);
 }
 

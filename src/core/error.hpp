@@ -17,6 +17,7 @@ enum class ErrorCode : int {
   Partial = 8,          // a batch finished but some items failed
   InputNotFound = 9,    // an input path does not exist or cannot be read
   Unsupported = 10,     // valid input this version does not handle (e.g. colour images)
+  Distributed = 11,     // a data-parallel run lost a rank (died, or no answer within the timeout)
 };
 
 class Error : public std::runtime_error {

@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "core/parallel.hpp"
+#include "train/collective.hpp"
 
 namespace fs = std::filesystem;
 
@@ -124,12 +125,14 @@ std::vector<size_t> epoch_draws(const std::vector<double>& weights, size_t n, ui
 
 BatchLoader::BatchLoader(const CaseStore& store, const Configuration& cfg, const AugmentOptions& aug,
                          std::vector<size_t> draws, int batch_size, uint64_t seed, int epoch, int workers,
-                         int queue_length)
+                         int queue_length, int rank, int world)
     : store_(store),
       cfg_(cfg),
       aug_(aug),
       draws_(std::move(draws)),
       batch_size_(std::max(1, batch_size)),
+      rank_(rank),
+      world_(std::max(1, world)),
       seed_(seed),
       epoch_(epoch),
       queue_length_(static_cast<size_t>(std::max(1, queue_length))) {
@@ -149,8 +152,9 @@ BatchLoader::~BatchLoader() {
 Batch BatchLoader::make_batch(size_t b) const {
   std::vector<Sample> samples;
   std::vector<size_t> cases;
-  const size_t end = std::min(draws_.size(), (b + 1) * batch_size_);
-  for (size_t p = b * batch_size_; p < end; ++p) {
+  const size_t first = b * batch_size_, n = std::min(draws_.size(), first + batch_size_) - first;
+  const auto [lo, hi] = rank_share(n, rank_, world_);
+  for (size_t p = first + lo; p < first + hi; ++p) {
     std::mt19937_64 rng(sample_seed(seed_, epoch_, p));
     if (const RoiCase* r = store_.roi(draws_[p])) {
       samples.push_back(make_roi_sample(*r, cfg_, rng, aug_));

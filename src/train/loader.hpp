@@ -64,9 +64,11 @@ uint64_t sample_seed(uint64_t seed, int epoch, size_t position);
 
 class BatchLoader {
  public:
-  // workers = 0: samples are made in next() on the calling thread.
+  // workers = 0: samples are made in next() on the calling thread. `batch_size` is the global
+  // batch; with `world` > 1 each batch holds only this rank's share of it (rank_share), each sample
+  // made from its global position, so the ranks together see what one process would.
   BatchLoader(const CaseStore& store, const Configuration& cfg, const AugmentOptions& aug, std::vector<size_t> draws,
-              int batch_size, uint64_t seed, int epoch, int workers, int queue_length);
+              int batch_size, uint64_t seed, int epoch, int workers, int queue_length, int rank = 0, int world = 1);
   ~BatchLoader();
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
@@ -82,6 +84,7 @@ class BatchLoader {
   AugmentOptions aug_;
   std::vector<size_t> draws_;
   int batch_size_;
+  int rank_, world_;
   uint64_t seed_;
   int epoch_;
   size_t n_batches_, queue_length_;

@@ -112,7 +112,7 @@ json validation_json(const Validation& v) {
 // One fold of one configuration, in the phases run() names.
 class Trainer {
  public:
-  explicit Trainer(const TrainOptions& o) : o_(o) {}
+  explicit Trainer(const TrainOptions& o) : o_(o), c_(o.collective ? *o.collective : local_collective()) {}
   TrainResult run();
 
  private:
@@ -130,8 +130,11 @@ class Trainer {
   void end_epoch(int epoch, double lr, bool frozen, const EpochStats& s, double epoch_s, bool validated,
                  const Validation& v, bool improved);
   MultiTaskUNet& judged() { return use_ema_ ? ema_net_ : net_; }
+  // rank 0's values of `v` on every rank (the time budget's decisions)
+  std::vector<int64_t> rank0(std::vector<int64_t> v) const;
 
   TrainOptions o_;
+  const Collective& c_;
   Plans plans_;
   Configuration cfg_;
   torch::Device dev_{torch::kCPU};
@@ -146,7 +149,7 @@ class Trainer {
   int in_channels_ = 1;
   torch::Tensor pos_weight_;
   ModelInfo info_;
-  std::vector<RoiInput> val_inputs_;  // each validation case's ROI input, made once
+  std::map<size_t, RoiInput> val_inputs_;  // the ROI inputs of this rank's validation cases, made once
   // run
   fs::path run_dir_, last_file_, best_file_, log_file_;
   MultiTaskUNet net_{nullptr}, ema_net_{nullptr};
@@ -170,13 +173,19 @@ void Trainer::prepare_configuration() {
                                       "' wants CUDA, but this LibTorch has no CUDA device; use --device cpu "
                                       "or build against the CUDA LibTorch (README)");
   dev_ = torch::Device(cfg_.device == "cuda" ? torch::kCUDA : torch::kCPU);
+  if (cfg_.batch_size < c_.world())
+    throw Error(ErrorCode::Usage, "the global batch of configuration '" + cfg_.name + "' (" +
+                                      std::to_string(cfg_.batch_size) + ") is smaller than the " +
+                                      std::to_string(c_.world()) + " ranks: each rank needs a sample per step");
   set_cpu_threads(o_.threads > 0 ? o_.threads : static_cast<int>(default_threads()));
   schedule_epochs_ = cfg_.epochs;
 }
 
 void Trainer::prepare_cases() {
   cases_ = list_cases(o_.work);
-  folds_ = load_or_make_folds(o_.work, cases_, cfg_.folds, kFoldSeed);
+  if (c_.main()) folds_ = load_or_make_folds(o_.work, cases_, cfg_.folds, kFoldSeed);  // writes folds.json once
+  c_.barrier();
+  if (!c_.main()) folds_ = load_or_make_folds(o_.work, cases_, cfg_.folds, kFoldSeed);
   if (o_.fold < 0 || o_.fold >= folds_.k)
     throw Error(ErrorCode::Usage, "fold " + std::to_string(o_.fold) + " does not exist (the plans have " +
                                       std::to_string(folds_.k) + ")");
@@ -185,7 +194,7 @@ void Trainer::prepare_cases() {
   if (train_ids.empty())
     throw Error(ErrorCode::NoDicom, "empty training set: no labelled case in the case cache",
                 (o_.work / "cases").string());
-  ram_budget_ = kRamShare * probe_hardware(o_.work).ram_available_gb * 1e9;
+  ram_budget_ = kRamShare * probe_hardware(o_.work).ram_available_gb * 1e9 / c_.world();
   train_store_ = std::make_unique<CaseStore>(o_.work, train_ids, ram_budget_);
   val_store_ = std::make_unique<CaseStore>(o_.work, val_ids, ram_budget_);
   const auto first = train_store_->get(0);
@@ -283,6 +292,7 @@ void Trainer::prepare_model_info() {
   last_file_ = run_dir_ / "last.pt";
   best_file_ = run_dir_ / "best.pt";
   log_file_ = run_dir_ / "log.jsonl";
+  if (!c_.main()) return;
   std::error_code ec;
   fs::create_directories(run_dir_, ec);
   if (ec) throw Error(ErrorCode::OutputFailed, "cannot create the run folder: " + ec.message(), run_dir_.string());
@@ -305,6 +315,11 @@ void Trainer::build_networks() {
   }
   net_->to(dev_);
   ema_net_->to(dev_);
+  if (c_.world() > 1) {  // every rank starts from rank 0's weights
+    torch::NoGradGuard ng;
+    for (auto& p : net_->parameters()) c_.broadcast(p);
+    for (auto& b : net_->buffers()) c_.broadcast(b);
+  }
   copy_weights(net_, ema_net_);
   for (auto& p : ema_net_->parameters()) p.set_requires_grad(false);
   opt_ = make_optimizer(cfg_, net_);
@@ -313,7 +328,7 @@ void Trainer::build_networks() {
 void Trainer::resume() {
   if (!o_.resume) {
     std::error_code ec;
-    fs::remove(log_file_, ec);
+    if (c_.main()) fs::remove(log_file_, ec);
     return;
   }
   auto ar = open_checkpoint(last_file_);
@@ -358,8 +373,9 @@ StepLosses Trainer::train_step(const Batch& b) {
   if (autocast)
     out = {out.vessel.to(torch::kFloat), out.aneurysm.to(torch::kFloat), out.labels.to(torch::kFloat),
            out.modality.to(torch::kFloat)};
-  const LossTerms l = multitask_loss(out, t, pos_weight_, cfg_.loss_weights);
+  const LossTerms l = multitask_loss(out, t, pos_weight_, cfg_.loss_weights, c_);
   l.total.backward();
+  c_.sum_gradients(net_->parameters());  // (this rank's share of the global loss: the sum is its gradient)
   if (cfg_.grad_clip > 0) {
     std::vector<torch::Tensor> ps;
     for (auto& p : net_->parameters())
@@ -369,8 +385,10 @@ StepLosses Trainer::train_step(const Batch& b) {
   opt_->step();
   ++step_;
   if (use_ema_) ema_update(ema_net_, net_, std::min(cfg_.ema_decay, (1.0 + step_) / (kEmaWarmup + step_)));
-  return {l.total.item<double>(), l.vessel.item<double>(), l.aneurysm.item<double>(), l.labels.item<double>(),
-          l.modality.item<double>()};
+  torch::Tensor terms = torch::stack({l.total, l.vessel, l.aneurysm, l.labels, l.modality}).detach().to(torch::kCPU);
+  c_.sum(terms);
+  const auto v = terms.to(torch::kDouble);
+  return {v[0].item<double>(), v[1].item<double>(), v[2].item<double>(), v[3].item<double>(), v[4].item<double>()};
 }
 
 EpochStats Trainer::train_epoch(int epoch, double lr, bool frozen) {
@@ -385,9 +403,10 @@ EpochStats Trainer::train_epoch(int epoch, double lr, bool frozen) {
   const auto weights = sampling_weights(train_labels_, cfg_.positive_oversampling);
   BatchLoader loader(*train_store_, cfg_, aug,
                      epoch_draws(weights, static_cast<size_t>(steps) * cfg_.batch_size, o_.seed, epoch),
-                     cfg_.batch_size, o_.seed, epoch, cfg_.loader_workers, cfg_.queue_length);
+                     cfg_.batch_size, o_.seed, epoch, cfg_.loader_workers, cfg_.queue_length, c_.rank(), c_.world());
   Progress progress("train: epoch " + std::to_string(epoch + 1) + "/" + std::to_string(schedule_epochs_),
-                    static_cast<int>(loader.batches()), o_.progress, "steps", Progress::Mode::TerminalOnly);
+                    static_cast<int>(loader.batches()), o_.progress && c_.main(), "steps",
+                    Progress::Mode::TerminalOnly);
   EpochStats s;
   net_->train();
   for (;;) {
@@ -395,7 +414,7 @@ EpochStats Trainer::train_epoch(int epoch, double lr, bool frozen) {
     auto b = loader.next();
     s.wait_s += seconds_since(t_wait);
     if (!b) break;
-    s.add(train_step(*b), b->cases.size());
+    s.add(train_step(*b), c_.world() > 1 ? static_cast<size_t>(cfg_.batch_size) : b->cases.size());
     char loss[32];
     std::snprintf(loss, sizeof loss, "loss %.4f", s.mean(&StepLosses::total));
     progress.update(s.steps, loss);
@@ -407,7 +426,9 @@ EpochStats Trainer::train_epoch(int epoch, double lr, bool frozen) {
 // One centred, unaugmented sample per validation case through the judged network (loss, vessel
 // Dice), and the case's 14 probabilities as prediction computes them: a Predictor over the network
 // in memory, without flips or the location prior, on the case's ROI input (made once per run).
-// `count` > 0: only the first `count` cases (a budgeted run times one case to plan its validations).
+// Each rank judges its share of the cases; the sums and probabilities are summed over the ranks.
+// `count` > 0: only the first `count` cases, on this rank alone (a budgeted run times one case to
+// plan its validations).
 Validation Trainer::validate(size_t count) {
   torch::NoGradGuard ng;
   MultiTaskUNet& net = judged();
@@ -418,23 +439,30 @@ Validation Trainer::validate(size_t count) {
   po.points.max_points = 0;
   Predictor predictor(info_, {net}, po);
   Validation v;
-  std::vector<std::array<int, kNumLabels>> truth;
-  std::vector<std::array<double, kNumLabels>> prob;
   AugmentOptions none;
   none.enabled = false;
-  double inter = 0, total = 0;
   const size_t n = count > 0 ? std::min(count, val_store_->size()) : val_store_->size();
-  for (size_t i = 0; i < n; ++i) {
+  const auto [lo, hi] = count > 0 ? std::pair<size_t, size_t>{0, n} : rank_share(n, c_.rank(), c_.world());
+  // per case: 14 probabilities and 14 labels; then the loss and the Dice sums (summed over the ranks)
+  torch::Tensor sums = torch::zeros({static_cast<int64_t>(n * 2 * kNumLabels + 3)}, torch::kDouble);
+  auto acc = sums.accessor<double, 1>();
+  double& loss = acc[static_cast<int64_t>(n * 2 * kNumLabels)];
+  double& inter = acc[static_cast<int64_t>(n * 2 * kNumLabels + 1)];
+  double& total = acc[static_cast<int64_t>(n * 2 * kNumLabels + 2)];
+  for (size_t i = lo; i < hi; ++i) {
     const auto c = val_store_->get(i);
     std::mt19937_64 rng(0);
     std::vector<Sample> s{make_sample(*c, cfg_, rng, none)};
     Batch b = collate(s, {i});
     const auto out = net->forward(b.image.to(dev_));
     Targets t{b.vessel.to(dev_), b.aneurysm.to(dev_), b.labels.to(dev_), b.modality.to(dev_), b.has_vessels.to(dev_)};
-    v.loss += multitask_loss(out, t, pos_weight_, cfg_.loss_weights).total.item<double>();
-    if (val_inputs_.size() <= i) val_inputs_.push_back(roi_input(c->image, c->roi_centre, cfg_, c->background));
-    prob.push_back(predictor.predict_roi(c->image, c->roi_centre, val_inputs_[i]).probability);
-    truth.push_back(c->labels);
+    loss += multitask_loss(out, t, pos_weight_, cfg_.loss_weights).total.item<double>();
+    if (!val_inputs_.count(i)) val_inputs_.emplace(i, roi_input(c->image, c->roi_centre, cfg_, c->background));
+    const auto p = predictor.predict_roi(c->image, c->roi_centre, val_inputs_.at(i)).probability;
+    for (int k = 0; k < kNumLabels; ++k) {
+      acc[static_cast<int64_t>(i * 2 * kNumLabels + k)] = p[k];
+      acc[static_cast<int64_t>(i * 2 * kNumLabels + kNumLabels + k)] = c->labels[k];
+    }
     if (c->has_vessels) {  // foreground Dice pooled over classes 1..13
       const auto pred = out.vessel.argmax(1).to(torch::kCPU);
       const auto gt = b.vessel;
@@ -442,7 +470,15 @@ Validation Trainer::validate(size_t count) {
       total += (pred > 0).sum().item<double>() + (gt > 0).sum().item<double>();
     }
   }
-  if (n) v.loss /= static_cast<double>(n);
+  if (count == 0) c_.sum(sums);
+  std::vector<std::array<int, kNumLabels>> truth(n);
+  std::vector<std::array<double, kNumLabels>> prob(n);
+  for (size_t i = 0; i < n; ++i)
+    for (int k = 0; k < kNumLabels; ++k) {
+      prob[i][k] = acc[static_cast<int64_t>(i * 2 * kNumLabels + k)];
+      truth[i][k] = static_cast<int>(acc[static_cast<int64_t>(i * 2 * kNumLabels + kNumLabels + k)]);
+    }
+  if (n) v.loss = loss / static_cast<double>(n);
   if (total > 0) v.vessel_dice = inter / total;
   v.score = competition_score(truth, prob);
   v.selection = selection_score(v.score);
@@ -454,6 +490,7 @@ Validation Trainer::validate(size_t count) {
 // and summary on the console.
 void Trainer::end_epoch(int epoch, double lr, bool frozen, const EpochStats& s, double epoch_s, bool validated,
                         const Validation& v, bool improved) {
+  if (!c_.main()) return;
   const double elapsed = budget_->elapsed_s();
   const bool has_val = val_store_->size() > 0;
   json rec = {{"epoch", epoch + 1},
@@ -480,7 +517,8 @@ void Trainer::end_epoch(int epoch, double lr, bool frozen, const EpochStats& s, 
                      {"seed", o_.seed},
                      {"configuration", cfg_.name},
                      {"fold", o_.fold},
-                     {"in_channels", in_channels_}};
+                     {"in_channels", in_channels_},
+                     {"world_size", c_.world()}};
   save_checkpoint(last_file_, net_, use_ema_ ? &ema_net_ : nullptr, *opt_, meta);
   if (improved) save_checkpoint(best_file_, net_, use_ema_ ? &ema_net_ : nullptr, *opt_, meta);
   {
@@ -500,6 +538,13 @@ void Trainer::end_epoch(int epoch, double lr, bool frozen, const EpochStats& s, 
                s.mean(&StepLosses::total), val, s.samples / std::max(1e-9, s.train_s), elapsed);
 }
 
+std::vector<int64_t> Trainer::rank0(std::vector<int64_t> v) const {
+  if (c_.world() == 1) return v;
+  torch::Tensor t = torch::tensor(v, torch::kLong);
+  c_.broadcast(t);
+  return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+}
+
 TrainResult Trainer::run() {
   // Prepare the run (the time budget counts the set-up)
   const auto t_start = SteadyClock::now();
@@ -514,15 +559,18 @@ TrainResult Trainer::run() {
   resume();
   spdlog::info(
       "training {} fold {}/{}: {} training and {} validation cases ({}), {} input channel(s), {} steps of {} per "
-      "epoch, up to {} epochs{}, {} on {} thread(s)",
+      "epoch, up to {} epochs{}, {} on {} thread(s){}",
       cfg_.name, o_.fold, folds_.k, train_store_->size(), val_store_->size(),
       train_store_->preloaded() ? "in memory" : "read per sample", in_channels_, steps_per_epoch(), cfg_.batch_size,
       cfg_.epochs, budget_->enabled() ? fmt::format(" within {:.0f} s", budget_->budget_s()) : std::string(),
-      cfg_.device, torch::get_num_threads());
-  if (budget_->enabled() && has_val) {  // a validation's cost, from one case (whose ROI input is kept)
+      cfg_.device, torch::get_num_threads(),
+      c_.world() > 1 ? fmt::format(" per rank, {} ranks", c_.world()) : std::string());
+  // A validation's cost, from one case on rank 0 (whose ROI input is kept), times its share of the cases.
+  if (budget_->enabled() && has_val && c_.main()) {
     const auto t = SteadyClock::now();
     validate(1);
-    budget_->set_validation_s(seconds_since(t) * static_cast<double>(val_store_->size()));
+    const auto [lo, hi] = rank_share(val_store_->size(), 0, c_.world());
+    budget_->set_validation_s(seconds_since(t) * static_cast<double>(hi - lo));
   }
   TrainResult r;
   r.run_dir = run_dir_;
@@ -533,23 +581,28 @@ TrainResult Trainer::run() {
     const double lr = schedule(cfg_, epoch, schedule_epochs_);
     const EpochStats s = train_epoch(epoch, lr, frozen);
     // Validation: on the run's last epoch, else every epoch (budgeted: every few)
-    const bool last = epoch + 1 >= std::min(cfg_.epochs, schedule_epochs_) || budget_->no_room_for_another(s.train_s);
-    const bool validating = has_val && (last || budget_->periodic_validation(epoch, start_epoch_));
+    bool last = epoch + 1 >= std::min(cfg_.epochs, schedule_epochs_) || budget_->no_room_for_another(s.train_s);
+    bool validating = has_val && (last || budget_->periodic_validation(epoch, start_epoch_));
+    if (c_.world() > 1) {  // rank 0's clock decides
+      const auto d = rank0({last, validating});
+      last = d[0], validating = d[1];
+    }
     Validation v;
     if (validating) {
       const auto t_val = SteadyClock::now();
       v = validate();
       budget_->set_validation_s(seconds_since(t_val));
     }
-    if (has_val && !validating && budget_->retime_validation(epoch, start_epoch_)) {
+    if (c_.main() && has_val && !validating && budget_->retime_validation(epoch, start_epoch_)) {
       const auto t_case = SteadyClock::now();
       validate(1);
-      budget_->retimed_validation_s(seconds_since(t_case) * static_cast<double>(val_store_->size()), s.train_s);
+      const auto [lo, hi] = rank_share(val_store_->size(), 0, c_.world());
+      budget_->retimed_validation_s(seconds_since(t_case) * static_cast<double>(hi - lo), s.train_s);
     }
     const bool improved = !has_val || (validating && v.selection > best_);
     if (improved && has_val) best_ = v.selection;
-    schedule_epochs_ =
-        budget_->fit_schedule(epoch, start_epoch_, s.train_s, validating && last, schedule_epochs_, cfg_.epochs);
+    schedule_epochs_ = static_cast<int>(rank0(
+        {budget_->fit_schedule(epoch, start_epoch_, s.train_s, validating && last, schedule_epochs_, cfg_.epochs)})[0]);
     // Checkpoint and log
     end_epoch(epoch, lr, frozen, s, seconds_since(t_epoch), validating, v, improved);
     r.epochs_done = epoch + 1;

@@ -8,10 +8,18 @@
 //   WORK/runs/<configuration>/fold_<k>/best.pt   when the validation selection score improves
 //   WORK/runs/<configuration>/fold_<k>/log.jsonl one line per epoch
 // Random numbers come from (seed, epoch, position) only, so `--resume` continues exactly.
+// Data-parallel (TrainOptions::collective of several ranks): the plans' batch is the global batch,
+// each rank makes and trains on its share of it (the same samples at the same global positions),
+// gradients are summed over the ranks, validation cases are shared out and the results summed, the
+// time budget's decisions are rank 0's, and rank 0 alone writes the run folder. The result is that
+// of one process (to float rounding), and a run resumes with any number of ranks.
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
+
+#include "train/collective.hpp"
 
 namespace aneura {
 
@@ -35,6 +43,7 @@ struct TrainOptions {
   int freeze_encoder_epochs = 0;
   double encoder_lr_multiplier = 1.0;
   bool progress = true;
+  std::shared_ptr<const Collective> collective;  // the ranks of a data-parallel run; null: one process
 };
 
 struct TrainResult {
@@ -47,7 +56,7 @@ struct TrainResult {
 
 // Throws Error: Usage (unknown model/configuration, bad fold, device without CUDA), InputNotFound
 // (no cases, no checkpoint to resume), CorruptInput (unreadable checkpoint or case), NoDicom (an
-// empty training set).
+// empty training set), Distributed (another rank stopped or did not answer).
 TrainResult train(const TrainOptions& o);
 
 }  // namespace aneura

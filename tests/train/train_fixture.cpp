@@ -4,6 +4,8 @@
 
 #include "dataset/case_cache.hpp"
 #include "dataset/rsna.hpp"
+#include "model/checkpoint.hpp"
+#include "model/registry.hpp"
 #include "synth/dataset.hpp"
 #include "train/folds.hpp"
 
@@ -40,6 +42,14 @@ void write_test_plans(const fs::path& work, const Configuration& c) {
   p.global = json::object();
   p.raw[c.name] = configuration_to_json(c);
   write_plans(p, work / "plans.json");
+}
+
+std::vector<torch::Tensor> weights_of(const fs::path& checkpoint, const ModelInfo& info, bool encoder_only) {
+  MultiTaskUNet net = build_model(info.cfg, info.in_channels);
+  load_weights(checkpoint, net, false);
+  std::vector<torch::Tensor> out;
+  for (const auto& p : encoder_only ? encoder_parameters(net) : net->parameters()) out.push_back(p.detach().clone());
+  return out;
 }
 
 test::TempDir* TrainOnSynth::dir_ = nullptr;

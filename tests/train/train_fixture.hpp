@@ -3,9 +3,13 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <torch/torch.h>
+
 #include <filesystem>
 #include <string>
+#include <vector>
 
+#include "infer/model_info.hpp"
 #include "plan/plans.hpp"
 #include "support/series_fixture.hpp"
 
@@ -14,6 +18,9 @@ namespace aneura {
 // A tiny network that sees the whole ROI at once (not windowed), one fold, no EMA.
 Configuration tiny_config();
 void write_test_plans(const std::filesystem::path& work, const Configuration& c);
+// The raw (not EMA) weights of a checkpoint: all of them, or the encoder's only.
+std::vector<torch::Tensor> weights_of(const std::filesystem::path& checkpoint, const ModelInfo& info,
+                                      bool encoder_only = false);
 
 class TrainOnSynth : public ::testing::Test {
  protected:

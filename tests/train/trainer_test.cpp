@@ -86,15 +86,6 @@ TEST_F(TrainOnSynth, OverfitsATinyNetworkToPerfectTrainingAuc) {
   EXPECT_EQ(*auc, 1.0);
 }
 
-// The raw (not EMA) weights of a checkpoint: all of them, or the encoder's only.
-std::vector<torch::Tensor> weights_of(const fs::path& checkpoint, const ModelInfo& info, bool encoder_only = false) {
-  MultiTaskUNet net = build_model(info.cfg, info.in_channels);
-  load_weights(checkpoint, net, false);
-  std::vector<torch::Tensor> out;
-  for (const auto& p : encoder_only ? encoder_parameters(net) : net->parameters()) out.push_back(p.detach().clone());
-  return out;
-}
-
 // As users resume: a new process continues from last.pt (the CLI, one LibTorch thread).
 TEST_F(TrainOnSynth, ResumeContinuesExactly) {
   const fs::path a = fresh_work("resume_a"), b = fresh_work("resume_b");

@@ -35,7 +35,7 @@ torch::Tensor Collective::global_count(const torch::Tensor& x) const {
   return y.to(x.device());
 }
 
-void Collective::sum_gradients(const std::vector<torch::Tensor>&) const {}
+void Collective::sum_gradients(const std::vector<torch::Tensor>&, torch::Tensor) const {}
 
 const Collective& local_collective() {
   static const Collective c;

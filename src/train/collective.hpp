@@ -22,8 +22,9 @@ class Collective {
   virtual void max(torch::Tensor&) const {}
   virtual void broadcast(torch::Tensor&) const {}  // rank 0's values
   virtual void barrier() const {}
-  // Sums each defined gradient over the ranks, in buckets (the same parameters on every rank).
-  virtual void sum_gradients(const std::vector<torch::Tensor>& params) const;
+  // Sums each defined gradient over the ranks, in buckets (the same parameters on every rank), and
+  // `also` (a small tensor, in place) with the first bucket.
+  virtual void sum_gradients(const std::vector<torch::Tensor>& params, torch::Tensor also = {}) const;
 
   // The global sum of `x` as part of the loss (differentiable): forward sums over the ranks; the
   // gradient of a term that every rank computes from the global sum and adds to its loss divided by

@@ -124,10 +124,15 @@ class GlooCollective : public Collective {
     torch::Tensor t = torch::zeros({1});
     sum(t);  // (Gloo's barrier does not report a lost peer on every version: an all-reduce does)
   }
-  void sum_gradients(const std::vector<torch::Tensor>& params) const override {
+  void sum_gradients(const std::vector<torch::Tensor>& params, torch::Tensor also) const override {
     std::vector<torch::Tensor> grads;
     for (const auto& p : params)
       if (p.grad().defined()) grads.push_back(p.grad());
+    torch::Tensor moved;  // `also` beside the first gradients
+    if (also.defined()) {
+      moved = grads.empty() ? also.clone() : also.to(grads[0].options());
+      grads.insert(grads.begin(), moved);
+    }
     size_t begin = 0;
     while (begin < grads.size()) {
       size_t end = begin, bytes = 0;
@@ -145,6 +150,7 @@ class GlooCollective : public Collective {
       }
       begin = end;
     }
+    if (also.defined()) also.copy_(moved);
   }
 
  private:

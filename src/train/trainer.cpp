@@ -375,7 +375,9 @@ StepLosses Trainer::train_step(const Batch& b) {
            out.modality.to(torch::kFloat)};
   const LossTerms l = multitask_loss(out, t, pos_weight_, cfg_.loss_weights, c_);
   l.total.backward();
-  c_.sum_gradients(net_->parameters());  // (this rank's share of the global loss: the sum is its gradient)
+  // this rank's shares of the global loss: their sums are its terms and its gradient (one collective)
+  torch::Tensor terms = torch::stack({l.total, l.vessel, l.aneurysm, l.labels, l.modality}).detach().to(torch::kCPU);
+  c_.sum_gradients(net_->parameters(), terms);
   if (cfg_.grad_clip > 0) {
     std::vector<torch::Tensor> ps;
     for (auto& p : net_->parameters())
@@ -385,8 +387,6 @@ StepLosses Trainer::train_step(const Batch& b) {
   opt_->step();
   ++step_;
   if (use_ema_) ema_update(ema_net_, net_, std::min(cfg_.ema_decay, (1.0 + step_) / (kEmaWarmup + step_)));
-  torch::Tensor terms = torch::stack({l.total, l.vessel, l.aneurysm, l.labels, l.modality}).detach().to(torch::kCPU);
-  c_.sum(terms);
   const auto v = terms.to(torch::kDouble);
   return {v[0].item<double>(), v[1].item<double>(), v[2].item<double>(), v[3].item<double>(), v[4].item<double>()};
 }

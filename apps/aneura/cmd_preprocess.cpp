@@ -5,6 +5,7 @@
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "core/progress.hpp"
+#include "core/shard.hpp"
 #include "dataset/sources.hpp"
 
 namespace aneura::app {
@@ -12,7 +13,7 @@ namespace aneura::app {
 namespace {
 
 struct PreprocessArgs {
-  std::string data, work, interp = "linear";
+  std::string data, work, interp = "linear", shard;
   double spacing = 1.0;
   unsigned workers = 0;
   bool no_crop = false, quiet = false;
@@ -23,6 +24,15 @@ int run_preprocess(PreprocessArgs& a) {
   a.o.harmonize.spacing = {a.spacing, a.spacing, a.spacing};
   a.o.harmonize.interp = a.interp == "bspline" ? Interp::BSpline : Interp::Linear;
   a.o.harmonize.crop = !a.no_crop;
+  Shard shard;
+  if (!a.shard.empty()) {
+    shard = parse_shard(a.shard);
+  } else if (const auto array = slurm_array_shard([](const std::string& k) -> std::optional<std::string> {
+               const char* v = std::getenv(k.c_str());
+               return v ? std::optional<std::string>(v) : std::nullopt;
+             })) {
+    shard = *array;
+  }
   std::vector<CaseJob> jobs;
   const SourceKind kind = detect_source(a.data);
   RsnaDataset d;  // outlives the jobs that refer to it
@@ -34,17 +44,25 @@ int run_preprocess(PreprocessArgs& a) {
   } else {
     jobs = kind == SourceKind::Nifti ? nifti_jobs(a.data, a.work, a.o) : deeplesion_jobs(a.data, a.work, a.o);
   }
-  Progress bar("preprocess", static_cast<int>(jobs.size()), !a.quiet);
+  size_t mine = jobs.size();
+  if (!shard.all()) {
+    std::vector<std::string> ids;
+    for (const auto& j : jobs) ids.push_back(j.id);
+    mine = shard.select(ids).size();
+    std::cerr << "preprocess: shard " << shard.index << " of " << shard.count << ": " << mine << " of " << jobs.size()
+              << " series\n";
+  }
+  Progress bar("preprocess", static_cast<int>(mine), !a.quiet);
   auto progress = [&](int done, int, const CaseOutcome& r) {
     if (r.status == "failed") std::fprintf(stderr, "\nfailed: %s: %s\n", r.id.c_str(), r.reason.c_str());
     bar.update(done);
   };
   const unsigned workers = a.workers ? a.workers : default_threads();
-  const PreprocessSummary s = run_case_jobs(jobs, a.work, workers, a.o.qa_cases, progress);
+  const PreprocessSummary s = run_case_jobs(jobs, a.work, workers, a.o.qa_cases, progress, shard);
   // what prediction needs to harmonize a new series the same way
   write_preprocess_params(a.work, a.o.harmonize);
   std::cerr << "preprocess: " << s.ok << " built, " << s.skipped << " already there, " << s.failed
-            << " failed; cases in " << a.work << "/cases, log in " << a.work << "/manifest.jsonl\n";
+            << " failed; cases in " << a.work << "/cases, log in " << manifest_file(a.work, shard).string() << "\n";
   return s.failed ? static_cast<int>(ErrorCode::Partial) : 0;
 }
 
@@ -80,6 +98,8 @@ void add_preprocess(CLI::App& app, Action& action) {
                 "Also write slices_224.nii + windows_2p5d.json (5-slice windows at 224x224, a 2.5D baseline input)");
   cmd->add_flag("--export-png", args->o.exports.png, "Also write png/<k>.png axial slices per case");
   cmd->add_flag("--no-crop", args->no_crop, "Keep the whole field of view (no crop to the head)");
+  cmd->add_option("--shard", args->shard,
+                  "I/N: only share I of N of the series (0 <= I < N; default in a SLURM job array: its task's)");
   cmd->add_flag("-q,--quiet", args->quiet, "No progress line");
   cmd->callback([&action, args] { action = [args] { return run_preprocess(*args); }; });
 }

@@ -228,13 +228,26 @@ NyulModel nyul_for_dataset(const RsnaDataset& d, const fs::path& work, const Cas
   return m;
 }
 
-PreprocessSummary run_case_jobs(const std::vector<CaseJob>& jobs, const fs::path& work, unsigned workers, int qa_cases,
-                                const std::function<void(int, int, const CaseOutcome&)>& progress) {
+fs::path manifest_file(const fs::path& work, const Shard& shard) {
+  return work / (shard.all() ? std::string("manifest.jsonl") : "manifest.shard-" + shard.name() + ".jsonl");
+}
+
+PreprocessSummary run_case_jobs(const std::vector<CaseJob>& all_jobs, const fs::path& work, unsigned workers,
+                                int qa_cases, const std::function<void(int, int, const CaseOutcome&)>& progress,
+                                const Shard& shard) {
   std::error_code ec;
   fs::create_directories(work / "cases", ec);
   if (ec) throw Error(ErrorCode::OutputFailed, "cannot create the work folder: " + ec.message(), work.string());
-  std::ofstream manifest(work / "manifest.jsonl", std::ios::app);
-  if (!manifest) throw Error(ErrorCode::OutputFailed, "cannot write manifest.jsonl", work.string());
+  const fs::path manifest_path = manifest_file(work, shard);
+  std::ofstream manifest(manifest_path, std::ios::app);
+  if (!manifest) throw Error(ErrorCode::OutputFailed, "cannot write the manifest", manifest_path.string());
+  std::vector<std::string> ids;
+  for (const auto& j : all_jobs) ids.push_back(j.id);
+  const auto mine = shard.select(ids);
+  const std::set<std::string> owned(mine.begin(), mine.end());
+  std::vector<CaseJob> jobs;
+  for (const auto& j : all_jobs)
+    if (owned.count(j.id)) jobs.push_back(j);
   // Cases run in parallel; each uses one ITK thread so the workers do not oversubscribe cores.
   itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(1);
   PreprocessSummary sum;
@@ -243,7 +256,7 @@ PreprocessSummary run_case_jobs(const std::vector<CaseJob>& jobs, const fs::path
   const int total = static_cast<int>(jobs.size());
   // QA sample: the ids with the smallest hashes (random-looking, stable across runs).
   std::vector<std::pair<size_t, std::string>> ranked;
-  for (const auto& j : jobs) ranked.emplace_back(std::hash<std::string>{}(j.id), j.id);
+  for (const auto& j : all_jobs) ranked.emplace_back(std::hash<std::string>{}(j.id), j.id);
   std::sort(ranked.begin(), ranked.end());
   std::set<std::string> qa;
   for (int i = 0; i < std::min<int>(qa_cases, static_cast<int>(ranked.size())); ++i) qa.insert(ranked[i].second);

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/shard.hpp"
 #include "dataset/exports.hpp"
 #include "dataset/rsna.hpp"
 #include "harmonize/pipeline.hpp"
@@ -74,9 +75,15 @@ struct CaseJob {
 
 // Runs jobs `workers` at a time: finished cases are skipped, failures recorded and the batch
 // goes on, WORK/manifest.jsonl gets one line per job, QA pictures for `qa_cases` jobs drawn at
-// random (the same ones for the same ids).
+// random (the same ones for the same ids). With a `shard` of several, only its share of the jobs
+// (core/shard.hpp) runs and its lines go to WORK/manifest.shard-<i>-of-<n>.jsonl, so shards
+// running at once never write the same file; the QA cases are those the whole batch would draw.
 PreprocessSummary run_case_jobs(const std::vector<CaseJob>& jobs, const std::filesystem::path& work, unsigned workers,
-                                int qa_cases, const std::function<void(int, int, const CaseOutcome&)>& progress = {});
+                                int qa_cases, const std::function<void(int, int, const CaseOutcome&)>& progress = {},
+                                const Shard& shard = {});
+
+// The manifest a shard writes (WORK/manifest.jsonl for the whole batch).
+std::filesystem::path manifest_file(const std::filesystem::path& work, const Shard& shard = {});
 
 // All series, `workers` at a time; finished cases are skipped; WORK/manifest.jsonl gets one line
 // per series (id, status, reason, seconds). QA pictures for o.qa_cases series drawn at random (the

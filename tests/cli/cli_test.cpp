@@ -209,5 +209,72 @@ TEST(Cli, PreprocessBuildsCasesAndSaysPartialOnFailures) {
   EXPECT_EQ(run("preprocess " + (dir.path / "nothing").string() + " " + work).code, 9);
 }
 
+// Sharded preprocessing: 3 shards (one through a SLURM job array's variables), then a plain run,
+// give the cases, QA pictures and manifest lines of one plain run; each series is built once.
+TEST(Cli, PreprocessShardsThenAPlainRunEqualOnePlainRun) {
+  test::TempDir dir("cli_shard");
+  const std::string data = (dir.path / "data").string(), sharded = (dir.path / "sharded").string(),
+                    plain = (dir.path / "plain").string();
+  ASSERT_EQ(run("synth " + data + " --n 7 --size tiny --seed 6 -q").code, 0);
+  const std::string opts = " --spacing 3 --qa 3 --workers 1 -q";
+  CliRun r = run("preprocess " + data + " " + sharded + opts + " --shard 0/3");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("shard 0 of 3: 3 of 7 series"), std::string::npos) << r.out;
+  r = run_with_env("SLURM_ARRAY_TASK_ID=11 SLURM_ARRAY_TASK_MIN=10 SLURM_ARRAY_TASK_COUNT=3",
+                   "preprocess " + data + " " + sharded + opts);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("shard 1 of 3: 2 of 7 series"), std::string::npos) << r.out;
+  ASSERT_EQ(run("preprocess " + data + " " + sharded + opts + " --shard 2/3").code, 0);
+  r = run("preprocess " + data + " " + sharded + opts);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("0 built, 7 already there, 0 failed"), std::string::npos) << r.out;
+  ASSERT_EQ(run("preprocess " + data + " " + plain + opts).code, 0);
+  auto listing = [](const fs::path& d) {
+    std::set<std::string> names;
+    if (fs::exists(d))
+      for (const auto& e : fs::directory_iterator(d)) names.insert(e.path().filename().string());
+    return names;
+  };
+  const auto ids = listing(fs::path(plain) / "cases");
+  ASSERT_EQ(ids.size(), 7u);
+  EXPECT_EQ(listing(fs::path(sharded) / "cases"), ids);
+  EXPECT_EQ(listing(fs::path(plain) / "qa").size(), 3u);
+  EXPECT_EQ(listing(fs::path(sharded) / "qa"), listing(fs::path(plain) / "qa"));
+  auto bytes = [](const fs::path& f) {
+    std::ifstream in(f, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  auto without_seconds = [&](const fs::path& f) {
+    auto j = nlohmann::json::parse(bytes(f));
+    j.erase("seconds");
+    return j;
+  };
+  for (const auto& id : ids) {
+    EXPECT_EQ(bytes(fs::path(sharded) / "cases" / id / "image.nii"),
+              bytes(fs::path(plain) / "cases" / id / "image.nii"))
+        << id;
+    EXPECT_EQ(without_seconds(fs::path(sharded) / "cases" / id / "case.json"),
+              without_seconds(fs::path(plain) / "cases" / id / "case.json"))
+        << id;
+  }
+  // every series built exactly once, by one shard, each shard in its own manifest
+  std::multiset<std::string> built;
+  for (const char* m : {"manifest.shard-0-of-3.jsonl", "manifest.shard-1-of-3.jsonl", "manifest.shard-2-of-3.jsonl"}) {
+    std::ifstream in(fs::path(sharded) / m);
+    ASSERT_TRUE(in) << m;
+    for (std::string line; std::getline(in, line);) {
+      const auto j = nlohmann::json::parse(line);
+      EXPECT_EQ(j["status"], "ok") << line;
+      built.insert(j["id"].get<std::string>());
+    }
+  }
+  EXPECT_EQ(built, std::multiset<std::string>(ids.begin(), ids.end()));
+  // bad shards
+  for (const char* bad : {"3/3", "1/0", "a/b", "1", "-1/2"})
+    EXPECT_EQ(run("preprocess " + data + " " + sharded + " --shard " + bad).code, 2) << bad;
+  EXPECT_EQ(run_with_env("SLURM_ARRAY_TASK_ID=5 SLURM_ARRAY_TASK_COUNT=3", "preprocess " + data + " " + sharded).code,
+            2);
+}
+
 }  // namespace
 }  // namespace aneura

@@ -1,4 +1,5 @@
 // aneura predict (in the network library, libaneura_nn: commands that run a network).
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -8,6 +9,7 @@
 #include "apps/aneura/commands.hpp"
 #include "core/error.hpp"
 #include "core/parallel.hpp"
+#include "core/shard.hpp"
 #include "dataset/rsna.hpp"
 #include "infer/batch.hpp"
 #include "model/network.hpp"
@@ -20,7 +22,7 @@ namespace {
 
 struct PredictArgs {
   std::string model, data, out, points, device = "cpu", checkpoint = "last", probabilities = "heatmap";
-  std::string thick_model;
+  std::string thick_model, shard;
   double thick_slice_mm = 2;
   std::vector<std::string> series;
   std::vector<int> folds;
@@ -39,6 +41,16 @@ int run_predict(const PredictArgs& a) {
     for (const auto& e : d.series) dirs.push_back(d.series_dir(e.uid));
   }
   if (dirs.empty()) throw Error(ErrorCode::Usage, "no series: give SERIES_DIR arguments or --data DATA");
+  const Shard shard = command_shard(a.shard);
+  if (!shard.all()) {
+    std::vector<std::string> names;
+    for (const auto& d : dirs) names.push_back(d.string());
+    const size_t all = dirs.size();
+    const auto mine = shard.select(names);
+    dirs.assign(mine.begin(), mine.end());
+    std::cerr << "predict: shard " << shard.index << " of " << shard.count << ": " << dirs.size() << " of " << all
+              << " series -> " << shard_file(a.out, shard).string() << " (then: aneura merge " << a.out << ")\n";
+  }
   PredictOptions po;
   po.folds = a.folds;
   po.flip_tta = !a.no_tta;
@@ -57,6 +69,7 @@ int run_predict(const PredictArgs& a) {
   BatchOptions bo;
   bo.csv = a.out;
   bo.points = a.points.empty() ? bo.csv.parent_path() / (bo.csv.stem().string() + "_points") : fs::path(a.points);
+  bo.csv = shard_file(bo.csv, shard);  // (every shard's series JSON in the one points folder)
   bo.maps = a.heatmaps;
   bo.on_series = [&a](size_t, const fs::path& dir, const SeriesPrediction& p) {
     if (p.fallback)
@@ -74,7 +87,7 @@ int run_predict(const PredictArgs& a) {
                       : std::string())
             << "\n";
   const BatchResult r = predict_batch(predictor, dirs, bo);
-  const double n = static_cast<double>(r.series);
+  const double n = std::max<double>(1, static_cast<double>(r.series));
   std::fprintf(stderr,
                "predict: %zu series in %.1f s (%.2f s/series: read %.2f, harmonize %.2f, roi %.2f, network %.2f); %d "
                "fallback(s) -> %s, points in %s\n",
@@ -126,6 +139,9 @@ void add_predict(CLI::App& app, Action& action) {
   cmd->add_flag("--heatmaps", a->heatmaps,
                 "Also write <uid>_roi.nii, <uid>_heatmap.nii (1 - p(background)) and <uid>_vessels.nii (territories) "
                 "for aneura report and evaluate");
+  cmd->add_option("--shard", a->shard,
+                  "I/N: only share I of N of the series (sorted by folder), written to <output>.shard-I-of-N.csv; "
+                  "`aneura merge <output>` joins the parts (default in a SLURM job array: its task's)");
   cmd->add_flag("-q,--quiet", a->quiet, "No line per series");
   cmd->callback([&action, a] { action = [a] { return run_predict(*a); }; });
 }

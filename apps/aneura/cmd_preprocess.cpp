@@ -24,15 +24,7 @@ int run_preprocess(PreprocessArgs& a) {
   a.o.harmonize.spacing = {a.spacing, a.spacing, a.spacing};
   a.o.harmonize.interp = a.interp == "bspline" ? Interp::BSpline : Interp::Linear;
   a.o.harmonize.crop = !a.no_crop;
-  Shard shard;
-  if (!a.shard.empty()) {
-    shard = parse_shard(a.shard);
-  } else if (const auto array = slurm_array_shard([](const std::string& k) -> std::optional<std::string> {
-               const char* v = std::getenv(k.c_str());
-               return v ? std::optional<std::string>(v) : std::nullopt;
-             })) {
-    shard = *array;
-  }
+  const Shard shard = command_shard(a.shard);
   std::vector<CaseJob> jobs;
   const SourceKind kind = detect_source(a.data);
   RsnaDataset d;  // outlives the jobs that refer to it

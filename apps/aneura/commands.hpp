@@ -21,6 +21,7 @@ void add_plan(CLI::App& app, Action& action);      // fingerprint + plan
 void add_evaluate(CLI::App& app, Action& action);  // evaluate + report
 void add_demo(CLI::App& app, Action& action);
 void add_launch(CLI::App& app, Action& action);  // the ranks of a data-parallel train
+void add_merge(CLI::App& app, Action& action);   // the parts of a sharded predict
 // In the network library:
 void add_train(CLI::App& app, Action& action);
 void add_predict(CLI::App& app, Action& action);

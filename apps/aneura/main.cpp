@@ -22,6 +22,7 @@ int run_cli(const std::vector<std::string>& args) {
   add_evaluate(app, action);
   add_demo(app, action);
   add_launch(app, action);
+  add_merge(app, action);
   return run_app(app, action, args);
 }
 

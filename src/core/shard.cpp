@@ -1,6 +1,7 @@
 #include "core/shard.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "core/error.hpp"
 
@@ -24,6 +25,11 @@ std::vector<std::string> Shard::select(std::vector<std::string> names) const {
   return out;
 }
 
+std::filesystem::path shard_file(const std::filesystem::path& file, const Shard& shard) {
+  if (shard.all()) return file;
+  return file.parent_path() / (file.stem().string() + ".shard-" + shard.name() + file.extension().string());
+}
+
 Shard parse_shard(const std::string& text) {
   const auto slash = text.find('/');
   const auto i = slash == std::string::npos ? std::nullopt : to_int(text.substr(0, slash));
@@ -43,6 +49,15 @@ std::optional<Shard> slurm_array_shard(const std::function<std::optional<std::st
                                       (min ? *min : std::string("0")) + " + SLURM_ARRAY_TASK_COUNT=" + *count +
                                       " (a job array's tasks must be numbered consecutively)");
   return Shard{*i - *lo, *n};
+}
+
+Shard command_shard(const std::string& option) {
+  if (!option.empty()) return parse_shard(option);
+  const auto array = slurm_array_shard([](const std::string& k) -> std::optional<std::string> {
+    const char* v = std::getenv(k.c_str());
+    return v ? std::optional<std::string>(v) : std::nullopt;
+  });
+  return array ? *array : Shard{};
 }
 
 }  // namespace aneura

@@ -229,7 +229,7 @@ NyulModel nyul_for_dataset(const RsnaDataset& d, const fs::path& work, const Cas
 }
 
 fs::path manifest_file(const fs::path& work, const Shard& shard) {
-  return work / (shard.all() ? std::string("manifest.jsonl") : "manifest.shard-" + shard.name() + ".jsonl");
+  return shard_file(work / "manifest.jsonl", shard);
 }
 
 PreprocessSummary run_case_jobs(const std::vector<CaseJob>& all_jobs, const fs::path& work, unsigned workers,

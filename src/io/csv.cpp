@@ -1,8 +1,14 @@
 #include "io/csv.hpp"
 
 #include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
 
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/shard.hpp"
 
 namespace aneura {
 
@@ -58,6 +64,70 @@ CsvTable read_csv(const std::filesystem::path& file) {
   }
   if (t.header.empty()) throw Error(ErrorCode::CorruptInput, "CSV file is empty", file.string());
   return t;
+}
+
+size_t merge_shard_csvs(const std::filesystem::path& out) {
+  namespace fs = std::filesystem;
+  const fs::path dir = out.parent_path().empty() ? fs::path(".") : out.parent_path();
+  const std::regex part_name(std::regex_replace(out.stem().string(), std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
+                             R"(\.shard-([0-9]+)-of-([0-9]+))" +
+                             std::regex_replace(out.extension().string(), std::regex(R"([.])"), R"(\.)"));
+  std::map<int, fs::path> parts;
+  std::set<int> counts;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::smatch m;
+    const std::string name = it->path().filename().string();
+    if (!std::regex_match(name, m, part_name)) continue;
+    counts.insert(std::stoi(m[2].str()));
+    parts[std::stoi(m[1].str())] = it->path();
+  }
+  if (parts.empty())
+    throw Error(ErrorCode::InputNotFound,
+                "no shard parts to merge (" + out.stem().string() + ".shard-I-of-N" + out.extension().string() + ")",
+                dir.string());
+  if (counts.size() > 1)
+    throw Error(ErrorCode::CorruptInput,
+                "shard parts of different shard counts (" + std::to_string(*counts.begin()) + " and " +
+                    std::to_string(*counts.rbegin()) + ")",
+                dir.string());
+  const int n = *counts.begin();
+  std::vector<CsvTable> tables;
+  for (int i = 0; i < n; ++i) {
+    const fs::path expected = shard_file(out, Shard{i, n});
+    if (!parts.count(i)) throw Error(ErrorCode::InputNotFound, "shard part missing", expected.string());
+    tables.push_back(read_csv(expected));
+    if (tables.back().header != tables.front().header)
+      throw Error(ErrorCode::CorruptInput, "the header differs from part 0's", expected.string());
+  }
+  std::ostringstream text;
+  auto line = [&](const std::vector<std::string>& fields) {
+    for (size_t k = 0; k < fields.size(); ++k) {
+      const std::string& f = fields[k];
+      const bool quote = f.find_first_of(",\"\n") != std::string::npos;
+      text << (k ? "," : "") << (quote ? "\"" + std::regex_replace(f, std::regex("\""), "\"\"") + "\"" : f);
+    }
+    text << "\n";
+  };
+  line(tables.front().header);
+  std::set<std::string> keys;
+  size_t rows = 0;
+  for (size_t r = 0;; ++r) {
+    bool any = false;
+    for (int i = 0; i < n; ++i) {
+      if (r >= tables[i].rows.size()) continue;
+      any = true;
+      const auto& row = tables[i].rows[r];
+      if (!row.empty() && !keys.insert(row[0]).second)
+        throw Error(ErrorCode::CorruptInput, "'" + row[0] + "' appears in more than one row",
+                    shard_file(out, Shard{i, n}).string());
+      line(row);
+      ++rows;
+    }
+    if (!any) break;
+  }
+  write_text_atomically(out, text.str());
+  return rows;
 }
 
 }  // namespace aneura

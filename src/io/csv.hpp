@@ -20,4 +20,12 @@ struct CsvTable {
 // Reads a CSV file with a header row; every row must have the header's field count.
 CsvTable read_csv(const std::filesystem::path& file);
 
+// Merges the parts that the N shards of a batch wrote beside `out` (name.shard-I-of-N.ext,
+// core/shard.hpp) into `out`, atomically: every part 0..N-1 must be there with the same header,
+// and a first-column key may appear once only. Part I held items I, I + N, ... of the batch's
+// sorted items, so the rows are taken in turn from each part, which restores that order.
+// Returns the number of rows. Throws Error(InputNotFound) naming a missing part, (CorruptInput)
+// for different headers, parts of different N or a repeated key, (OutputFailed).
+size_t merge_shard_csvs(const std::filesystem::path& out);
+
 }  // namespace aneura

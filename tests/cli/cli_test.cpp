@@ -276,5 +276,35 @@ TEST(Cli, PreprocessShardsThenAPlainRunEqualOnePlainRun) {
             2);
 }
 
+// `aneura merge`: the parts of a sharded predict, row k of part i being item i + k N of the batch.
+TEST(Cli, MergeJoinsShardPartsInTheBatchOrderAndRefusesBadSets) {
+  test::TempDir dir("cli_merge");
+  auto part = [&](const std::string& name, const std::string& text) { std::ofstream(dir.path / name) << text; };
+  const std::string out = (dir.path / "p.csv").string();
+  EXPECT_EQ(run("merge " + out).code, 9);  // no parts
+  part("p.shard-0-of-3.csv", "SeriesInstanceUID,Aneurysm Present\n1.1,0.5\n1.4,0.25\n");
+  part("p.shard-1-of-3.csv", "SeriesInstanceUID,Aneurysm Present\n1.2,\"0,75\"\n");
+  CliRun r = run("merge " + out);
+  EXPECT_EQ(r.code, 9) << r.out;  // part 2 missing, named
+  EXPECT_NE(r.out.find("p.shard-2-of-3.csv"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(out));
+  part("p.shard-2-of-3.csv", "SeriesInstanceUID,Aneurysm Present\n1.3,1\n");
+  r = run("merge " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::ifstream in(out);
+  const std::string merged(std::istreambuf_iterator<char>(in), {});
+  EXPECT_EQ(merged, "SeriesInstanceUID,Aneurysm Present\n1.1,0.5\n1.2,\"0,75\"\n1.3,1\n1.4,0.25\n");
+  // a repeated series, a different header, parts of another shard count: exit 4, nothing written
+  fs::remove(out);
+  part("p.shard-2-of-3.csv", "SeriesInstanceUID,Aneurysm Present\n1.1,1\n");
+  EXPECT_EQ(run("merge " + out).code, 4);
+  part("p.shard-2-of-3.csv", "SeriesInstanceUID,Present\n1.3,1\n");
+  EXPECT_EQ(run("merge " + out).code, 4);
+  part("p.shard-2-of-3.csv", "SeriesInstanceUID,Aneurysm Present\n1.3,1\n");
+  part("p.shard-0-of-2.csv", "SeriesInstanceUID,Aneurysm Present\n1.9,1\n");
+  EXPECT_EQ(run("merge " + out).code, 4);
+  EXPECT_FALSE(fs::exists(out));
+}
+
 }  // namespace
 }  // namespace aneura

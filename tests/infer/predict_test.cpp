@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 
 #include "core/error.hpp"
 #include "dataset/case_cache.hpp"
@@ -380,6 +381,34 @@ TEST_F(PredictOnSynth, PredictAndEvaluateFromTheCommandLine) {
   EXPECT_EQ(run_aneura("evaluate " + out.string() + " " + (data() / "train.csv").string()), 4);
   // no model: exit 9
   EXPECT_EQ(run_aneura("predict " + (dir_->path / "nomodel").string() + " " + first + " -o " + out.string()), 9);
+}
+
+// Sharded prediction: 7 shards of 6 series (the last one empty) and `aneura merge` give the rows of
+// one run, in the order of the series' folders, and every series' JSON in the one points folder.
+TEST_F(PredictOnSynth, ShardsMergeIntoTheRowsOfOneRun) {
+  const fs::path dir = dir_->path / "shards";
+  fs::create_directories(dir);
+  const std::string common = " --data " + data().string() + " --no-tta --threads 1 -q";
+  ASSERT_EQ(run_aneura("predict " + model().string() + common + " -o " + (dir / "whole.csv").string()), 0);
+  for (int i = 0; i < 7; ++i)
+    ASSERT_EQ(run_aneura("predict " + model().string() + common + " -o " + (dir / "sharded.csv").string() +
+                         " --shard " + std::to_string(i) + "/7"),
+              0)
+        << i;
+  EXPECT_FALSE(fs::exists(dir / "sharded.csv"));
+  ASSERT_EQ(run_aneura("merge " + (dir / "sharded.csv").string()), 0);
+  const CsvTable whole = read_csv(dir / "whole.csv"), merged = read_csv(dir / "sharded.csv");
+  EXPECT_EQ(merged.header, whole.header);
+  ASSERT_EQ(merged.rows.size(), whole.rows.size());
+  std::map<std::string, std::vector<std::string>> by_uid;
+  for (const auto& r : whole.rows) by_uid[r[0]] = r;
+  std::vector<std::string> order;
+  for (const auto& r : merged.rows) {
+    EXPECT_EQ(r, by_uid[r[0]]);
+    order.push_back(r[0]);
+  }
+  EXPECT_TRUE(std::is_sorted(order.begin(), order.end()));  // (the folders are series/<uid>)
+  for (const auto& [uid, row] : by_uid) EXPECT_TRUE(fs::exists(dir / "sharded_points" / (uid + ".json"))) << uid;
 }
 
 TEST_F(PredictOnSynth, ThickSliceSeriesGoToTheThickSliceModel) {

@@ -5,9 +5,13 @@
 //   g++ -O2 -std=c++17 bench/bench_network.cpp src/model/network.cpp -Isrc -I$T/include
 //       -I$T/include/torch/csrc/api/include -L$T/lib -ltorch -ltorch_cpu -ltorch_cuda -lc10
 //       -Wl,-rpath,$T/lib -o bench_network          (one command line; T = the LibTorch folder)
-// Usage: bench_network DEVICE SIZE BATCH BASE STAGES IN_CHANNELS [bf16]
-//   e.g. cuda 128 2 32 5 4 bf16 (gpu_full: 128^3-ish ROI at 1 mm) or cpu 32 4 8 4 6 (cpu_demo windows)
+// Usage: bench_network DEVICE SIZE BATCH BASE STAGES IN_CHANNELS [bf16] [ckpt]
+//   e.g. cuda 128 2 32 5 4 bf16 (gpu_full: 128^3-ish ROI at 1 mm) or cpu 32 4 8 4 6 (cpu_demo windows);
+//   ckpt: gradient checkpointing of the U-Net's blocks. Prints the process' peak memory (CPU: its
+//   resident set, which holds the activations of the training step).
 #include <torch/torch.h>
+
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -38,7 +42,11 @@ int main(int argc, char** argv) {
   o.stages = std::atoi(argv[5]);
   o.in_channels = std::atoi(argv[6]);
   o.max_channels = o.base_channels >= 32 ? 320 : 64;
-  const bool bf16 = argc > 7 && std::string(argv[7]) == "bf16";
+  bool bf16 = false;
+  for (int a = 7; a < argc; ++a) {
+    bf16 = bf16 || std::string(argv[a]) == "bf16";
+    o.checkpoint_blocks = o.checkpoint_blocks || std::string(argv[a]) == "ckpt";
+  }
   if (dev_name == "cuda" && !torch::cuda::is_available()) {
     std::fprintf(stderr, "no CUDA device\n");
     return 2;
@@ -80,10 +88,12 @@ int main(int argc, char** argv) {
   for (int i = 0; i < n; ++i) infer();
   sync(dev);
   const double infer_s = (now() - t) / n;
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
   std::printf(
-      "%s%s input %d^3 x %d, base %d, %d stages, %d input channels: training step %.4f s (%.1f samples/s), "
-      "prediction %.4f s per batch (%.4f s per input)\n",
-      dev_name.c_str(), bf16 ? " bf16" : "", size, batch, o.base_channels, o.stages, o.in_channels, train_s,
-      batch / train_s, infer_s, infer_s / batch);
+      "%s%s%s input %d^3 x %d, base %d, %d stages, %d input channels: training step %.4f s (%.1f samples/s), "
+      "prediction %.4f s per batch (%.4f s per input), peak resident %.0f MB\n",
+      dev_name.c_str(), bf16 ? " bf16" : "", o.checkpoint_blocks ? " ckpt" : "", size, batch, o.base_channels,
+      o.stages, o.in_channels, train_s, batch / train_s, infer_s, infer_s / batch, ru.ru_maxrss / 1024.0);
   return 0;
 }

@@ -30,6 +30,46 @@ torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x) {
   return torch::leaky_relu(y + s, 0.01);
 }
 
+namespace {
+
+// The reentrant checkpoint (torch.utils.checkpoint's original form): forward without a graph;
+// backward runs the block again with one and back-propagates through it. `anchor` is an input that
+// requires a gradient so that the backward runs even when x does not (the first stage's image).
+class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& anchor, ResidualBlockImpl* block) {
+    ctx->save_for_backward({x});
+    ctx->saved_data["block"] = reinterpret_cast<int64_t>(block);
+    ctx->saved_data["x_grad"] = x.requires_grad();
+    (void)anchor;
+    torch::NoGradGuard ng;
+    return block->forward(x);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad) {
+    auto* block = reinterpret_cast<ResidualBlockImpl*>(ctx->saved_data["block"].toInt());
+    torch::Tensor x = ctx->get_saved_variables()[0].detach().requires_grad_(ctx->saved_data["x_grad"].toBool());
+    torch::Tensor y;
+    {
+      torch::AutoGradMode on(true);
+      y = block->forward(x);
+    }
+    torch::autograd::backward({y}, {grad[0]});
+    return {x.requires_grad() ? x.grad() : torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor checkpointed(ResidualBlockImpl& block, const torch::Tensor& x) {
+  bool params = false;
+  for (const auto& p : block.parameters()) params = params || p.requires_grad();
+  if (!torch::GradMode::is_enabled() || (!params && !x.requires_grad())) return block.forward(x);
+  const auto anchor = torch::zeros({1}, x.options()).requires_grad_();
+  return CheckpointFunction::apply(x, anchor, &block);
+}
+
 MultiTaskUNetImpl::MultiTaskUNetImpl(const NetworkOptions& o) : opts(o) {
   auto ch = [&](int s) { return std::min(o.base_channels << s, o.max_channels); };
   encoder = register_module("encoder", nn::ModuleList());
@@ -57,7 +97,8 @@ NetworkOutput MultiTaskUNetImpl::forward(const torch::Tensor& x) {
   std::vector<torch::Tensor> skips;
   torch::Tensor h = x;
   for (size_t s = 0; s < encoder->size(); ++s) {
-    h = encoder[s]->as<ResidualBlock>()->forward(h);
+    auto* block = encoder[s]->as<ResidualBlock>();
+    h = opts.checkpoint_blocks && is_training() ? checkpointed(*block, h) : block->forward(h);
     skips.push_back(h);
   }
   NetworkOutput out;
@@ -65,7 +106,9 @@ NetworkOutput MultiTaskUNetImpl::forward(const torch::Tensor& x) {
   const auto deep_max = h.amax({2, 3, 4});
   for (size_t d = 0; d < decoder->size(); ++d) {
     h = up[d]->as<nn::ConvTranspose3d>()->forward(h);
-    h = decoder[d]->as<ResidualBlock>()->forward(torch::cat({h, skips[skips.size() - 2 - d]}, 1));
+    auto* dblock = decoder[d]->as<ResidualBlock>();
+    const auto in = torch::cat({h, skips[skips.size() - 2 - d]}, 1);
+    h = opts.checkpoint_blocks && is_training() ? checkpointed(*dblock, in) : dblock->forward(in);
   }
   out.vessel = vessel_head(h);
   out.aneurysm = aneurysm_head(h);

@@ -20,6 +20,10 @@ struct NetworkOptions {
   int stages = 4;
   int base_channels = 8, max_channels = 64;
   int vessel_classes = 14, labels = 14, modalities = 4;  // the aneurysm head has `labels` classes
+  // Gradient checkpointing: in training, each residual block (encoder and decoder) keeps only its
+  // input and output; its inner activations are recomputed in the backward pass (as
+  // torch.utils.checkpoint). CPU, 64^3 x 2, 5 stages of base 16: peak memory -27 %, time +7 %.
+  bool checkpoint_blocks = false;
 };
 
 // Conv3d 3x3x3 -> InstanceNorm (affine) -> LeakyReLU, twice, with a residual connection (1x1x1
@@ -69,6 +73,11 @@ class CudaAutocast {
  private:
   bool on_;
 };
+
+// `block(x)` keeping only x and the result for the backward pass, which runs the block again (with
+// gradients) to get the gradients of x and of the block's parameters. The same values and gradients
+// as block(x). Without any gradient to compute it is block(x).
+torch::Tensor checkpointed(ResidualBlockImpl& block, const torch::Tensor& x);
 
 // Heatmap evidence per label from aneurysm logits [N, 14, ...]: logit of the largest voxel
 // probability of each location (classes 1..13) and of "any aneurysm" (1 - background) -> [N, 14].

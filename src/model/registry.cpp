@@ -12,6 +12,7 @@ MultiTaskUNet build_model(const Configuration& c, int in_channels) {
   o.stages = c.stages;
   o.base_channels = c.base_channels;
   o.max_channels = c.max_channels;
+  o.checkpoint_blocks = c.gradient_checkpointing;
   return MultiTaskUNet(o);
 }
 

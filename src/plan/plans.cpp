@@ -39,6 +39,7 @@ const std::set<std::string>& allowed_keys() {
                                           "folds",
                                           "ema_decay",
                                           "grad_clip",
+                                          "gradient_checkpointing",
                                           "positive_oversampling",
                                           "blob_features",
                                           "spatial_augmentation",
@@ -82,6 +83,7 @@ json config_json(const Configuration& c) {
           {"folds", c.folds},
           {"ema_decay", c.ema_decay},
           {"grad_clip", c.grad_clip},
+          {"gradient_checkpointing", c.gradient_checkpointing},
           {"positive_oversampling", c.positive_oversampling},
           {"blob_features", c.blob_features},
           {"spatial_augmentation", c.spatial_augmentation},
@@ -136,6 +138,7 @@ Configuration parse_config(const std::string& name, const json& j) {
     c.folds = j.value("folds", c.folds);
     c.ema_decay = j.value("ema_decay", c.ema_decay);
     c.grad_clip = j.value("grad_clip", c.grad_clip);
+    c.gradient_checkpointing = j.value("gradient_checkpointing", c.gradient_checkpointing);
     c.positive_oversampling = j.value("positive_oversampling", c.positive_oversampling);
     c.blob_features = j.value("blob_features", c.blob_features);
     c.spatial_augmentation = j.value("spatial_augmentation", c.spatial_augmentation);

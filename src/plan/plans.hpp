@@ -32,6 +32,7 @@ struct Configuration {
   int folds = 5;                      // cross-validation folds
   double ema_decay = 0.99;            // EMA of weights per step; 0 = off
   double grad_clip = 12;              // global gradient norm; 0 = off
+  bool gradient_checkpointing = false;  // U-Net blocks recomputed in the backward pass (memory for time)
   double positive_oversampling = 2;   // sampling weight of a positive case (rare locations more)
   bool blob_features = false;         // + bright/dark blobness input channels (data.hpp)
   double spatial_augmentation = 0.5;  // windowed: probability of a rotated/scaled window (data.hpp)

@@ -10,7 +10,8 @@ namespace aneura::app {
 const std::vector<NetworkCommand>& network_commands() {
   static const std::vector<NetworkCommand> c = {
       {"train", "Train the multi-task network on the case cache (one fold, or all with --all-folds)"},
-      {"predict", "14 probabilities and aneurysm points per DICOM series, with every fold x flip TTA"}};
+      {"predict", "14 probabilities and aneurysm points per DICOM series, with every fold x flip TTA"},
+      {"pretrain", "Self-supervised pre-training (masked image modelling) on every case, labelled or not"}};
   return c;
 }
 

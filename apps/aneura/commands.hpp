@@ -1,5 +1,5 @@
 // Subcommands: each registers its options on the CLI11 app and returns the action to run.
-// The commands that run a network (train, predict) live in the network library libaneura_nn.so,
+// The commands that run a network (train, predict, pretrain) live in the network library libaneura_nn.so,
 // beside the executable, which is loaded only when one of them runs: the other commands never
 // load LibTorch, so they start in milliseconds.
 #pragma once
@@ -25,6 +25,7 @@ void add_merge(CLI::App& app, Action& action);   // the parts of a sharded predi
 // In the network library:
 void add_train(CLI::App& app, Action& action);
 void add_predict(CLI::App& app, Action& action);
+void add_pretrain(CLI::App& app, Action& action);
 
 // The network commands' names and one-line descriptions (the main program lists them in its help).
 struct NetworkCommand {

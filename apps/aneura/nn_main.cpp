@@ -10,5 +10,6 @@ extern "C" __attribute__((visibility("default"))) int aneura_nn_run(int argc, co
   Action action;
   add_train(app, action);
   add_predict(app, action);
+  add_pretrain(app, action);
   return run_app(app, action, std::vector<std::string>(argv, argv + argc));
 }

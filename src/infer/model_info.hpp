@@ -10,6 +10,7 @@
 #pragma once
 #include <array>
 #include <filesystem>
+#include <string>
 #include <nlohmann/json.hpp>
 
 #include "core/labels.hpp"
@@ -29,6 +30,7 @@ struct ModelInfo {
   std::array<double, kNumLabels> prior{};  // prevalence per column in the labelled cases (fallback rows)
   LocationPrior locations;                 // the cases' localizer points relative to their ROI centres
   RoiOffsets roi_offsets;                  // learned in training; the defaults for models from before them
+  std::string init_encoder;                // the checkpoint whose encoder initialised training ("": none)
 };
 
 // Throws Error: InputNotFound (no model.json), CorruptInput (malformed, unknown configuration).

@@ -60,8 +60,8 @@ void load_weights(const fs::path& checkpoint, MultiTaskUNet& net, bool ema) {
 }
 
 void save_checkpoint(const fs::path& file, MultiTaskUNet& net, MultiTaskUNet* ema, torch::optim::Optimizer& opt,
-                     const json& meta) {
-  torch::serialize::OutputArchive ar, m, e, o;
+                     const json& meta, torch::nn::Module* head) {
+  torch::serialize::OutputArchive ar, m, e, o, h;
   net->save(m);
   ar.write("model", m);
   if (ema) {
@@ -71,6 +71,10 @@ void save_checkpoint(const fs::path& file, MultiTaskUNet& net, MultiTaskUNet* em
   opt.save(o);
   ar.write("optimizer", o);
   ar.write("meta", c10::IValue(meta.dump()));
+  if (head) {
+    head->save(h);
+    ar.write("head", h);
+  }
   write_atomically(file, [&](const fs::path& tmp) { ar.save_to(tmp.string()); });
 }
 

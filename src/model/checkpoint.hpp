@@ -3,6 +3,7 @@
 //   ema         their exponential moving average (when the configuration keeps one)
 //   optimizer   the optimizer state (resume)
 //   meta        a JSON record: epoch, step, schedule, elapsed time, seed, configuration, fold
+//   head        (pre-training) the reconstruction head
 #pragma once
 #include <torch/torch.h>
 
@@ -26,8 +27,9 @@ nlohmann::json read_checkpoint_meta(torch::serialize::InputArchive& ar, const st
 // Weights of a checkpoint into `net`: the EMA weights when the checkpoint has them and `ema`.
 void load_weights(const std::filesystem::path& checkpoint, MultiTaskUNet& net, bool ema = true);
 
-// Writes model, EMA (when given), optimizer and meta atomically (a crash leaves the old file).
+// Writes model, EMA (when given), optimizer, meta and `head` (when given) atomically (a crash
+// leaves the old file).
 void save_checkpoint(const std::filesystem::path& file, MultiTaskUNet& net, MultiTaskUNet* ema,
-                     torch::optim::Optimizer& opt, const nlohmann::json& meta);
+                     torch::optim::Optimizer& opt, const nlohmann::json& meta, torch::nn::Module* head = nullptr);
 
 }  // namespace aneura

@@ -93,7 +93,7 @@ MultiTaskUNetImpl::MultiTaskUNetImpl(const NetworkOptions& o) : opts(o) {
   global_head = register_module("global_head", nn::Linear(c0 + ch(o.stages - 1), o.labels));
 }
 
-NetworkOutput MultiTaskUNetImpl::forward(const torch::Tensor& x) {
+std::pair<torch::Tensor, torch::Tensor> MultiTaskUNetImpl::trunk(const torch::Tensor& x) {
   std::vector<torch::Tensor> skips;
   torch::Tensor h = x;
   for (size_t s = 0; s < encoder->size(); ++s) {
@@ -101,15 +101,23 @@ NetworkOutput MultiTaskUNetImpl::forward(const torch::Tensor& x) {
     h = opts.checkpoint_blocks && is_training() ? checkpointed(*block, h) : block->forward(h);
     skips.push_back(h);
   }
-  NetworkOutput out;
-  out.modality = modality_head(h.mean({2, 3, 4}));
-  const auto deep_max = h.amax({2, 3, 4});
+  const torch::Tensor deep = h;
   for (size_t d = 0; d < decoder->size(); ++d) {
     h = up[d]->as<nn::ConvTranspose3d>()->forward(h);
     auto* dblock = decoder[d]->as<ResidualBlock>();
     const auto in = torch::cat({h, skips[skips.size() - 2 - d]}, 1);
     h = opts.checkpoint_blocks && is_training() ? checkpointed(*dblock, in) : dblock->forward(in);
   }
+  return {deep, h};
+}
+
+torch::Tensor MultiTaskUNetImpl::features(const torch::Tensor& x) { return trunk(x).second; }
+
+NetworkOutput MultiTaskUNetImpl::forward(const torch::Tensor& x) {
+  const auto [deep, h] = trunk(x);
+  NetworkOutput out;
+  out.modality = modality_head(deep.mean({2, 3, 4}));
+  const auto deep_max = deep.amax({2, 3, 4});
   out.vessel = vessel_head(h);
   out.aneurysm = aneurysm_head(h);
   // Attention pooling: per label, softmax over voxels of <query, key(voxel)>, pooled features.

@@ -46,6 +46,10 @@ struct NetworkOutput {
 struct MultiTaskUNetImpl : torch::nn::Module {
   explicit MultiTaskUNetImpl(const NetworkOptions& o);
   NetworkOutput forward(const torch::Tensor& x);
+  // The last decoder features [N, base_channels, X, Y, Z] (what the heads see; pre-training adds its own head).
+  torch::Tensor features(const torch::Tensor& x);
+  // Encoder and decoder: the bottleneck features and the last decoder features.
+  std::pair<torch::Tensor, torch::Tensor> trunk(const torch::Tensor& x);
 
   NetworkOptions opts;
   torch::nn::ModuleList encoder{nullptr};  // ResidualBlock per stage

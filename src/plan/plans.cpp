@@ -55,7 +55,7 @@ const std::set<std::string>& optional_keys() {
                                           "grad_clip",     "positive_oversampling",
                                           "blob_features", "spatial_augmentation",
                                           "field_edge_mm", "window_overlap",
-                                          "focus_windows"};
+                                          "focus_windows", "gradient_checkpointing"};
   return k;
 }
 

@@ -266,6 +266,7 @@ void Trainer::prepare_model_info() {
   info_.plans_global = plans_.global;
   info_.in_channels = in_channels_;
   info_.folds = folds_.k;
+  if (!o_.init_encoder.empty()) info_.init_encoder = fs::absolute(o_.init_encoder).lexically_normal().string();
   // Prior: the prevalence per column over every labelled case (all folds), the documented
   // prediction for a series that cannot be read.
   int labelled = 0;

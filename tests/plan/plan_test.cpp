@@ -221,6 +221,11 @@ TEST(Plans, StrictValidation) {
   bad["extra"] = 1;
   EXPECT_NE(code(bad).find("unknown key 'extra'"), std::string::npos);
   EXPECT_EQ(code(j), "accepted");
+  // plans written before an optional field existed are read with its default
+  json older = j;
+  for (auto& [name, c] : older["configurations"].items()) c.erase("gradient_checkpointing");
+  ASSERT_EQ(code(older), "accepted");
+  EXPECT_FALSE(plans_from_json(older).get("cpu_demo").gradient_checkpointing);
   EXPECT_THROW(make_plans(fixed_fingerprint(), profile(2, 24, 0)).plans.get("nope"), Error);
 }
 

@@ -1,0 +1,226 @@
+#include "train/pretrain.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
+
+#include "core/error.hpp"
+#include "core/parallel.hpp"
+#include "core/progress.hpp"
+#include "core/timer.hpp"
+#include "model/checkpoint.hpp"
+#include "model/input.hpp"
+#include "model/registry.hpp"
+#include "plan/hardware.hpp"
+#include "train/folds.hpp"
+#include "train/loader.hpp"
+#include "train/time_budget.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace aneura {
+
+namespace {
+
+constexpr double kRamShare = 0.4;       // of the available RAM, for the case store
+constexpr size_t kWindowsPerCase = 4;   // a windowed epoch draws this many windows per case
+constexpr double kLearningRate = 1e-3;  // AdamW, cosine (MAE / SparK style), whatever the plans' optimizer
+constexpr double kWeightDecay = 1e-4;
+constexpr uint64_t kMaskStream = 0x6d61736b;  // "mask": the masks' random numbers apart from the samples'
+
+}  // namespace
+
+torch::Tensor cube_mask(const torch::IntArrayRef& shape, double ratio, int block, uint64_t seed) {
+  const int64_t n = shape[0];
+  std::array<int64_t, 3> cubes{};
+  for (int a = 0; a < 3; ++a) cubes[a] = (shape[2 + a] + block - 1) / block;
+  const int64_t per = cubes[0] * cubes[1] * cubes[2];
+  const auto hidden = static_cast<int64_t>(std::llround(ratio * static_cast<double>(per)));
+  torch::Tensor m = torch::zeros({n, 1, cubes[0], cubes[1], cubes[2]});
+  auto flat = m.view({n, per});
+  std::mt19937_64 rng(seed);
+  std::vector<int64_t> order(static_cast<size_t>(per));
+  for (int64_t i = 0; i < n; ++i) {
+    std::iota(order.begin(), order.end(), 0);
+    for (int64_t k = 0; k < hidden; ++k) {  // a partial Fisher-Yates shuffle with our own uniform
+      const auto j = k + static_cast<int64_t>(rng() % static_cast<uint64_t>(per - k));
+      std::swap(order[static_cast<size_t>(k)], order[static_cast<size_t>(j)]);
+      flat[i][order[static_cast<size_t>(k)]] = 1.0;
+    }
+  }
+  for (int a = 0; a < 3; ++a) m = m.repeat_interleave(block, 2 + a);
+  return m.slice(2, 0, shape[2]).slice(3, 0, shape[3]).slice(4, 0, shape[4]).contiguous();
+}
+
+PretrainResult pretrain(const PretrainOptions& o) {
+  const auto t_start = SteadyClock::now();
+  // Configuration
+  const Plans plans = read_plans(o.plans_file.empty() ? o.work / "plans.json" : o.plans_file);
+  Configuration cfg = plans.get(o.configuration);
+  if (!o.device.empty()) cfg.device = o.device;
+  if (o.epochs > 0) cfg.epochs = o.epochs;
+  if (o.time_budget_s >= 0) cfg.time_budget_s = o.time_budget_s;
+  if (o.workers >= 0) cfg.loader_workers = o.workers;
+  if (cfg.device == "cuda" && !torch::cuda::is_available())
+    throw Error(ErrorCode::Usage, "configuration '" + cfg.name + "' wants CUDA, but this LibTorch has no CUDA device");
+  if (!(o.mask_ratio > 0 && o.mask_ratio < 1))
+    throw Error(ErrorCode::Usage, "--mask-ratio must lie strictly between 0 and 1");
+  const torch::Device dev(cfg.device == "cuda" ? torch::kCUDA : torch::kCPU);
+  set_cpu_threads(o.threads > 0 ? o.threads : static_cast<int>(default_threads()));
+  const int block = o.mask_block > 0 ? o.mask_block : std::max(2, cfg.patch_size[0] / 8);
+  if (block < 1 || block > cfg.patch_size[0])
+    throw Error(ErrorCode::Usage,
+                "--mask-block must be between 1 and the patch (" + std::to_string(cfg.patch_size[0]) + " voxels)");
+  // Every finished case, labelled or not
+  std::vector<std::string> ids;
+  for (const auto& c : list_cases(o.work)) ids.push_back(c.id);
+  if (ids.empty()) throw Error(ErrorCode::InputNotFound, "no case in the case cache", (o.work / "cases").string());
+  const double ram = kRamShare * probe_hardware(o.work).ram_available_gb * 1e9;
+  CaseStore store(o.work, ids, ram);
+  const auto first = store.get(0);
+  const int in_channels = input_channels(cfg, static_cast<int>(first->image.volumes));
+  const int hidden_channels = in_channels - kCoordinateChannels;  // image (and blob) channels
+  if (store.preloaded())
+    for (size_t i = 0; i < store.size(); ++i)
+      if (input_channels(cfg, static_cast<int>(store.get(i)->image.volumes)) != in_channels)
+        throw Error(ErrorCode::CorruptInput,
+                    "cases have different channel counts; preprocess them with the same options", store.id(i));
+  if (windowed(cfg) && store.cache_rois(cfg, static_cast<int>(default_threads()), ram))
+    spdlog::info("ROI inputs of {} cases made in {:.1f} s", store.size(), seconds_since(t_start));
+  // Network, head, optimizer
+  torch::manual_seed(o.seed);
+  MultiTaskUNet net = build_model(cfg, in_channels);
+  torch::nn::Conv3d head(torch::nn::Conv3dOptions(std::min(cfg.base_channels, cfg.max_channels), 1, 1));
+  net->to(dev);
+  head->to(dev);
+  std::vector<torch::Tensor> params = net->parameters();
+  for (const auto& p : head->parameters()) params.push_back(p);
+  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(kLearningRate).weight_decay(kWeightDecay));
+  // Run folder, resume
+  const fs::path run_dir = o.work / "pretrain" / cfg.name;
+  const fs::path last = run_dir / "last.pt", log_file = run_dir / "log.jsonl";
+  std::error_code ec;
+  fs::create_directories(run_dir, ec);
+  if (ec) throw Error(ErrorCode::OutputFailed, "cannot create the run folder: " + ec.message(), run_dir.string());
+  TimeBudget budget(cfg.time_budget_s, false, t_start);
+  int start_epoch = 0, schedule_epochs = cfg.epochs;
+  int64_t step = 0;
+  if (o.resume) {
+    auto ar = open_checkpoint(last);
+    const json meta = read_checkpoint_meta(ar, last);
+    load_module(ar, "model", net, last);
+    try {
+      torch::serialize::InputArchive h, oa;
+      ar.read("head", h);
+      head->load(h);
+      ar.read("optimizer", oa);
+      opt.load(oa);
+    } catch (const std::exception&) {
+      throw Error(ErrorCode::CorruptInput, "checkpoint head or optimizer state does not fit", last.string());
+    }
+    start_epoch = meta.at("epoch");
+    step = meta.at("step");
+    schedule_epochs = meta.at("schedule_epochs");
+    budget.set_elapsed_before(meta.at("elapsed_s"));
+    spdlog::info("resuming {} after epoch {}", run_dir.string(), start_epoch);
+  } else {
+    fs::remove(log_file, ec);
+  }
+  const size_t samples = store.size() * (windowed(cfg) ? kWindowsPerCase : 1);
+  const int steps = o.steps_per_epoch > 0
+                        ? o.steps_per_epoch
+                        : std::max<int>(1, static_cast<int>((samples + cfg.batch_size - 1) / cfg.batch_size));
+  spdlog::info(
+      "pre-training {} on {} cases (labelled or not): masked image modelling, {:.0f} % of {}^3-voxel cubes hidden, "
+      "{} steps of {} per epoch, up to {} epochs{}",
+      cfg.name, store.size(), 100 * o.mask_ratio, block, steps, cfg.batch_size, cfg.epochs,
+      budget.enabled() ? fmt::format(" within {:.0f} s", budget.budget_s()) : std::string());
+  AugmentOptions aug;
+  aug.roi_spatial_probability = cfg.spatial_augmentation;
+  const std::vector<double> uniform(store.size(), 1.0);
+  PretrainResult r;
+  r.run_dir = run_dir;
+  r.cases = static_cast<int>(store.size());
+  for (int epoch = start_epoch; epoch < cfg.epochs && epoch < schedule_epochs; ++epoch) {
+    const auto t_epoch = SteadyClock::now();
+    const double lr = kLearningRate * 0.5 * (1 + std::cos(M_PI * epoch / std::max(1, schedule_epochs)));
+    for (auto& g : opt.param_groups()) g.options().set_lr(lr);
+    BatchLoader loader(store, cfg, aug,
+                       epoch_draws(uniform, static_cast<size_t>(steps) * cfg.batch_size, o.seed, epoch), cfg.batch_size,
+                       o.seed, epoch, cfg.loader_workers, cfg.queue_length);
+    Progress progress("pretrain: epoch " + std::to_string(epoch + 1) + "/" + std::to_string(schedule_epochs),
+                      static_cast<int>(loader.batches()), o.progress, "steps", Progress::Mode::TerminalOnly);
+    double loss_sum = 0;
+    int n = 0;
+    size_t seen = 0;
+    net->train();
+    while (auto b = loader.next()) {
+      const auto x = b->image.to(dev);
+      const auto mask = cube_mask(x.sizes(), o.mask_ratio, block, sample_seed(o.seed ^ kMaskStream, epoch, n)).to(dev);
+      auto input = x.clone();
+      input.slice(1, 0, hidden_channels).mul_(1 - mask);
+      const auto pred = head(net->features(input));
+      const auto loss = ((pred - x.slice(1, 0, 1)).pow(2) * mask).sum() / mask.sum().clamp_min(1);
+      opt.zero_grad();
+      loss.backward();
+      if (cfg.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, cfg.grad_clip);
+      opt.step();
+      ++step;
+      loss_sum += loss.item<double>();
+      seen += b->cases.size();
+      ++n;
+      char text[32];
+      std::snprintf(text, sizeof text, "loss %.4f", loss_sum / n);
+      progress.update(n, text);
+    }
+    const double train_s = seconds_since(t_epoch), mean = loss_sum / std::max(1, n);
+    const bool last_epoch = budget.no_room_for_another(train_s);
+    schedule_epochs = budget.fit_schedule(epoch, start_epoch, train_s, false, schedule_epochs, cfg.epochs);
+    const json meta = {{"epoch", epoch + 1},
+                       {"step", step},
+                       {"best_selection", 0},
+                       {"schedule_epochs", schedule_epochs},
+                       {"planned_epochs", cfg.epochs},
+                       {"elapsed_s", budget.elapsed_s()},
+                       {"seed", o.seed},
+                       {"configuration", cfg.name},
+                       {"in_channels", in_channels},
+                       {"objective", "masked_image_modelling"},
+                       {"mask_ratio", o.mask_ratio},
+                       {"mask_block", block},
+                       {"cases", store.size()}};
+    save_checkpoint(last, net, nullptr, opt, meta, head.ptr().get());
+    {
+      std::ofstream log(log_file, std::ios::app);
+      log << json{{"epoch", epoch + 1},
+                  {"step", step},
+                  {"lr", lr},
+                  {"masked_mse", mean},
+                  {"samples_per_s", static_cast<double>(seen) / std::max(1e-9, train_s)},
+                  {"elapsed_s", budget.elapsed_s()}}
+                 .dump()
+          << "\n";
+      if (!log) throw Error(ErrorCode::OutputFailed, "cannot append to the log", log_file.string());
+    }
+    if (o.progress)
+      spdlog::info("pretrain: epoch {}/{}  masked MSE {:.4f}  {:.1f} samples/s  {:.0f} s", epoch + 1, schedule_epochs,
+                   mean, static_cast<double>(seen) / std::max(1e-9, train_s), budget.elapsed_s());
+    if (epoch == start_epoch) r.first_loss = mean;
+    r.last_loss = mean;
+    r.epochs_done = epoch + 1;
+    if (o.stop_after_epochs > 0 && epoch + 1 - start_epoch >= o.stop_after_epochs) break;
+    if (budget.enabled() && last_epoch && epoch + 1 < std::min(cfg.epochs, schedule_epochs)) {
+      r.stopped_by_budget = true;
+      break;
+    }
+  }
+  return r;
+}
+
+}  // namespace aneura

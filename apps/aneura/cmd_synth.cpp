@@ -46,6 +46,9 @@ void add_synth(CLI::App& app, Action& action) {
                 "Series 1-13 are positive, one at each location, so every column of the score is defined (test sets)");
   cmd->add_flag("--hazards", args->o.hazards,
                 "Inject known DICOM hazards (scout images, missing slices, wrong SliceThickness)");
+  cmd->add_flag("--unlabelled", args->o.unlabelled,
+                "An unlabelled corpus for pretrain: BIDS NIfTI heads (sub-<k>/anat/sub-<k>_<ct|angio|T2w|ce-gd_T1w>"
+                ".nii.gz), no labels, localizers or segmentations");
   cmd->add_flag("--force", args->o.force, "Replace an existing non-empty output folder");
   cmd->add_flag("-q,--quiet", args->quiet, "No progress");
   cmd->callback([&action, args] { action = [args] { return run_synth(*args); }; });

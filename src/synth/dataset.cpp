@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -66,11 +67,20 @@ SeriesResult make_series(const SynthOptions& o, int index, const fs::path& root)
   const uint64_t noise_seed = rng();
   // Small voxels for small vessels; a coarse grid is enough for tiny test data.
   const VesselGrid grid(subject, o.size == Size::Tiny ? 1.0 : 0.4);
-  const fs::path dir = root / "series" / r.uid;
+  const fs::path dir = root / (o.unlabelled ? ".dicom" : "series") / r.uid;
   r.localizers = write_series(subject, grid, look, d, dir, noise_seed);
+  if (o.unlabelled) {  // the same head as a BIDS NIfTI file, as OpenMind's corpus holds them
+    char sub[16];
+    std::snprintf(sub, sizeof sub, "sub-%04d", index + 1);
+    const fs::path nii = root / sub / "anat" / (std::string(sub) + "_" + bids_suffix(r.modality) + ".nii.gz");
+    fs::create_directories(nii.parent_path());
+    write_nifti(load_volume<float>(plan_series(dir)), nii);
+    fs::remove_all(dir);
+    r.localizers.clear();
+  }
   for (const auto& a : subject.aneurysms) r.labels[a.column] = 1;
   r.labels[kPresentColumn] = subject.aneurysms.empty() ? 0 : 1;
-  if (with_seg) write_segmentation(subject, grid, dir, root / "segmentations", r.uid);
+  if (with_seg && !o.unlabelled) write_segmentation(subject, grid, dir, root / "segmentations", r.uid);
 
   json aneurysms = json::array();
   for (const auto& a : subject.aneurysms)
@@ -136,6 +146,13 @@ Size parse_size(const std::string& s) {
   throw Error(ErrorCode::Usage, "--size must be tiny, small, medium or full, not '" + s + "'");
 }
 
+std::string bids_suffix(const std::string& modality) {
+  if (modality == "CTA") return "ct";
+  if (modality == "MRA") return "angio";
+  if (modality == "MRI T2") return "T2w";
+  return "ce-gd_T1w";
+}
+
 std::string series_uid(uint64_t seed, int index) {
   // Under the 1.2.826.0.1.3680043.8.498 root used for generated UIDs; seed and index make it unique.
   return "1.2.826.0.1.3680043.8.498." + std::to_string(seed % 1000000000ULL) + "." + std::to_string(index + 1);
@@ -160,8 +177,10 @@ void write_dataset(const SynthOptions& o, const std::function<void(int, int)>& p
   const fs::path work = parent / ("." + out.filename().string() + ".partial" + std::to_string(::getpid()));
   fs::remove_all(work, ec);
   try {
-    fs::create_directories(work / "series");
-    fs::create_directories(work / "segmentations");
+    if (!o.unlabelled) {
+      fs::create_directories(work / "series");
+      fs::create_directories(work / "segmentations");
+    }
     std::vector<SeriesResult> results(static_cast<size_t>(o.n));
     std::atomic<int> done{0};
     std::mutex mu;
@@ -194,8 +213,13 @@ void write_dataset(const SynthOptions& o, const std::function<void(int, int)>& p
       t["localizers"] = locs;
       truth["series"].push_back(t);
     }
-    write_text_atomically(work / "train.csv", train.str());
-    write_text_atomically(work / "train_localizers.csv", loc.str());
+    if (o.unlabelled) {
+      fs::remove_all(work / ".dicom");
+      truth["unlabelled"] = true;
+    } else {
+      write_text_atomically(work / "train.csv", train.str());
+      write_text_atomically(work / "train_localizers.csv", loc.str());
+    }
     write_text_atomically(work / "truth.json", truth.dump(1));
 
     if (exists) {

@@ -3,6 +3,10 @@
 //   OUT/segmentations/<uid>.nii + <uid>_cowseg.nii (about 10 % of series), OUT/truth.json.
 // Deterministic for a seed, whatever the thread count. The dataset appears atomically: it is
 // written into a sibling folder and renamed onto OUT at the end.
+// With `unlabelled`: an unlabelled corpus in the BIDS layout of OpenMind instead (for `aneura
+// pretrain`): OUT/sub-<k>/anat/sub-<k>_<suffix>.nii.gz, the same heads converted from their DICOM
+// series (suffix ct for CTA, angio for TOF, T2w, ce-gd_T1w), no train.csv, localizers or
+// segmentations; truth.json still records what was drawn.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -25,7 +29,11 @@ struct SynthOptions {
   // Series 0..12 are positive with their first aneurysm at location column 0..12, so that a test set
   // has a positive for every location and the competition score is defined.
   bool cover_locations = false;
+  bool unlabelled = false;
 };
+
+// The BIDS suffix of a modality in an unlabelled corpus.
+std::string bids_suffix(const std::string& modality);
 
 Size parse_size(const std::string& s);  // "tiny" | "small" | "medium" | "full"; throws Error(Usage)
 std::string size_name(Size s);

@@ -225,6 +225,38 @@ TEST(Synth, SameSeedSameBytesWhateverTheThreads) {
   EXPECT_NE(slurp(dir.path / "a" / "train.csv"), slurp(dir.path / "c" / "train.csv"));
 }
 
+// The unlabelled corpus: BIDS NIfTI heads named by modality, nothing that labels them, and each
+// head the very image of the labelled dataset's series of the same seed and index (converted).
+TEST(Synth, UnlabelledCorpusHoldsTheSameHeadsAsBidsNifti) {
+  test::TempDir dir("synth_unl");
+  synth::SynthOptions o;
+  o.n = 4;
+  o.size = synth::Size::Tiny;
+  o.seed = 21;
+  o.out = dir.path / "labelled";
+  synth::write_dataset(o);
+  o.out = dir.path / "unlabelled";
+  o.unlabelled = true;
+  synth::write_dataset(o);
+  const fs::path u = dir.path / "unlabelled";
+  for (const char* absent : {"train.csv", "train_localizers.csv", "series", "segmentations", ".dicom"})
+    EXPECT_FALSE(fs::exists(u / absent)) << absent;
+  std::ifstream tin(dir.path / "labelled" / "truth.json");
+  const json truth = json::parse(tin);
+  for (int i = 0; i < o.n; ++i) {
+    char sub[16];
+    std::snprintf(sub, sizeof sub, "sub-%04d", i + 1);
+    const auto& t = truth["series"][i];
+    const fs::path nii = u / sub / "anat" / (std::string(sub) + "_" + synth::bids_suffix(t["modality"]) + ".nii.gz");
+    ASSERT_TRUE(fs::exists(nii)) << nii;
+    const Volume<float> head = read_nifti(nii);
+    const Volume<float> series =
+        load_volume<float>(plan_series(dir.path / "labelled" / "series" / t["series_uid"].get<std::string>()));
+    SCOPED_TRACE(sub);
+    test::expect_same_world_grid(head, series, 1e-3);  // (the NIfTI may hold another voxel order)
+  }
+}
+
 TEST(Synth, CoverLocationsPutsAPositiveAtEveryLocation) {
   test::TempDir dir("synth_cover");
   synth::SynthOptions o;

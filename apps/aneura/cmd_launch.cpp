@@ -1,4 +1,5 @@
-// `aneura launch`: the ranks of a data-parallel `train` on this machine, as torchrun starts them.
+// `aneura launch`: the ranks of a data-parallel `train` or `pretrain` on this machine, as torchrun
+// starts them.
 // Each rank is this program again with RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR
 // and MASTER_PORT set. The launcher waits for them; when one fails it stops the others (SIGTERM,
 // then SIGKILL after --kill-after seconds) and exits with the failed rank's code. SIGINT / SIGTERM
@@ -62,9 +63,9 @@ std::string describe(int status) {
 }
 
 int run_launch(const LaunchOptions& o) {
-  if (o.command.empty() || o.command[0] != "train")
+  if (o.command.empty() || (o.command[0] != "train" && o.command[0] != "pretrain"))
     throw Error(ErrorCode::Usage,
-                "launch runs `train` (the command that uses ranks): aneura launch --nproc N -- train "
+                "launch runs `train` or `pretrain` (the commands that use ranks): aneura launch --nproc N -- train "
                 "WORK ...");
   if (o.node_rank >= o.nnodes)
     throw Error(ErrorCode::Usage,
@@ -163,7 +164,8 @@ int run_launch(const LaunchOptions& o) {
 
 void add_launch(CLI::App& app, Action& action) {
   auto o = std::make_shared<LaunchOptions>();
-  auto* cmd = app.add_subcommand("launch", "Start the ranks of a data-parallel train on this machine (as torchrun)");
+  auto* cmd = app.add_subcommand("launch",
+                                 "Start the ranks of a data-parallel train or pretrain on this machine (as torchrun)");
   cmd->add_option("--nproc", o->nproc, "Ranks on this machine (one per GPU, or a share of the cores each)")
       ->required()
       ->check(CLI::Range(1, 1024));
@@ -172,7 +174,7 @@ void add_launch(CLI::App& app, Action& action) {
   cmd->add_option("--master", o->master, "ADDR:PORT of rank 0's store (default: this machine, a free port)");
   cmd->add_option("--kill-after", o->kill_after_s, "Seconds between SIGTERM and SIGKILL when stopping the ranks")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("COMMAND", o->command, "-- train WORK [train options]")->required();
+  cmd->add_option("COMMAND", o->command, "-- train|pretrain WORK [options]")->required();
   cmd->callback([&action, o] { action = [o] { return run_launch(*o); }; });
 }
 

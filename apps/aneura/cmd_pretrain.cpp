@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "apps/aneura/commands.hpp"
+#include "train/distributed.hpp"
 #include "train/pretrain.hpp"
 
 namespace aneura::app {
@@ -10,6 +11,7 @@ void add_pretrain(CLI::App& app, Action& action) {
   auto o = std::make_shared<PretrainOptions>();
   auto work = std::make_shared<std::string>();
   auto plans = std::make_shared<std::string>();
+  auto timeout = std::make_shared<int>(300);
   auto* cmd = app.add_subcommand("pretrain", network_commands()[2].description);
   cmd->add_option("WORK", *work, "Work folder with cases/ (labelled or not) and plans.json")->required();
   cmd->add_option("-c,--configuration", o->configuration,
@@ -27,11 +29,15 @@ void add_pretrain(CLI::App& app, Action& action) {
   cmd->add_option("--device", o->device, "cpu or cuda (default: plans)")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--threads", o->threads, "LibTorch threads (default: usable cores)");
   cmd->add_option("--workers", o->workers, "Loader worker threads (default: plans)");
-  cmd->callback([&action, o, work, plans] {
+  cmd->add_option("--dist-timeout", *timeout, "Data-parallel runs: seconds to wait for the ranks (as train)")
+      ->check(CLI::PositiveNumber);
+  cmd->callback([&action, o, work, plans, timeout] {
     o->work = *work;
     o->plans_file = *plans;
-    action = [o] {
+    action = [o, timeout] {
+      o->collective = join_ranks(*timeout, o->threads, o->progress);
       const PretrainResult r = pretrain(*o);
+      if (o->collective && !o->collective->main()) return 0;
       std::cerr << "pretrain: " << r.epochs_done << " epochs on " << r.cases << " cases"
                 << (r.stopped_by_budget ? " (time budget)" : "") << ", masked MSE " << r.first_loss << " -> "
                 << r.last_loss << "; encoder for train --init-encoder: " << (r.run_dir / "last.pt").string() << "\n";

@@ -12,23 +12,8 @@ namespace aneura::app {
 
 namespace {
 
-// A data-parallel run when the environment names one (torchrun, SLURM or `aneura launch`): every
-// rank joins the process group; the ranks of one machine share its cores; only rank 0 reports.
-void join_ranks(TrainOptions& o, int timeout_s) {
-  const DistEnv env = dist_env();
-  if (env.world == 1) return;
-  o.collective = connect(env, std::chrono::seconds(timeout_s));
-  if (o.threads == 0)
-    if (const auto local = process_env("LOCAL_WORLD_SIZE"); local && std::atoi(local->c_str()) > 1)
-      o.threads = std::max(1, static_cast<int>(default_threads()) / std::atoi(local->c_str()));
-  if (env.rank > 0) {
-    spdlog::set_level(spdlog::level::warn);
-    o.progress = false;
-  }
-}
-
 int run_train(TrainOptions o, bool all_folds, int timeout_s) {
-  join_ranks(o, timeout_s);
+  o.collective = join_ranks(timeout_s, o.threads, o.progress);
   const bool report = !o.collective || o.collective->main();
   if (!all_folds) {
     const TrainResult r = train(o);
@@ -56,6 +41,20 @@ int run_train(TrainOptions o, bool all_folds, int timeout_s) {
 }
 
 }  // namespace
+
+std::shared_ptr<const Collective> join_ranks(int timeout_s, int& threads, bool& progress) {
+  const DistEnv env = dist_env();
+  if (env.world == 1) return nullptr;
+  auto collective = connect(env, std::chrono::seconds(timeout_s));
+  if (threads == 0)
+    if (const auto local = process_env("LOCAL_WORLD_SIZE"); local && std::atoi(local->c_str()) > 1)
+      threads = std::max(1, static_cast<int>(default_threads()) / std::atoi(local->c_str()));
+  if (env.rank > 0) {
+    spdlog::set_level(spdlog::level::warn);
+    progress = false;
+  }
+  return collective;
+}
 
 void add_train(CLI::App& app, Action& action) {
   auto o = std::make_shared<TrainOptions>();

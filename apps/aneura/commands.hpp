@@ -5,8 +5,13 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace aneura {
+class Collective;
+}
 
 namespace aneura::app {
 
@@ -20,12 +25,17 @@ void add_preprocess(CLI::App& app, Action& action);
 void add_plan(CLI::App& app, Action& action);      // fingerprint + plan
 void add_evaluate(CLI::App& app, Action& action);  // evaluate + report
 void add_demo(CLI::App& app, Action& action);
-void add_launch(CLI::App& app, Action& action);  // the ranks of a data-parallel train
+void add_launch(CLI::App& app, Action& action);  // the ranks of a data-parallel train or pretrain
 void add_merge(CLI::App& app, Action& action);   // the parts of a sharded predict
 // In the network library:
 void add_train(CLI::App& app, Action& action);
 void add_predict(CLI::App& app, Action& action);
 void add_pretrain(CLI::App& app, Action& action);
+// (network library) A data-parallel run when the environment names one (torchrun, SLURM or `aneura
+// launch`): joins the process group, waiting up to `timeout_s`; the ranks of one machine share its
+// cores (`threads` 0 becomes the usable cores / LOCAL_WORLD_SIZE); ranks other than 0 only warn
+// (`progress` off). Null for one process.
+std::shared_ptr<const Collective> join_ranks(int timeout_s, int& threads, bool& progress);
 
 // The network commands' names and one-line descriptions (the main program lists them in its help).
 struct NetworkCommand {

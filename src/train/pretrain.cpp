@@ -37,29 +37,33 @@ constexpr uint64_t kMaskStream = 0x6d61736b;  // "mask": the masks' random numbe
 }  // namespace
 
 torch::Tensor cube_mask(const torch::IntArrayRef& shape, double ratio, int block, uint64_t seed) {
-  const int64_t n = shape[0];
   std::array<int64_t, 3> cubes{};
-  for (int a = 0; a < 3; ++a) cubes[a] = (shape[2 + a] + block - 1) / block;
+  for (int a = 0; a < 3; ++a) cubes[a] = (shape[1 + a] + block - 1) / block;
   const int64_t per = cubes[0] * cubes[1] * cubes[2];
   const auto hidden = static_cast<int64_t>(std::llround(ratio * static_cast<double>(per)));
-  torch::Tensor m = torch::zeros({n, 1, cubes[0], cubes[1], cubes[2]});
-  auto flat = m.view({n, per});
+  torch::Tensor m = torch::zeros({1, cubes[0], cubes[1], cubes[2]});
+  auto flat = m.view({per});
   std::mt19937_64 rng(seed);
   std::vector<int64_t> order(static_cast<size_t>(per));
-  for (int64_t i = 0; i < n; ++i) {
-    std::iota(order.begin(), order.end(), 0);
-    for (int64_t k = 0; k < hidden; ++k) {  // a partial Fisher-Yates shuffle with our own uniform
-      const auto j = k + static_cast<int64_t>(rng() % static_cast<uint64_t>(per - k));
-      std::swap(order[static_cast<size_t>(k)], order[static_cast<size_t>(j)]);
-      flat[i][order[static_cast<size_t>(k)]] = 1.0;
-    }
+  std::iota(order.begin(), order.end(), 0);
+  for (int64_t k = 0; k < hidden; ++k) {  // a partial Fisher-Yates shuffle with our own uniform
+    const auto j = k + static_cast<int64_t>(rng() % static_cast<uint64_t>(per - k));
+    std::swap(order[static_cast<size_t>(k)], order[static_cast<size_t>(j)]);
+    flat[order[static_cast<size_t>(k)]] = 1.0;
   }
-  for (int a = 0; a < 3; ++a) m = m.repeat_interleave(block, 2 + a);
-  return m.slice(2, 0, shape[2]).slice(3, 0, shape[3]).slice(4, 0, shape[4]).contiguous();
+  for (int a = 0; a < 3; ++a) m = m.repeat_interleave(block, 1 + a);
+  return m.slice(1, 0, shape[1]).slice(2, 0, shape[2]).slice(3, 0, shape[3]).contiguous();
 }
 
 PretrainResult pretrain(const PretrainOptions& o) {
   const auto t_start = SteadyClock::now();
+  const Collective& c = o.collective ? *o.collective : local_collective();
+  auto rank0 = [&c](std::vector<int64_t> v) {  // rank 0's values on every rank
+    if (c.world() == 1) return v;
+    torch::Tensor t = torch::tensor(v, torch::kLong);
+    c.broadcast(t);
+    return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+  };
   // Configuration
   const Plans plans = read_plans(o.plans_file.empty() ? o.work / "plans.json" : o.plans_file);
   Configuration cfg = plans.get(o.configuration);
@@ -71,6 +75,9 @@ PretrainResult pretrain(const PretrainOptions& o) {
     throw Error(ErrorCode::Usage, "configuration '" + cfg.name + "' wants CUDA, but this LibTorch has no CUDA device");
   if (!(o.mask_ratio > 0 && o.mask_ratio < 1))
     throw Error(ErrorCode::Usage, "--mask-ratio must lie strictly between 0 and 1");
+  if (cfg.batch_size < c.world())
+    throw Error(ErrorCode::Usage, "the global batch (" + std::to_string(cfg.batch_size) + ") is smaller than the " +
+                                      std::to_string(c.world()) + " ranks");
   const torch::Device dev(cfg.device == "cuda" ? torch::kCUDA : torch::kCPU);
   set_cpu_threads(o.threads > 0 ? o.threads : static_cast<int>(default_threads()));
   const int block = o.mask_block > 0 ? o.mask_block : std::max(2, cfg.patch_size[0] / 8);
@@ -81,7 +88,7 @@ PretrainResult pretrain(const PretrainOptions& o) {
   std::vector<std::string> ids;
   for (const auto& c : list_cases(o.work)) ids.push_back(c.id);
   if (ids.empty()) throw Error(ErrorCode::InputNotFound, "no case in the case cache", (o.work / "cases").string());
-  const double ram = kRamShare * probe_hardware(o.work).ram_available_gb * 1e9;
+  const double ram = kRamShare * probe_hardware(o.work).ram_available_gb * 1e9 / c.world();
   CaseStore store(o.work, ids, ram);
   const auto first = store.get(0);
   const int in_channels = input_channels(cfg, static_cast<int>(first->image.volumes));
@@ -97,6 +104,11 @@ PretrainResult pretrain(const PretrainOptions& o) {
   torch::manual_seed(o.seed);
   MultiTaskUNet net = build_model(cfg, in_channels);
   torch::nn::Conv3d head(torch::nn::Conv3dOptions(std::min(cfg.base_channels, cfg.max_channels), 1, 1));
+  if (c.world() > 1) {  // every rank starts from rank 0's weights
+    torch::NoGradGuard ng;
+    for (auto& p : net->parameters()) c.broadcast(p);
+    for (auto& p : head->parameters()) c.broadcast(p);
+  }
   net->to(dev);
   head->to(dev);
   std::vector<torch::Tensor> params = net->parameters();
@@ -106,7 +118,7 @@ PretrainResult pretrain(const PretrainOptions& o) {
   const fs::path run_dir = o.work / "pretrain" / cfg.name;
   const fs::path last = run_dir / "last.pt", log_file = run_dir / "log.jsonl";
   std::error_code ec;
-  fs::create_directories(run_dir, ec);
+  if (c.main()) fs::create_directories(run_dir, ec);
   if (ec) throw Error(ErrorCode::OutputFailed, "cannot create the run folder: " + ec.message(), run_dir.string());
   TimeBudget budget(cfg.time_budget_s, false, t_start);
   int start_epoch = 0, schedule_epochs = cfg.epochs;
@@ -129,7 +141,7 @@ PretrainResult pretrain(const PretrainOptions& o) {
     schedule_epochs = meta.at("schedule_epochs");
     budget.set_elapsed_before(meta.at("elapsed_s"));
     spdlog::info("resuming {} after epoch {}", run_dir.string(), start_epoch);
-  } else {
+  } else if (c.main()) {
     fs::remove(log_file, ec);
   }
   const size_t samples = store.size() * (windowed(cfg) ? kWindowsPerCase : 1);
@@ -153,35 +165,50 @@ PretrainResult pretrain(const PretrainOptions& o) {
     for (auto& g : opt.param_groups()) g.options().set_lr(lr);
     BatchLoader loader(store, cfg, aug,
                        epoch_draws(uniform, static_cast<size_t>(steps) * cfg.batch_size, o.seed, epoch), cfg.batch_size,
-                       o.seed, epoch, cfg.loader_workers, cfg.queue_length);
+                       o.seed, epoch, cfg.loader_workers, cfg.queue_length, c.rank(), c.world());
     Progress progress("pretrain: epoch " + std::to_string(epoch + 1) + "/" + std::to_string(schedule_epochs),
-                      static_cast<int>(loader.batches()), o.progress, "steps", Progress::Mode::TerminalOnly);
+                      static_cast<int>(loader.batches()), o.progress && c.main(), "steps",
+                      Progress::Mode::TerminalOnly);
+    const size_t first_in_batch = rank_share(static_cast<size_t>(cfg.batch_size), c.rank(), c.world()).first;
     double loss_sum = 0;
     int n = 0;
     size_t seen = 0;
     net->train();
     while (auto b = loader.next()) {
       const auto x = b->image.to(dev);
-      const auto mask = cube_mask(x.sizes(), o.mask_ratio, block, sample_seed(o.seed ^ kMaskStream, epoch, n)).to(dev);
+      // each sample's mask from its global position in the epoch, whatever the ranks
+      std::vector<torch::Tensor> masks;
+      for (int64_t i = 0; i < x.size(0); ++i)
+        masks.push_back(cube_mask(x[i].sizes(), o.mask_ratio, block,
+                                  sample_seed(o.seed ^ kMaskStream, epoch,
+                                              static_cast<size_t>(n) * static_cast<size_t>(cfg.batch_size) +
+                                                  first_in_batch + static_cast<size_t>(i))));
+      const auto mask = torch::stack(masks).to(dev);
       auto input = x.clone();
       input.slice(1, 0, hidden_channels).mul_(1 - mask);
       const auto pred = head(net->features(input));
-      const auto loss = ((pred - x.slice(1, 0, 1)).pow(2) * mask).sum() / mask.sum().clamp_min(1);
+      // this rank's squared errors over the global batch's hidden voxels
+      const double hidden = c.global_count(mask.sum().to(torch::kDouble).cpu()).item<double>();
+      const auto loss = ((pred - x.slice(1, 0, 1)).pow(2) * mask).sum() / std::max(1.0, hidden);
       opt.zero_grad();
       loss.backward();
+      torch::Tensor value = loss.detach().reshape({1}).to(torch::kCPU);
+      c.sum_gradients(params, value);
       if (cfg.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, cfg.grad_clip);
       opt.step();
       ++step;
-      loss_sum += loss.item<double>();
-      seen += b->cases.size();
+      loss_sum += value.item<double>();
+      seen += c.world() > 1 ? static_cast<size_t>(cfg.batch_size) : b->cases.size();
       ++n;
       char text[32];
       std::snprintf(text, sizeof text, "loss %.4f", loss_sum / n);
       progress.update(n, text);
     }
     const double train_s = seconds_since(t_epoch), mean = loss_sum / std::max(1, n);
-    const bool last_epoch = budget.no_room_for_another(train_s);
-    schedule_epochs = budget.fit_schedule(epoch, start_epoch, train_s, false, schedule_epochs, cfg.epochs);
+    const auto decided = rank0({budget.no_room_for_another(train_s),
+                                budget.fit_schedule(epoch, start_epoch, train_s, false, schedule_epochs, cfg.epochs)});
+    const bool last_epoch = decided[0] != 0;
+    schedule_epochs = static_cast<int>(decided[1]);
     const json meta = {{"epoch", epoch + 1},
                        {"step", step},
                        {"best_selection", 0},
@@ -194,9 +221,10 @@ PretrainResult pretrain(const PretrainOptions& o) {
                        {"objective", "masked_image_modelling"},
                        {"mask_ratio", o.mask_ratio},
                        {"mask_block", block},
-                       {"cases", store.size()}};
-    save_checkpoint(last, net, nullptr, opt, meta, head.ptr().get());
-    {
+                       {"cases", store.size()},
+                       {"world_size", c.world()}};
+    if (c.main()) save_checkpoint(last, net, nullptr, opt, meta, head.ptr().get());
+    if (c.main()) {
       std::ofstream log(log_file, std::ios::app);
       log << json{{"epoch", epoch + 1},
                   {"step", step},
@@ -208,7 +236,7 @@ PretrainResult pretrain(const PretrainOptions& o) {
           << "\n";
       if (!log) throw Error(ErrorCode::OutputFailed, "cannot append to the log", log_file.string());
     }
-    if (o.progress)
+    if (o.progress && c.main())
       spdlog::info("pretrain: epoch {}/{}  masked MSE {:.4f}  {:.1f} samples/s  {:.0f} s", epoch + 1, schedule_epochs,
                    mean, static_cast<double>(seen) / std::max(1e-9, train_s), budget.elapsed_s());
     if (epoch == start_epoch) r.first_loss = mean;

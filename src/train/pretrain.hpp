@@ -9,12 +9,19 @@
 //                                             encoder feeds `train --init-encoder`), head, optimizer, meta
 //   WORK/pretrain/<configuration>/log.jsonl   one line per epoch
 // Random numbers come from (seed, epoch, position) only, so --resume continues exactly.
+// Data-parallel as `train` (trainer.hpp): the plans' batch is global, each rank makes its share of
+// it (the same samples and masks at the same global positions), the loss is its share of the
+// global batch's (its squared errors over the global count of hidden voxels), gradients are summed,
+// rank 0 decides the schedule and writes the run folder.
 #pragma once
 #include <torch/torch.h>
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
+
+#include "train/collective.hpp"
 
 namespace aneura {
 
@@ -33,6 +40,7 @@ struct PretrainOptions {
   std::string device;         // "": the plans'
   int threads = 0, workers = -1;
   bool progress = true;
+  std::shared_ptr<const Collective> collective;  // the ranks of a data-parallel run; null: one process
 };
 
 struct PretrainResult {
@@ -47,8 +55,8 @@ struct PretrainResult {
 // channel counts).
 PretrainResult pretrain(const PretrainOptions& o);
 
-// The hidden voxels of a batch of inputs [N, C, X, Y, Z]: [N, 1, X, Y, Z] floats, 1 in round(ratio *
-// cubes) cubes of `block` voxels per sample chosen at random from `seed`, 0 elsewhere.
+// The hidden voxels of one input [C, X, Y, Z] (`shape`): [1, X, Y, Z] floats, 1 in round(ratio *
+// cubes) cubes of `block` voxels chosen at random from `seed`, 0 elsewhere.
 torch::Tensor cube_mask(const torch::IntArrayRef& shape, double ratio, int block, uint64_t seed);
 
 }  // namespace aneura

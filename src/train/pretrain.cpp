@@ -13,6 +13,7 @@
 #include "core/parallel.hpp"
 #include "core/progress.hpp"
 #include "core/timer.hpp"
+#include "harmonize/qa.hpp"
 #include "model/checkpoint.hpp"
 #include "model/input.hpp"
 #include "model/registry.hpp"
@@ -32,7 +33,55 @@ constexpr double kRamShare = 0.4;       // of the available RAM, for the case st
 constexpr size_t kWindowsPerCase = 4;   // a windowed epoch draws this many windows per case
 constexpr double kLearningRate = 1e-3;  // AdamW, cosine (MAE / SparK style), whatever the plans' optimizer
 constexpr double kWeightDecay = 1e-4;
+constexpr int kPictureRowPixels = 192;        // the reconstruction picture's rows are enlarged to about this height
 constexpr uint64_t kMaskStream = 0x6d61736b;  // "mask": the masks' random numbers apart from the samples'
+
+// A Volume on a window's grid (RAS axes, the window's spacing) from a tensor [X, Y, Z].
+template <class T>
+Volume<T> window_volume(const torch::Tensor& t, const Configuration& cfg) {
+  Geometry g;
+  for (int a = 0; a < 3; ++a) g.size[a] = t.size(a);
+  g.spacing = window_spacing(cfg);
+  g.direction = kRasDirection;
+  Volume<T> v(g);
+  const auto c = t.permute({2, 1, 0}).contiguous().to(torch::kFloat);  // (i fastest, as Volume stores)
+  const float* p = c.data_ptr<float>();
+  for (size_t i = 0; i < v.data.size(); ++i) v.data[i] = static_cast<T>(p[i]);
+  return v;
+}
+
+// What was learnt, in one picture: a window of the first case (no augmentation) with its hidden
+// cubes, rows: the input the network saw, its reconstruction, the truth; tri-planar slices through
+// the middle.
+void write_reconstruction(MultiTaskUNet& net, torch::nn::Conv3d& head, const CaseStore& store, const Configuration& cfg,
+                          int hidden_channels, double ratio, int block, uint64_t seed, const torch::Device& dev,
+                          const fs::path& file) {
+  torch::NoGradGuard ng;
+  AugmentOptions none;
+  none.enabled = false;
+  std::mt19937_64 rng(seed);
+  const Sample s =
+      store.roi(0) ? make_roi_sample(*store.roi(0), cfg, rng, none) : make_sample(*store.get(0), cfg, rng, none);
+  const auto x = s.image.unsqueeze(0).to(dev);
+  const auto mask = cube_mask(s.image.sizes(), ratio, block, seed).unsqueeze(0).to(dev);
+  auto input = x.clone();
+  input.slice(1, 0, hidden_channels).mul_(1 - mask);
+  net->eval();
+  const auto pred = head(net->features(input));
+  net->train();
+  const auto none_marked = window_volume<uint8_t>(torch::zeros_like(mask[0][0]).cpu(), cfg);  // (no outline: the
+  // hidden cubes are the black ones of the first row)
+  std::vector<RgbImage> rows;
+  for (const auto& t : {input[0][0], pred[0][0], x[0][0]})
+    rows.push_back(triplanar(window_volume<float>(t.cpu(), cfg), none_marked));
+  const int w = rows[0].width, h = rows[0].height, zoom = std::max(1, kPictureRowPixels / std::max(1, h));
+  RgbImage all(w * zoom, h * zoom * 3);  // the rows one under the other, each pixel zoom x zoom
+  for (int r = 0; r < 3; ++r)
+    for (int y = 0; y < h * zoom; ++y)
+      for (int x = 0; x < w * zoom; ++x)
+        std::copy_n(rows[static_cast<size_t>(r)].at(x / zoom, y / zoom), 3, all.at(x, r * h * zoom + y));
+  write_png(all, file);
+}
 
 }  // namespace
 
@@ -223,7 +272,11 @@ PretrainResult pretrain(const PretrainOptions& o) {
                        {"mask_block", block},
                        {"cases", store.size()},
                        {"world_size", c.world()}};
-    if (c.main()) save_checkpoint(last, net, nullptr, opt, meta, head.ptr().get());
+    if (c.main()) {
+      save_checkpoint(last, net, nullptr, opt, meta, head.ptr().get());
+      write_reconstruction(net, head, store, cfg, hidden_channels, o.mask_ratio, block, o.seed, dev,
+                           run_dir / "reconstruction.png");
+    }
     if (c.main()) {
       std::ofstream log(log_file, std::ios::app);
       log << json{{"epoch", epoch + 1},

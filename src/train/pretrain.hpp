@@ -8,6 +8,9 @@
 //   WORK/pretrain/<configuration>/last.pt     every epoch, atomically: model (the network: its
 //                                             encoder feeds `train --init-encoder`), head, optimizer, meta
 //   WORK/pretrain/<configuration>/log.jsonl   one line per epoch
+//   WORK/pretrain/<configuration>/reconstruction.png   every epoch: a window of the first case as
+//                                             the network saw it (hidden cubes outlined), its
+//                                             reconstruction and the truth, tri-planar
 // Random numbers come from (seed, epoch, position) only, so --resume continues exactly.
 // Data-parallel as `train` (trainer.hpp): the plans' batch is global, each rank makes its share of
 // it (the same samples and masks at the same global positions), the loss is its share of the

@@ -66,6 +66,18 @@ TEST_F(TrainOnSynth, PretrainLearnsResumesAndFeedsTheEncoder) {
   const double early = std::accumulate(mse.begin(), mse.begin() + 10, 0.0) / 10;
   const double late = std::accumulate(mse.end() - 10, mse.end(), 0.0) / 10;
   EXPECT_LT(late, 0.7 * early) << early << " -> " << late;
+  // the picture of what was learnt: three rows (input, reconstruction, truth) of three panels
+  std::ifstream png(a / "pretrain" / "tiny" / "reconstruction.png", std::ios::binary);
+  std::string head(24, '\0');
+  ASSERT_TRUE(png.read(head.data(), 24));
+  EXPECT_EQ(head.substr(1, 3), "PNG");
+  auto be32 = [&](size_t at) {
+    return (static_cast<uint32_t>(static_cast<uint8_t>(head[at])) << 24) |
+           (static_cast<uint32_t>(static_cast<uint8_t>(head[at + 1])) << 16) |
+           (static_cast<uint32_t>(static_cast<uint8_t>(head[at + 2])) << 8) | static_cast<uint8_t>(head[at + 3]);
+  };
+  EXPECT_EQ(be32(16), be32(20));  // 3 panels wide, 3 rows high: square for a cubic patch
+  EXPECT_GE(be32(20), 3u * 192 - 3 * 16);
   // resume: 2 epochs = 1 + 1, bit for bit (the CLI, as users resume)
   const fs::path ra = fresh_work("pretrain_ra"), rb = fresh_work("pretrain_rb");
   write_test_plans(ra, c);

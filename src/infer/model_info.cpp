@@ -26,7 +26,7 @@ ModelInfo read_model_info(const fs::path& model_dir) {
     if (j.contains("prior")) m.prior = j.at("prior").get<std::array<double, kNumLabels>>();
     if (j.contains("location_points")) m.locations = LocationPrior::from_json(j.at("location_points"));
     if (j.contains("roi_offsets")) m.roi_offsets = RoiOffsets::from_json(j.at("roi_offsets"));  // else the defaults
-    m.init_encoder = j.value("init_encoder", std::string());
+    if (j.contains("init_encoder") && j.at("init_encoder").is_string()) m.init_encoder = j.at("init_encoder");
     return m;
   } catch (const json::exception& e) {
     throw Error(ErrorCode::CorruptInput, std::string("bad model.json: ") + e.what(), file.string());
@@ -49,7 +49,7 @@ void write_model_info(const fs::path& model_dir, const ModelInfo& m) {
                   {"prior", m.prior},
                   {"location_points", m.locations.to_json()},
                   {"roi_offsets", m.roi_offsets.to_json()},
-                  {"init_encoder", m.init_encoder.empty() ? json(nullptr) : json(m.init_encoder)},
+                  {"init_encoder", m.init_encoder.empty() ? json(nullptr) : json(m.init_encoder)},  // null: from scratch
                   {"plans", to_json(one)}};
   write_text_atomically(model_dir / "model.json", j.dump(1) + "\n");
 }

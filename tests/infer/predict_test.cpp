@@ -276,6 +276,21 @@ TEST_F(PredictOnSynth, LoadsTheFinalWeightsUnlessAskedForTheBestEpoch) {
   EXPECT_EQ(p.folds().size(), 2u);
 }
 
+// model.json names the encoder a run started from, null for a run from scratch; both read back.
+TEST_F(PredictOnSynth, ModelJsonRecordsTheInitialEncoderOrNull) {
+  ModelInfo info = read_model_info(model());
+  EXPECT_EQ(info.init_encoder, "");  // the fixture trains from scratch
+  const fs::path copy = dir_->path / "model_copy";
+  fs::create_directories(copy);
+  write_model_info(copy, info);
+  std::ifstream in(copy / "model.json");
+  EXPECT_TRUE(json::parse(in).at("init_encoder").is_null());
+  EXPECT_EQ(read_model_info(copy).init_encoder, "");
+  info.init_encoder = "/w/pretrain/cpu_demo/last.pt";
+  write_model_info(copy, info);
+  EXPECT_EQ(read_model_info(copy).init_encoder, "/w/pretrain/cpu_demo/last.pt");
+}
+
 TEST_F(PredictOnSynth, TheRoiIsPlacedWithTheOffsetsTheModelLearned) {
   // model.json holds the ROI offsets training learned; prediction places the ROI with them (a copy
   // of the model with every rule's offset moved 6 mm P and 10 mm S cuts its ROI exactly that much

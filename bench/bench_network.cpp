@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
   std::printf(
       "%s%s%s input %d^3 x %d, base %d, %d stages, %d input channels: training step %.4f s (%.1f samples/s), "
       "prediction %.4f s per batch (%.4f s per input), peak resident %.0f MB\n",
-      dev_name.c_str(), bf16 ? " bf16" : "", o.checkpoint_blocks ? " ckpt" : "", size, batch, o.base_channels,
-      o.stages, o.in_channels, train_s, batch / train_s, infer_s, infer_s / batch, ru.ru_maxrss / 1024.0);
+      dev_name.c_str(), bf16 ? " bf16" : "", o.checkpoint_blocks ? " ckpt" : "", size, batch, o.base_channels, o.stages,
+      o.in_channels, train_s, batch / train_s, infer_s, infer_s / batch, ru.ru_maxrss / 1024.0);
   return 0;
 }

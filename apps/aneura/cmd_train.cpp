@@ -47,7 +47,7 @@ std::shared_ptr<const Collective> join_ranks(int timeout_s, int& threads, bool& 
   if (env.world == 1) return nullptr;
   auto collective = connect(env, std::chrono::seconds(timeout_s));
   if (threads == 0)
-    if (const auto local = process_env("LOCAL_WORLD_SIZE"); local && std::atoi(local->c_str()) > 1)
+    if (const auto local = env_value("LOCAL_WORLD_SIZE"); local && std::atoi(local->c_str()) > 1)
       threads = std::max(1, static_cast<int>(default_threads()) / std::atoi(local->c_str()));
   if (env.rank > 0) {
     spdlog::set_level(spdlog::level::warn);

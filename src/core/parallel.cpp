@@ -1,5 +1,7 @@
 #include "core/parallel.hpp"
 
+#include <cstdlib>
+
 #include <sched.h>
 
 #include <atomic>
@@ -9,6 +11,12 @@
 #include <vector>
 
 namespace aneura {
+
+std::optional<std::string> env_value(const std::string& name) {
+  const char* v = std::getenv(name.c_str());
+  if (!v) return std::nullopt;
+  return std::string(v);
+}
 
 unsigned default_threads() {
   // Respect CPU affinity (taskset, cgroup cpusets), not just the machine's core count.

@@ -1,9 +1,9 @@
 #include "core/shard.hpp"
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
 
 namespace aneura {
 
@@ -53,10 +53,7 @@ std::optional<Shard> slurm_array_shard(const std::function<std::optional<std::st
 
 Shard command_shard(const std::string& option) {
   if (!option.empty()) return parse_shard(option);
-  const auto array = slurm_array_shard([](const std::string& k) -> std::optional<std::string> {
-    const char* v = std::getenv(k.c_str());
-    return v ? std::optional<std::string>(v) : std::nullopt;
-  });
+  const auto array = slurm_array_shard(env_value);
   return array ? *array : Shard{};
 }
 

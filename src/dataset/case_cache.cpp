@@ -228,9 +228,7 @@ NyulModel nyul_for_dataset(const RsnaDataset& d, const fs::path& work, const Cas
   return m;
 }
 
-fs::path manifest_file(const fs::path& work, const Shard& shard) {
-  return shard_file(work / "manifest.jsonl", shard);
-}
+fs::path manifest_file(const fs::path& work, const Shard& shard) { return shard_file(work / "manifest.jsonl", shard); }
 
 PreprocessSummary run_case_jobs(const std::vector<CaseJob>& all_jobs, const fs::path& work, unsigned workers,
                                 int qa_cases, const std::function<void(int, int, const CaseOutcome&)>& progress,

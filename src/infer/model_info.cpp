@@ -40,17 +40,18 @@ void write_model_info(const fs::path& model_dir, const ModelInfo& m) {
   one.default_configuration = m.cfg.name;
   one.global = m.plans_global;
   one.raw[m.cfg.name] = configuration_to_json(m.cfg);
-  const json j = {{"configuration", m.cfg.name},
-                  {"in_channels", m.in_channels},
-                  {"folds", m.folds},
-                  {"modalities", modality_names()},
-                  {"labels", label_names()},
-                  {"harmonize", harmonize_params_to_json(m.harmonize)},
-                  {"prior", m.prior},
-                  {"location_points", m.locations.to_json()},
-                  {"roi_offsets", m.roi_offsets.to_json()},
-                  {"init_encoder", m.init_encoder.empty() ? json(nullptr) : json(m.init_encoder)},  // null: from scratch
-                  {"plans", to_json(one)}};
+  const json j = {
+      {"configuration", m.cfg.name},
+      {"in_channels", m.in_channels},
+      {"folds", m.folds},
+      {"modalities", modality_names()},
+      {"labels", label_names()},
+      {"harmonize", harmonize_params_to_json(m.harmonize)},
+      {"prior", m.prior},
+      {"location_points", m.locations.to_json()},
+      {"roi_offsets", m.roi_offsets.to_json()},
+      {"init_encoder", m.init_encoder.empty() ? json(nullptr) : json(m.init_encoder)},  // null: from scratch
+      {"plans", to_json(one)}};
   write_text_atomically(model_dir / "model.json", j.dump(1) + "\n");
 }
 

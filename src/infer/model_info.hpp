@@ -10,8 +10,8 @@
 #pragma once
 #include <array>
 #include <filesystem>
-#include <string>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "core/labels.hpp"
 #include "harmonize/pipeline.hpp"

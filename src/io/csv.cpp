@@ -66,19 +66,30 @@ CsvTable read_csv(const std::filesystem::path& file) {
   return t;
 }
 
+std::string csv_quote(const std::string& field) {
+  if (field.find_first_of(",\"\n\r") == std::string::npos) return field;
+  std::string q = "\"";
+  for (char c : field) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
 size_t merge_shard_csvs(const std::filesystem::path& out) {
   namespace fs = std::filesystem;
   const fs::path dir = out.parent_path().empty() ? fs::path(".") : out.parent_path();
-  const std::regex part_name(std::regex_replace(out.stem().string(), std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
-                             R"(\.shard-([0-9]+)-of-([0-9]+))" +
-                             std::regex_replace(out.extension().string(), std::regex(R"([.])"), R"(\.)"));
+  // parts: <stem>.shard-<I>-of-<N><extension> (shard_file)
+  const std::string prefix = out.stem().string() + ".shard-", ext = out.extension().string();
+  static const std::regex index_of_count(R"(([0-9]+)-of-([0-9]+))");
   std::map<int, fs::path> parts;
   std::set<int> counts;
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    std::smatch m;
     const std::string name = it->path().filename().string();
-    if (!std::regex_match(name, m, part_name)) continue;
+    if (name.size() <= prefix.size() + ext.size() || name.compare(0, prefix.size(), prefix) != 0 ||
+        name.compare(name.size() - ext.size(), ext.size(), ext) != 0)
+      continue;
+    const std::string middle = name.substr(prefix.size(), name.size() - prefix.size() - ext.size());
+    std::smatch m;
+    if (!std::regex_match(middle, m, index_of_count)) continue;
     counts.insert(std::stoi(m[2].str()));
     parts[std::stoi(m[1].str())] = it->path();
   }
@@ -102,11 +113,7 @@ size_t merge_shard_csvs(const std::filesystem::path& out) {
   }
   std::ostringstream text;
   auto line = [&](const std::vector<std::string>& fields) {
-    for (size_t k = 0; k < fields.size(); ++k) {
-      const std::string& f = fields[k];
-      const bool quote = f.find_first_of(",\"\n") != std::string::npos;
-      text << (k ? "," : "") << (quote ? "\"" + std::regex_replace(f, std::regex("\""), "\"\"") + "\"" : f);
-    }
+    for (size_t k = 0; k < fields.size(); ++k) text << (k ? "," : "") << csv_quote(fields[k]);
     text << "\n";
   };
   line(tables.front().header);

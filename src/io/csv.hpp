@@ -8,6 +8,9 @@
 namespace aneura {
 
 std::vector<std::string> split_csv_line(const std::string& line);
+// One field as written to a CSV file: quoted (with "" escapes) when it holds a comma, a quote or a
+// line break; split_csv_line reads it back.
+std::string csv_quote(const std::string& field);
 
 struct CsvTable {
   std::vector<std::string> header;

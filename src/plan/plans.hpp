@@ -29,17 +29,17 @@ struct Configuration {
   double time_budget_s = 0;  // 0: no limit
   bool mixed_precision = false, channels_last = false;
   // Training details (optional in plans.json; these defaults when absent).
-  int folds = 5;                      // cross-validation folds
-  double ema_decay = 0.99;            // EMA of weights per step; 0 = off
-  double grad_clip = 12;              // global gradient norm; 0 = off
+  int folds = 5;                        // cross-validation folds
+  double ema_decay = 0.99;              // EMA of weights per step; 0 = off
+  double grad_clip = 12;                // global gradient norm; 0 = off
   bool gradient_checkpointing = false;  // U-Net blocks recomputed in the backward pass (memory for time)
-  double positive_oversampling = 2;   // sampling weight of a positive case (rare locations more)
-  bool blob_features = false;         // + bright/dark blobness input channels (data.hpp)
-  double spatial_augmentation = 0.5;  // windowed: probability of a rotated/scaled window (data.hpp)
-  double field_edge_mm = 8;           // maps fade out near the image's edge (trainer.hpp); 0 = off
-  double window_overlap = 0.5;        // windowed prediction: the least share of a patch neighbours overlap
-  int focus_windows = 0;              // windowed prediction: 0 = every window; N = only the windows nearest
-                                      // the N strongest bright and N strongest dark blobs (model/input.hpp)
+  double positive_oversampling = 2;     // sampling weight of a positive case (rare locations more)
+  bool blob_features = false;           // + bright/dark blobness input channels (data.hpp)
+  double spatial_augmentation = 0.5;    // windowed: probability of a rotated/scaled window (data.hpp)
+  double field_edge_mm = 8;             // maps fade out near the image's edge (trainer.hpp); 0 = off
+  double window_overlap = 0.5;          // windowed prediction: the least share of a patch neighbours overlap
+  int focus_windows = 0;                // windowed prediction: 0 = every window; N = only the windows nearest
+                                        // the N strongest bright and N strongest dark blobs (model/input.hpp)
   std::map<std::string, double> loss_weights{{"vessel", 1}, {"aneurysm", 1}, {"classification", 1}, {"modality", 0.2}};
   nlohmann::json normalization;  // {"CT": {...}, "MR": {...}} as HarmonizeParams takes it
 };

@@ -13,6 +13,7 @@
 #include "core/error.hpp"
 #include "core/labels.hpp"
 #include "core/parallel.hpp"
+#include "io/csv.hpp"
 #include "io/dicom_series.hpp"
 #include "io/nifti.hpp"
 
@@ -113,13 +114,6 @@ SeriesResult make_series(const SynthOptions& o, int index, const fs::path& root)
       {"head_centre_lps_mm", vec(subject.translation)},
       {"aneurysms", aneurysms}};
   return r;
-}
-
-std::string csv_quote(const std::string& s) {
-  if (s.find_first_of(",\"") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
 }
 
 }  // namespace

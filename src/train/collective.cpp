@@ -35,6 +35,13 @@ torch::Tensor Collective::global_count(const torch::Tensor& x) const {
   return y.to(x.device());
 }
 
+std::vector<int64_t> Collective::from_rank0(std::vector<int64_t> v) const {
+  if (world() == 1) return v;
+  torch::Tensor t = torch::tensor(v, torch::kLong);
+  broadcast(t);
+  return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+}
+
 void Collective::sum_gradients(const std::vector<torch::Tensor>&, torch::Tensor) const {}
 
 const Collective& local_collective() {

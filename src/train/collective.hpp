@@ -22,6 +22,8 @@ class Collective {
   virtual void max(torch::Tensor&) const {}
   virtual void broadcast(torch::Tensor&) const {}  // rank 0's values
   virtual void barrier() const {}
+  // Rank 0's values of `v` on every rank (decisions taken by rank 0's clock).
+  std::vector<int64_t> from_rank0(std::vector<int64_t> v) const;
   // Sums each defined gradient over the ranks, in buckets (the same parameters on every rank), and
   // `also` (a small tensor, in place) with the first bucket.
   virtual void sum_gradients(const std::vector<torch::Tensor>& params, torch::Tensor also = {}) const;

@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cstdlib>
 #include <regex>
 
 #include "core/error.hpp"
@@ -34,12 +33,6 @@ int env_int(const EnvLookup& get, const std::string& name, std::optional<int> fa
 }
 
 }  // namespace
-
-std::optional<std::string> process_env(const std::string& name) {
-  const char* v = std::getenv(name.c_str());
-  if (!v) return std::nullopt;
-  return std::string(v);
-}
 
 std::string first_slurm_host(const std::string& nodelist) {
   // A host is a name with an optional bracketed range list: take the first name, the first number.

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "core/parallel.hpp"
 #include "train/collective.hpp"
 
 namespace aneura {
@@ -20,13 +21,12 @@ struct DistEnv {
 };
 
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
-std::optional<std::string> process_env(const std::string& name);
 
 // torchrun's variables when RANK and WORLD_SIZE are set; else SLURM's when SLURM_PROCID is set
 // (SLURM_NTASKS, SLURM_LOCALID; the master is the first host of SLURM_JOB_NODELIST or
 // SLURM_NODELIST unless MASTER_ADDR is set; MASTER_PORT or 29500); else one process.
 // Throws Error(Usage) for a malformed or inconsistent value, naming the variable.
-DistEnv dist_env(const EnvLookup& get = process_env);
+DistEnv dist_env(const EnvLookup& get = env_value);
 
 // The first host of a SLURM node list: "gpu[03-05,07],cpu1" -> "gpu03".
 std::string first_slurm_host(const std::string& nodelist);

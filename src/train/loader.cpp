@@ -45,7 +45,7 @@ bool CaseStore::cache_rois(const Configuration& cfg, int threads, double ram_bud
   if (!windowed(cfg) || cached_.empty()) return false;
   const Geometry g = roi_grid({0, 0, 0}, cfg);
   const double bytes = static_cast<double>(g.voxel_count()) *
-                       (4.0 * input_channels(cfg, static_cast<int>(cached_[0]->image.volumes)) + 2) *
+                       (4.0 * aneura::input_channels(cfg, static_cast<int>(cached_[0]->image.volumes)) + 2) *
                        static_cast<double>(cached_.size());
   if (bytes > ram_budget_bytes) return false;
   std::vector<RoiCase> rois(cached_.size());
@@ -121,6 +121,18 @@ std::vector<size_t> epoch_draws(const std::vector<double>& weights, size_t n, ui
         std::min(weights.size() - 1, static_cast<size_t>(std::upper_bound(cdf.begin(), cdf.end(), u) - cdf.begin())));
   }
   return out;
+}
+
+int CaseStore::input_channels(const Configuration& cfg) const {
+  const auto first = get(0);
+  const int n = aneura::input_channels(cfg, static_cast<int>(first->image.volumes));
+  for (const auto& c : cached_)
+    if (aneura::input_channels(cfg, static_cast<int>(c->image.volumes)) != n)
+      throw Error(ErrorCode::CorruptInput,
+                  "cases have different channel counts (" + std::to_string(first->image.volumes) + " vs " +
+                      std::to_string(c->image.volumes) + "); preprocess them with the same options",
+                  c->id);
+  return n;
 }
 
 BatchLoader::BatchLoader(const CaseStore& store, const Configuration& cfg, const AugmentOptions& aug,

@@ -29,6 +29,9 @@ class CaseStore {
   const std::string& id(size_t i) const { return ids_[i]; }
   std::shared_ptr<const TrainCase> get(size_t i) const;
   bool preloaded() const { return !cached_.empty(); }
+  // The network's input channels for these cases (the first one's). Throws Error(CorruptInput)
+  // naming a case in memory with another channel count (read per sample, it fails when batched).
+  int input_channels(const Configuration& cfg) const;
   // Every case's ROI centre from its anchor and `o` (learned offsets), from now on; before cache_rois.
   void set_roi_offsets(const RoiOffsets& o);
   // Windowed configurations: each case's ROI (make_roi_case) made once, `threads` cases at a time,

@@ -40,18 +40,69 @@ std::pair<torch::Tensor, torch::Tensor> merged_foreground(const torch::Tensor& l
   return {torch::stack({p.select(1, 0), 1 - p.select(1, 0)}, 1), (target.index({has}) > 0).to(torch::kLong)};
 }
 
-// Sums of `parts` over the ranks in one collective (differentiable; double precision for counts).
-std::vector<torch::Tensor> global_sums(const std::vector<torch::Tensor>& parts, const Collective& c) {
+// A loss term in two halves around the one collective of a step: what this rank sums (the
+// numerator of its mean, the counts that divide, a batch Dice's sums), then the term from the
+// global sums.
+struct LocalSums {
+  torch::Tensor numerator;     // this rank's sum of the per-element losses
+  std::vector<double> counts;  // [0]: the mean's denominator; more when the term needs them
+  torch::Tensor dice;          // [2K] dice_sums, or undefined
+};
+struct GlobalSums {
+  std::vector<double> counts;
+  torch::Tensor dice;
+};
+
+// The global sums of every term's counts and Dice sums, in one collective (differentiable, in
+// double precision for the counts).
+std::vector<GlobalSums> global_sums(const std::vector<LocalSums>& terms, const Collective& c) {
+  const auto device = terms.front().numerator.device();
   std::vector<torch::Tensor> flat;
-  for (const auto& p : parts) flat.push_back(p.reshape({-1}).to(torch::kDouble));
+  for (const auto& t : terms) {
+    flat.push_back(torch::tensor(t.counts, torch::kDouble).to(device));
+    if (t.dice.defined()) flat.push_back(t.dice.to(torch::kDouble));
+  }
   const auto all = c.global_sum(torch::cat(flat));
-  std::vector<torch::Tensor> out;
+  const auto host = all.detach().cpu();
+  std::vector<GlobalSums> out;
   int64_t off = 0;
-  for (const auto& p : parts) {
-    out.push_back(all.slice(0, off, off + p.numel()).to(p.scalar_type()));
-    off += p.numel();
+  for (const auto& t : terms) {
+    GlobalSums g;
+    for (size_t i = 0; i < t.counts.size(); ++i) g.counts.push_back(host[off++].item<double>());
+    if (t.dice.defined()) {
+      g.dice = all.slice(0, off, off + t.dice.numel()).to(t.dice.scalar_type());
+      off += t.dice.numel();
+    }
+    out.push_back(g);
   }
   return out;
+}
+
+// CE + soft Dice: counts {voxels}.
+LocalSums segmentation_sums(const torch::Tensor& logits, const torch::Tensor& target) {
+  return {F::cross_entropy(logits, target, F::CrossEntropyFuncOptions().reduction(torch::kSum)),
+          {static_cast<double>(target.numel())},
+          dice_sums(torch::softmax(logits, 1), target)};
+}
+torch::Tensor segmentation_term(const LocalSums& l, const GlobalSums& g, const torch::Tensor& anchor,
+                                const Collective& c) {
+  return over(l.numerator, g.counts[0], anchor) + c.share(dice_loss_of(g.dice, 1e-5));
+}
+
+// The weighted mean of the CE (sum of w[y] * CE over sum of w[y]) + the merged foreground's Dice:
+// counts {sum of w[y], samples holding an aneurysm}.
+LocalSums aneurysm_sums(const torch::Tensor& logits, const torch::Tensor& target, const torch::Tensor& w) {
+  const auto [two, fg] = merged_foreground(logits, target);
+  return {F::cross_entropy(logits, target, F::CrossEntropyFuncOptions().weight(w).reduction(torch::kSum)),
+          {w.index({target}).sum().item<double>(), static_cast<double>(two.size(0))},
+          dice_sums(two, fg)};
+}
+torch::Tensor aneurysm_term(const LocalSums& l, const GlobalSums& g, const torch::Tensor& anchor, const Collective& c) {
+  const auto loss = over(l.numerator, g.counts[0], anchor) + anchor.sum() * 0;
+  // Dice of the merged foreground over the samples that hold an aneurysm only: over a sample
+  // without one, the batch Dice would reach 1 only with a foreground sum below eps everywhere,
+  // which pushes the whole heatmap to 0 (windows without an aneurysm are the most common).
+  return g.counts[1] > 0 ? loss + c.share(dice_loss_of(g.dice, 1e-5)) : loss;
 }
 
 }  // namespace
@@ -61,27 +112,14 @@ torch::Tensor soft_dice_loss(const torch::Tensor& probs, const torch::Tensor& ta
 }
 
 torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor& target, const Collective& c) {
-  const auto ce = F::cross_entropy(logits, target, F::CrossEntropyFuncOptions().reduction(torch::kSum));
-  const auto probs = torch::softmax(logits, 1);
-  const auto g = global_sums({torch::tensor({static_cast<double>(target.numel())}), dice_sums(probs, target)}, c);
-  return over(ce, g[0].item<double>(), logits) + c.share(dice_loss_of(g[1], 1e-5));
+  const auto l = segmentation_sums(logits, target);
+  return segmentation_term(l, global_sums({l}, c)[0], logits, c);
 }
 
 torch::Tensor aneurysm_loss(const torch::Tensor& logits, const torch::Tensor& target, double foreground_weight,
                             const Collective& c) {
-  const auto w = class_weights(logits, foreground_weight);
-  // the weighted mean: sum of w[y] * CE over sum of w[y]
-  const auto ce = F::cross_entropy(logits, target, F::CrossEntropyFuncOptions().weight(w).reduction(torch::kSum));
-  const auto [two, fg] = merged_foreground(logits, target);
-  const auto counts =
-      torch::tensor(std::vector<double>{w.index({target}).sum().item<double>(), static_cast<double>(two.size(0))})
-          .to(logits.device());
-  const auto g = global_sums({counts, dice_sums(two, fg)}, c);
-  const auto loss = over(ce, g[0][0].item<double>(), logits) + logits.sum() * 0;
-  // Dice of the merged foreground over the samples that hold an aneurysm only: over a sample
-  // without one, the batch Dice would reach 1 only with a foreground sum below eps everywhere,
-  // which pushes the whole heatmap to 0 (windows without an aneurysm are the most common).
-  return g[0][1].item<double>() > 0 ? loss + c.share(dice_loss_of(g[1], 1e-5)) : loss;
+  const auto l = aneurysm_sums(logits, target, class_weights(logits, foreground_weight));
+  return aneurysm_term(l, global_sums({l}, c)[0], logits, c);
 }
 
 LossTerms multitask_loss(const NetworkOutput& out, const Targets& t, const torch::Tensor& pos_weight,
@@ -96,36 +134,25 @@ LossTerms multitask_loss(const NetworkOutput& out, const Targets& t, const torch
   // Dice sum, whatever this rank's samples hold.
   const auto hv = t.has_vessels.to(torch::kBool);
   const auto known = t.modality >= 0;
-  const auto aw = class_weights(out.aneurysm, 10);
-  const auto v_logits = out.vessel.index({hv});
-  const auto v_target = t.vessel.index({hv});
-  const auto [two, fg] = merged_foreground(out.aneurysm, t.aneurysm);
-  // counts: vessel voxels, aneurysm CE weights, samples holding an aneurysm, labels, known modalities
-  const auto counts =
-      torch::tensor(std::vector<double>{static_cast<double>(v_target.numel()),
-                                        aw.index({t.aneurysm}).sum().item<double>(), static_cast<double>(two.size(0)),
-                                        static_cast<double>(t.labels.numel()),
-                                        static_cast<double>(known.sum().item<int64_t>())})
-          .to(out.aneurysm.device());
-  const auto g = global_sums({counts, dice_sums(torch::softmax(v_logits, 1), v_target), dice_sums(two, fg)}, c);
-  const auto n = g[0].cpu();
-  const auto count = [&](int i) { return n[i].item<double>(); };
+  const std::vector<LocalSums> local = {
+      segmentation_sums(out.vessel.index({hv}), t.vessel.index({hv})),
+      aneurysm_sums(out.aneurysm, t.aneurysm, class_weights(out.aneurysm, 10)),
+      {F::binary_cross_entropy_with_logits(
+           out.labels, t.labels,
+           F::BinaryCrossEntropyWithLogitsFuncOptions().pos_weight(pos_weight).reduction(torch::kSum)),
+       {static_cast<double>(t.labels.numel())},
+       {}},
+      {F::cross_entropy(out.modality.index({known}), t.modality.index({known}),
+                        F::CrossEntropyFuncOptions().reduction(torch::kSum)),
+       {static_cast<double>(known.sum().item<int64_t>())},
+       {}}};
+  const auto g = global_sums(local, c);
   LossTerms l;
   l.vessel = out.vessel.sum() * 0;
-  if (count(0) > 0) {
-    const auto ce = F::cross_entropy(v_logits, v_target, F::CrossEntropyFuncOptions().reduction(torch::kSum));
-    l.vessel = l.vessel + over(ce, count(0), out.vessel) + c.share(dice_loss_of(g[1], 1e-5));
-  }
-  const auto a_ce =
-      F::cross_entropy(out.aneurysm, t.aneurysm, F::CrossEntropyFuncOptions().weight(aw).reduction(torch::kSum));
-  l.aneurysm = over(a_ce, count(1), out.aneurysm) + out.aneurysm.sum() * 0;
-  if (count(2) > 0) l.aneurysm = l.aneurysm + c.share(dice_loss_of(g[2], 1e-5));
-  const auto bce = F::binary_cross_entropy_with_logits(
-      out.labels, t.labels, F::BinaryCrossEntropyWithLogitsFuncOptions().pos_weight(pos_weight).reduction(torch::kSum));
-  l.labels = over(bce, count(3), out.labels);
-  const auto mod_ce = F::cross_entropy(out.modality.index({known}), t.modality.index({known}),
-                                       F::CrossEntropyFuncOptions().reduction(torch::kSum));
-  l.modality = over(mod_ce, count(4), out.modality) + out.modality.sum() * 0;
+  if (g[0].counts[0] > 0) l.vessel = l.vessel + segmentation_term(local[0], g[0], out.vessel, c);
+  l.aneurysm = aneurysm_term(local[1], g[1], out.aneurysm, c);
+  l.labels = over(local[2].numerator, g[2].counts[0], out.labels);
+  l.modality = over(local[3].numerator, g[3].counts[0], out.modality) + out.modality.sum() * 0;
   l.total =
       w("vessel") * l.vessel + w("aneurysm") * l.aneurysm + w("classification") * l.labels + w("modality") * l.modality;
   return l;

@@ -107,12 +107,6 @@ torch::Tensor cube_mask(const torch::IntArrayRef& shape, double ratio, int block
 PretrainResult pretrain(const PretrainOptions& o) {
   const auto t_start = SteadyClock::now();
   const Collective& c = o.collective ? *o.collective : local_collective();
-  auto rank0 = [&c](std::vector<int64_t> v) {  // rank 0's values on every rank
-    if (c.world() == 1) return v;
-    torch::Tensor t = torch::tensor(v, torch::kLong);
-    c.broadcast(t);
-    return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
-  };
   // Configuration
   const Plans plans = read_plans(o.plans_file.empty() ? o.work / "plans.json" : o.plans_file);
   Configuration cfg = plans.get(o.configuration);
@@ -139,14 +133,8 @@ PretrainResult pretrain(const PretrainOptions& o) {
   if (ids.empty()) throw Error(ErrorCode::InputNotFound, "no case in the case cache", (o.work / "cases").string());
   const double ram = kRamShare * probe_hardware(o.work).ram_available_gb * 1e9 / c.world();
   CaseStore store(o.work, ids, ram);
-  const auto first = store.get(0);
-  const int in_channels = input_channels(cfg, static_cast<int>(first->image.volumes));
+  const int in_channels = store.input_channels(cfg);
   const int hidden_channels = in_channels - kCoordinateChannels;  // image (and blob) channels
-  if (store.preloaded())
-    for (size_t i = 0; i < store.size(); ++i)
-      if (input_channels(cfg, static_cast<int>(store.get(i)->image.volumes)) != in_channels)
-        throw Error(ErrorCode::CorruptInput,
-                    "cases have different channel counts; preprocess them with the same options", store.id(i));
   if (windowed(cfg) && store.cache_rois(cfg, static_cast<int>(default_threads()), ram))
     spdlog::info("ROI inputs of {} cases made in {:.1f} s", store.size(), seconds_since(t_start));
   // Network, head, optimizer
@@ -254,8 +242,9 @@ PretrainResult pretrain(const PretrainOptions& o) {
       progress.update(n, text);
     }
     const double train_s = seconds_since(t_epoch), mean = loss_sum / std::max(1, n);
-    const auto decided = rank0({budget.no_room_for_another(train_s),
-                                budget.fit_schedule(epoch, start_epoch, train_s, false, schedule_epochs, cfg.epochs)});
+    const auto decided =
+        c.from_rank0({budget.no_room_for_another(train_s),
+                      budget.fit_schedule(epoch, start_epoch, train_s, false, schedule_epochs, cfg.epochs)});
     const bool last_epoch = decided[0] != 0;
     schedule_epochs = static_cast<int>(decided[1]);
     const json meta = {{"epoch", epoch + 1},

@@ -130,8 +130,6 @@ class Trainer {
   void end_epoch(int epoch, double lr, bool frozen, const EpochStats& s, double epoch_s, bool validated,
                  const Validation& v, bool improved);
   MultiTaskUNet& judged() { return use_ema_ ? ema_net_ : net_; }
-  // rank 0's values of `v` on every rank (the time budget's decisions)
-  std::vector<int64_t> rank0(std::vector<int64_t> v) const;
 
   TrainOptions o_;
   const Collective& c_;
@@ -197,19 +195,9 @@ void Trainer::prepare_cases() {
   ram_budget_ = kRamShare * probe_hardware(o_.work).ram_available_gb * 1e9 / c_.world();
   train_store_ = std::make_unique<CaseStore>(o_.work, train_ids, ram_budget_);
   val_store_ = std::make_unique<CaseStore>(o_.work, val_ids, ram_budget_);
-  const auto first = train_store_->get(0);
-  in_channels_ = input_channels(cfg_, static_cast<int>(first->image.volumes));
+  in_channels_ = train_store_->input_channels(cfg_);
   for (const auto& ci : cases_) labels_by_id_[ci.id] = ci.labels;
   for (const auto& id : train_ids) train_labels_.push_back(labels_by_id_.at(id));
-  if (train_store_->preloaded())  // (read per sample, a case of other channels fails when batched)
-    for (size_t i = 0; i < train_store_->size(); ++i) {
-      const auto c = train_store_->get(i);
-      if (input_channels(cfg_, static_cast<int>(c->image.volumes)) != in_channels_)
-        throw Error(ErrorCode::CorruptInput,
-                    "cases have different channel counts (" + std::to_string(first->image.volumes) + " vs " +
-                        std::to_string(c->image.volumes) + "); preprocess them with the same options",
-                    c->id);
-    }
   // Positive weights of the BCE: negatives / positives per column.
   pos_weight_ = torch::ones({kNumLabels});
   for (int c = 0; c < kNumLabels; ++c) {
@@ -539,13 +527,6 @@ void Trainer::end_epoch(int epoch, double lr, bool frozen, const EpochStats& s, 
                s.mean(&StepLosses::total), val, s.samples / std::max(1e-9, s.train_s), elapsed);
 }
 
-std::vector<int64_t> Trainer::rank0(std::vector<int64_t> v) const {
-  if (c_.world() == 1) return v;
-  torch::Tensor t = torch::tensor(v, torch::kLong);
-  c_.broadcast(t);
-  return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
-}
-
 TrainResult Trainer::run() {
   // Prepare the run (the time budget counts the set-up)
   const auto t_start = SteadyClock::now();
@@ -585,7 +566,7 @@ TrainResult Trainer::run() {
     bool last = epoch + 1 >= std::min(cfg_.epochs, schedule_epochs_) || budget_->no_room_for_another(s.train_s);
     bool validating = has_val && (last || budget_->periodic_validation(epoch, start_epoch_));
     if (c_.world() > 1) {  // rank 0's clock decides
-      const auto d = rank0({last, validating});
+      const auto d = c_.from_rank0({last, validating});
       last = d[0], validating = d[1];
     }
     Validation v;
@@ -602,7 +583,7 @@ TrainResult Trainer::run() {
     }
     const bool improved = !has_val || (validating && v.selection > best_);
     if (improved && has_val) best_ = v.selection;
-    schedule_epochs_ = static_cast<int>(rank0(
+    schedule_epochs_ = static_cast<int>(c_.from_rank0(
         {budget_->fit_schedule(epoch, start_epoch_, s.train_s, validating && last, schedule_epochs_, cfg_.epochs)})[0]);
     // Checkpoint and log
     end_epoch(epoch, lr, frozen, s, seconds_since(t_epoch), validating, v, improved);

@@ -22,7 +22,8 @@ namespace {
 
 struct PredictArgs {
   std::string model, data, out, points, device = "cpu", checkpoint = "last", probabilities = "heatmap";
-  std::string thick_model, shard;
+  std::string thick_model, shard, vessel_model;
+  VesselStageOptions vessel;
   double thick_slice_mm = 2;
   std::vector<std::string> series;
   std::vector<int> folds;
@@ -66,6 +67,15 @@ int run_predict(const PredictArgs& a) {
     thick = std::make_unique<Predictor>(a.thick_model, po);
     predictor.route_thick_slices(thick.get(), a.thick_slice_mm);
   }
+  std::unique_ptr<Predictor> vessels;
+  if (!a.vessel_model.empty()) {
+    PredictOptions vo = po;
+    vo.keep_maps = false;
+    vo.folds.clear();
+    vessels = std::make_unique<Predictor>(a.vessel_model, vo);
+    predictor.use_vessel_stage(vessels.get(), a.vessel);
+    if (thick) thick->use_vessel_stage(vessels.get(), a.vessel);
+  }
   BatchOptions bo;
   bo.csv = a.out;
   bo.points = a.points.empty() ? bo.csv.parent_path() / (bo.csv.stem().string() + "_points") : fs::path(a.points);
@@ -75,9 +85,14 @@ int run_predict(const PredictArgs& a) {
     if (p.fallback)
       std::cerr << "warning: " << dir.string() << ": " << p.error
                 << "; the row holds the training prevalence (fallback)\n";
+    else if (p.vessel_stage && !p.vessels_found)
+      std::cerr << "warning: " << dir.string() << ": " << p.vessel_note << "\n";
     if (!a.quiet)
-      std::fprintf(stderr, "  %s  present %.3f  read %.2f s  harmonize %.2f s  roi %.2f s  network %.2f s%s\n",
-                   p.series_uid.c_str(), p.probability[kPresentColumn], p.read_s, p.harmonize_s, p.roi_s, p.network_s,
+      std::fprintf(stderr,
+                   "  %s  present %.3f  read %.2f s  harmonize %.2f s  vessels %.2f s  roi %.2f s  network %.2f s  "
+                   "windows %lld/%lld%s\n",
+                   p.series_uid.c_str(), p.probability[kPresentColumn], p.read_s, p.harmonize_s, p.vessels_s, p.roi_s,
+                   p.network_s, static_cast<long long>(p.windows_run), static_cast<long long>(p.windows_total),
                    p.fallback ? "  FALLBACK" : "");
   };
   std::cerr << "predict: " << dirs.size() << " series, " << predictor.folds().size() << " fold model(s)"
@@ -85,14 +100,18 @@ int run_predict(const PredictArgs& a) {
             << (thick ? "; series with slices over " + fmt::format("{:g}", a.thick_slice_mm) +
                             " mm apart: " + a.thick_model
                       : std::string())
-            << "\n";
+            << (vessels ? "; vessel stage: " + a.vessel_model : std::string()) << "\n";
   const BatchResult r = predict_batch(predictor, dirs, bo);
   const double n = std::max<double>(1, static_cast<double>(r.series));
-  std::fprintf(stderr,
-               "predict: %zu series in %.1f s (%.2f s/series: read %.2f, harmonize %.2f, roi %.2f, network %.2f); %d "
-               "fallback(s) -> %s, points in %s\n",
-               r.series, r.total_s, r.total_s / n, r.read_s / n, r.harmonize_s / n, r.roi_s / n, r.network_s / n,
-               r.fallbacks, bo.csv.string().c_str(), bo.points.string().c_str());
+  std::fprintf(
+      stderr,
+      "predict: %zu series in %.1f s (%.2f s/series: read %.2f, harmonize %.2f, vessels %.2f, roi %.2f, network "
+      "%.2f); %d fallback(s) -> %s, points in %s\n",
+      r.series, r.total_s, r.total_s / n, r.read_s / n, r.harmonize_s / n, r.vessels_s / n, r.roi_s / n,
+      r.network_s / n, r.fallbacks, bo.csv.string().c_str(), bo.points.string().c_str());
+  if (vessels && r.vessels_missing)
+    std::fprintf(stderr, "predict: the vessel stage found no vessel in %d series (they were searched everywhere)\n",
+                 r.vessels_missing);
   return r.fallbacks ? static_cast<int>(ErrorCode::Partial) : 0;
 }
 
@@ -133,6 +152,23 @@ void add_predict(CLI::App& app, Action& action) {
                   "WORK/runs/cpu_demo beside cpu_fine: a 1 mm model on 5 mm MR slices sees interpolation)");
   cmd->add_option("--thick-slice-mm", a->thick_slice_mm, "Slice distance above which --thick-model predicts (2)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--vessel-model", a->vessel_model,
+                  "Two stages: a model folder whose vessel head finds the arteries first (e.g. WORK/runs/cpu_demo); "
+                  "MODEL_DIR then runs only the windows within --vessel-margin of them, its maps count only there, "
+                  "and the location columns take the territory under the detection. A series where it finds no "
+                  "vessel is searched everywhere (a warning and vessel_stage.found false in its JSON)");
+  cmd->add_option("--vessel-margin", a->vessel.margin_mm, "mm: how far from a vessel the aneurysm stage looks (8)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--vessel-threshold", a->vessel.threshold,
+                  "A voxel is vessel where the vessel stage's 1 - p(background) reaches this (0.5)")
+      ->check(CLI::Range(0.01, 0.99));
+  cmd->add_option("--vessel-min-ml", a->vessel.min_ml,
+                  "Less vessel than this (ml) counts as none found: the series is searched everywhere (0.5)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--territory-weight", a->vessel.territory_weight,
+                  "Weight of the territory under the detection in the location columns and points (0.5; 0 = the "
+                  "aneurysm model's own)")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_flag("--no-tta", a->no_tta, "No left/right flip test-time augmentation");
   cmd->add_option("--device", a->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--threads", a->threads, "LibTorch threads (default: usable cores)");

@@ -31,14 +31,21 @@ json point_json(const PredictedPoint& p) {
 }  // namespace
 
 json series_json(const SeriesPrediction& p, const fs::path& dir) {
-  json j = {
-      {"SeriesInstanceUID", p.series_uid},
-      {"folder", dir.string()},
-      {"fallback", p.fallback},
-      {"model", p.model},
-      {"modality", p.modality},
-      {"predicted_modality", p.predicted_modality},
-      {"timing_s", {{"read", p.read_s}, {"harmonize", p.harmonize_s}, {"roi", p.roi_s}, {"network", p.network_s}}}};
+  json j = {{"SeriesInstanceUID", p.series_uid},
+            {"folder", dir.string()},
+            {"fallback", p.fallback},
+            {"model", p.model},
+            {"modality", p.modality},
+            {"predicted_modality", p.predicted_modality},
+            {"timing_s",
+             {{"read", p.read_s},
+              {"harmonize", p.harmonize_s},
+              {"vessels", p.vessels_s},
+              {"roi", p.roi_s},
+              {"network", p.network_s}}},
+            {"windows", {{"run", p.windows_run}, {"of", p.windows_total}}}};
+  if (p.vessel_stage)
+    j["vessel_stage"] = {{"found", p.vessels_found}, {"volume_ml", p.vessel_ml}, {"note", p.vessel_note}};
   json probs = json::object();
   for (int c = 0; c < kNumLabels; ++c) probs[label_names()[c]] = p.probability[c];
   j["probabilities"] = probs;
@@ -63,8 +70,10 @@ BatchResult predict_batch(Predictor& predictor, const std::vector<fs::path>& ser
     ++r.series;
     r.read_s += p.read_s;
     r.harmonize_s += p.harmonize_s;
+    r.vessels_s += p.vessels_s;
     r.roi_s += p.roi_s;
     r.network_s += p.network_s;
+    r.vessels_missing += p.vessel_stage && !p.vessels_found && !p.fallback;
     r.fallbacks += p.fallback;
     csv << p.series_uid;
     for (double v : p.probability) csv << "," << fmt::format("{:.6f}", v);

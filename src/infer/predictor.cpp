@@ -88,30 +88,33 @@ double Predictor::field_edge_mm() const { return o_.field_edge_mm >= 0 ? o_.fiel
 
 Vec3 Predictor::roi_centre(const Volume<float>& image) const { return find_roi_centre(image, info_.roi_offsets); }
 
-EnsembleOutput Predictor::ensemble_forward(const torch::Tensor& x) {
+EnsembleOutput Predictor::ensemble_forward(const torch::Tensor& x, bool vessels, const torch::Tensor& where) {
   torch::NoGradGuard ng;
   EnsembleOutput e;
+  vessels = vessels || o_.keep_maps;
   int n = 0;
   for (auto& net : nets_) {
     EvalMode eval(net);
     for (int flip = 0; flip < (o_.flip_tta ? 2 : 1); ++flip) {
-      const RoiOutput out = roi_forward(net, x, info_.cfg, flip == 1, o_.keep_maps);
+      const RoiOutput out = roi_forward(net, x, info_.cfg, flip == 1, vessels, 4, where);
       e.head_labels = sum_with(e.head_labels, out.head_labels);
       e.aneurysm = sum_with(e.aneurysm, out.aneurysm);
-      if (o_.keep_maps) e.vessel = sum_with(e.vessel, out.vessel);
+      if (vessels) e.vessel = sum_with(e.vessel, out.vessel);
       e.modality = sum_with(e.modality, out.modality);
+      e.windows_run = out.windows_run;
+      e.windows_total = out.windows_total;
       ++n;
     }
   }
   e.aneurysm = (e.aneurysm / n).to(torch::kCPU).contiguous();
-  if (o_.keep_maps) e.vessel = e.vessel / n;
+  if (vessels) e.vessel = e.vessel / n;
   e.head_labels = (e.head_labels / n).to(torch::kCPU, torch::kDouble).contiguous();
   e.modality = e.modality / n;
   return e;
 }
 
 std::array<double, kNumLabels> Predictor::series_probabilities(const EnsembleOutput& e, const Geometry& grid,
-                                                               const Vec3& centre) const {
+                                                               const Vec3& centre, const VesselGuide* guide) const {
   // From the maps averaged over models and flips (default), or the label head's.
   const auto prob = o_.probabilities == "head" ? e.head_labels : heatmap_probabilities(e.aneurysm);
   std::array<double, kNumLabels> p{};
@@ -121,47 +124,97 @@ std::array<double, kNumLabels> Predictor::series_probabilities(const EnsembleOut
     const auto evidence = location_prior_evidence(e.aneurysm, grid, centre, info_.locations, o_.location_sigma_mm);
     for (int k = 0; k < kNumLocations; ++k) p[k] = 0.5 * p[k] + 0.5 * evidence[k];
   }
+  // The territory under the detections (vessel stage)
+  if (guide && guide->territories.defined() && guide->territory_weight > 0) {
+    const double w = guide->territory_weight;
+    const auto evidence = territory_evidence(e.aneurysm, guide->territories);
+    for (int k = 0; k < kNumLocations; ++k) p[k] = (1 - w) * p[k] + w * evidence[k];
+  }
   return p;
 }
 
 std::vector<PredictedPoint> Predictor::points(const EnsembleOutput& e, const torch::Tensor& field_mm,
-                                              const Geometry& grid, const Vec3& centre) const {
+                                              const Geometry& grid, const Vec3& centre,
+                                              const VesselGuide* guide) const {
   auto pts = heatmap_points(e.aneurysm, field_mm, grid, o_.points);
-  if (!uses_location_prior()) return pts;
-  for (auto& pt : pts) {  // a point's location distribution: the mean of the maps' and the prior's
-    const auto post = info_.locations.posterior(pt.world_lps - centre, o_.location_sigma_mm);
-    pt.column = 0;
-    for (int c = 0; c < kNumLocations; ++c) {
-      pt.location[c] = 0.5 * pt.location[c] + 0.5 * post[c];
-      if (pt.location[c] > pt.location[pt.column]) pt.column = c;
+  const bool territories = guide && guide->territories.defined() && guide->territory_weight > 0;
+  if (!uses_location_prior() && !territories) return pts;
+  for (auto& pt : pts) {
+    if (uses_location_prior()) {  // a point's location distribution: the mean of the maps' and the prior's
+      const auto post = info_.locations.posterior(pt.world_lps - centre, o_.location_sigma_mm);
+      for (int c = 0; c < kNumLocations; ++c) pt.location[c] = 0.5 * pt.location[c] + 0.5 * post[c];
     }
+    if (territories) {  // and the territory there, where one is near
+      const Vec3 i = grid.world_to_index(pt.world_lps);
+      const auto t =
+          guide->territories.index({torch::indexing::Slice(), std::lround(i[0]), std::lround(i[1]), std::lround(i[2])});
+      if (t.sum().item<double>() > 0.5)
+        for (int c = 0; c < kNumLocations; ++c)
+          pt.location[c] =
+              (1 - guide->territory_weight) * pt.location[c] + guide->territory_weight * t[c].item<double>();
+    }
+    pt.column = 0;
+    for (int c = 0; c < kNumLocations; ++c)
+      if (pt.location[c] > pt.location[pt.column]) pt.column = c;
   }
   return pts;
 }
 
-SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
-  const auto t0 = SteadyClock::now();
+VesselMap Predictor::vessel_map(const Volume<float>& image, const VesselStageOptions& o) {
   const Vec3 centre = roi_centre(image);
   const RoiInput in = roi_input(image, centre, info_.cfg);
+  const EnsembleOutput e = ensemble_forward(in.x, true);
+  return make_vessel_map(e.vessel, in.grid, o);
+}
+
+void Predictor::use_vessel_stage(Predictor* vessels, const VesselStageOptions& o) {
+  vessels_ = vessels;
+  vessel_options_ = o;
+}
+
+SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
+  auto t0 = SteadyClock::now();
+  VesselMap vmap;
+  if (vessels_) vmap = vessels_->vessel_map(image, vessel_options_);
+  const double vessels_s = seconds_since(t0);
+  t0 = SteadyClock::now();
+  const Vec3 centre = roi_centre(image);
+  const RoiInput in = roi_input(image, centre, info_.cfg);
+  VesselGuide guide;
+  if (vessels_ && vmap.found) {
+    guide.where = vessel_neighbourhood(vmap, in.grid, vessel_options_);
+    guide.territories = territory_distribution(vmap, in.grid, vessel_options_);
+    guide.territory_weight = vessel_options_.territory_weight;
+    if (o_.keep_maps) guide.labels = vessel_labels_on(vmap, in.grid);
+  }
   const double roi_s = seconds_since(t0);
-  SeriesPrediction r = predict_roi(image, centre, in);
+  SeriesPrediction r = predict_roi(image, centre, in, vessels_ && vmap.found ? &guide : nullptr);
   r.roi_s = roi_s;
+  r.vessels_s = vessels_s;
+  r.vessel_stage = vessels_ != nullptr;
+  r.vessels_found = vmap.found;
+  r.vessel_ml = vmap.volume_ml;
+  r.vessel_note = vmap.note;
   return r;
 }
 
-SeriesPrediction Predictor::predict_roi(const Volume<float>& image, const Vec3& centre, const RoiInput& in) {
+SeriesPrediction Predictor::predict_roi(const Volume<float>& image, const Vec3& centre, const RoiInput& in,
+                                        const VesselGuide* guide) {
   const auto t0 = SteadyClock::now();
   SeriesPrediction r;
-  EnsembleOutput e = ensemble_forward(in.x);
+  EnsembleOutput e = ensemble_forward(in.x, false, guide ? guide->where : torch::Tensor());
+  r.windows_run = e.windows_run;
+  r.windows_total = e.windows_total;
   const auto field_mm = field_distance_mm(image.geom, in.grid);  // negative outside the image
   damp_field_edge(e.aneurysm, field_edge_weights(field_mm, field_edge_mm()));
-  r.probability = series_probabilities(e, in.grid, centre);
+  if (guide) damp_field_edge(e.aneurysm, guide->where.to(torch::kFloat));  // aneurysms sit on arteries
+  r.probability = series_probabilities(e, in.grid, centre, guide);
   r.predicted_modality = modality_names()[e.modality.argmax().item<int64_t>()];
-  r.points = points(e, field_mm, in.grid, centre);
+  r.points = points(e, field_mm, in.grid, centre, guide);
   if (o_.keep_maps) {
     r.roi = to_volume(in.x[0], in.grid);
     r.heatmap = to_volume(1 - e.aneurysm[0], in.grid);
-    r.vessels = to_volume(e.vessel.argmax(0), in.grid);
+    r.vessels = to_volume(guide ? guide->labels : e.vessel.argmax(0), in.grid);
   }
   r.network_s = seconds_since(t0);
   return r;

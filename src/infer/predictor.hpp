@@ -17,6 +17,7 @@
 #include "core/volume.hpp"
 #include "infer/maps.hpp"
 #include "infer/model_info.hpp"
+#include "infer/vessels.hpp"
 #include "model/input.hpp"
 #include "model/network.hpp"
 
@@ -30,9 +31,14 @@ struct SeriesPrediction {
   std::vector<PredictedPoint> points;  // best first; inside the image (none outside its field of view)
   std::string modality, predicted_modality;
   std::string model;  // the model folder that predicted it (a thick-slice series: the route's)
-  // seconds: reading the series, harmonizing it, the ROI input (finder, resampling to the network grid,
-  // blob features), the networks and maps
-  double read_s = 0, harmonize_s = 0, roi_s = 0, network_s = 0;
+  // seconds: reading the series, harmonizing it, the vessel stage (its ROI input and networks), the ROI
+  // input (finder, resampling to the network grid, blob features), the networks and maps
+  double read_s = 0, harmonize_s = 0, vessels_s = 0, roi_s = 0, network_s = 0;
+  // With a vessel stage: whether it found vessels, how much, why not; windows run of all
+  bool vessel_stage = false, vessels_found = false;
+  double vessel_ml = 0;
+  std::string vessel_note;
+  int64_t windows_run = 0, windows_total = 0;
   bool fallback = false;                // the series could not be read: prior probabilities
   Volume<float> roi, heatmap, vessels;  // with PredictOptions::keep_maps: the ROI input (first
                                         // channel), 1 - p(background) and the vessel territory
@@ -59,10 +65,19 @@ struct PredictOptions {
 
 // The networks' outputs over one ROI, averaged over every network and flip.
 struct EnsembleOutput {
-  torch::Tensor aneurysm;     // [14, X, Y, Z] (CPU, float)
-  torch::Tensor vessel;       // [14, X, Y, Z] (only with keep_maps)
-  torch::Tensor head_labels;  // [14] (CPU, double)
-  torch::Tensor modality;     // [4] (CPU, double)
+  torch::Tensor aneurysm;                      // [14, X, Y, Z] (CPU, float)
+  torch::Tensor vessel;                        // [14, X, Y, Z] (only with keep_maps)
+  torch::Tensor head_labels;                   // [14] (CPU, double)
+  torch::Tensor modality;                      // [4] (CPU, double)
+  int64_t windows_run = 0, windows_total = 0;  // per network and flip
+};
+
+// What the vessel stage hands the aneurysm stage, on the aneurysm stage's ROI grid.
+struct VesselGuide {
+  torch::Tensor where;        // [X, Y, Z] bool: within the margin of a vessel
+  torch::Tensor territories;  // [13, X, Y, Z]: territory_distribution
+  torch::Tensor labels;       // [X, Y, Z] cowseg values (with keep_maps)
+  double territory_weight = 0.5;
 };
 
 class Predictor {
@@ -78,21 +93,30 @@ class Predictor {
   // Series whose slices are more than `max_slice_mm` apart go to `thick` (e.g. a fine model's
   // thick-slice MR to a coarse one); null: none. `thick` must outlive this predictor.
   void route_thick_slices(Predictor* thick, double max_slice_mm);
+  // Two stages: `vessels` (a model whose vessel head was trained) finds the arteries first, and this
+  // predictor looks near them only (infer/vessels.hpp). Null: none. `vessels` must outlive this one.
+  void use_vessel_stage(Predictor* vessels, const VesselStageOptions& o);
+  // This predictor as a vessel stage: its vessel map of a harmonized image (its own ROI).
+  VesselMap vessel_map(const Volume<float>& image, const VesselStageOptions& o);
   // The network part on a harmonized image: the ROI found on it.
   SeriesPrediction predict_image(const Volume<float>& image);
-  // The network part on the ROI input `in` (roi_input of `image` around `centre`).
-  SeriesPrediction predict_roi(const Volume<float>& image, const Vec3& centre, const RoiInput& in);
+  // The network part on the ROI input `in` (roi_input of `image` around `centre`); `guide`: the
+  // vessel stage's (windows and maps near the vessels, territory evidence), null: none.
+  SeriesPrediction predict_roi(const Volume<float>& image, const Vec3& centre, const RoiInput& in,
+                               const VesselGuide* guide = nullptr);
 
   // Steps
   Vec3 roi_centre(const Volume<float>& image) const;
-  EnsembleOutput ensemble_forward(const torch::Tensor& x);
+  // `vessels`: also the vessel maps (always with keep_maps); `where`: roi_forward's window selection.
+  EnsembleOutput ensemble_forward(const torch::Tensor& x, bool vessels = false,
+                                  const torch::Tensor& where = torch::Tensor());
   // The 14 probabilities from the ensemble's maps (damped at the field's edge) or the label head,
   // the location columns mixed with the location prior's evidence.
-  std::array<double, kNumLabels> series_probabilities(const EnsembleOutput& e, const Geometry& grid,
-                                                      const Vec3& centre) const;
+  std::array<double, kNumLabels> series_probabilities(const EnsembleOutput& e, const Geometry& grid, const Vec3& centre,
+                                                      const VesselGuide* guide = nullptr) const;
   // Points of the maps, their location distribution mixed with the location prior's.
   std::vector<PredictedPoint> points(const EnsembleOutput& e, const torch::Tensor& field_mm, const Geometry& grid,
-                                     const Vec3& centre) const;
+                                     const Vec3& centre, const VesselGuide* guide = nullptr) const;
 
   const ModelInfo& info() const { return info_; }
   const std::vector<int>& folds() const { return folds_; }
@@ -113,6 +137,8 @@ class Predictor {
   std::string model_;  // the model folder (empty: networks in memory)
   Predictor* thick_ = nullptr;
   double thick_mm_ = 0;
+  Predictor* vessels_ = nullptr;
+  VesselStageOptions vessel_options_;
 };
 
 }  // namespace aneura

@@ -10,7 +10,7 @@
 namespace aneura {
 
 RoiOutput roi_forward(MultiTaskUNet& net, const torch::Tensor& x, const Configuration& cfg, bool mirror, bool vessels,
-                      int batch) {
+                      int batch, const torch::Tensor& where) {
   torch::NoGradGuard ng;
   const torch::Device dev = net->parameters().front().device();
   const auto in = mirror ? mirror_input(x) : x;
@@ -24,6 +24,16 @@ RoiOutput roi_forward(MultiTaskUNet& net, const torch::Tensor& x, const Configur
   const std::array<int64_t, 3> p =
       windowed(cfg) ? std::array<int64_t, 3>{cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2]} : roi;
   RoiOutput r;
+  r.windows_total = static_cast<int64_t>(starts.size());
+  if (where.defined() && windowed(cfg)) {  // only the windows that hold a voxel of `where`
+    const auto w = mirror ? where.flip({0}) : where;
+    std::vector<std::array<int64_t, 3>> kept;
+    for (const auto& s : starts)
+      if (w.slice(0, s[0], s[0] + p[0]).slice(1, s[1], s[1] + p[1]).slice(2, s[2], s[2] + p[2]).any().item<bool>())
+        kept.push_back(s);
+    starts = kept;
+  }
+  r.windows_run = static_cast<int64_t>(starts.size());
   r.aneurysm = torch::zeros({kNumLabels, roi[0], roi[1], roi[2]});
   if (vessels) r.vessel = torch::zeros({14, roi[0], roi[1], roi[2]});
   auto cover = torch::zeros({roi[0], roi[1], roi[2]});
@@ -69,6 +79,10 @@ RoiOutput roi_forward(MultiTaskUNet& net, const torch::Tensor& x, const Configur
     r.vessel[0].masked_fill_(unseen, 1);
   }
   r.head_labels = labels.contiguous();
+  if (!labels.defined()) {  // no window ran: every voxel is background
+    labels = torch::zeros({kNumLabels}, torch::kDouble);
+    modality = torch::full({4}, 0.25, torch::kDouble);
+  }
   r.modality = (modality / static_cast<double>(std::max<size_t>(1, starts.size()))).contiguous();
   if (mirror) {  // back to the unmirrored ROI: column c of the mirrored output is twin(c) here
     r.head_labels = r.head_labels.index_select(0, label_twin_lut()).contiguous();

@@ -16,12 +16,15 @@ struct RoiOutput {
   torch::Tensor aneurysm;     // [14, X, Y, Z] softmax, the mean over the windows covering a voxel (CPU)
   torch::Tensor vessel;       // [14, X, Y, Z] likewise (only with `vessels`)
   torch::Tensor modality;     // [4] softmax, the mean over the windows (CPU, double)
+  int64_t windows_run = 0, windows_total = 0;
 };
 
 // `x`: a ROI input [C, X, Y, Z] (model/input.hpp roi_input). No gradient; the network's mode is
 // left as it is (callers put it in eval mode). With `mirror`, the input is mirror_input(x) and the
 // outputs describe the unmirrored ROI (maps flipped back, twin columns and classes swapped).
+// `where` ([X, Y, Z] bool on the ROI, undefined: everywhere; e.g. near the vessels): only the
+// windows that hold a true voxel run; voxels no window sees are background.
 RoiOutput roi_forward(MultiTaskUNet& net, const torch::Tensor& x, const Configuration& cfg, bool mirror,
-                      bool vessels = false, int batch = 4);
+                      bool vessels = false, int batch = 4, const torch::Tensor& where = torch::Tensor());
 
 }  // namespace aneura

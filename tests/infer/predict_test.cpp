@@ -450,6 +450,39 @@ TEST_F(PredictOnSynth, ThickSliceSeriesGoToTheThickSliceModel) {
   EXPECT_EQ(thin_row, thick_row);  // the same weights give the same row
 }
 
+// The vessel stage at its limits: when it finds no vessel the series is searched everywhere, and
+// when everything is within its margin (and territories have no weight) it changes nothing; either
+// way the series' JSON says what it found.
+TEST_F(PredictOnSynth, VesselStageAtItsLimitsChangesNothingAndSaysWhatItFound) {
+  const RsnaDataset d = read_rsna(data());
+  const std::string first = d.series_dir(d.series[0].uid).string();
+  const fs::path dir = dir_->path / "vessel_stage";
+  fs::create_directories(dir);
+  auto run = [&](const std::string& name, const std::string& extra) {
+    const fs::path out = dir / (name + ".csv");
+    EXPECT_EQ(run_aneura("predict " + model().string() + " " + first + " -o " + out.string() + " --no-tta -q" + extra),
+              0);
+    std::ifstream in(dir / (name + "_points") / (d.series[0].uid + ".json"));
+    return std::make_pair(read_csv(out).rows.at(0), json::parse(in));
+  };
+  const auto [plain, plain_json] = run("plain", "");
+  EXPECT_FALSE(plain_json.contains("vessel_stage"));
+  const std::string stage = " --vessel-model " + model().string();
+  const auto [none, none_json] = run("none", stage + " --vessel-min-ml 1e9");
+  EXPECT_EQ(none, plain);
+  EXPECT_FALSE(none_json.at("vessel_stage").at("found").get<bool>());
+  EXPECT_NE(none_json.at("vessel_stage").at("note").get<std::string>().find("whole ROI"), std::string::npos);
+  EXPECT_EQ(none_json.at("windows").at("run"), plain_json.at("windows").at("run"));
+  const auto [wide, wide_json] =
+      run("wide", stage + " --vessel-min-ml 0 --vessel-threshold 0.01 --vessel-margin 400 --territory-weight 0");
+  EXPECT_TRUE(wide_json.at("vessel_stage").at("found").get<bool>());
+  EXPECT_GT(wide_json.at("vessel_stage").at("volume_ml").get<double>(), 0);
+  EXPECT_GT(wide_json.at("timing_s").at("vessels").get<double>(), 0);
+  EXPECT_EQ(wide_json.at("windows").at("run"), plain_json.at("windows").at("of"));
+  ASSERT_EQ(wide.size(), plain.size());
+  for (size_t c = 1; c < plain.size(); ++c) EXPECT_NEAR(std::stod(wide[c]), std::stod(plain[c]), 2e-6) << c;
+}
+
 TEST(Report, RocCurveMatchesSklearn) {
   // sklearn roc_curve([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], drop_intermediate=False):
   //   fpr [0, 0, 0.5, 0.5, 1], tpr [0, 0.5, 0.5, 1, 1]

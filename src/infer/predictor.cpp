@@ -168,6 +168,18 @@ VesselMap Predictor::vessel_map(const Volume<float>& image, const VesselStageOpt
 }
 
 void Predictor::use_vessel_stage(Predictor* vessels, const VesselStageOptions& o) {
+  if (vessels) {  // it sees this model's harmonized image: the same harmonization but for the spacing
+    auto mine = harmonize_params_to_json(info_.harmonize), theirs = harmonize_params_to_json(vessels->info_.harmonize);
+    for (const char* k : {"spacing_mm", "interp"}) {
+      mine.erase(k);
+      theirs.erase(k);
+    }
+    if (mine != theirs)
+      throw Error(ErrorCode::Usage, "the vessel model's cases were harmonized otherwise than this model's (" +
+                                        theirs.dump() + " against " + mine.dump() +
+                                        "); a vessel stage must share all but the spacing",
+                  vessels->model_);
+  }
   vessels_ = vessels;
   vessel_options_ = o;
 }

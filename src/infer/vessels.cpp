@@ -86,17 +86,18 @@ VesselMap make_vessel_map(torch::Tensor territories, const Geometry& grid, const
   return v;
 }
 
+// Both are dilated on the vessel model's (coarser) grid, then sampled onto the ROI: the margin is
+// rounded down to whole voxels of that grid, and the cost stays that of the coarse grid.
 torch::Tensor vessel_neighbourhood(const VesselMap& map, const Geometry& roi, const VesselStageOptions& o) {
-  const auto vessel = (1 - map.p[0]).unsqueeze(0);
-  const auto on_roi = sample_between(vessel, map.grid, roi);
-  return dilate((on_roi >= o.threshold).to(torch::kFloat), roi, o.margin_mm)[0] > 0.5;
+  const auto vessel = ((1 - map.p[0]) >= o.threshold).to(torch::kFloat).unsqueeze(0);
+  return sample_between(dilate(vessel, map.grid, o.margin_mm), map.grid, roi)[0] >= 0.5;
 }
 
 torch::Tensor territory_distribution(const VesselMap& map, const Geometry& roi, const VesselStageOptions& o) {
   std::vector<int64_t> order;  // column c <- cowseg value column_to_cowseg(c)
   for (int c = 0; c < kNumLocations; ++c) order.push_back(column_to_cowseg(c));
   const auto by_column = map.p.index_select(0, torch::tensor(order, torch::kLong));
-  const auto near = dilate(sample_between(by_column, map.grid, roi), roi, o.margin_mm);
+  const auto near = sample_between(dilate(by_column, map.grid, o.margin_mm), map.grid, roi);
   const auto total = near.sum(0, true);
   return torch::where(total > 1e-3, near / total.clamp_min(1e-3), torch::zeros_like(near)).contiguous();
 }

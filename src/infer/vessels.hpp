@@ -35,8 +35,9 @@ struct VesselMap {
 // The vessel map from a vessel model's averaged territory softmax [14, X, Y, Z] on `grid`.
 VesselMap make_vessel_map(torch::Tensor territories, const Geometry& grid, const VesselStageOptions& o);
 
-// `map`'s vessel voxels (p >= threshold) on the grid `roi` (RAS axes, any spacing), dilated by
-// margin_mm: [X, Y, Z] bool. Outside the vessel model's grid nothing is vessel.
+// `map`'s vessel voxels (p >= threshold) dilated by margin_mm (on the vessel model's grid: whole
+// voxels of it), on the grid `roi` (any spacing): [X, Y, Z] bool. Outside the vessel model's grid
+// nothing is vessel.
 torch::Tensor vessel_neighbourhood(const VesselMap& map, const Geometry& roi, const VesselStageOptions& o);
 
 // The territory probabilities of `map` on `roi`, each territory dilated by margin_mm and

@@ -221,6 +221,42 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
                             " mm on every axis), under half.");
   }
 
+  // CPU native: the thin-slice modalities at their own in-plane spacing (CTA and TOF pixels are
+  // 0.4-0.7 mm; a 1-2 mm aneurysm is 3-8 of them across), where the cases were made that fine.
+  // Prediction over the whole ROI costs ~10x cpu_fine's windows: it is meant to run behind a vessel
+  // stage (predict --vessel-model), which runs only the windows near the arteries.
+  std::vector<std::string> fine_modalities;
+  double inplane = 0;
+  for (const auto& [name, m] : f.by_modality)
+    if (m.cases > 0 && modality_index(name) >= 0 &&
+        *std::max_element(m.spacing_median.begin(), m.spacing_median.end()) <= kFineSourceMm) {
+      fine_modalities.push_back(name);
+      auto sp = m.spacing_median;
+      std::sort(sp.begin(), sp.end());
+      inplane += 0.5 * (sp[0] + sp[1]) * m.cases / std::max(1, fine_cases);  // case-weighted in-plane median
+    }
+  const double native_mm = std::max(cache_mm, std::round(inplane * 20) / 20);  // to 0.05 mm
+  const bool plan_native = plan_fine && !fine_modalities.empty() && cache_mm <= kNativeMaxMm + 1e-6;
+  Configuration native = fine;
+  if (plan_native) {
+    native.target_spacing_mm = {native_mm, native_mm, native_mm};
+    native.blob_features = false;  // the Hessian of ~15 M voxels per case costs more than it gives here
+    native.modalities = fine_modalities;
+    native.time_budget_s = 1800;
+    std::string names;
+    for (const auto& m : fine_modalities) names += (names.empty() ? "" : ", ") + m;
+    why.push_back("cpu_native: the cases were made at " + fmt(cache_mm) + " mm and the thin-slice modalities (" + names +
+                  ") have in-plane pixels of " + fmt(inplane) + " mm, so windows of 32^3 voxels at " + fmt(native_mm) +
+                  " mm, trained on those modalities only, without blob channels (hard negatives from the blob measure "
+                  "on a 2 mm copy), as many epochs as fit in 1800 s; predict it behind a vessel stage "
+                  "(--vessel-model WORK/runs/cpu_demo): the whole ROI is ~3000 windows per series and flip.");
+  } else {
+    why.push_back(cache_mm > kNativeMaxMm + 1e-6
+                      ? "cpu_native: not planned; the cases were made at " + fmt(cache_mm) + " mm, coarser than " +
+                            fmt(kNativeMaxMm) + " mm (aneura preprocess --spacing 0.5 makes them at CTA/TOF pixels)."
+                      : "cpu_native: not planned; cpu_fine is not.");
+  }
+
   // GPU full: the GPU's free memory rules; SGD Nesterov + poly as nnU-Net.
   Configuration gpu = base;
   gpu.device = "cuda";
@@ -255,13 +291,14 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
   };
   cpu.queue_length = queue(cpu);
   fine.queue_length = queue(fine);
+  native.queue_length = queue(native);
   gpu.queue_length = queue(gpu);
   why.push_back("queue length: 5 % of " + fmt(h.ram_available_gb) + " GB free RAM, 2 .. 4 per worker -> cpu_demo " +
                 std::to_string(cpu.queue_length) + ", gpu_full " + std::to_string(gpu.queue_length) + ".");
 
   // Write: base holds the shared fields, the two configurations inherit and override.
   const json jb = configuration_to_json(base), jc = configuration_to_json(cpu), jg = configuration_to_json(gpu),
-             jf = configuration_to_json(fine);
+             jf = configuration_to_json(fine), jn = configuration_to_json(native);
   auto diff = [&](const json& child) {
     json d = {{"inherits", "base"}};
     for (const auto& [k, v] : child.items())
@@ -273,6 +310,7 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
   p.raw["cpu_demo"] = diff(jc);
   p.raw["gpu_full"] = diff(jg);
   if (plan_fine) p.raw["cpu_fine"] = diff(jf);
+  if (plan_native) p.raw["cpu_native"] = diff(jn);
   p.default_configuration = !h.gpus.empty() ? "gpu_full" : plan_fine ? "cpu_fine" : "cpu_demo";
   why.push_back("default configuration: " + p.default_configuration +
                 (!h.gpus.empty() ? " (a GPU is present)."

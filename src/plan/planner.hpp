@@ -19,6 +19,10 @@ struct PlanResult {
 // modalities whose median source spacing is at most kFineSourceMm on every axis (thin-slice CTA and
 // TOF) and the cases were made at kFineSpacingMm or finer; its windows are at kFineSpacingMm.
 constexpr double kFineSourceMm = 1.0, kFineSpacingMm = 1.0;
+// cpu_native: planned beside cpu_fine when the cases were made at kNativeMaxMm or finer; windows at
+// the thin-slice modalities' own in-plane spacing (no finer than the cases), trained on those
+// modalities only.
+constexpr double kNativeMaxMm = 0.8;
 
 // `cases`: how the case cache was harmonized (WORK/preprocess.json); the plans' `normalization`
 // records it, as training reads those cases and prediction repeats their harmonization.

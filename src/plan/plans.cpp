@@ -6,6 +6,7 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/labels.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -45,7 +46,8 @@ const std::set<std::string>& allowed_keys() {
                                           "spatial_augmentation",
                                           "field_edge_mm",
                                           "window_overlap",
-                                          "focus_windows"};
+                                          "focus_windows",
+                                          "modalities"};
   return k;
 }
 
@@ -55,7 +57,8 @@ const std::set<std::string>& optional_keys() {
                                           "grad_clip",     "positive_oversampling",
                                           "blob_features", "spatial_augmentation",
                                           "field_edge_mm", "window_overlap",
-                                          "focus_windows", "gradient_checkpointing"};
+                                          "focus_windows", "gradient_checkpointing",
+                                          "modalities"};
   return k;
 }
 
@@ -89,7 +92,8 @@ json config_json(const Configuration& c) {
           {"spatial_augmentation", c.spatial_augmentation},
           {"field_edge_mm", c.field_edge_mm},
           {"window_overlap", c.window_overlap},
-          {"focus_windows", c.focus_windows}};
+          {"focus_windows", c.focus_windows},
+          {"modalities", c.modalities}};
 }
 
 json resolve(const std::map<std::string, json>& raw, const std::string& name, std::set<std::string>& seen) {
@@ -145,6 +149,7 @@ Configuration parse_config(const std::string& name, const json& j) {
     c.field_edge_mm = j.value("field_edge_mm", c.field_edge_mm);
     c.window_overlap = j.value("window_overlap", c.window_overlap);
     c.focus_windows = j.value("focus_windows", c.focus_windows);
+    c.modalities = j.value("modalities", c.modalities);
   } catch (const json::exception& e) {
     throw Error(ErrorCode::CorruptInput, "configuration '" + name + "': " + e.what());
   }
@@ -169,6 +174,8 @@ Configuration parse_config(const std::string& name, const json& j) {
   if (!(c.window_overlap >= 0 && c.window_overlap < 1)) bad("window_overlap must be in [0, 1)");
   if (c.focus_windows < 0) bad("focus_windows must be >= 0");
   if (c.focus_windows > 0 && !c.blob_features) bad("focus_windows needs blob_features (the windows look at blobs)");
+  for (const auto& m : c.modalities)
+    if (modality_index(m) < 0) bad("unknown modality '" + m + "' in modalities (CTA, MRA, MRI T2, MRI T1post)");
   if (c.batch_size < 1 || c.loader_workers < 0 || c.queue_length < 1 || c.epochs < 1)
     bad("batch, workers, queue, epochs");
   return c;

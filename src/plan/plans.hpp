@@ -40,6 +40,7 @@ struct Configuration {
   double window_overlap = 0.5;          // windowed prediction: the least share of a patch neighbours overlap
   int focus_windows = 0;                // windowed prediction: 0 = every window; N = only the windows nearest
                                         // the N strongest bright and N strongest dark blobs (model/input.hpp)
+  std::vector<std::string> modalities;  // training learns from the cases of these modalities only; empty: all
   std::map<std::string, double> loss_weights{{"vessel", 1}, {"aneurysm", 1}, {"classification", 1}, {"modality", 0.2}};
   nlohmann::json normalization;  // {"CT": {...}, "MR": {...}} as HarmonizeParams takes it
 };

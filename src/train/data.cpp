@@ -168,18 +168,59 @@ torch::Tensor augment_intensity(const torch::Tensor& in, std::mt19937_64& rng) {
   return image;
 }
 
+namespace {
+
+// Coordinate channels [3, ...] at continuous indices `idx` (one tensor per axis of `grid`, same shape):
+// world[r] = origin[r] + sum_c direction[r][c] spacing[c] idx[c], minus the centre, / 64 mm (as
+// coordinate_channels).
+torch::Tensor coordinates_at(const Geometry& grid, const Vec3& centre, const std::array<torch::Tensor, 3>& idx) {
+  std::vector<torch::Tensor> out;
+  for (int r = 0; r < 3; ++r) {
+    auto w = torch::full(idx[0].sizes(), (grid.origin[r] - centre[r]) / 64.0, torch::kDouble);
+    for (int c = 0; c < 3; ++c) w = w + idx[static_cast<size_t>(c)] * (grid.direction[r][c] * grid.spacing[c] / 64.0);
+    out.push_back(w.to(torch::kFloat));
+  }
+  return torch::stack(out);
+}
+
+// Hard-negative candidates of an image channel [X, Y, Z] on `spacing` without blob features: the
+// bright-blob measure on a copy averaged down to ~2 mm, its maxima back on the full grid.
+std::vector<std::array<int64_t, 3>> coarse_blob_candidates(const torch::Tensor& image, const Vec3& spacing,
+                                                           int threads) {
+  const double finest = std::min({spacing[0], spacing[1], spacing[2]});
+  const int64_t f = std::max<int64_t>(1, std::llround(2.0 / finest));
+  auto small = image;
+  if (f > 1)
+    small = torch::nn::functional::avg_pool3d(image.unsqueeze(0).unsqueeze(0),
+                                              torch::nn::functional::AvgPool3dFuncOptions(f).stride(f).ceil_mode(true))
+                .squeeze(0)
+                .squeeze(0)
+                .contiguous();
+  const Vec3 sp{spacing[0] * f, spacing[1] * f, spacing[2] * f};
+  auto found = channel_maxima(blob_channels(small, sp, threads)[0], kRoiCandidates);
+  for (auto& c : found)
+    for (int k = 0; k < 3; ++k)
+      c[static_cast<size_t>(k)] = std::min<int64_t>(c[static_cast<size_t>(k)] * f + (f - 1) / 2, image.size(k) - 1);
+  return found;
+}
+
+}  // namespace
+
 RoiCase make_roi_case(const TrainCase& c, const Configuration& cfg, int threads) {
   RoiCase r;
   const RoiInput in = roi_input(c.image, c.roi_centre, cfg, c.background, threads);
-  r.x = in.x;
+  r.grid = in.grid;
+  r.centre = c.roi_centre;
+  r.x = in.x.slice(0, 0, in.x.size(0) - kCoordinateChannels).clone();
   const auto maps = label_maps_on(c, in.grid);
   r.vessel = maps[0].round().clamp(0, 13).to(torch::kUInt8);
   r.aneurysm = maps[1].round().clamp(0, kNumLabels - 1).to(torch::kUInt8);
   r.points = grid_points(c.points, in.grid);
   r.image_channels = static_cast<int>(c.image.volumes);
-  // Hard-negative candidates: local maxima (5-voxel neighbourhood) of the bright-blob channel (of
-  // the first image channel without blob features), the strongest first.
-  r.candidates = channel_maxima(r.x[cfg.blob_features ? r.image_channels : 0], kRoiCandidates);
+  // Hard-negative candidates: local maxima (5-voxel neighbourhood) of the bright-blob channel, the
+  // strongest first.
+  r.candidates = cfg.blob_features ? channel_maxima(r.x[r.image_channels], kRoiCandidates)
+                                   : coarse_blob_candidates(r.x[0], in.grid.spacing, threads);
   r.labels = c.labels;
   r.modality = c.modality_id;
   r.has_vessels = c.has_vessels;
@@ -236,10 +277,10 @@ Sample make_roi_sample(const RoiCase& c, const Configuration& cfg, std::mt19937_
       shape[static_cast<size_t>(k)] = p[k];
       o.push_back(torch::arange(p[k], torch::kDouble).reshape(shape).sub(h[k]).expand({p[0], p[1], p[2]}));
     }
-    std::array<torch::Tensor, 3> norm_idx;
+    std::array<torch::Tensor, 3> src, norm_idx;
     for (int i = 0; i < 3; ++i) {
-      const auto src = o[0] * A[i][0] + o[1] * A[i][1] + o[2] * A[i][2] + centre[i];
-      norm_idx[static_cast<size_t>(i)] = src * (2.0 / std::max<int64_t>(1, n[i] - 1)) - 1.0;
+      src[static_cast<size_t>(i)] = o[0] * A[i][0] + o[1] * A[i][1] + o[2] * A[i][2] + centre[i];
+      norm_idx[static_cast<size_t>(i)] = src[static_cast<size_t>(i)] * (2.0 / std::max<int64_t>(1, n[i] - 1)) - 1.0;
     }
     const auto grid = torch::stack({norm_idx[2], norm_idx[1], norm_idx[0]}, -1).unsqueeze(0).to(torch::kFloat);
     namespace F = torch::nn::functional;
@@ -248,7 +289,7 @@ Sample make_roi_sample(const RoiCase& c, const Configuration& cfg, std::mt19937_
       if (nearest) opt = opt.mode(torch::kNearest);
       return F::grid_sample(t.unsqueeze(0), grid, opt).squeeze(0);
     };
-    s.image = sample(c.x, false).contiguous();
+    s.image = torch::cat({sample(c.x, false), coordinates_at(c.grid, c.centre, src)}).contiguous();
     const auto maps = sample(torch::stack({c.vessel, c.aneurysm}).to(torch::kFloat), true).round().to(torch::kLong);
     s.vessel = maps[0].contiguous();
     s.aneurysm = maps[1].contiguous();
@@ -265,7 +306,14 @@ Sample make_roi_sample(const RoiCase& c, const Configuration& cfg, std::mt19937_
           .slice(-2, start[1], start[1] + p[1])
           .slice(-1, start[2], start[2] + p[2]);
     };
-    s.image = crop(c.x).clone();
+    std::array<torch::Tensor, 3> idx;
+    for (int k = 0; k < 3; ++k) {
+      std::vector<int64_t> shape{1, 1, 1};
+      shape[static_cast<size_t>(k)] = p[k];
+      idx[static_cast<size_t>(k)] =
+          torch::arange(start[k], start[k] + p[k], torch::kDouble).reshape(shape).expand({p[0], p[1], p[2]});
+    }
+    s.image = torch::cat({crop(c.x), coordinates_at(c.grid, c.centre, idx)}).contiguous();
     s.vessel = crop(c.vessel).to(torch::kLong);
     s.aneurysm = crop(c.aneurysm).to(torch::kLong);
     for (const auto& [pt, col] : c.points)

@@ -74,17 +74,22 @@ torch::Tensor augment_intensity(const torch::Tensor& image, std::mt19937_64& rng
 // noise.
 Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64& rng, const AugmentOptions& aug);
 
-// A windowed configuration's training case prepared once per run: its whole ROI input (as
-// prediction makes it: roi_input, blob and coordinate channels included) and label maps on the ROI
-// grid, so that a training window is a crop of them, or (roi_spatial_probability) a rotated and
-// scaled resampling of them; either is cheap, so a run sees several times more windows in the same time.
+// A windowed configuration's training case prepared once per run: its whole ROI input's image (and
+// blob) channels (as prediction makes them: roi_input) and label maps on the ROI grid, so that a
+// training window is a crop of them, or (roi_spatial_probability) a rotated and scaled resampling
+// of them; either is cheap, so a run sees several times more windows in the same time. The
+// coordinate channels are not kept (3 of the 4-6 channels: at 0.5 mm a ROI is ~15 M voxels): each
+// window computes its own from the ROI grid and centre, the values prediction's input holds there.
 constexpr int kRoiCandidates = 16;
 struct RoiCase {
-  torch::Tensor x;                                            // [input_channels, X, Y, Z] float
+  torch::Tensor x;                                            // [image (+ blob) channels, X, Y, Z] float
   torch::Tensor vessel, aneurysm;                             // [X, Y, Z] uint8 (values as in Sample)
+  Geometry grid;                                              // the ROI grid
+  Vec3 centre{0, 0, 0};                                       // the ROI centre (world LPS) of the coordinates
   std::vector<std::pair<std::array<double, 3>, int>> points;  // ROI voxel index (continuous), column
-  std::vector<std::array<int64_t, 3>>
-      candidates;  // the strongest bright-blob maxima (voxel index), up to kRoiCandidates
+  // Hard-negative candidates: the strongest bright-blob maxima (voxel index), up to kRoiCandidates; without
+  // blob features, those of the blob measure on a ~2 mm copy of the image
+  std::vector<std::array<int64_t, 3>> candidates;
   int image_channels = 1;
   std::array<int, kNumLabels> labels{};
   int64_t modality = -1;

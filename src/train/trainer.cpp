@@ -187,10 +187,33 @@ void Trainer::prepare_cases() {
   if (o_.fold < 0 || o_.fold >= folds_.k)
     throw Error(ErrorCode::Usage, "fold " + std::to_string(o_.fold) + " does not exist (the plans have " +
                                       std::to_string(folds_.k) + ")");
-  const auto train_ids = folds_.train(o_.fold);
-  const auto val_ids = folds_.k > 1 ? folds_.val[o_.fold] : std::vector<std::string>{};
+  auto train_ids = folds_.train(o_.fold);
+  auto val_ids = folds_.k > 1 ? folds_.val[o_.fold] : std::vector<std::string>{};
+  if (!cfg_.modalities.empty()) {  // the configuration learns from these modalities only (the folds stay)
+    std::map<std::string, std::string> modality;
+    for (const auto& ci : cases_) modality[ci.id] = ci.modality;
+    auto keep = [&](std::vector<std::string>& ids) {
+      const size_t before = ids.size();
+      ids.erase(std::remove_if(ids.begin(), ids.end(),
+                               [&](const std::string& id) {
+                                 return std::find(cfg_.modalities.begin(), cfg_.modalities.end(), modality[id]) ==
+                                        cfg_.modalities.end();
+                               }),
+                ids.end());
+      return before - ids.size();
+    };
+    const size_t t = keep(train_ids), v = keep(val_ids);
+    std::string names;
+    for (const auto& m : cfg_.modalities) names += (names.empty() ? "" : ", ") + m;
+    if (c_.main())
+      spdlog::info("configuration {} learns from {} only: {} training and {} validation cases of other modalities "
+                   "left out",
+                   cfg_.name, names, t, v);
+  }
   if (train_ids.empty())
-    throw Error(ErrorCode::NoDicom, "empty training set: no labelled case in the case cache",
+    throw Error(ErrorCode::NoDicom,
+                cfg_.modalities.empty() ? "empty training set: no labelled case in the case cache"
+                                        : "empty training set: no labelled case of the configuration's modalities",
                 (o_.work / "cases").string());
   ram_budget_ = kRamShare * probe_hardware(o_.work).ram_available_gb * 1e9 / c_.world();
   train_store_ = std::make_unique<CaseStore>(o_.work, train_ids, ram_budget_);

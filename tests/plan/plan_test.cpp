@@ -114,6 +114,52 @@ TEST(Planner, ThinSliceFinePixelsPlanTheCpuFineConfigurationAsTheDefault) {
   EXPECT_EQ(c15.plans.raw.count("cpu_fine"), 0u);
 }
 
+TEST(Planner, CasesMadeAtSourcePixelsPlanTheNativeConfigurationForTheThinSliceModalities) {
+  // default cases (1 mm): no cpu_native, and the explanation says why
+  const PlanResult at1 = make_plans(fixed_fingerprint(), profile(2, 24, 0));
+  EXPECT_EQ(at1.plans.raw.count("cpu_native"), 0u);
+  bool said = false;
+  for (const auto& line : at1.explanation) said = said || line.find("cpu_native: not planned") != std::string::npos;
+  EXPECT_TRUE(said);
+  // CTA at 0.45 x 0.45 x 0.625 mm beside 5 mm T2, cases made at 0.4 mm: windows at the CTA's in-plane
+  // 0.45 mm, trained on CTA alone, no blob channels; cpu_fine stays the default
+  Fingerprint f = fixed_fingerprint();
+  ModalitySummary t2 = f.by_modality["CTA"];
+  t2.spacing_median = {0.7, 0.7, 5};
+  t2.cases = 10;
+  f.by_modality["MRI T2"] = t2;
+  f.all.cases += 10;
+  HarmonizeParams fine_cases;
+  fine_cases.spacing = {0.4, 0.4, 0.4};
+  const PlanResult r = make_plans(f, profile(2, 24, 0), fine_cases);
+  ASSERT_EQ(r.plans.raw.count("cpu_native"), 1u);
+  EXPECT_EQ(r.plans.default_configuration, "cpu_fine");
+  const Configuration& c = r.plans.get("cpu_native");
+  for (double s : c.target_spacing_mm) EXPECT_NEAR(s, 0.45, 1e-9);
+  EXPECT_EQ(c.patch_size, (std::array<int, 3>{32, 32, 32}));
+  EXPECT_FALSE(c.blob_features);
+  EXPECT_EQ(c.modalities, (std::vector<std::string>{"CTA"}));
+  EXPECT_TRUE(r.plans.get("cpu_fine").modalities.empty());
+  // never finer than the cases: made at 0.6 mm, the windows are at 0.6 mm
+  fine_cases.spacing = {0.6, 0.6, 0.6};
+  const PlanResult at06 = make_plans(f, profile(2, 24, 0), fine_cases);
+  for (double s : at06.plans.get("cpu_native").target_spacing_mm) EXPECT_NEAR(s, 0.6, 1e-9);
+}
+
+TEST(Plans, ModalitiesMustBeKnown) {
+  json j = to_json(make_plans(fixed_fingerprint(), profile(2, 24, 0)).plans);
+  j["configurations"]["cpu_fine"]["modalities"] = {"CTA", "MRA"};
+  EXPECT_EQ(plans_from_json(j).get("cpu_fine").modalities, (std::vector<std::string>{"CTA", "MRA"}));
+  j["configurations"]["cpu_fine"]["modalities"] = {"CTA", "PET"};
+  try {
+    plans_from_json(j);
+    FAIL() << "an unknown modality was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::CorruptInput);
+    EXPECT_NE(std::string(e.what()).find("unknown modality 'PET'"), std::string::npos);
+  }
+}
+
 TEST(Planner, NormalizationRecordsHowTheCasesWereMade) {
   HarmonizeParams made;
   made.ct_clip_lo = -100;

@@ -228,6 +228,7 @@ TEST_F(TrainOnSynth, ACaseWithoutLabelsHasNoLabelVolumeAndBackgroundSamples) {
     EXPECT_EQ(r.vessel.sum().item<int64_t>(), 0);
     EXPECT_EQ(r.aneurysm.sum().item<int64_t>(), 0);
     EXPECT_EQ(r.aneurysm.sizes(), r.x[0].sizes());
+    EXPECT_EQ(r.x.size(0), c.image.volumes);  // the coordinate channels are made per window
   }
   EXPECT_GT(without, 0);
   EXPECT_GT(with, 0);
@@ -351,7 +352,7 @@ TEST(RoiCases, CandidatesFindTheBlobAndWindowsKeepTheirPoint) {
   cfg.blob_features = true;
   ASSERT_TRUE(windowed(cfg));
   const RoiCase r = make_roi_case(c, cfg, 1);
-  ASSERT_EQ(r.x.sizes(), (std::vector<int64_t>{1 + kBlobChannels + kCoordinateChannels, 48, 48, 48}));
+  ASSERT_EQ(r.x.sizes(), (std::vector<int64_t>{1 + kBlobChannels, 48, 48, 48}));  // no coordinate channels kept
   ASSERT_EQ(r.points.size(), 1u);
   ASSERT_FALSE(r.candidates.empty());
   EXPECT_LE(r.candidates.size(), static_cast<size_t>(kRoiCandidates));
@@ -361,7 +362,8 @@ TEST(RoiCases, CandidatesFindTheBlobAndWindowsKeepTheirPoint) {
                 1.0)
         << k;
   // the ROI input is the one prediction makes
-  EXPECT_TRUE(torch::allclose(r.x, roi_input(c.image, c.roi_centre, cfg, 0.f, 1).x));
+  const auto x = roi_input(c.image, c.roi_centre, cfg, 0.f, 1).x;
+  EXPECT_TRUE(torch::allclose(r.x, x.slice(0, 0, 1 + kBlobChannels)));
   // windows focused on the point carry it: label, Present, and its value in the aneurysm map
   AugmentOptions focus;
   focus.focus_on_aneurysm = 1;
@@ -390,8 +392,27 @@ TEST(RoiCases, CandidatesFindTheBlobAndWindowsKeepTheirPoint) {
   none.enabled = false;
   std::mt19937_64 rng(0);
   const Sample centre = make_roi_sample(r, cfg, rng, none);
-  EXPECT_TRUE(torch::equal(centre.image, r.x.slice(1, 16, 32).slice(2, 16, 32).slice(3, 16, 32)));
+  // (coordinate channels included: those of prediction's input there)
+  EXPECT_TRUE(torch::allclose(centre.image, x.slice(1, 16, 32).slice(2, 16, 32).slice(3, 16, 32), 1e-5, 1e-6));
   EXPECT_EQ(centre.labels.sum().item<float>(), 0);  // the point is outside 16..31 along x and y
+}
+
+TEST(RoiCases, WithoutBlobFeaturesCandidatesComeFromACoarseCopyAndFindTheBlob) {
+  // 1 mm windows (a ROI of 96^3 voxels) without blob channels: the candidates come from the blob
+  // measure on a 2 mm copy, mapped back to 1 mm voxels
+  const TrainCase c = sphere_and_tube_case();
+  Configuration cfg = sphere_window_config();
+  cfg.target_spacing_mm = {1, 1, 1};
+  cfg.blob_features = false;
+  ASSERT_TRUE(windowed(cfg));
+  const RoiCase r = make_roi_case(c, cfg, 1);
+  ASSERT_EQ(r.x.sizes(), (std::vector<int64_t>{1, 96, 96, 96}));
+  ASSERT_EQ(r.points.size(), 1u);
+  ASSERT_FALSE(r.candidates.empty());
+  for (int k = 0; k < 3; ++k)
+    EXPECT_NEAR(static_cast<double>(r.candidates[0][static_cast<size_t>(k)]), r.points[0].first[static_cast<size_t>(k)],
+                2.0)
+        << k;
 }
 
 TEST(RoiCases, CoordinateJitterShiftsEachCoordinateChannelAsAWholeAndNothingElse) {
@@ -432,8 +453,9 @@ TEST(RoiCases, RotatedWindowsMoveImageMapsAndPointsTogether) {
   const TrainCase c = sphere_and_tube_case();
   const Configuration cfg = sphere_window_config();
   const RoiCase r = make_roi_case(c, cfg, 1);
-  ASSERT_EQ(r.x.size(0), 1 + kCoordinateChannels);
-  const auto expected = r.x.slice(0, 1, 1 + kCoordinateChannels).select(1, 36).select(1, 12).select(1, 25);  // [3]
+  ASSERT_EQ(r.x.size(0), 1);
+  const auto x = roi_input(c.image, c.roi_centre, cfg, 0.f, 1).x;
+  const auto expected = x.slice(0, 1, 1 + kCoordinateChannels).select(1, 36).select(1, 12).select(1, 25);  // [3]
   AugmentOptions aug;
   aug.focus_on_aneurysm = 1;
   aug.flip_probability = 0;

@@ -2,8 +2,10 @@
 // transfer, and clear errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 
@@ -114,6 +116,34 @@ TEST_F(TrainOnSynth, ResumeContinuesExactly) {
   EXPECT_EQ(lines, 2);
   // the folds were saved and every fold's validation case is outside its training set
   EXPECT_TRUE(fs::exists(a / "folds.json"));
+}
+
+// A configuration's `modalities` keeps only those cases for training and validation: one of the
+// data's modalities trains; a modality the cases lack leaves no training case (exit 3, said).
+TEST_F(TrainOnSynth, ConfigurationModalitiesChooseTheTrainingCases) {
+  const fs::path a = fresh_work("modalities_a"), b = fresh_work("modalities_b");
+  std::map<std::string, int> count;
+  for (const auto& ci : list_cases(a))
+    if (ci.labelled) ++count[ci.modality];
+  ASSERT_FALSE(count.empty());
+  const auto most = std::max_element(count.begin(), count.end(),
+                                     [](const auto& x, const auto& y) { return x.second < y.second; });
+  Configuration c = tiny_config();
+  c.folds = 2;
+  c.modalities = {most->first};
+  write_test_plans(a, c);
+  ASSERT_EQ(run_aneura("train " + a.string() + " --epochs 1 --threads 1 --time-budget 0"), 0);
+  EXPECT_TRUE(fs::exists(a / "runs" / "tiny" / "fold_0" / "last.pt"));
+  EXPECT_EQ(read_model_info(a / "runs" / "tiny").cfg.modalities, c.modalities);
+  // b's cache without the cases of the least common modality, and a configuration that wants them
+  const auto least = std::min_element(count.begin(), count.end(),
+                                      [](const auto& x, const auto& y) { return x.second < y.second; });
+  for (const auto& ci : list_cases(b))
+    if (ci.modality == least->first) fs::remove_all(b / "cases" / ci.id);
+  c.modalities = {least->first};
+  write_test_plans(b, c);
+  EXPECT_EQ(run_aneura("train " + b.string() + " --epochs 1 --threads 1 --time-budget 0"), 3);
+  EXPECT_FALSE(fs::exists(b / "runs" / "tiny" / "fold_0" / "last.pt"));
 }
 
 TEST_F(TrainOnSynth, BudgetedRunValidatesAfterItsLastEpochAndNotItsFirst) {

@@ -175,9 +175,9 @@ void Predictor::use_vessel_stage(Predictor* vessels, const VesselStageOptions& o
       theirs.erase(k);
     }
     if (mine != theirs)
-      throw Error(ErrorCode::Usage, "the vessel model's cases were harmonized otherwise than this model's (" +
-                                        theirs.dump() + " against " + mine.dump() +
-                                        "); a vessel stage must share all but the spacing",
+      throw Error(ErrorCode::Usage,
+                  "the vessel model's cases were harmonized otherwise than this model's (" + theirs.dump() +
+                      " against " + mine.dump() + "); a vessel stage must share all but the spacing",
                   vessels->model_);
   }
   vessels_ = vessels;

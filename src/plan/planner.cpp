@@ -221,6 +221,17 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
                             " mm on every axis), under half.");
   }
 
+  // CPU vessels: the vessel stage of a two-stage prediction (predict --vessel-model): cpu_demo's
+  // windows and input, the vessel territories alone, learnt from the cases with a segmentation.
+  Configuration vessels = cpu;
+  vessels.vessel_stage = true;
+  vessels.loss_weights = {{"vessel", 1}, {"aneurysm", 0}, {"classification", 0}, {"modality", 0}};
+  vessels.epochs = 3000;
+  why.push_back(
+      "cpu_vessels: the vessel stage (predict --vessel-model WORK/runs/cpu_vessels): cpu_demo's windows and input, "
+      "the 14 vessel classes alone (the other loss weights 0), learnt from the cases with a segmentation only (a "
+      "few per cent of the series: many short epochs, as many as fit in 240 s), judged by its vessel Dice.");
+
   // CPU native: the thin-slice modalities at their own in-plane spacing (CTA and TOF pixels are
   // 0.4-0.7 mm; a 1-2 mm aneurysm is 3-8 of them across), where the cases were made that fine.
   // Prediction over the whole ROI costs ~10x cpu_fine's windows: it is meant to run behind a vessel
@@ -245,11 +256,12 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
     native.time_budget_s = 1800;
     std::string names;
     for (const auto& m : fine_modalities) names += (names.empty() ? "" : ", ") + m;
-    why.push_back("cpu_native: the cases were made at " + fmt(cache_mm) + " mm and the thin-slice modalities (" + names +
-                  ") have in-plane pixels of " + fmt(inplane) + " mm, so windows of 32^3 voxels at " + fmt(native_mm) +
+    why.push_back("cpu_native: the cases were made at " + fmt(cache_mm) + " mm and the thin-slice modalities (" +
+                  names + ") have in-plane pixels of " + fmt(inplane) + " mm, so windows of 32^3 voxels at " +
+                  fmt(native_mm) +
                   " mm, trained on those modalities only, without blob channels (hard negatives from the blob measure "
                   "on a 2 mm copy), as many epochs as fit in 1800 s; predict it behind a vessel stage "
-                  "(--vessel-model WORK/runs/cpu_demo): the whole ROI is ~3000 windows per series and flip.");
+                  "(--vessel-model WORK/runs/cpu_vessels): the whole ROI is ~3000 windows per series and flip.");
   } else {
     why.push_back(cache_mm > kNativeMaxMm + 1e-6
                       ? "cpu_native: not planned; the cases were made at " + fmt(cache_mm) + " mm, coarser than " +
@@ -292,13 +304,14 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
   cpu.queue_length = queue(cpu);
   fine.queue_length = queue(fine);
   native.queue_length = queue(native);
+  vessels.queue_length = queue(vessels);
   gpu.queue_length = queue(gpu);
   why.push_back("queue length: 5 % of " + fmt(h.ram_available_gb) + " GB free RAM, 2 .. 4 per worker -> cpu_demo " +
                 std::to_string(cpu.queue_length) + ", gpu_full " + std::to_string(gpu.queue_length) + ".");
 
   // Write: base holds the shared fields, the two configurations inherit and override.
   const json jb = configuration_to_json(base), jc = configuration_to_json(cpu), jg = configuration_to_json(gpu),
-             jf = configuration_to_json(fine), jn = configuration_to_json(native);
+             jf = configuration_to_json(fine), jn = configuration_to_json(native), jv = configuration_to_json(vessels);
   auto diff = [&](const json& child) {
     json d = {{"inherits", "base"}};
     for (const auto& [k, v] : child.items())
@@ -309,6 +322,7 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
   p.raw["base"] = jb;
   p.raw["cpu_demo"] = diff(jc);
   p.raw["gpu_full"] = diff(jg);
+  p.raw["cpu_vessels"] = diff(jv);
   if (plan_fine) p.raw["cpu_fine"] = diff(jf);
   if (plan_native) p.raw["cpu_native"] = diff(jn);
   p.default_configuration = !h.gpus.empty() ? "gpu_full" : plan_fine ? "cpu_fine" : "cpu_demo";

@@ -47,7 +47,8 @@ const std::set<std::string>& allowed_keys() {
                                           "field_edge_mm",
                                           "window_overlap",
                                           "focus_windows",
-                                          "modalities"};
+                                          "modalities",
+                                          "vessel_stage"};
   return k;
 }
 
@@ -58,7 +59,7 @@ const std::set<std::string>& optional_keys() {
                                           "blob_features", "spatial_augmentation",
                                           "field_edge_mm", "window_overlap",
                                           "focus_windows", "gradient_checkpointing",
-                                          "modalities"};
+                                          "modalities",    "vessel_stage"};
   return k;
 }
 
@@ -93,7 +94,8 @@ json config_json(const Configuration& c) {
           {"field_edge_mm", c.field_edge_mm},
           {"window_overlap", c.window_overlap},
           {"focus_windows", c.focus_windows},
-          {"modalities", c.modalities}};
+          {"modalities", c.modalities},
+          {"vessel_stage", c.vessel_stage}};
 }
 
 json resolve(const std::map<std::string, json>& raw, const std::string& name, std::set<std::string>& seen) {
@@ -150,6 +152,7 @@ Configuration parse_config(const std::string& name, const json& j) {
     c.window_overlap = j.value("window_overlap", c.window_overlap);
     c.focus_windows = j.value("focus_windows", c.focus_windows);
     c.modalities = j.value("modalities", c.modalities);
+    c.vessel_stage = j.value("vessel_stage", c.vessel_stage);
   } catch (const json::exception& e) {
     throw Error(ErrorCode::CorruptInput, "configuration '" + name + "': " + e.what());
   }

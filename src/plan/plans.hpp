@@ -41,6 +41,8 @@ struct Configuration {
   int focus_windows = 0;                // windowed prediction: 0 = every window; N = only the windows nearest
                                         // the N strongest bright and N strongest dark blobs (model/input.hpp)
   std::vector<std::string> modalities;  // training learns from the cases of these modalities only; empty: all
+  bool vessel_stage = false;            // a vessel model (predict --vessel-model): learns from the segmented
+                                        // cases only, judged by its vessel Dice
   std::map<std::string, double> loss_weights{{"vessel", 1}, {"aneurysm", 1}, {"classification", 1}, {"modality", 0.2}};
   nlohmann::json normalization;  // {"CT": {...}, "MR": {...}} as HarmonizeParams takes it
 };

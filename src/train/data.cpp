@@ -1,5 +1,7 @@
 #include "train/data.hpp"
 
+#include "train/folds.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -32,7 +34,7 @@ TrainCase load_case(const fs::path& work, const std::string& id) {
     const std::string vs = j.at("labels_file").at("vessel_source");
     // no label volume (null): all background; caches from before name labels.nii or nothing
     labels_file = !(j.at("labels_file").contains("file") && j.at("labels_file").at("file").is_null());
-    c.has_vessels = vs.size() > 4 && vs.compare(vs.size() - 4, 4, ".nii") == 0;
+    c.has_vessels = is_segmentation_source(vs);
     for (const auto& p : j.at("points"))
       c.points.push_back(
           {Vec3{p.at("world_lps_mm")[0], p.at("world_lps_mm")[1], p.at("world_lps_mm")[2]}, p.at("column").get<int>()});

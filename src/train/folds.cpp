@@ -18,6 +18,10 @@ using nlohmann::json;
 
 namespace aneura {
 
+bool is_segmentation_source(const std::string& vs) {
+  return vs.size() > 4 && vs.compare(vs.size() - 4, 4, ".nii") == 0;
+}
+
 std::vector<CaseInfo> list_cases(const fs::path& work) {
   const fs::path dir = work / "cases";
   std::error_code ec;
@@ -36,6 +40,8 @@ std::vector<CaseInfo> list_cases(const fs::path& work) {
       c.labelled = j.at("labelled");
       if (c.labelled) c.labels = j.at("labels").get<std::array<int, kNumLabels>>();
       c.present = c.labelled && c.labels[kNumLabels - 1] == 1;
+      c.segmented = j.contains("labels_file") &&
+                    is_segmentation_source(j.at("labels_file").value("vessel_source", std::string()));
       out.push_back(c);
     } catch (const json::exception& ex) {
       throw Error(ErrorCode::CorruptInput, std::string("bad case.json: ") + ex.what(), f.string());

@@ -12,8 +12,13 @@ namespace aneura {
 struct CaseInfo {
   std::string id, modality;
   bool present = false, labelled = false;
+  bool segmented = false;        // its labels hold a vessel segmentation (case.json labels_file.vessel_source)
   std::array<int, 14> labels{};  // train.csv columns (zeros when unlabelled)
 };
+
+// Whether case.json's labels_file.vessel_source names a segmentation (a .nii file), not "none" or
+// why it was skipped.
+bool is_segmentation_source(const std::string& vessel_source);
 
 // The finished cases (case.json present) of WORK/cases, sorted by id. Errors name the file.
 std::vector<CaseInfo> list_cases(const std::filesystem::path& work);

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/error.hpp"
 #include "core/parallel.hpp"
@@ -206,14 +207,33 @@ void Trainer::prepare_cases() {
     std::string names;
     for (const auto& m : cfg_.modalities) names += (names.empty() ? "" : ", ") + m;
     if (c_.main())
-      spdlog::info("configuration {} learns from {} only: {} training and {} validation cases of other modalities "
-                   "left out",
-                   cfg_.name, names, t, v);
+      spdlog::info(
+          "configuration {} learns from {} only: {} training and {} validation cases of other modalities "
+          "left out",
+          cfg_.name, names, t, v);
+  }
+  if (cfg_.vessel_stage) {  // a vessel model learns from the cases with a segmentation
+    std::set<std::string> segmented;
+    for (const auto& ci : cases_)
+      if (ci.segmented) segmented.insert(ci.id);
+    auto keep = [&](std::vector<std::string>& ids) {
+      const size_t before = ids.size();
+      ids.erase(std::remove_if(ids.begin(), ids.end(), [&](const std::string& id) { return !segmented.count(id); }),
+                ids.end());
+      return before - ids.size();
+    };
+    const size_t t = keep(train_ids), v = keep(val_ids);
+    if (c_.main())
+      spdlog::info(
+          "configuration {} is a vessel stage: it learns from the {} training and {} validation cases with a "
+          "segmentation ({} and {} without one left out)",
+          cfg_.name, train_ids.size(), val_ids.size(), t, v);
   }
   if (train_ids.empty())
     throw Error(ErrorCode::NoDicom,
-                cfg_.modalities.empty() ? "empty training set: no labelled case in the case cache"
-                                        : "empty training set: no labelled case of the configuration's modalities",
+                cfg_.vessel_stage         ? "empty training set: no case with a vessel segmentation"
+                : cfg_.modalities.empty() ? "empty training set: no labelled case in the case cache"
+                                          : "empty training set: no labelled case of the configuration's modalities",
                 (o_.work / "cases").string());
   ram_budget_ = kRamShare * probe_hardware(o_.work).ram_available_gb * 1e9 / c_.world();
   train_store_ = std::make_unique<CaseStore>(o_.work, train_ids, ram_budget_);
@@ -494,6 +514,7 @@ Validation Trainer::validate(size_t count) {
   if (total > 0) v.vessel_dice = inter / total;
   v.score = competition_score(truth, prob);
   v.selection = selection_score(v.score);
+  if (cfg_.vessel_stage) v.selection = std::max(0.0, v.vessel_dice);  // a vessel model is judged by its vessels
   net->train();
   return v;
 }

@@ -146,6 +146,21 @@ TEST(Planner, CasesMadeAtSourcePixelsPlanTheNativeConfigurationForTheThinSliceMo
   for (double s : at06.plans.get("cpu_native").target_spacing_mm) EXPECT_NEAR(s, 0.6, 1e-9);
 }
 
+TEST(Planner, TheVesselStageLearnsTheVesselsAloneFromTheSegmentedCases) {
+  const PlanResult r = make_plans(thick_fingerprint(), profile(2, 24, 0));
+  const Configuration& v = r.plans.get("cpu_vessels");
+  const Configuration& demo = r.plans.get("cpu_demo");
+  EXPECT_TRUE(v.vessel_stage);
+  EXPECT_FALSE(demo.vessel_stage);
+  EXPECT_EQ(v.loss_weights.at("vessel"), 1);
+  for (const char* k : {"aneurysm", "classification", "modality"}) EXPECT_EQ(v.loss_weights.at(k), 0) << k;
+  // the aneurysm models' input, so it predicts on the image they harmonize
+  EXPECT_EQ(v.target_spacing_mm, demo.target_spacing_mm);
+  EXPECT_EQ(v.patch_size, demo.patch_size);
+  EXPECT_EQ(v.blob_features, demo.blob_features);
+  EXPECT_NE(r.plans.default_configuration, "cpu_vessels");
+}
+
 TEST(Plans, ModalitiesMustBeKnown) {
   json j = to_json(make_plans(fixed_fingerprint(), profile(2, 24, 0)).plans);
   j["configurations"]["cpu_fine"]["modalities"] = {"CTA", "MRA"};

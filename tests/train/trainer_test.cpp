@@ -126,8 +126,8 @@ TEST_F(TrainOnSynth, ConfigurationModalitiesChooseTheTrainingCases) {
   for (const auto& ci : list_cases(a))
     if (ci.labelled) ++count[ci.modality];
   ASSERT_FALSE(count.empty());
-  const auto most = std::max_element(count.begin(), count.end(),
-                                     [](const auto& x, const auto& y) { return x.second < y.second; });
+  const auto most =
+      std::max_element(count.begin(), count.end(), [](const auto& x, const auto& y) { return x.second < y.second; });
   Configuration c = tiny_config();
   c.folds = 2;
   c.modalities = {most->first};
@@ -136,8 +136,8 @@ TEST_F(TrainOnSynth, ConfigurationModalitiesChooseTheTrainingCases) {
   EXPECT_TRUE(fs::exists(a / "runs" / "tiny" / "fold_0" / "last.pt"));
   EXPECT_EQ(read_model_info(a / "runs" / "tiny").cfg.modalities, c.modalities);
   // b's cache without the cases of the least common modality, and a configuration that wants them
-  const auto least = std::min_element(count.begin(), count.end(),
-                                      [](const auto& x, const auto& y) { return x.second < y.second; });
+  const auto least =
+      std::min_element(count.begin(), count.end(), [](const auto& x, const auto& y) { return x.second < y.second; });
   for (const auto& ci : list_cases(b))
     if (ci.modality == least->first) fs::remove_all(b / "cases" / ci.id);
   c.modalities = {least->first};

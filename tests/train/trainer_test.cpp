@@ -146,6 +146,37 @@ TEST_F(TrainOnSynth, ConfigurationModalitiesChooseTheTrainingCases) {
   EXPECT_FALSE(fs::exists(b / "runs" / "tiny" / "fold_0" / "last.pt"));
 }
 
+// A vessel stage learns from the segmented cases alone and is judged by its vessel Dice; without a
+// segmented case it has nothing to learn from (exit 3).
+TEST_F(TrainOnSynth, AVesselStageLearnsFromTheSegmentedCasesAndIsJudgedByItsVessels) {
+  const fs::path a = fresh_work("vessel_stage_a"), b = fresh_work("vessel_stage_b");
+  int segmented = 0;
+  for (const auto& ci : list_cases(a)) {  // a: the segmented cases alone, one per fold
+    segmented += ci.segmented;
+    if (!ci.segmented) fs::remove_all(a / "cases" / ci.id);
+  }
+  Configuration c = tiny_config();
+  c.folds = 2;
+  c.vessel_stage = true;
+  c.loss_weights = {{"vessel", 1}, {"aneurysm", 0}, {"classification", 0}, {"modality", 0}};
+  if (segmented >= 2) {
+    write_test_plans(a, c);
+    ASSERT_EQ(run_aneura("train " + a.string() + " --epochs 1 --threads 1 --time-budget 0"), 0);
+    std::ifstream log(a / "runs" / "tiny" / "fold_0" / "log.jsonl");
+    std::string line;
+    ASSERT_TRUE(std::getline(log, line));
+    const json rec = json::parse(line);
+    ASSERT_TRUE(rec.contains("val_selection"));  // (an unbudgeted run validates every epoch)
+    ASSERT_FALSE(rec.at("val_vessel_dice").is_null());
+    EXPECT_EQ(rec.at("val_selection").get<double>(), rec.at("val_vessel_dice").get<double>());
+  }
+  for (const auto& ci : list_cases(b))
+    if (ci.segmented) fs::remove_all(b / "cases" / ci.id);
+  write_test_plans(b, c);
+  EXPECT_EQ(run_aneura("train " + b.string() + " --epochs 1 --threads 1 --time-budget 0"), 3);
+  EXPECT_GE(segmented, 2) << "the test data should hold two segmented cases";
+}
+
 TEST_F(TrainOnSynth, BudgetedRunValidatesAfterItsLastEpochAndNotItsFirst) {
   // A budgeted run estimates its validation's cost from one case instead of validating after the
   // first epoch; the last epoch is always judged. Unbudgeted runs validate every epoch.

@@ -206,6 +206,8 @@ SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
   r.vessel_stage = vessels_ != nullptr;
   r.vessels_found = vmap.found;
   r.vessel_ml = vmap.volume_ml;
+  r.vessel_lo = vmap.lo;
+  r.vessel_hi = vmap.hi;
   r.vessel_note = vmap.note;
   return r;
 }

@@ -37,6 +37,7 @@ struct SeriesPrediction {
   // With a vessel stage: whether it found vessels, how much, why not; windows run of all
   bool vessel_stage = false, vessels_found = false;
   double vessel_ml = 0;
+  Vec3 vessel_lo{0, 0, 0}, vessel_hi{0, 0, 0};  // world LPS bounds of the vessels found
   std::string vessel_note;
   int64_t windows_run = 0, windows_total = 0;
   bool fallback = false;                // the series could not be read: prior probabilities

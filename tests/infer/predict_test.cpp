@@ -477,6 +477,9 @@ TEST_F(PredictOnSynth, VesselStageAtItsLimitsChangesNothingAndSaysWhatItFound) {
       run("wide", stage + " --vessel-min-ml 0 --vessel-threshold 0.01 --vessel-margin 400 --territory-weight 0");
   EXPECT_TRUE(wide_json.at("vessel_stage").at("found").get<bool>());
   EXPECT_GT(wide_json.at("vessel_stage").at("volume_ml").get<double>(), 0);
+  const auto box = wide_json.at("vessel_stage").at("box_lps_mm");  // [low corner, high corner]
+  for (int k = 0; k < 3; ++k) EXPECT_LE(box[0][k].get<double>(), box[1][k].get<double>()) << k;
+  EXPECT_FALSE(none_json.at("vessel_stage").contains("box_lps_mm"));
   EXPECT_GT(wide_json.at("timing_s").at("vessels").get<double>(), 0);
   EXPECT_EQ(wide_json.at("windows").at("run"), plain_json.at("windows").at("of"));
   ASSERT_EQ(wide.size(), plain.size());

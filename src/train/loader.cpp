@@ -44,11 +44,10 @@ void CaseStore::set_roi_offsets(const RoiOffsets& o) {
 bool CaseStore::cache_rois(const Configuration& cfg, int threads, double ram_budget_bytes) {
   if (!windowed(cfg) || cached_.empty()) return false;
   const Geometry g = roi_grid({0, 0, 0}, cfg);
-  const double bytes = static_cast<double>(g.voxel_count()) *
-                       (4.0 * (aneura::input_channels(cfg, static_cast<int>(cached_[0]->image.volumes)) -
-                               kCoordinateChannels) +
-                        2) *
-                       static_cast<double>(cached_.size());
+  const double bytes =
+      static_cast<double>(g.voxel_count()) *
+      (4.0 * (aneura::input_channels(cfg, static_cast<int>(cached_[0]->image.volumes)) - kCoordinateChannels) + 2) *
+      static_cast<double>(cached_.size());
   if (bytes > ram_budget_bytes) return false;
   std::vector<RoiCase> rois(cached_.size());
   parallel_for(rois.size(), static_cast<unsigned>(std::max(1, threads)), [&](size_t i) {

@@ -10,29 +10,37 @@ torch::Tensor heatmap_probabilities(const torch::Tensor& aneurysm) {
   return torch::cat({a.slice(0, 1, k).amax(1), (1 - a[0]).amax().unsqueeze(0)}).contiguous();
 }
 
-torch::Tensor field_distance_mm(const Geometry& image, const Geometry& roi) {
-  const auto& n = roi.size;
-  // image index = t + M roi index (both grids are affine)
-  const Vec3 t = image.world_to_index(roi.index_to_world({0, 0, 0}));
+std::array<torch::Tensor, 3> index_on(const Geometry& from, const Geometry& to, torch::Dtype dtype) {
+  const auto& n = to.size;
+  const Vec3 t = from.world_to_index(to.index_to_world({0, 0, 0}));
   std::array<Vec3, 3> m;
   for (int c = 0; c < 3; ++c) {
     Vec3 e{0, 0, 0};
     e[c] = 1;
-    m[static_cast<size_t>(c)] = image.world_to_index(roi.index_to_world(e)) - t;
+    m[static_cast<size_t>(c)] = from.world_to_index(to.index_to_world(e)) - t;
   }
   std::array<torch::Tensor, 3> axis;
   for (int c = 0; c < 3; ++c) {
     std::vector<int64_t> shape{1, 1, 1};
     shape[static_cast<size_t>(c)] = n[c];
-    axis[static_cast<size_t>(c)] = torch::arange(n[c], torch::kDouble).reshape(shape);
+    axis[static_cast<size_t>(c)] = torch::arange(n[c], dtype).reshape(shape);
   }
+  std::array<torch::Tensor, 3> out;
+  for (int k = 0; k < 3; ++k)
+    out[static_cast<size_t>(k)] =
+        (axis[0] * m[0][k] + axis[1] * m[1][k] + axis[2] * m[2][k] + t[k]).expand({n[0], n[1], n[2]});
+  return out;
+}
+
+torch::Tensor field_distance_mm(const Geometry& image, const Geometry& roi) {
+  const auto idx = index_on(image, roi);
   torch::Tensor dist;
   for (int k = 0; k < 3; ++k) {
-    const auto idx = axis[0] * m[0][k] + axis[1] * m[1][k] + axis[2] * m[2][k] + t[k];
-    const auto d = torch::minimum(idx + 0.5, image.size[k] - 0.5 - idx) * image.spacing[k];
+    const auto& i = idx[static_cast<size_t>(k)];
+    const auto d = torch::minimum(i + 0.5, image.size[k] - 0.5 - i) * image.spacing[k];
     dist = dist.defined() ? torch::minimum(dist, d) : d;
   }
-  return dist.expand({n[0], n[1], n[2]}).contiguous();
+  return dist.contiguous();
 }
 
 torch::Tensor field_edge_weights(const torch::Tensor& distance_mm, double margin_mm) {

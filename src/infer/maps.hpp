@@ -20,6 +20,10 @@ namespace aneura {
 // than the label head (docs/CLI.md, predict). Returns [14] (CPU, double).
 torch::Tensor heatmap_probabilities(const torch::Tensor& aneurysm);
 
+// For each axis k of the grid `from`: its continuous voxel index at every voxel of the grid `to`,
+// [X, Y, Z] of `to` (both grids are affine: from index = t + M to index).
+std::array<torch::Tensor, 3> index_on(const Geometry& from, const Geometry& to, torch::Dtype dtype = torch::kDouble);
+
 // Per voxel of the ROI grid `roi` [X, Y, Z] (double): mm to the nearest face of the image's box
 // (`image`, its voxels' extent: half a voxel beyond the edge voxels' centres); negative outside.
 torch::Tensor field_distance_mm(const Geometry& image, const Geometry& roi);

@@ -1,5 +1,7 @@
 #include "infer/vessels.hpp"
 
+#include "infer/maps.hpp"
+
 #include <algorithm>
 #include <cmath>
 
@@ -9,27 +11,10 @@ namespace {
 
 // Maps [C, X, Y, Z] on `from` sampled at the voxels of `to` (trilinear; 0 outside `from`).
 torch::Tensor sample_between(const torch::Tensor& maps, const Geometry& from, const Geometry& to) {
-  // from index = t + M to index (both grids are affine)
-  const Vec3 t = from.world_to_index(to.index_to_world({0, 0, 0}));
-  std::array<Vec3, 3> m;
-  for (int c = 0; c < 3; ++c) {
-    Vec3 e{0, 0, 0};
-    e[c] = 1;
-    m[static_cast<size_t>(c)] = from.world_to_index(to.index_to_world(e)) - t;
-  }
-  std::array<torch::Tensor, 3> axis;
-  for (int c = 0; c < 3; ++c) {
-    std::vector<int64_t> shape{1, 1, 1};
-    shape[static_cast<size_t>(c)] = to.size[c];
-    axis[static_cast<size_t>(c)] = torch::arange(to.size[c], torch::kFloat).reshape(shape);
-  }
-  const std::array<int64_t, 3> n{to.size[0], to.size[1], to.size[2]};
+  const auto idx = index_on(from, to, torch::kFloat);
   std::array<torch::Tensor, 3> norm;  // normalized source coordinate per source axis (align_corners)
-  for (int k = 0; k < 3; ++k) {
-    const auto idx = axis[0] * m[0][k] + axis[1] * m[1][k] + axis[2] * m[2][k] + t[k];
-    const double extent = std::max<double>(1, from.size[k] - 1);
-    norm[static_cast<size_t>(k)] = (idx * (2.0 / extent) - 1).expand({n[0], n[1], n[2]});
-  }
+  for (int k = 0; k < 3; ++k)
+    norm[static_cast<size_t>(k)] = idx[static_cast<size_t>(k)] * (2.0 / std::max<double>(1, from.size[k] - 1)) - 1;
   // grid_sample's last grid axis is (W, H, D) = the source's (Z, Y, X)
   const auto grid = torch::stack({norm[2], norm[1], norm[0]}, -1).unsqueeze(0);
   namespace F = torch::nn::functional;

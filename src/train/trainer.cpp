@@ -34,6 +34,14 @@ namespace aneura {
 
 namespace {
 
+// Removes the ids for which `drop` holds; returns how many.
+template <class Pred>
+size_t drop_ids(std::vector<std::string>& ids, Pred drop) {
+  const size_t before = ids.size();
+  ids.erase(std::remove_if(ids.begin(), ids.end(), drop), ids.end());
+  return before - ids.size();
+}
+
 // Numbers that decide a run's behaviour.
 constexpr uint64_t kFoldSeed = 12345;      // WORK/folds.json: the same split for every run and seed
 constexpr double kRamShare = 0.4;          // of the available RAM, for each of the training and validation case stores
@@ -194,14 +202,9 @@ void Trainer::prepare_cases() {
     std::map<std::string, std::string> modality;
     for (const auto& ci : cases_) modality[ci.id] = ci.modality;
     auto keep = [&](std::vector<std::string>& ids) {
-      const size_t before = ids.size();
-      ids.erase(std::remove_if(ids.begin(), ids.end(),
-                               [&](const std::string& id) {
-                                 return std::find(cfg_.modalities.begin(), cfg_.modalities.end(), modality[id]) ==
-                                        cfg_.modalities.end();
-                               }),
-                ids.end());
-      return before - ids.size();
+      return drop_ids(ids, [&](const std::string& id) {
+        return std::find(cfg_.modalities.begin(), cfg_.modalities.end(), modality[id]) == cfg_.modalities.end();
+      });
     };
     const size_t t = keep(train_ids), v = keep(val_ids);
     std::string names;
@@ -217,10 +220,7 @@ void Trainer::prepare_cases() {
     for (const auto& ci : cases_)
       if (ci.segmented) segmented.insert(ci.id);
     auto keep = [&](std::vector<std::string>& ids) {
-      const size_t before = ids.size();
-      ids.erase(std::remove_if(ids.begin(), ids.end(), [&](const std::string& id) { return !segmented.count(id); }),
-                ids.end());
-      return before - ids.size();
+      return drop_ids(ids, [&](const std::string& id) { return !segmented.count(id); });
     };
     const size_t t = keep(train_ids), v = keep(val_ids);
     if (c_.main())

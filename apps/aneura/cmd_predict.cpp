@@ -87,6 +87,7 @@ int run_predict(const PredictArgs& a) {
                 << "; the row holds the training prevalence (fallback)\n";
     else if (p.vessel_stage && !p.vessels_found)
       std::cerr << "warning: " << dir.string() << ": " << p.vessel_note << "\n";
+    for (const auto& w : p.warnings) std::cerr << "warning: " << dir.string() << ": " << w << "\n";
     if (!a.quiet)
       std::fprintf(stderr,
                    "  %s  present %.3f  read %.2f s  harmonize %.2f s  vessels %.2f s  roi %.2f s  network %.2f s  "

@@ -13,7 +13,7 @@ namespace aneura::app {
 namespace {
 
 struct PreprocessArgs {
-  std::string data, work, interp = "linear", shard;
+  std::string data, work, interp = "linear", shard, whitestripe_mode = "largest";
   double spacing = 1.0;
   unsigned workers = 0;
   bool no_crop = false, quiet = false;
@@ -24,6 +24,7 @@ int run_preprocess(PreprocessArgs& a) {
   a.o.harmonize.spacing = {a.spacing, a.spacing, a.spacing};
   a.o.harmonize.interp = a.interp == "bspline" ? Interp::BSpline : Interp::Linear;
   a.o.harmonize.crop = !a.no_crop;
+  a.o.harmonize.whitestripe_last = a.whitestripe_mode == "last";
   const Shard shard = command_shard(a.shard);
   std::vector<CaseJob> jobs;
   const SourceKind kind = detect_source(a.data);
@@ -77,8 +78,17 @@ void add_preprocess(CLI::App& app, Action& action) {
       ->check(CLI::IsMember({"clip_zscore", "windows", "none"}));
   cmd->add_option("--mr-norm", args->o.harmonize.mr_normalization,
                   "MR normalization: zscore, percentile, nyul (landmarks fitted on training MR, saved in "
-                  "WORK/nyul.json) or none")
-      ->check(CLI::IsMember({"zscore", "percentile", "nyul", "none"}));
+                  "WORK/nyul.json), whitestripe (the white-matter stripe's mean and sd) or none")
+      ->check(CLI::IsMember({"zscore", "percentile", "nyul", "whitestripe", "none"}));
+  cmd->add_option("--whitestripe-mode", args->whitestripe_mode,
+                  "WhiteStripe's white-matter peak: largest (any MR, T2) or last (T1-weighted)")
+      ->check(CLI::IsMember({"largest", "last"}));
+  cmd->add_option("--whitestripe-width", args->o.harmonize.whitestripe_width,
+                  "WhiteStripe's stripe: the peak's quantile +- this")
+      ->check(CLI::Range(0.001, 0.5));
+  cmd->add_flag("--brain-mask", args->o.harmonize.brain_mask,
+                "Brain extraction: the mask (cases/<id>/brain.nii.gz, its contour in the QA pictures) replaces the "
+                "head mask for N4 and the MR normalization");
   cmd->add_option("--sphere-radius", args->o.sphere_radius_mm, "Aneurysm mask radius around each localizer, mm")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--qa", args->o.qa_cases,

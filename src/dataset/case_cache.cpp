@@ -69,13 +69,15 @@ void write_case(const fs::path& work, const std::string& id, const Harmonized& h
   fs::create_directories(dir);
   if (qa) {
     fs::create_directories(work / "qa");
-    write_triplanar_png(h.image, h.mask, work / "qa" / (id + ".png"));
+    write_triplanar_png(h.image, h.brain.data.empty() ? h.mask : h.brain, work / "qa" / (id + ".png"));
   }
   write_nifti(h.image, dir / "image.nii", NiftiLayout::Native);
+  std::error_code ec;
+  fs::remove(dir / "brain.nii.gz", ec);  // (a rerun over an older case)
+  if (!h.brain.data.empty()) write_nifti(h.brain, dir / "brain.nii.gz", NiftiLayout::Native);
   // A case without a labelled voxel (a negative series without a segmentation, an unlabelled
   // source) writes no label volume: readers take it as all background.
   const bool any_label = std::any_of(labels.data.begin(), labels.data.end(), [](int16_t v) { return v != 0; });
-  std::error_code ec;
   fs::remove(dir / "labels.nii", ec);  // (a rerun over an older case)
   if (any_label) write_nifti(labels, dir / "labels.nii", NiftiLayout::Native);
   if (exports.any()) meta["exports"] = write_exports(h.image, meta.value("points", json::array()), dir, exports);
@@ -86,6 +88,7 @@ void write_case(const fs::path& work, const std::string& id, const Harmonized& h
                              h.crop_box.hi[2] - h.crop_box.lo[2]};
   meta["grid"] = geometry_json(h.image.geom);
   meta["image"] = {{"file", "image.nii"}, {"channels", h.channels}};
+  meta["brain_file"] = h.brain.data.empty() ? json(nullptr) : json("brain.nii.gz");
   meta["labels_file"]["file"] = any_label ? json("labels.nii") : json(nullptr);
   meta["labels_file"]["volumes"] = {"vessels: cowseg values 0..13", "aneurysm: location column + 1"};
   meta["roi_anchor"] = roi_anchor_to_json(find_roi_anchor(h.image));  // once here, not per training sample
@@ -107,6 +110,7 @@ void build_rsna_case(const RsnaDataset& d, const SeriesEntry& e, const fs::path&
   // Exact int16 sources (most CT and MR) are decoded as int16: half the memory and time.
   const Harmonized h = volume_fits_int16(plan) ? harmonize(load_volume<int16_t>(plan, 1), plan.modality, o.harmonize)
                                                : harmonize(load_volume<float>(plan, 1), plan.modality, o.harmonize);
+  out.warnings.insert(out.warnings.end(), h.warnings.begin(), h.warnings.end());
   const Geometry& grid = h.image.geom;
 
   // [0] vessel territories from the segmentation, when it exists and sits on the series' grid.

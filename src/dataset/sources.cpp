@@ -47,7 +47,7 @@ void unlabelled_case(const Volume<float>& image, const std::string& dicom_modali
             {"source", source},
             {"labels_file", {{"vessel_source", "none"}, {"sphere_radius_mm", o.sphere_radius_mm}}},
             {"points", json::array()},
-            {"warnings", json::array()}};
+            {"warnings", h.warnings}};
   write_case(work, id, h, labels, c, qa, o.exports);
 }
 

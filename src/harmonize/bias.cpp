@@ -11,19 +11,6 @@
 
 namespace aneura {
 
-namespace {
-
-template <class Pixel>
-typename itk::Image<Pixel, 3>::Pointer to_itk(const Volume<Pixel>& v) {
-  using Image = itk::Image<Pixel, 3>;
-  auto img = make_itk_image<Image>(v.geom);
-  img->Allocate();
-  std::copy(v.data.begin(), v.data.begin() + v.geom.voxel_count(), img->GetBufferPointer());
-  return img;
-}
-
-}  // namespace
-
 Volume<float> n4_correct(const Volume<float>& v, const Volume<uint8_t>& mask, const N4Options& o) {
   if (v.volumes != 1 || mask.geom.size != v.geom.size)
     throw Error(ErrorCode::Internal, "N4 expects one volume and its mask");

@@ -97,6 +97,88 @@ Volume<float> zscore(const Volume<float>& v, const Volume<uint8_t>* mask) {
   return map(v, [&](float x) { return (x - mean) / sd; });
 }
 
+std::vector<double> smoothed_histogram(const std::vector<float>& values, double lo, double hi, int bins,
+                                       double sigma_bins) {
+  std::vector<double> h(static_cast<size_t>(bins), 0.0), s(static_cast<size_t>(bins), 0.0);
+  if (!(hi > lo) || bins < 1) return s;
+  for (float x : values)
+    if (x >= lo && x <= hi) h[std::min(bins - 1, static_cast<int>((x - lo) / (hi - lo) * bins))] += 1;
+  const int reach = static_cast<int>(std::ceil(3 * sigma_bins));
+  for (int k = 0; k < bins; ++k) {
+    double sum = 0, weight = 0;
+    for (int d = -reach; d <= reach; ++d)
+      if (k + d >= 0 && k + d < bins) {
+        const double w = std::exp(-d * d / (2 * sigma_bins * sigma_bins));
+        sum += h[k + d] * w, weight += w;
+      }
+    s[k] = sum / weight;
+  }
+  return s;
+}
+
+WhiteStripe whitestripe_fit(const Volume<float>& v, const Volume<uint8_t>* mask, double width, bool last_mode) {
+  WhiteStripe w;
+  std::vector<float> values = masked_values(v, mask);
+  if (values.size() < 100) {
+    w.note = "fewer than 100 voxels to take a histogram of";
+    return w;
+  }
+  std::sort(values.begin(), values.end());
+  const double lo = sorted_percentile(values, 0.5), hi = sorted_percentile(values, last_mode ? 96 : 99.5);
+  if (!(hi > lo)) {
+    w.note = "the intensities have no spread";
+    return w;
+  }
+  constexpr int kBins = 200;
+  const std::vector<double> s = smoothed_histogram(values, lo, hi, kBins, 3.0);
+  const double top = *std::max_element(s.begin(), s.end());
+  // A peak: a local maximum with a valley at least 20 % lower on both sides (on its lower side only
+  // for the last mode, whose upper side the 96th percentile cuts).
+  auto is_peak = [&](int k, bool both_sides) {
+    if (k == 0 || k == kBins - 1 || s[k] < s[k - 1] || s[k] < s[k + 1]) return false;
+    const double left = *std::min_element(s.begin(), s.begin() + k),
+                 right = *std::min_element(s.begin() + k + 1, s.end());
+    return left <= 0.8 * s[k] && (!both_sides || right <= 0.8 * s[k]);
+  };
+  int mode = -1;
+  if (last_mode) {
+    for (int k = kBins - 2; k > 0 && mode < 0; --k)
+      if (s[k] >= 0.1 * top && is_peak(k, false)) mode = k;
+  } else {
+    const int k = static_cast<int>(std::max_element(s.begin(), s.end()) - s.begin());
+    if (is_peak(k, true)) mode = k;
+  }
+  if (mode < 0) {
+    w.note = "no white-matter peak in the histogram";
+    return w;
+  }
+  w.mode = lo + (mode + 0.5) * (hi - lo) / kBins;
+  const double q = static_cast<double>(std::lower_bound(values.begin(), values.end(), w.mode) - values.begin()) /
+                   static_cast<double>(values.size());
+  w.lo = sorted_percentile(values, std::max(0.0, q - width) * 100);
+  w.hi = sorted_percentile(values, std::min(1.0, q + width) * 100);
+  double sum = 0, sq = 0;
+  for (auto it = std::upper_bound(values.begin(), values.end(), w.lo); it != values.end() && *it < w.hi; ++it)
+    sum += *it, sq += double(*it) * *it, ++w.voxels;
+  if (w.voxels < 10) {
+    w.note = "the white-matter stripe holds fewer than 10 voxels";
+    return w;
+  }
+  w.mean = sum / static_cast<double>(w.voxels);
+  w.sd = std::sqrt(std::max(0.0, sq / static_cast<double>(w.voxels) - w.mean * w.mean));
+  if (!(w.sd > 0)) {
+    w.note = "the white-matter stripe has no spread";
+    return w;
+  }
+  w.found = true;
+  return w;
+}
+
+Volume<float> whitestripe_apply(const Volume<float>& v, const WhiteStripe& w) {
+  if (!w.found) throw Error(ErrorCode::Internal, "WhiteStripe applied without a stripe");
+  return map(v, [&](float x) { return (x - w.mean) / w.sd; });
+}
+
 NyulModel nyul_fit_landmarks(const std::vector<std::vector<double>>& landmarks, NyulModel model) {
   if (landmarks.empty()) throw Error(ErrorCode::Usage, "Nyul fitting needs at least one training image");
   if (model.percentiles.size() < 2) throw Error(ErrorCode::Usage, "Nyul needs at least two landmarks");

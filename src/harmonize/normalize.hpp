@@ -5,6 +5,7 @@
 // DICOM tags, only Modality CT or MR is. CT data is in HU, so CT gets windows / the nnU-Net CT
 // scheme; MR data has arbitrary units, so MR gets percentile scaling or a z-score inside the head.
 #pragma once
+#include <string>
 #include <vector>
 
 #include "core/volume.hpp"
@@ -38,6 +39,33 @@ Volume<float> percentile_scale(const Volume<float>& v, double p_lo, double p_hi,
 
 // z-score with mean and std of the voxels inside `mask` (all voxels when null); std 0 -> 1.
 Volume<float> zscore(const Volume<float>& v, const Volume<uint8_t>* mask = nullptr);
+
+// Histogram of the values in [lo, hi] with `bins` bins, smoothed by a Gaussian of `sigma_bins`
+// (a kernel density estimate); near the ends the kernel is renormalized over the bins that exist,
+// so a falling histogram keeps its maximum at its end.
+std::vector<double> smoothed_histogram(const std::vector<float>& values, double lo, double hi, int bins,
+                                       double sigma_bins);
+
+// WhiteStripe (Shinohara et al. 2014; seed 001): the normal-appearing white matter's mode in the
+// smoothed histogram of the voxels inside `mask` (the brain), the "stripe" of voxels whose quantile
+// lies within `width` of the mode's, and the image scaled by that stripe's mean and sd, so white
+// matter lands at 0 whatever the scanner's scale and offset. Which mode: the largest (T2-weighted,
+// TOF, and MR in general: the test-time tags do not say T1 or T2) or the last, the highest-intensity
+// peak below the 96th percentile (T1-weighted, where white matter is the brightest tissue).
+// A histogram with no peak (its maximum at an end, or less than 20 % above the valleys on either
+// side; the last mode needs its lower valley only), or a stripe without spread, gives found =
+// false and the note says why.
+struct WhiteStripe {
+  bool found = false;
+  double mode = 0, mean = 0, sd = 1;  // the mode; the stripe's mean and sd
+  double lo = 0, hi = 0;              // the stripe's intensity limits
+  size_t voxels = 0;                  // in the stripe
+  std::string note;
+};
+WhiteStripe whitestripe_fit(const Volume<float>& v, const Volume<uint8_t>* mask, double width = 0.05,
+                            bool last_mode = false);
+// (x - mean) / sd with the fitted stripe.
+Volume<float> whitestripe_apply(const Volume<float>& v, const WhiteStripe& w);
 
 // Nyul-Udupa histogram standardization: landmarks at fixed percentiles of each training image are
 // mapped linearly onto a standard scale; the standard landmarks are the mean over training images.

@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "harmonize/bias.hpp"
+#include "harmonize/brain.hpp"
 #include "harmonize/orient.hpp"
 
 namespace aneura {
@@ -55,23 +56,45 @@ Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, co
                      {"direction", "output voxel centre -> input point (identity transform)"},
                      {"size", v.geom.size}});
 
+  if (p.brain_mask) {
+    const BrainMask b = brain_mask(v, h.mask, ct);
+    nlohmann::json step = {
+        {"step", "brain_mask"},
+        {"method", "smoothed intensity range, erosion, component at the head's centre, holes filled"},
+        {"found", b.found},
+        {"volume_ml", b.volume_ml}};
+    if (!ct) step["brain_intensity_mode"] = b.reference;
+    if (b.found) {
+      h.brain = b.mask;
+    } else {
+      step["note"] = b.note;
+      h.warnings.push_back("no brain found (" + b.note + "): the head mask serves instead");
+    }
+    h.steps.push_back(step);
+  }
+  const Volume<uint8_t>& inside = h.brain.data.empty() ? h.mask : h.brain;
+
   if (!ct && p.n4) {
-    v = n4_correct(v, h.mask);
+    v = n4_correct(v, inside);
     h.steps.push_back({{"step", "bias_correction"},
                        {"method", "N4 (ITK)"},
                        {"shrink", N4Options{}.shrink},
                        {"levels", N4Options{}.levels},
                        {"iterations_per_level", N4Options{}.iterations}});
   }
-  const bool any = std::any_of(h.mask.data.begin(), h.mask.data.end(), [](uint8_t x) { return x != 0; });
-  const Volume<uint8_t>* m = any ? &h.mask : nullptr;
-  // Foreground statistics of the intensities before normalization (HU for CT): the fingerprint
-  // pools them into the dataset's clip limits and z-score constants.
+  auto nonempty = [](const Volume<uint8_t>& mask) {
+    return std::any_of(mask.data.begin(), mask.data.end(), [](uint8_t x) { return x != 0; }) ? &mask : nullptr;
+  };
+  const Volume<uint8_t>* m = nonempty(inside);
+  // Foreground statistics of the intensities before normalization (HU for CT), inside the head
+  // mask whether or not a brain mask was made: the fingerprint pools them into the dataset's clip
+  // limits and z-score constants.
   {
-    const auto pr = percentiles(v, {0.5, 50, 99.5}, m);
+    const Volume<uint8_t>* fg = nonempty(h.mask);
+    const auto pr = percentiles(v, {0.5, 50, 99.5}, fg);
     double sum = 0, sq = 0, cnt = 0;
     for (size_t i = 0; i < v.data.size(); ++i)
-      if (!m || h.mask.data[i]) sum += v.data[i], sq += double(v.data[i]) * v.data[i], ++cnt;
+      if (!fg || h.mask.data[i]) sum += v.data[i], sq += double(v.data[i]) * v.data[i], ++cnt;
     const double mean = cnt > 0 ? sum / cnt : 0;
     h.foreground = {{"p00_5", pr[0]},
                     {"p50", pr[1]},
@@ -102,6 +125,24 @@ Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, co
     norm["p99"] = pr[1];
   } else if (!ct && scheme == "zscore") {
     v = zscore(v, m);
+  } else if (!ct && scheme == "whitestripe") {
+    const WhiteStripe w = whitestripe_fit(v, m, p.whitestripe_width, p.whitestripe_last);
+    norm["mode"] = p.whitestripe_last ? "last" : "largest";
+    norm["width"] = p.whitestripe_width;
+    norm["found"] = w.found;
+    if (w.found) {
+      v = whitestripe_apply(v, w);
+      norm["white_matter_mode"] = w.mode;
+      norm["stripe"] = {w.lo, w.hi};
+      norm["stripe_voxels"] = w.voxels;
+      norm["mean"] = w.mean;
+      norm["sd"] = w.sd;
+    } else {
+      v = zscore(v, m);
+      norm["note"] = w.note;
+      norm["fallback"] = "zscore";
+      h.warnings.push_back("WhiteStripe: " + w.note + ": z-score instead");
+    }
   } else if (!ct && scheme == "nyul") {
     v = nyul_apply(v, p.nyul, m);
     norm["standard_landmarks"] = p.nyul.standard;
@@ -131,6 +172,8 @@ json harmonize_params_to_json(const HarmonizeParams& p) {
           {"ct_std", p.ct_std},
           {"mr_normalization", p.mr_normalization},
           {"n4", p.n4},
+          {"brain_mask", p.brain_mask},
+          {"whitestripe", {{"width", p.whitestripe_width}, {"mode", p.whitestripe_last ? "last" : "largest"}}},
           {"nyul",
            {{"percentiles", p.nyul.percentiles},
             {"standard", p.nyul.standard},
@@ -154,6 +197,15 @@ HarmonizeParams harmonize_params_from_json(const json& j) {
     p.ct_std = j.at("ct_std");
     p.mr_normalization = j.at("mr_normalization");
     p.n4 = j.at("n4");
+    // (absent in files written before brain masks and WhiteStripe: their defaults)
+    p.brain_mask = j.value("brain_mask", false);
+    if (j.contains("whitestripe")) {
+      p.whitestripe_width = j.at("whitestripe").at("width");
+      const std::string mode = j.at("whitestripe").at("mode");
+      if (mode != "last" && mode != "largest")
+        throw Error(ErrorCode::CorruptInput, "harmonization parameters: WhiteStripe mode '" + mode + "'");
+      p.whitestripe_last = mode == "last";
+    }
     p.nyul.percentiles = j.at("nyul").at("percentiles").get<std::vector<double>>();
     p.nyul.standard = j.at("nyul").at("standard").get<std::vector<double>>();
     p.nyul.scale_min = j.at("nyul").at("scale_min");

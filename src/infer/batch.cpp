@@ -44,6 +44,7 @@ json series_json(const SeriesPrediction& p, const fs::path& dir) {
               {"roi", p.roi_s},
               {"network", p.network_s}}},
             {"windows", {{"run", p.windows_run}, {"of", p.windows_total}}}};
+  if (!p.warnings.empty()) j["warnings"] = p.warnings;
   if (p.vessel_stage) {
     j["vessel_stage"] = {{"found", p.vessels_found}, {"volume_ml", p.vessel_ml}, {"note", p.vessel_note}};
     if (p.vessels_found) j["vessel_stage"]["box_lps_mm"] = {p.vessel_lo, p.vessel_hi};

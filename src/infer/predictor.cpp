@@ -293,6 +293,7 @@ SeriesPrediction Predictor::predict_planned(const SeriesPlan& plan) {
     n.modality = r.modality;
     n.read_s = r.read_s;
     n.harmonize_s = r.harmonize_s;
+    n.warnings = h.warnings;
     for (auto& p : n.points) {  // on the DICOM instance nearest to the point
       try {
         const LocalizerPoint lp = world_to_localizer(plan, p.world_lps);

@@ -40,6 +40,7 @@ struct SeriesPrediction {
   Vec3 vessel_lo{0, 0, 0}, vessel_hi{0, 0, 0};  // world LPS bounds of the vessels found
   std::string vessel_note;
   int64_t windows_run = 0, windows_total = 0;
+  std::vector<std::string> warnings;    // harmonization steps that fell back (no brain, no white-matter peak)
   bool fallback = false;                // the series could not be read: prior probabilities
   Volume<float> roi, heatmap, vessels;  // with PredictOptions::keep_maps: the ROI input (first
                                         // channel), 1 - p(background) and the vessel territory

@@ -4,7 +4,9 @@
 #pragma once
 #include <itkImage.h>
 
-#include "core/geometry.hpp"
+#include <algorithm>
+
+#include "core/volume.hpp"
 
 namespace aneura {
 
@@ -29,6 +31,15 @@ typename Image::Pointer make_itk_image(const Geometry& g, int64_t volumes = 1) {
   img->SetSpacing(spacing);
   img->SetOrigin(origin);
   img->SetDirection(dir);
+  return img;
+}
+
+// A copy of the first volume of `v` as an ITK image on its grid.
+template <class Pixel>
+typename itk::Image<Pixel, 3>::Pointer to_itk(const Volume<Pixel>& v) {
+  auto img = make_itk_image<itk::Image<Pixel, 3>>(v.geom);
+  img->Allocate();
+  std::copy(v.data.begin(), v.data.begin() + v.geom.voxel_count(), img->GetBufferPointer());
   return img;
 }
 

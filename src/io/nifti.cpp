@@ -64,14 +64,23 @@ void write_dims(const Volume<Src>& vol, const fs::path& file, bool flip_rows) {
 
 Volume<float> to_dcm2niix_layout(const Volume<float>& vol) { return flip_axis(vol, 1); }
 
-void write_nifti(const Volume<int16_t>& vol, const fs::path& path, NiftiLayout layout) {
+template <class T>
+void write_same_type(const Volume<T>& vol, const fs::path& path, NiftiLayout layout) {
   write_atomically(path, [&](const fs::path& tmp) {
     try {
-      write_dims<int16_t>(vol, tmp, layout == NiftiLayout::Dcm2niix);
+      write_dims<T>(vol, tmp, layout == NiftiLayout::Dcm2niix);
     } catch (const itk::ExceptionObject& e) {
       throw Error(ErrorCode::OutputFailed, std::string("NIfTI write failed: ") + e.GetDescription(), path.string());
     }
   });
+}
+
+void write_nifti(const Volume<int16_t>& vol, const fs::path& path, NiftiLayout layout) {
+  write_same_type(vol, path, layout);
+}
+
+void write_nifti(const Volume<uint8_t>& vol, const fs::path& path, NiftiLayout layout) {
+  write_same_type(vol, path, layout);
 }
 
 void write_nifti(const Volume<float>& vol, const fs::path& path, NiftiLayout layout) {

@@ -20,6 +20,9 @@ void write_nifti(const Volume<float>& vol, const std::filesystem::path& path,
 // int16 volumes are written as int16; with NiftiLayout::Native straight from vol.data (no copy).
 void write_nifti(const Volume<int16_t>& vol, const std::filesystem::path& path,
                  NiftiLayout layout = NiftiLayout::Dcm2niix);
+// Masks are written as uint8.
+void write_nifti(const Volume<uint8_t>& vol, const std::filesystem::path& path,
+                 NiftiLayout layout = NiftiLayout::Dcm2niix);
 
 // Reads a 3D or 4D NIfTI of any orientation; intensities scaled by scl_slope/scl_inter.
 Volume<float> read_nifti(const std::filesystem::path& path);

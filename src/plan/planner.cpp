@@ -102,7 +102,12 @@ json normalization_json(const HarmonizeParams& p) {
     ct["mean"] = p.ct_mean;
     ct["std"] = p.ct_std;
   }
-  return {{"CT", ct}, {"MR", {{"scheme", p.mr_normalization}}}};
+  json mr = {{"scheme", p.mr_normalization}, {"inside", p.brain_mask ? "brain mask" : "head mask"}};
+  if (p.mr_normalization == "whitestripe") {
+    mr["width"] = p.whitestripe_width;
+    mr["mode"] = p.whitestripe_last ? "last" : "largest";
+  }
+  return {{"CT", ct}, {"MR", mr}};
 }
 
 PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const HarmonizeParams& hp) {
@@ -138,10 +143,16 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
               "; a clip to those would keep bone and leave vessels ~1 unit above brain)";
   }
   why.push_back(ct_why + ".");
-  why.push_back(
-      hp.mr_normalization == "zscore"
-          ? std::string("MR: arbitrary units, so z-score inside the head mask per case, as the cases were made.")
-          : "MR: '" + hp.mr_normalization + "', as the cases were made.");
+  const std::string inside = hp.brain_mask ? "brain mask (preprocess --brain-mask)" : "head mask";
+  if (hp.mr_normalization == "zscore")
+    why.push_back("MR: arbitrary units, so z-score inside the " + inside + " per case, as the cases were made.");
+  else if (hp.mr_normalization == "whitestripe")
+    why.push_back("MR: WhiteStripe inside the " + inside + ", as the cases were made: the " +
+                  (hp.whitestripe_last ? "last (T1)" : "largest") + " histogram peak's stripe (quantile +- " +
+                  fmt(hp.whitestripe_width) + ") scaled to mean 0, sd 1; z-score where a case has no peak.");
+  else
+    why.push_back("MR: '" + hp.mr_normalization + "', as the cases were made" +
+                  (hp.brain_mask ? ", statistics inside the brain mask." : "."));
 
   Configuration base;
   base.name = "base";

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/error.hpp"
 #include "core/labels.hpp"
 
 namespace aneura::synth {
@@ -197,15 +198,36 @@ uint8_t VesselGrid::lookup(const std::vector<uint8_t>& v, const Vec3& s) const {
   return v[static_cast<size_t>(idx[0] + n_[0] * (idx[1] + n_[1] * idx[2]))];
 }
 
-Tissue tissue_at(const Subject& s, const VesselGrid& g, const Vec3& world) {
+double head_depth_mm(const Subject& s, const Vec3& world) {
   const Vec3 p = s.to_subject(world);
   const Vec3& r = s.head_radii;
   const double e = std::sqrt(p[0] * p[0] / (r[0] * r[0]) + p[1] * p[1] / (r[1] * r[1]) + p[2] * p[2] / (r[2] * r[2]));
-  if (e > 1.0) return Tissue::Air;
-  const double depth = (1.0 - e) * r[2];  // approximate depth below the surface, mm
-  if (depth < 4) return Tissue::Scalp;
-  if (depth < 10) return Tissue::Skull;
-  if (depth < 13) return Tissue::Csf;
+  return (1.0 - e) * r[2];
+}
+
+nlohmann::json head_to_json(const Subject& s) {
+  return {{"rotation_subject_to_lps", s.rotation}, {"translation_lps_mm", s.translation}, {"radii_mm", s.head_radii}};
+}
+
+Subject head_from_json(const nlohmann::json& j) {
+  Subject s;
+  try {
+    s.rotation = j.at("rotation_subject_to_lps").get<Mat3>();
+    s.translation = j.at("translation_lps_mm").get<Vec3>();
+    s.head_radii = j.at("radii_mm").get<Vec3>();
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(ErrorCode::CorruptInput, std::string("truth.json head: ") + e.what());
+  }
+  return s;
+}
+
+Tissue tissue_at(const Subject& s, const VesselGrid& g, const Vec3& world) {
+  const double depth = head_depth_mm(s, world);
+  if (depth < 0) return Tissue::Air;
+  if (depth < kScalpDepthMm) return Tissue::Scalp;
+  if (depth < kSkullDepthMm) return Tissue::Skull;
+  if (depth < kBrainDepthMm) return Tissue::Csf;
+  const Vec3 p = s.to_subject(world);
   if (g.aneurysm_at(p)) return Tissue::Aneurysm;
   if (g.vessel_at(p)) return Tissue::Vessel;
   // lateral ventricles

@@ -4,6 +4,7 @@
 // origin at the head centre) and placed in the scanner by a rigid pose: world = R * s + t.
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <vector>
 
@@ -63,6 +64,21 @@ class VesselGrid {
   int64_t nb_[3];
   std::vector<uint8_t> near_;  // blocks of kNearBlockMm: 1 when a vessel voxel is in it or a neighbour
 };
+
+// The head's layers by (approximate) depth below its surface: scalp to 4 mm, skull to 10 mm, CSF to
+// 13 mm; below that the brain with its ventricles and vessels.
+constexpr double kScalpDepthMm = 4, kSkullDepthMm = 10, kBrainDepthMm = 13;
+// Depth (mm) of a world point below the head's surface; negative outside the head.
+double head_depth_mm(const Subject& s, const Vec3& world);
+// The brain's truth for brain extraction: everything below the CSF layer (parenchyma, ventricles,
+// vessels), the region a brain mask should cover.
+inline bool in_brain(const Subject& s, const Vec3& world) { return head_depth_mm(s, world) >= kBrainDepthMm; }
+
+// The head's pose and size (truth.json "head": rotation subject -> world, translation, radii in mm),
+// and back: enough to compute in_brain for any grid after the fact. from_json throws
+// Error(CorruptInput) on a missing or mistyped key.
+nlohmann::json head_to_json(const Subject& s);
+Subject head_from_json(const nlohmann::json& j);
 
 // Tissue at a world point (head layers analytic, vessels from the grid).
 Tissue tissue_at(const Subject& s, const VesselGrid& g, const Vec3& world);

@@ -112,6 +112,7 @@ SeriesResult make_series(const SynthOptions& o, int index, const fs::path& root)
       {"hazards", {{"scout", d.scout}, {"missing_slice", d.missing_slice}, {"wrong_thickness", d.wrong_thickness}}},
       {"segmentation", with_seg},
       {"head_centre_lps_mm", vec(subject.translation)},
+      {"head", head_to_json(subject)},
       {"aneurysms", aneurysms}};
   return r;
 }

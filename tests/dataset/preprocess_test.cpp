@@ -10,6 +10,7 @@
 #include "dataset/case_cache.hpp"
 #include "io/nifti.hpp"
 #include "support/series_fixture.hpp"
+#include "synth/anatomy.hpp"
 #include "synth/dataset.hpp"
 
 namespace fs = std::filesystem;
@@ -326,6 +327,65 @@ TEST(NyulPreprocess, LandmarksAreFittedSavedAndReused) {
     ++mr;
   }
   EXPECT_GT(mr, 0u);
+}
+
+// preprocess --brain-mask --mr-norm whitestripe: each case keeps its brain mask (brain.nii.gz, on
+// the image's grid, against the generator's brain), MR cases are scaled by their white-matter
+// stripe, and a case whose brain is not found says so in its warnings (the manifest's too).
+TEST(BrainPreprocess, CasesKeepTheirBrainMaskAndMrIsScaledByItsStripe) {
+  test::TempDir dir("brain"), work("brain_w");
+  synth::SynthOptions so;
+  so.out = dir.path / "data";
+  so.n = 8;
+  so.size = synth::Size::Small;
+  so.seed = 41;
+  synth::write_dataset(so);
+  const json truth = read_json(so.out / "truth.json");
+  CaseOptions o;
+  o.harmonize.spacing = {2, 2, 2};
+  o.harmonize.brain_mask = true;
+  o.harmonize.mr_normalization = "whitestripe";
+  o.qa_cases = 8;
+  ASSERT_EQ(preprocess_dataset(read_rsna(so.out), work.path, o, 2).failed, 0);
+  int found = 0;
+  for (const auto& t : truth["series"]) {
+    const std::string uid = t["series_uid"];
+    const fs::path cd = work.path / "cases" / uid;
+    const json c = read_json(cd / "case.json");
+    EXPECT_TRUE(fs::exists(work.path / "qa" / (uid + ".png")));
+    json brain_step;
+    for (const auto& s : c["steps"])
+      if (s["step"] == "brain_mask") brain_step = s;
+    ASSERT_FALSE(brain_step.is_null()) << uid;
+    if (!brain_step["found"].get<bool>()) {  // the fallback is on record
+      EXPECT_EQ(c["brain_file"], json(nullptr));
+      EXPECT_FALSE(fs::exists(cd / "brain.nii.gz"));
+      bool warned = false;
+      for (const auto& w : c["warnings"]) warned = warned || w.get<std::string>().find("no brain found") == 0;
+      EXPECT_TRUE(warned) << uid;
+      continue;
+    }
+    ++found;
+    ASSERT_EQ(c["brain_file"], "brain.nii.gz");
+    const Volume<float> brain = read_nifti(cd / "brain.nii.gz"), image = read_nifti(cd / "image.nii");
+    ASSERT_TRUE(same_grid_points(brain.geom, image.geom, 1e-3));
+    const synth::Subject head = synth::head_from_json(t["head"]);
+    size_t both = 0, in_mask = 0, in_truth = 0;
+    for (int64_t k = 0; k < brain.geom.size[2]; ++k)
+      for (int64_t j = 0; j < brain.geom.size[1]; ++j)
+        for (int64_t i = 0; i < brain.geom.size[0]; ++i) {
+          const bool m = brain.at(i, j, k) > 0.5f;
+          const bool b = synth::in_brain(head, brain.geom.index_to_world({double(i), double(j), double(k)}));
+          both += m && b, in_mask += m, in_truth += b;
+        }
+    EXPECT_GE(2.0 * both / (in_mask + in_truth), 0.9) << uid << " " << t["modality"];
+    if (c["dicom_modality"] == "MR") {
+      const json& norm = c["steps"].back();
+      EXPECT_EQ(norm["scheme"], "whitestripe");
+      EXPECT_TRUE(norm["found"].get<bool>()) << uid << ": " << norm.value("note", "");
+    }
+  }
+  EXPECT_GE(found, 6);
 }
 
 }  // namespace

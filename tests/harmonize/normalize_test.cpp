@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
+
+#include "core/error.hpp"
+#include "harmonize/pipeline.hpp"
 
 namespace aneura {
 namespace {
@@ -83,6 +87,118 @@ TEST(Normalize, NyulMapsDifferentScannersOntoOneScale) {
   const Volume<float> na = nyul_apply(va, m), nb = nyul_apply(vb, m);
   for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(na.data[i], nb.data[i], 1e-3);
   EXPECT_NEAR(na.data[500], 50, 1e-3);
+}
+
+// A brain of three tissues with known intensities (white matter `wm`, grey matter, CSF, each with
+// its share of the voxels and Gaussian noise), seen by a scanner that scales by `a` and adds `b`.
+// `tissue` gets each voxel's tissue (0 WM, 1 GM, 2 CSF).
+Volume<float> three_tissues(double wm, double gm, double csf, const std::array<double, 3>& share, double a, double b,
+                            std::vector<int>* tissue = nullptr) {
+  std::mt19937 rng(7);
+  std::normal_distribution<double> noise(0.0, 3.0);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::vector<float> vals;
+  for (int i = 0; i < 60000; ++i) {
+    const double r = u(rng);
+    const int t = r < share[0] ? 0 : r < share[0] + share[1] ? 1 : 2;
+    const double mean = t == 0 ? wm : t == 1 ? gm : csf;
+    vals.push_back(static_cast<float>(a * (mean + noise(rng)) + b));
+    if (tissue) tissue->push_back(t);
+  }
+  return from_values(vals);
+}
+
+double mean_of(const Volume<float>& v, const std::vector<int>& tissue, int t) {
+  double sum = 0, n = 0;
+  for (size_t i = 0; i < tissue.size(); ++i)
+    if (tissue[i] == t) sum += v.data[i], ++n;
+  return sum / n;
+}
+
+TEST(WhiteStripe, WhiteMatterLandsAtZeroWhateverTheScannerScaleAndOffset) {
+  std::vector<int> tissue;
+  three_tissues(100, 80, 30, {0.45, 0.35, 0.2}, 1, 0, &tissue);
+  Volume<float> first;
+  for (const auto& [a, b] : std::vector<std::pair<double, double>>{{1, 0}, {0.37, 12}, {6.5, -40}, {2, 300}}) {
+    const Volume<float> v = three_tissues(100, 80, 30, {0.45, 0.35, 0.2}, a, b);
+    const WhiteStripe w = whitestripe_fit(v, nullptr);
+    ASSERT_TRUE(w.found) << w.note;
+    EXPECT_NEAR(w.mode, a * 100 + b, a * 2.0);  // the white-matter peak, within 2 units of its 100
+    const Volume<float> n = whitestripe_apply(v, w);
+    // white matter at 0 in units of the stripe's spread; grey matter well below
+    EXPECT_NEAR(mean_of(n, tissue, 0), 0.0, 0.25) << a << " " << b;
+    EXPECT_LT(mean_of(n, tissue, 1), -5.0);
+    if (first.data.empty()) {
+      first = n;
+    } else {  // the same normalized image: the method is invariant to the scanner's scale and offset
+      for (size_t i = 0; i < n.data.size(); i += 97) ASSERT_NEAR(n.data[i], first.data[i], 1e-3) << i;
+    }
+  }
+}
+
+TEST(WhiteStripe, TheLastModeFindsWhiteMatterWhereGreyMatterIsLarger) {
+  // T1-like: white matter brightest but fewer voxels than grey matter
+  std::vector<int> tissue;
+  const Volume<float> v = three_tissues(100, 70, 20, {0.3, 0.5, 0.2}, 1.5, 10, &tissue);
+  const WhiteStripe largest = whitestripe_fit(v, nullptr, 0.05, false), last = whitestripe_fit(v, nullptr, 0.05, true);
+  ASSERT_TRUE(largest.found && last.found);
+  EXPECT_NEAR(largest.mode, 1.5 * 70 + 10, 3.0);  // grey matter's peak
+  EXPECT_NEAR(last.mode, 1.5 * 100 + 10, 3.0);    // white matter's
+  EXPECT_NEAR(mean_of(whitestripe_apply(v, last), tissue, 0), 0.0, 0.25);
+}
+
+TEST(WhiteStripe, AHistogramWithoutAPeakIsRefusedAndTheImageFallsBackToZScore) {
+  // exponentially falling intensities: the histogram's maximum is at its lower end
+  std::mt19937 rng(3);
+  std::exponential_distribution<float> e(0.01f);
+  std::vector<float> vals(50000);
+  for (float& x : vals) x = e(rng);
+  const Volume<float> v = from_values(vals);
+  const WhiteStripe w = whitestripe_fit(v, nullptr);
+  EXPECT_FALSE(w.found);
+  EXPECT_NE(w.note.find("no white-matter peak"), std::string::npos) << w.note;
+  EXPECT_FALSE(whitestripe_fit(from_values(std::vector<float>(500, 4.f)), nullptr).found);  // no spread
+  EXPECT_FALSE(whitestripe_fit(from_values({1, 2, 3}), nullptr).found);                     // too few voxels
+
+  // The pipeline: a warning, the step records the fallback, the image is z-scored.
+  Geometry g;
+  g.size = {50, 50, 20};
+  Volume<float> img(g);
+  for (size_t i = 0; i < img.data.size(); ++i) img.data[i] = 1 + vals[i];
+  HarmonizeParams p;
+  p.crop = false;
+  p.orientation = "LPS";  // the grid as it is: voxel for voxel
+  p.mr_normalization = "whitestripe";
+  const Harmonized h = harmonize(img, "MR", p);
+  ASSERT_EQ(h.warnings.size(), 1u);
+  EXPECT_NE(h.warnings[0].find("z-score instead"), std::string::npos) << h.warnings[0];
+  const auto& norm = h.steps.back();
+  EXPECT_EQ(norm.at("scheme"), "whitestripe");
+  EXPECT_EQ(norm.at("fallback"), "zscore");
+  const Volume<float> z = zscore(img, &h.mask);
+  for (size_t i = 0; i < z.data.size(); i += 101) ASSERT_NEAR(h.image.data[i], z.data[i], 1e-4);
+}
+
+TEST(WhiteStripe, ParametersRoundTripAndOlderFilesReadWithDefaults) {
+  HarmonizeParams p;
+  p.mr_normalization = "whitestripe";
+  p.whitestripe_width = 0.1;
+  p.whitestripe_last = true;
+  p.brain_mask = true;
+  const HarmonizeParams q = harmonize_params_from_json(harmonize_params_to_json(p));
+  EXPECT_EQ(q.mr_normalization, "whitestripe");
+  EXPECT_DOUBLE_EQ(q.whitestripe_width, 0.1);
+  EXPECT_TRUE(q.whitestripe_last);
+  EXPECT_TRUE(q.brain_mask);
+  nlohmann::json old = harmonize_params_to_json(HarmonizeParams{});
+  old.erase("whitestripe");
+  old.erase("brain_mask");
+  const HarmonizeParams r = harmonize_params_from_json(old);
+  EXPECT_FALSE(r.brain_mask);
+  EXPECT_FALSE(r.whitestripe_last);
+  nlohmann::json bad = harmonize_params_to_json(p);
+  bad["whitestripe"]["mode"] = "first";
+  EXPECT_THROW(harmonize_params_from_json(bad), Error);
 }
 
 }  // namespace

@@ -189,7 +189,7 @@ TEST(Planner, NormalizationRecordsHowTheCasesWereMade) {
     EXPECT_EQ(n["CT"]["clip"], json({-100.0, 1200.0})) << name;
     EXPECT_EQ(n["CT"]["mean"], 200.0) << name;
     EXPECT_EQ(n["CT"]["std"], 300.0) << name;
-    EXPECT_EQ(n["MR"], json({{"scheme", "percentile"}})) << name;
+    EXPECT_EQ(n["MR"], json({{"scheme", "percentile"}, {"inside", "head mask"}})) << name;
   }
   bool said = false;
   for (const auto& line : r.explanation) said = said || line.find("[-100, 1.2e+03]") != std::string::npos;
@@ -197,6 +197,18 @@ TEST(Planner, NormalizationRecordsHowTheCasesWereMade) {
   // CT as one channel per window: no clip to record
   made.ct_normalization = "windows";
   EXPECT_EQ(normalization_json(made)["CT"], json({{"scheme", "windows"}}));
+  // MR WhiteStripe inside a brain mask: recorded and explained
+  made.mr_normalization = "whitestripe";
+  made.whitestripe_last = true;
+  made.brain_mask = true;
+  EXPECT_EQ(normalization_json(made)["MR"],
+            json({{"scheme", "whitestripe"}, {"inside", "brain mask"}, {"width", 0.05}, {"mode", "last"}}));
+  const PlanResult ws = make_plans(fixed_fingerprint(), profile(2, 24, 0), made);
+  bool explained = false;
+  for (const auto& line : ws.explanation)
+    explained = explained || (line.find("WhiteStripe inside the brain mask") != std::string::npos &&
+                              line.find("last (T1)") != std::string::npos);
+  EXPECT_TRUE(explained);
 }
 
 TEST(Planner, BigGpuMachinePlansTheGpuConfiguration) {

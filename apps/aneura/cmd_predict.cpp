@@ -24,6 +24,8 @@ struct PredictArgs {
   std::string model, data, out, points, device = "cpu", checkpoint = "last", probabilities = "heatmap";
   std::string thick_model, shard, vessel_model;
   VesselStageOptions vessel;
+  ComponentOptions components;
+  std::string points_at = "peak";
   double thick_slice_mm = 2;
   std::vector<std::string> series;
   std::vector<int> folds;
@@ -61,6 +63,8 @@ int run_predict(const PredictArgs& a) {
   po.field_edge_mm = a.field_edge;
   po.device = a.device;
   po.keep_maps = a.heatmaps;
+  po.components = a.components;
+  po.components.centre_of_mass = a.points_at == "centre";
   Predictor predictor(a.model, po);
   std::unique_ptr<Predictor> thick;
   if (!a.thick_model.empty()) {
@@ -170,6 +174,20 @@ void add_predict(CLI::App& app, Action& action) {
                   "Weight of the territory under the detection in the location columns and points (0.5; 0 = the "
                   "aneurysm model's own)")
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--vessel-min-component-mm3", a->vessel.min_component_mm3,
+                  "Vessel components (ITK connected components) smaller than this (mm^3) are dropped before the "
+                  "vessel stage guides the aneurysm stage (0: none)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--min-component-mm3", a->components.min_aneurysm_mm3,
+                  "Aneurysm components (voxels where 1 - p(background) > --component-threshold) smaller than this "
+                  "(mm^3) are dropped: their voxels become background before the probabilities and points (0: none)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--component-threshold", a->components.threshold,
+                  "1 - p(background) above which a voxel belongs to an aneurysm component (0.5)")
+      ->check(CLI::Range(0.01, 0.99));
+  cmd->add_option("--points-at", a->points_at,
+                  "peak: each point at its largest voxel; centre: at the centre of mass of its component")
+      ->check(CLI::IsMember({"peak", "centre"}));
   cmd->add_flag("--no-tta", a->no_tta, "No left/right flip test-time augmentation");
   cmd->add_option("--device", a->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--threads", a->threads, "LibTorch threads (default: usable cores)");

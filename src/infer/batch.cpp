@@ -45,6 +45,7 @@ json series_json(const SeriesPrediction& p, const fs::path& dir) {
               {"network", p.network_s}}},
             {"windows", {{"run", p.windows_run}, {"of", p.windows_total}}}};
   if (!p.warnings.empty()) j["warnings"] = p.warnings;
+  j["components_dropped"] = p.dropped_components;
   if (p.vessel_stage) {
     j["vessel_stage"] = {{"found", p.vessels_found}, {"volume_ml", p.vessel_ml}, {"note", p.vessel_note}};
     if (p.vessels_found) j["vessel_stage"]["box_lps_mm"] = {p.vessel_lo, p.vessel_hi};

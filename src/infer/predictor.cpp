@@ -222,9 +222,12 @@ SeriesPrediction Predictor::predict_roi(const Volume<float>& image, const Vec3& 
   const auto field_mm = field_distance_mm(image.geom, in.grid);  // negative outside the image
   damp_field_edge(e.aneurysm, field_edge_weights(field_mm, field_edge_mm()));
   if (guide) damp_field_edge(e.aneurysm, guide->where.to(torch::kFloat));  // aneurysms sit on arteries
+  const ComponentOptions& co = o_.components;
+  r.dropped_components = drop_small_components(e.aneurysm, in.grid, co.threshold, co.min_aneurysm_mm3);
   r.probability = series_probabilities(e, in.grid, centre, guide);
   r.predicted_modality = modality_names()[e.modality.argmax().item<int64_t>()];
   r.points = points(e, field_mm, in.grid, centre, guide);
+  if (co.centre_of_mass) points_to_centres(r.points, e.aneurysm, in.grid, co.threshold);
   if (o_.keep_maps) {
     r.roi = to_volume(in.x[0], in.grid);
     r.heatmap = to_volume(1 - e.aneurysm[0], in.grid);

@@ -15,6 +15,7 @@
 
 #include "core/labels.hpp"
 #include "core/volume.hpp"
+#include "infer/components.hpp"
 #include "infer/maps.hpp"
 #include "infer/model_info.hpp"
 #include "infer/vessels.hpp"
@@ -40,6 +41,7 @@ struct SeriesPrediction {
   Vec3 vessel_lo{0, 0, 0}, vessel_hi{0, 0, 0};  // world LPS bounds of the vessels found
   std::string vessel_note;
   int64_t windows_run = 0, windows_total = 0;
+  int dropped_components = 0;           // aneurysm components under ComponentOptions::min_aneurysm_mm3
   std::vector<std::string> warnings;    // harmonization steps that fell back (no brain, no white-matter peak)
   bool fallback = false;                // the series could not be read: prior probabilities
   Volume<float> roi, heatmap, vessels;  // with PredictOptions::keep_maps: the ROI input (first
@@ -62,6 +64,7 @@ struct PredictOptions {
   std::string checkpoint = "last.pt";
   std::string device = "cpu";
   PointOptions points;
+  ComponentOptions components;
   bool keep_maps = false;
 };
 

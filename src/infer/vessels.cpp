@@ -1,9 +1,10 @@
 #include "infer/vessels.hpp"
 
-#include "infer/maps.hpp"
-
 #include <algorithm>
 #include <cmath>
+
+#include "infer/components.hpp"
+#include "infer/maps.hpp"
 
 namespace aneura {
 
@@ -47,6 +48,7 @@ VesselMap make_vessel_map(torch::Tensor territories, const Geometry& grid, const
   VesselMap v;
   v.grid = grid;
   v.p = territories.to(torch::kCPU, torch::kFloat).contiguous();
+  v.dropped_components = drop_small_components(v.p, grid, o.threshold, o.min_component_mm3);
   const auto mask = (1 - v.p[0]) >= o.threshold;
   const int64_t count = mask.sum().item<int64_t>();
   v.volume_ml = static_cast<double>(count) * grid.spacing[0] * grid.spacing[1] * grid.spacing[2] / 1000.0;

@@ -16,9 +16,10 @@
 namespace aneura {
 
 struct VesselStageOptions {
-  double threshold = 0.5;  // a voxel is vessel where 1 - p(background) >= this
-  double margin_mm = 8;    // windows and maps reach this far from a vessel voxel
-  double min_ml = 0.5;     // less vessel than this: not found (the aneurysm stage looks everywhere)
+  double threshold = 0.5;        // a voxel is vessel where 1 - p(background) >= this
+  double margin_mm = 8;          // windows and maps reach this far from a vessel voxel
+  double min_ml = 0.5;           // less vessel than this: not found (the aneurysm stage looks everywhere)
+  double min_component_mm3 = 0;  // vessel components under this are dropped first (0: none)
   // Location columns: (1 - w) x the aneurysm model's own evidence + w x the territory evidence
   double territory_weight = 0.5;
 };
@@ -30,6 +31,7 @@ struct VesselMap {
   bool found = false;             // volume_ml >= min_ml
   Vec3 lo{0, 0, 0}, hi{0, 0, 0};  // world LPS bounds of the vessel voxels (when found)
   std::string note;               // why not found, for the series' record
+  int dropped_components = 0;     // under min_component_mm3
 };
 
 // The vessel map from a vessel model's averaged territory softmax [14, X, Y, Z] on `grid`.

@@ -484,6 +484,22 @@ TEST_F(PredictOnSynth, VesselStageAtItsLimitsChangesNothingAndSaysWhatItFound) {
   EXPECT_EQ(wide_json.at("windows").at("run"), plain_json.at("windows").at("of"));
   ASSERT_EQ(wide.size(), plain.size());
   for (size_t c = 1; c < plain.size(); ++c) EXPECT_NEAR(std::stod(wide[c]), std::stod(plain[c]), 2e-6) << c;
+
+  // Component clean-up: off by default; dropping every component above 0.01 leaves the series
+  // under 0.01; points at the centre of mass move the points, not the probabilities.
+  EXPECT_EQ(plain_json.at("components_dropped"), 0);
+  const double plain_present = std::stod(plain.at(1 + kPresentColumn));
+  const auto [gone, gone_json] = run("gone", " --min-component-mm3 1e12 --component-threshold 0.01");
+  if (plain_present > 0.01) {
+    EXPECT_GE(gone_json.at("components_dropped").get<int>(), 1);
+    EXPECT_LE(std::stod(gone.at(1 + kPresentColumn)), 0.01 + 1e-6);
+  }
+  const auto [centred, centred_json] = run("centred", " --points-at centre --component-threshold 0.01");
+  EXPECT_EQ(centred, plain);
+  ASSERT_EQ(centred_json.at("points").size(), plain_json.at("points").size());
+  EXPECT_EQ(run_aneura("predict " + model().string() + " " + first + " -o " + (dir / "bad.csv").string() +
+                       " --points-at middle"),
+            2);
 }
 
 TEST(Report, RocCurveMatchesSklearn) {

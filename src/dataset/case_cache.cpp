@@ -12,6 +12,7 @@
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/parallel.hpp"
+#include "core/timer.hpp"
 #include "core/uid.hpp"
 #include "harmonize/qa.hpp"
 #include "harmonize/roi.hpp"
@@ -63,8 +64,9 @@ fs::path case_dir(const fs::path& work, const std::string& id) {
   return work / "cases" / id;
 }
 
-void write_case(const fs::path& work, const std::string& id, const Harmonized& h, const Volume<int16_t>& labels,
+json write_case(const fs::path& work, const std::string& id, const Harmonized& h, const Volume<int16_t>& labels,
                 json meta, bool qa, const CaseExports& exports) {
+  auto t = SteadyClock::now();
   const fs::path dir = case_dir(work, id);
   fs::create_directories(dir);
   if (qa) {
@@ -91,8 +93,13 @@ void write_case(const fs::path& work, const std::string& id, const Harmonized& h
   meta["brain_file"] = h.brain.data.empty() ? json(nullptr) : json("brain.nii.gz");
   meta["labels_file"]["file"] = any_label ? json("labels.nii") : json(nullptr);
   meta["labels_file"]["volumes"] = {"vessels: cowseg values 0..13", "aneurysm: location column + 1"};
+  json& timing = meta["timing_s"];
+  timing["write"] = seconds_since(t);
+  t = SteadyClock::now();
   meta["roi_anchor"] = roi_anchor_to_json(find_roi_anchor(h.image));  // once here, not per training sample
+  timing["roi_anchor"] = seconds_since(t);
   write_text_atomically(dir / "case.json", meta.dump(1));
+  return timing;
 }
 
 bool case_done(const fs::path& work, const std::string& id) {
@@ -103,13 +110,26 @@ bool case_done(const fs::path& work, const std::string& id) {
 void build_rsna_case(const RsnaDataset& d, const SeriesEntry& e, const fs::path& work, const CaseOptions& o, bool qa,
                      CaseOutcome& out) {
   const auto t0 = std::chrono::steady_clock::now();
+  auto t = SteadyClock::now();
+  json timing;  // seconds per stage
   SeriesOptions so;
   so.threads = 1;  // parallel over series, not inside one
   const SeriesPlan plan = plan_series(d.series_dir(e.uid), so);
   out.warnings = plan.warnings;
-  // Exact int16 sources (most CT and MR) are decoded as int16: half the memory and time.
-  const Harmonized h = volume_fits_int16(plan) ? harmonize(load_volume<int16_t>(plan, 1), plan.modality, o.harmonize)
-                                               : harmonize(load_volume<float>(plan, 1), plan.modality, o.harmonize);
+  timing["scan"] = seconds_since(t);
+  // Exact int16 sources (most CT and MR) are decoded as int16: half the memory and time. The
+  // decoded volume is gone once harmonized.
+  auto decode_and_harmonize = [&](auto raw) {
+    timing["decode"] = seconds_since(t);
+    t = SteadyClock::now();
+    Harmonized hz = harmonize(raw, plan.modality, o.harmonize);
+    timing["harmonize"] = seconds_since(t);
+    return hz;
+  };
+  t = SteadyClock::now();
+  const Harmonized h = volume_fits_int16(plan) ? decode_and_harmonize(load_volume<int16_t>(plan, 1))
+                                               : decode_and_harmonize(load_volume<float>(plan, 1));
+  t = SteadyClock::now();
   out.warnings.insert(out.warnings.end(), h.warnings.begin(), h.warnings.end());
   const Geometry& grid = h.image.geom;
 
@@ -165,6 +185,7 @@ void build_rsna_case(const RsnaDataset& d, const SeriesEntry& e, const fs::path&
     }
   }
 
+  timing["labels"] = seconds_since(t);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   json c = {{"series_uid", e.uid},
             {"modality", e.modality},
@@ -183,8 +204,9 @@ void build_rsna_case(const RsnaDataset& d, const SeriesEntry& e, const fs::path&
             {"labels_file", {{"vessel_source", vessel_source}, {"sphere_radius_mm", o.sphere_radius_mm}}},
             {"points", points},
             {"warnings", out.warnings},
-            {"seconds", secs}};
-  write_case(work, e.uid, h, labels, c, qa, o.exports);
+            {"seconds", secs},
+            {"timing_s", timing}};
+  out.timing = write_case(work, e.uid, h, labels, c, qa, o.exports);
 }
 
 NyulModel nyul_for_dataset(const RsnaDataset& d, const fs::path& work, const CaseOptions& o, int max_series) {
@@ -285,13 +307,14 @@ PreprocessSummary run_case_jobs(const std::vector<CaseJob>& all_jobs, const fs::
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::lock_guard<std::mutex> lock(mu);
     (r.status == "ok" ? sum.ok : r.status == "skipped" ? sum.skipped : sum.failed)++;
-    manifest << json{{"id", r.id},
-                     {"status", r.status},
-                     {"reason", r.reason},
-                     {"seconds", r.seconds},
-                     {"warnings", r.warnings.size()}}
-                    .dump()
-             << "\n";
+    json line = {{"id", r.id},
+                 {"status", r.status},
+                 {"reason", r.reason},
+                 {"seconds", r.seconds},
+                 {"warnings", r.warnings.size()},
+                 {"peak_rss_mb", peak_rss_mb()}};
+    if (!r.timing.is_null()) line["timing_s"] = r.timing;
+    manifest << line.dump() << "\n";
     manifest.flush();
     if (progress) progress(++done, total, r);
   });

@@ -35,6 +35,7 @@ struct CaseOutcome {
   std::string reason;  // failures: the error, with where it happened
   double seconds = 0;
   std::vector<std::string> warnings;
+  nlohmann::json timing;  // seconds per stage (scan, decode, harmonize, labels, write, roi_anchor), when built
 };
 
 // id: a DICOM UID (RSNA series) or a safe name (other sources); anything else is an error.
@@ -63,9 +64,10 @@ NyulModel nyul_for_dataset(const RsnaDataset& d, const std::filesystem::path& wo
                            int max_series = 30);
 
 // Writes a harmonized case: QA picture (when asked), image.nii, labels.nii, then case.json =
-// `meta` plus the fields every case has (id, steps, grid, image, labels_file basics).
-void write_case(const std::filesystem::path& work, const std::string& id, const Harmonized& h,
-                const Volume<int16_t>& labels, nlohmann::json meta, bool qa, const CaseExports& exports = {});
+// `meta` plus the fields every case has (id, steps, grid, image, labels_file basics). Returns
+// meta's `timing_s` with the seconds of writing and of the ROI anchor added.
+nlohmann::json write_case(const std::filesystem::path& work, const std::string& id, const Harmonized& h,
+                          const Volume<int16_t>& labels, nlohmann::json meta, bool qa, const CaseExports& exports = {});
 
 // One unit of batch work: builds case `id` (throwing aneura::Error on bad input).
 struct CaseJob {

@@ -36,19 +36,37 @@ double sorted_percentile(const std::vector<float>& sorted, double p) {
 }
 }  // namespace
 
+namespace {
+// The same order statistics as sorted_percentile without sorting: for the percentiles in increasing
+// order, nth_element places the lower neighbour (each search starts where the last one ended, so
+// the work is linear per percentile) and the upper neighbour is the smallest value above it.
+std::vector<double> select_percentiles(std::vector<float>& values, const std::vector<double>& ps) {
+  std::vector<size_t> order(ps.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ps[a] < ps[b]; });
+  std::vector<double> out(ps.size());
+  auto from = values.begin();
+  for (size_t i : order) {
+    const double pos = std::clamp(ps[i], 0.0, 100.0) / 100.0 * (values.size() - 1);
+    const auto lo = values.begin() + static_cast<std::ptrdiff_t>(std::floor(pos));
+    std::nth_element(from, lo, values.end());
+    const double a = *lo, b = lo + 1 < values.end() ? *std::min_element(lo + 1, values.end()) : a;
+    out[i] = a + (pos - std::floor(pos)) * (b - a);
+    from = lo;
+  }
+  return out;
+}
+}  // namespace
+
 double percentile(std::vector<float> values, double p) {
   if (values.empty()) throw Error(ErrorCode::Internal, "percentile of no values");
-  std::sort(values.begin(), values.end());
-  return sorted_percentile(values, p);
+  return select_percentiles(values, {p})[0];
 }
 
 std::vector<double> percentiles(const Volume<float>& v, const std::vector<double>& ps, const Volume<uint8_t>* mask) {
   std::vector<float> values = masked_values(v, mask);
   if (values.empty()) throw Error(ErrorCode::Internal, "percentiles of an empty mask");
-  std::sort(values.begin(), values.end());
-  std::vector<double> out;
-  for (double p : ps) out.push_back(sorted_percentile(values, p));
-  return out;
+  return select_percentiles(values, ps);
 }
 
 Volume<float> ct_window(const Volume<float>& hu, double level, double width) {

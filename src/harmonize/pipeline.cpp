@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "core/timer.hpp"
 #include "harmonize/bias.hpp"
 #include "harmonize/brain.hpp"
 #include "harmonize/orient.hpp"
@@ -22,6 +23,7 @@ Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, co
   if (raw.volumes != 1) throw Error(ErrorCode::Unsupported, "harmonize expects one volume (got a series with several)");
   const bool ct = dicom_modality == "CT";
   Harmonized h;
+  auto t = SteadyClock::now();  // each step records its seconds
 
   const double threshold = ct ? -500.0 : mr_foreground_threshold(raw);
   h.crop_box = Box{{0, 0, 0}, {raw.geom.size[0], raw.geom.size[1], raw.geom.size[2]}};
@@ -34,13 +36,15 @@ Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, co
                      {"margin_mm", p.crop_margin_mm},
                      {"box_lo", h.crop_box.lo},
                      {"box_hi", h.crop_box.hi},
-                     {"box_in", "source voxel indices"}});
+                     {"box_in", "source voxel indices"},
+                     {"seconds", seconds_since(t)}});
   h.steps.push_back({{"step", "orient"},
                      {"from", raw.geom.orientation_code()},
                      {"to", oriented.orientation_code()},
                      {"exact", true},
                      {"applied", "as the target grid of the resampling (no separate copy)"}});
 
+  t = SteadyClock::now();
   const float outside = ct ? -1024.f : 0.f;
   const Geometry target = resampled_grid(oriented, p.spacing);
   Volume<float> v = resample_onto(raw, target, p.interp, outside, 3.0, &cropped);
@@ -54,9 +58,12 @@ Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, co
                      {"interpolation", interp_names[static_cast<int>(p.interp)]},
                      {"anisotropy_ratio", anisotropy_ratio},
                      {"direction", "output voxel centre -> input point (identity transform)"},
-                     {"size", v.geom.size}});
+                     {"size", v.geom.size},
+                     {"with", "the head mask on the final grid"},
+                     {"seconds", seconds_since(t)}});
 
   if (p.brain_mask) {
+    t = SteadyClock::now();
     const BrainMask b = brain_mask(v, h.mask, ct);
     nlohmann::json step = {
         {"step", "brain_mask"},
@@ -70,18 +77,22 @@ Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, co
       step["note"] = b.note;
       h.warnings.push_back("no brain found (" + b.note + "): the head mask serves instead");
     }
+    step["seconds"] = seconds_since(t);
     h.steps.push_back(step);
   }
   const Volume<uint8_t>& inside = h.brain.data.empty() ? h.mask : h.brain;
 
   if (!ct && p.n4) {
+    t = SteadyClock::now();
     v = n4_correct(v, inside);
     h.steps.push_back({{"step", "bias_correction"},
                        {"method", "N4 (ITK)"},
                        {"shrink", N4Options{}.shrink},
                        {"levels", N4Options{}.levels},
-                       {"iterations_per_level", N4Options{}.iterations}});
+                       {"iterations_per_level", N4Options{}.iterations},
+                       {"seconds", seconds_since(t)}});
   }
+  t = SteadyClock::now();
   auto nonempty = [](const Volume<uint8_t>& mask) {
     return std::any_of(mask.data.begin(), mask.data.end(), [](uint8_t x) { return x != 0; }) ? &mask : nullptr;
   };
@@ -151,6 +162,7 @@ Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, co
   }
   if (h.channels.empty()) h.channels.push_back(ct ? "ct" : "mr");
   h.image = std::move(v);
+  norm["seconds"] = seconds_since(t);
   h.steps.push_back(norm);
   return h;
 }

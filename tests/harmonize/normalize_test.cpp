@@ -31,6 +31,27 @@ TEST(Normalize, PercentileMatchesNumpy) {
   EXPECT_NEAR(p[1], 7.6, 1e-12);
 }
 
+TEST(Normalize, PercentilesBySelectionEqualThoseOfTheSortedValues) {
+  // numpy's rule on the sorted values, in any order of the percentiles, with ties and extremes
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> d(-50, 50);
+  for (size_t n : {1u, 2u, 7u, 1000u, 4097u}) {
+    std::vector<float> vals(n);
+    for (float& x : vals) x = static_cast<float>(d(rng)) * 0.5f;
+    std::vector<float> sorted = vals;
+    std::sort(sorted.begin(), sorted.end());
+    const std::vector<double> ps{99.5, 0, 50, 0.5, 100, 12.3, 50, 87.9, 1};
+    const auto got = percentiles(from_values(vals), ps);
+    for (size_t i = 0; i < ps.size(); ++i) {
+      const double pos = ps[i] / 100 * (n - 1);
+      const size_t lo = static_cast<size_t>(std::floor(pos)), hi = std::min(lo + 1, n - 1);
+      const double want = sorted[lo] + (pos - lo) * (double(sorted[hi]) - sorted[lo]);
+      EXPECT_NEAR(got[i], want, 1e-9) << n << " p" << ps[i];
+      EXPECT_NEAR(percentile(vals, ps[i]), want, 1e-9) << n << " p" << ps[i];
+    }
+  }
+}
+
 TEST(Normalize, CtWindowByHand) {
   // brain window 40/80: [0, 80] HU -> [0, 1]
   const Volume<float> w = ct_window(from_values({-1000, 0, 20, 40, 60, 80, 3000}), 40, 80);

@@ -78,7 +78,7 @@ json write_case(const fs::path& work, const std::string& id, const Harmonized& h
   fs::remove(dir / "brain.nii.gz", ec);  // (a rerun over an older case)
   if (!h.brain.data.empty()) write_nifti(h.brain, dir / "brain.nii.gz", NiftiLayout::Native);
   // A case without a labelled voxel (a negative series without a segmentation, an unlabelled
-  // source) writes no label volume: readers take it as all background.
+  // source; `labels` may then be empty) writes no label volume: readers take it as all background.
   const bool any_label = std::any_of(labels.data.begin(), labels.data.end(), [](int16_t v) { return v != 0; });
   fs::remove(dir / "labels.nii", ec);  // (a rerun over an older case)
   if (any_label) write_nifti(labels, dir / "labels.nii", NiftiLayout::Native);
@@ -134,8 +134,16 @@ void build_rsna_case(const RsnaDataset& d, const SeriesEntry& e, const fs::path&
   const Geometry& grid = h.image.geom;
 
   // [0] vessel territories from the segmentation, when it exists and sits on the series' grid.
-  Volume<int16_t> labels(grid, 2);
-  std::fill(labels.data.begin(), labels.data.end(), int16_t{0});
+  // The label volume is made only when something is labelled (most series have neither a
+  // segmentation nor a localizer): an empty one is all background.
+  Volume<int16_t> labels;
+  auto labelled = [&]() -> Volume<int16_t>& {
+    if (labels.data.empty()) {
+      labels = Volume<int16_t>(grid, 2);
+      std::fill(labels.data.begin(), labels.data.end(), int16_t{0});
+    }
+    return labels;
+  };
   const size_t n = static_cast<size_t>(grid.voxel_count());
   std::string vessel_source = "none";
   if (const auto cow = d.cowseg(e.uid)) {
@@ -145,7 +153,8 @@ void build_rsna_case(const RsnaDataset& d, const SeriesEntry& e, const fs::path&
       out.warnings.push_back(vessel_source);
     } else {
       const Volume<float> on_grid = resample_to(seg, grid, Interp::Nearest, 0);
-      for (size_t i = 0; i < n; ++i) labels.data[i] = static_cast<int16_t>(std::lround(on_grid.data[i]));
+      Volume<int16_t>& lab = labelled();
+      for (size_t i = 0; i < n; ++i) lab.data[i] = static_cast<int16_t>(std::lround(on_grid.data[i]));
       vessel_source = cow->filename().string();
     }
   }
@@ -170,6 +179,7 @@ void build_rsna_case(const RsnaDataset& d, const SeriesEntry& e, const fs::path&
                         {"location", label_names()[l.column]},
                         {"world_lps_mm", vec(w)},
                         {"voxel", vec(ijk)}});
+      Volume<int16_t>& lab = labelled();
       const double r = o.sphere_radius_mm;
       int64_t lo[3], hi[3];
       for (int a = 0; a < 3; ++a) {
@@ -181,7 +191,7 @@ void build_rsna_case(const RsnaDataset& d, const SeriesEntry& e, const fs::path&
         for (int64_t j = lo[1]; j <= hi[1]; ++j)
           for (int64_t i = lo[0]; i <= hi[0]; ++i)
             if (norm(grid.index_to_world({double(i), double(j), double(k)}) - w) <= r)
-              labels.data[n + labels.offset(i, j, k)] = static_cast<int16_t>(l.column + 1);
+              lab.data[n + lab.offset(i, j, k)] = static_cast<int16_t>(l.column + 1);
     }
   }
 

@@ -37,8 +37,7 @@ json vec(const Vec3& v) { return {v[0], v[1], v[2]}; }
 void unlabelled_case(const Volume<float>& image, const std::string& dicom_modality, const std::string& id,
                      const fs::path& work, const CaseOptions& o, bool qa, json source) {
   const Harmonized h = harmonize(image, dicom_modality, o.harmonize);
-  Volume<int16_t> labels(h.image.geom, 2);
-  std::fill(labels.data.begin(), labels.data.end(), int16_t{0});
+  const Volume<int16_t> labels;  // none: all background
   json c = {{"modality", dicom_modality},
             {"dicom_modality", dicom_modality},
             {"labelled", false},

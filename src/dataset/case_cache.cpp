@@ -246,7 +246,7 @@ NyulModel nyul_for_dataset(const RsnaDataset& d, const fs::path& work, const Cas
       const SeriesPlan plan = plan_series(d.series_dir(e.uid));
       if (plan.modality != "MR") continue;
       const Harmonized h = harmonize(load_volume<float>(plan), plan.modality, hp);
-      landmarks.push_back(percentiles(h.image, m.percentiles, &h.mask));
+      landmarks.push_back(percentiles(h.image, m.percentiles, h.brain.data.empty() ? &h.mask : &h.brain));
     } catch (const Error&) {
       continue;  // a series that cannot be read is reported by the batch itself
     }

@@ -142,7 +142,8 @@ bool has_dicm_magic(const std::vector<unsigned char>& prefix) {
 // little endian (PS3.10): a VR that is none, a length past the end of the file, an undefined
 // length, a walk that disagrees with the announced group length (0002,0000). Debian's GDCM asserts
 // (aborts the process) on such groups, so these files never reach it. Empty when it is sound.
-std::string meta_group_problem(const std::vector<unsigned char>& b, uint64_t size) {
+std::string meta_group_problem(const std::vector<unsigned char>& b, uint64_t size, uint64_t* end = nullptr,
+                               std::string* transfer_syntax = nullptr) {
   static const std::set<std::string> kVRs = {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO", "LT",
                                              "OB", "OD", "OF", "OL", "OV", "OW", "PN", "SH", "SL", "SQ", "SS", "ST",
                                              "SV", "TM", "UC", "UI", "UL", "UN", "UR", "US", "UT", "UV"};
@@ -182,13 +183,182 @@ std::string meta_group_problem(const std::vector<unsigned char>& b, uint64_t siz
       while (!uid.empty() && (uid.back() == '\0' || uid.back() == ' ')) uid.pop_back();
       if (gdcm::TransferSyntax::GetTSType(uid.c_str()) == gdcm::TransferSyntax::TS_END)
         return "unknown TransferSyntaxUID (0002,0010) '" + uid.substr(0, 64) + "'";
+      if (transfer_syntax) *transfer_syntax = uid;
     }
     pos += header + length;
   }
   if (announced_end && announced_end != pos)
     return "file meta information group length (0002,0000) disagrees with its elements";
+  if (end) *end = pos;
   return "";
 }
+
+// Random access to a file's bytes through a 64 KiB window (the data set's walk reads element
+// headers and skips values). The first window is the prefix already read; the file is opened only
+// when the walk goes beyond it.
+class FileBytes {
+ public:
+  FileBytes(const fs::path& file, uint64_t size, const std::vector<unsigned char>& prefix)
+      : file_(file), size_(size), block_(prefix) {}
+  uint64_t size() const { return size_; }
+  // n bytes at `at` into out; false past the end of the file or on a read error
+  bool get(uint64_t at, size_t n, unsigned char* out) {
+    if (at + n > size_) return false;
+    if (block_.empty() || at < block_at_ || at + n > block_at_ + block_.size()) {
+      block_at_ = at;
+      block_.resize(static_cast<size_t>(std::min<uint64_t>(65536, size_ - at)));
+      if (!in_.is_open()) in_.open(file_, std::ios::binary);
+      in_.clear();
+      in_.seekg(static_cast<std::streamoff>(at));
+      if (!in_.read(reinterpret_cast<char*>(block_.data()), static_cast<std::streamsize>(block_.size()))) {
+        block_.clear();
+        return false;
+      }
+    }
+    std::memcpy(out, block_.data() + (at - block_at_), n);
+    return true;
+  }
+
+ private:
+  fs::path file_;
+  std::ifstream in_;
+  uint64_t size_;
+  uint64_t block_at_ = 0;
+  std::vector<unsigned char> block_;
+};
+
+// Whether the data set after the file meta group ends within the file: its elements walked up to
+// the Pixel Data (7FE0,0010) (explicit or implicit VR, little or big endian; sequences and items of
+// defined or undefined length, nested). GDCM's reader, when a data set runs past the end of the
+// file, falls back to a second parse whose assertion aborts the process (ReadCompat's is.good()),
+// so a truncated file is refused here. Walks only what it can read for sure: an element it cannot
+// interpret (a VR that is none) ends the walk without a verdict. Empty when sound.
+class DataSetWalk {
+ public:
+  DataSetWalk(FileBytes& f, bool explicit_vr, bool big) : f_(f), explicit_(explicit_vr), big_(big) {}
+
+  std::string problem(uint64_t start) {
+    // GDCM reads on after the meta group to see whether it goes on; at the end of the file it asserts
+    if (start + 8 > f_.size()) return "the file ends after its file meta information (no data set)";
+    uint64_t pos = start;
+    const Result r = walk(pos, f_.size(), 0, false);
+    if (r == Result::Truncated || r == Result::Malformed) return problem_;
+    return "";
+  }
+
+ private:
+  enum class Result { Done, ItemEnd, SequenceEnd, Truncated, Malformed, Unknown };
+
+  uint32_t u16(const unsigned char* p) const { return big_ ? (p[0] << 8) | p[1] : p[0] | (p[1] << 8); }
+  uint32_t u32(const unsigned char* p) const {
+    return big_ ? (u16(p) << 16) | u16(p + 2) : u16(p) | (u16(p + 2) << 16);
+  }
+
+  Result cut(uint64_t at, uint32_t group, uint32_t element) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf,
+                  "the data set is truncated: element (%04X,%04X) at byte %llu runs past the end "
+                  "of the file (%llu bytes)",
+                  group, element, static_cast<unsigned long long>(at), static_cast<unsigned long long>(f_.size()));
+    problem_ = buf;
+    return Result::Truncated;
+  }
+
+  // A delimiter where an element belongs: GDCM's element reader asserts on (FFFE,E0DD) there.
+  Result misplaced(uint64_t at, uint32_t element) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "the data set holds a delimiter (FFFE,%04X) where an element belongs, at byte %llu",
+                  element, static_cast<unsigned long long>(at));
+    problem_ = buf;
+    return Result::Malformed;
+  }
+
+  // Elements from pos until `end` (defined length), an item or sequence delimiter, or the Pixel
+  // Data at the top level.
+  Result walk(uint64_t& pos, uint64_t end, int depth, bool implicit_inside) {
+    if (depth > 32) return Result::Unknown;
+    const bool explicit_vr = explicit_ && !implicit_inside;
+    unsigned char h[12];
+    while (pos < end) {
+      if (++elements_ > 2000000) return Result::Unknown;
+      if (!f_.get(pos, 8, h)) return pos + 8 > f_.size() ? cut(pos, 0, 0) : Result::Unknown;
+      const uint32_t group = u16(h), element = u16(h + 2);
+      if (depth == 0 && group == 0x7FE0 && element == 0x0010) return Result::Done;
+      if (group == 0xFFFE) {  // delimiters: no VR, 4-byte length; only an undefined-length item ends by one
+        if (element == 0xE00D && end == UINT64_MAX) {
+          pos += 8;
+          return Result::ItemEnd;
+        }
+        return misplaced(pos, element);
+      }
+      uint64_t header = 8, length = u32(h + 4);
+      bool sequence = false;
+      if (explicit_vr) {
+        const char vr[3] = {static_cast<char>(h[4]), static_cast<char>(h[5]), 0};
+        static const std::set<std::string> kLong = {"OB", "OD", "OF", "OL", "OV", "OW",
+                                                    "SQ", "UC", "UN", "UR", "UT", "UV"};
+        static const std::set<std::string> kShort = {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO",
+                                                     "LT", "PN", "SH", "SL", "SS", "ST", "TM", "UI", "UL", "US"};
+        if (kLong.count(vr)) {
+          if (!f_.get(pos + 8, 4, h + 8)) return cut(pos, group, element);
+          header = 12, length = u32(h + 8);
+          sequence = std::strcmp(vr, "SQ") == 0;
+          if (std::strcmp(vr, "UN") == 0 && length == 0xFFFFFFFFu) sequence = true;  // implicit VR inside
+        } else if (kShort.count(vr)) {
+          length = u16(h + 6);
+        } else {  // no VR: read as implicit VR, as GDCM's fallback does (4-byte length at +4)
+          sequence = length == 0xFFFFFFFFu;
+        }
+      } else {
+        sequence = length == 0xFFFFFFFFu;  // implicit VR: undefined length only for sequences
+      }
+      if (length != 0xFFFFFFFFu) {
+        if (pos + header + length > f_.size()) return cut(pos, group, element);
+        if (sequence && length > 0) {  // a defined-length sequence: walk its items too
+          uint64_t p = pos + header;
+          const Result r = items(p, pos + header + length, depth, !explicit_vr || (explicit_vr && h[4] == 'U'));
+          if (r != Result::Done) return r;
+        }
+        pos += header + length;
+        continue;
+      }
+      if (!sequence) return Result::Unknown;  // undefined length outside a sequence (encapsulated data)
+      pos += header;
+      const Result r = items(pos, UINT64_MAX, depth, !explicit_vr || h[4] == 'U');
+      if (r != Result::SequenceEnd) return r == Result::Done ? cut(pos, group, element) : r;
+    }
+    return pos > end ? Result::Unknown : Result::Done;  // (an item's elements overrunning it: GDCM's to judge)
+  }
+
+  // The items of a sequence from pos: until `end` (defined length) or its delimiter.
+  Result items(uint64_t& pos, uint64_t end, int depth, bool implicit_inside) {
+    unsigned char h[8];
+    while (pos < end) {
+      if (!f_.get(pos, 8, h)) return end == UINT64_MAX || pos + 8 > f_.size() ? cut(pos, 0xFFFE, 0) : Result::Unknown;
+      const uint32_t group = u16(h), element = u16(h + 2), length = u32(h + 4);
+      if (group != 0xFFFE) return Result::Unknown;
+      pos += 8;
+      if (element == 0xE0DD) return Result::SequenceEnd;
+      if (element != 0xE000) return Result::Unknown;
+      if (length != 0xFFFFFFFFu) {
+        if (pos + length > f_.size()) return cut(pos - 8, group, element);
+        uint64_t p = pos;
+        const Result r = walk(p, pos + length, depth + 1, implicit_inside);
+        if (r != Result::Done) return r;
+        pos += length;
+      } else {
+        const Result r = walk(pos, UINT64_MAX, depth + 1, implicit_inside);
+        if (r != Result::ItemEnd) return r == Result::Done ? cut(pos, group, element) : r;
+      }
+    }
+    return end == UINT64_MAX ? cut(pos, 0xFFFE, 0xE0DD) : Result::Done;
+  }
+
+  FileBytes& f_;
+  bool explicit_, big_;
+  int64_t elements_ = 0;
+  std::string problem_;
+};
 
 bool read_iop(const TagReader& tr, const gdcm::DataSet& ds, SliceRecord& r) {
   const auto v = tr.nums(ds, kIOP);
@@ -338,7 +508,19 @@ HeaderResult read_dicom_header(const fs::path& file) {
   const std::vector<unsigned char> prefix = file_prefix(file, ec ? 0 : size);
   const bool magic = has_dicm_magic(prefix);
   if (magic) {
-    if (std::string problem = meta_group_problem(prefix, size); !problem.empty()) {
+    uint64_t data_set = 0;
+    std::string ts;
+    std::string problem = meta_group_problem(prefix, size, &data_set, &ts);
+    if (problem.empty()) {
+      // little endian explicit (and its compressed relatives) or implicit, or explicit big endian;
+      // deflated data sets cannot be walked on the raw bytes
+      const bool implicit = ts == "1.2.840.10008.1.2", big = ts == "1.2.840.10008.1.2.2";
+      if (ts != "1.2.840.10008.1.2.1.99") {
+        FileBytes bytes(file, size, prefix);
+        problem = DataSetWalk(bytes, !implicit, big).problem(data_set);
+      }
+    }
+    if (!problem.empty()) {
       res.kind = HeaderResult::Kind::Corrupt;
       res.reason = problem;
       return res;

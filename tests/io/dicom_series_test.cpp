@@ -11,6 +11,8 @@
 #include <fstream>
 
 #include "core/error.hpp"
+#include "io/dicom_header.hpp"
+#include "io/dicom_writer.hpp"
 #include "support/series_fixture.hpp"
 
 namespace fs = std::filesystem;
@@ -359,6 +361,40 @@ TEST(DicomSeries, AnImpossiblePixelDescriptionIsACorruptFileNotAnAbort) {
   o.skip_corrupt = true;
   const DicomSeries s = read_series(dir.path, o);
   EXPECT_EQ(s.plan.dropped.size(), 1u);
+}
+
+// A file cut anywhere before its pixel data (inside the nested per-frame sequences too) is a
+// corrupt file or one without pixels, never a parse that aborts the process (GDCM's ReadCompat
+// asserts on a data set that runs past the end of the file); the intact files still read.
+TEST(DicomSeries, AFileCutAnywhereInItsHeaderIsRefusedNotAnAbort) {
+  for (const Syntax syntax : {Syntax::ExplicitLittle, Syntax::ImplicitLittle, Syntax::ExplicitBig}) {
+    TempDir dir("cut");
+    FixtureSpec spec;
+    spec.multiframe = true;  // per-frame functional groups: sequences in sequences
+    spec.syntax = syntax;
+    const auto files = test::write_fixture(spec, dir.path);
+    ASSERT_EQ(files.size(), 1u);
+    const fs::path file = dir.path / files[0].filename();
+    std::string bytes;
+    {
+      std::ifstream in(file, std::ios::binary);
+      bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    ASSERT_EQ(read_dicom_header(file).kind, HeaderResult::Kind::Image);
+    const bool big = syntax == Syntax::ExplicitBig;
+    const std::string pixel_tag = big ? std::string("\x7F\xE0\x00\x10", 4) : std::string("\xE0\x7F\x10\x00", 4);
+    const size_t pixels = bytes.rfind(pixel_tag);
+    ASSERT_NE(pixels, std::string::npos);
+    int truncated = 0, cuts = 0;
+    for (size_t cut = 140; cut < pixels; ++cut, ++cuts) {
+      std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes.substr(0, cut);
+      const HeaderResult r = read_dicom_header(file);
+      EXPECT_TRUE(r.kind == HeaderResult::Kind::Corrupt || r.kind == HeaderResult::Kind::NonImage)
+          << "cut at " << cut << " of " << bytes.size();
+      truncated += r.reason.find("truncated") != std::string::npos;
+    }
+    EXPECT_GT(truncated, cuts / 2) << static_cast<int>(syntax);  // most cuts fall inside an element
+  }
 }
 
 TEST(DicomSeries, AllSlicesAtOnePositionIsAnError) {

@@ -283,7 +283,7 @@ class DataSetWalk {
       if (++elements_ > 2000000) return Result::Unknown;
       if (!f_.get(pos, 8, h)) return pos + 8 > f_.size() ? cut(pos, 0, 0) : Result::Unknown;
       const uint32_t group = u16(h), element = u16(h + 2);
-      if (depth == 0 && group == 0x7FE0 && element == 0x0010) return Result::Done;
+      if (depth == 0 && group == 0x7FE0 && element == 0x0010) return pixel_data(pos);
       if (group == 0xFFFE) {  // delimiters: no VR, 4-byte length; only an undefined-length item ends by one
         if (element == 0xE00D && end == UINT64_MAX) {
           pos += 8;
@@ -328,6 +328,37 @@ class DataSetWalk {
       if (r != Result::SequenceEnd) return r == Result::Done ? cut(pos, group, element) : r;
     }
     return pos > end ? Result::Unknown : Result::Done;  // (an item's elements overrunning it: GDCM's to judge)
+  }
+
+  // The Pixel Data element: native (a defined length within the file) or encapsulated (fragments:
+  // items of defined length up to a sequence delimiter), which GDCM's reader asserts on when broken.
+  Result pixel_data(uint64_t pos) {
+    unsigned char h[12];
+    if (!f_.get(pos, 8, h)) return cut(pos, 0x7FE0, 0x0010);
+    uint64_t header = 8, length = u32(h + 4);
+    if (explicit_) {
+      if (!f_.get(pos, 12, h)) return cut(pos, 0x7FE0, 0x0010);
+      header = 12, length = u32(h + 8);
+    }
+    if (length != 0xFFFFFFFFu) return Result::Done;  // native pixels: the decoder checks their size
+    pos += header;
+    for (int fragments = 0; fragments < 1000000; ++fragments) {
+      if (!f_.get(pos, 8, h)) return cut(pos, 0xFFFE, 0xE000);
+      const uint32_t group = u16(h), element = u16(h + 2), size = u32(h + 4);
+      if (group != 0xFFFE || (element != 0xE000 && element != 0xE0DD)) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf,
+                      "the encapsulated pixel data holds (%04X,%04X) where a fragment belongs, at byte %llu", group,
+                      element, static_cast<unsigned long long>(pos));
+        problem_ = buf;
+        return Result::Malformed;
+      }
+      pos += 8;
+      if (element == 0xE0DD) return Result::Done;
+      if (size == 0xFFFFFFFFu || pos + size > f_.size()) return cut(pos - 8, group, element);
+      pos += size;
+    }
+    return Result::Unknown;
   }
 
   // The items of a sequence from pos: until `end` (defined length) or its delimiter.

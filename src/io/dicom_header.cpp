@@ -322,7 +322,15 @@ class DataSetWalk {
         pos += header + length;
         continue;
       }
-      if (!sequence) return Result::Unknown;  // undefined length outside a sequence (encapsulated data)
+      if (!sequence) {  // GDCM's reader asserts on an undefined length anywhere but SQ, UN and Pixel Data
+        char buf[160];
+        std::snprintf(buf, sizeof buf,
+                      "element (%04X,%04X) at byte %llu has an undefined length (only sequences, UN and the "
+                      "Pixel Data may)",
+                      group, element, static_cast<unsigned long long>(pos));
+        problem_ = buf;
+        return Result::Malformed;
+      }
       pos += header;
       const Result r = items(pos, UINT64_MAX, depth, !explicit_vr || h[4] == 'U');
       if (r != Result::SequenceEnd) return r == Result::Done ? cut(pos, group, element) : r;
@@ -340,7 +348,10 @@ class DataSetWalk {
       if (!f_.get(pos, 12, h)) return cut(pos, 0x7FE0, 0x0010);
       header = 12, length = u32(h + 8);
     }
-    if (length != 0xFFFFFFFFu) return Result::Done;  // native pixels: the decoder checks their size
+    if (length != 0xFFFFFFFFu) {  // native pixels (the decoder checks their size), then what follows
+      const uint64_t after = pos + header + length;
+      return after > f_.size() ? Result::Done : trailing(after);
+    }
     pos += header;
     for (int fragments = 0; fragments < 1000000; ++fragments) {
       if (!f_.get(pos, 8, h)) return cut(pos, 0xFFFE, 0xE000);
@@ -354,11 +365,20 @@ class DataSetWalk {
         return Result::Malformed;
       }
       pos += 8;
-      if (element == 0xE0DD) return Result::Done;
+      if (element == 0xE0DD) return trailing(pos);
       if (size == 0xFFFFFFFFu || pos + size > f_.size()) return cut(pos - 8, group, element);
       pos += size;
     }
     return Result::Unknown;
+  }
+
+  // Elements after the Pixel Data (padding, signatures), which GDCM's full read parses too; fewer
+  // than 8 bytes left are no element and no verdict.
+  Result trailing(uint64_t pos) {
+    if (pos + 8 > f_.size() || trailing_) return Result::Done;
+    trailing_ = true;
+    const Result r = walk(pos, f_.size(), 1, false);
+    return r == Result::Truncated || r == Result::Malformed ? r : Result::Done;
   }
 
   // The items of a sequence from pos: until `end` (defined length) or its delimiter.
@@ -388,6 +408,7 @@ class DataSetWalk {
   FileBytes& f_;
   bool explicit_, big_;
   int64_t elements_ = 0;
+  bool trailing_ = false;
   std::string problem_;
 };
 

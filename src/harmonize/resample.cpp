@@ -90,11 +90,19 @@ void linear_axis_aligned(const Volume<T>& in, int64_t t, const Geometry& grid, c
   const int64_t n0 = g.size[0], n1 = g.size[1], n2 = g.size[2];
   const T* src = in.data.data() + t * static_cast<size_t>(g.voxel_count());
   auto at = [](const Axis& ax, int64_t i) { return std::make_pair(ax.lo[i], ax.w[i]); };
-  // Pass along source axis 0: (n0 -> m0) x n1 x n2
+  // Pass along source axis 0: (n0 -> m0) x n1 x n2, only for the source rows and slices the later
+  // passes read (each target reads its lo and lo + 1; downsampling skips the rest).
   const int64_t m0 = new_size[0], m1 = new_size[1], m2 = new_size[2];
-  VoxelVector<float> p0(static_cast<size_t>(m0 * n1 * n2));  // every element written below
+  auto used = [](const Axis& ax, int64_t n) {
+    std::vector<uint8_t> u(static_cast<size_t>(n), 0);
+    for (int64_t lo : ax.lo) u[static_cast<size_t>(lo)] = 1, u[static_cast<size_t>(std::min(lo + 1, n - 1))] = 1;
+    return u;
+  };
+  const std::vector<uint8_t> rows = used(axes[1], n1), slices = used(axes[2], n2);
+  VoxelVector<float> p0(static_cast<size_t>(m0 * n1 * n2));  // the rows read later are written below
   for (int64_t k = 0; k < n2; ++k)
     for (int64_t j = 0; j < n1; ++j) {
+      if (!rows[static_cast<size_t>(j)] || !slices[static_cast<size_t>(k)]) continue;
       const T* line = src + (k * n1 + j) * n0;
       float* o = p0.data() + (k * n1 + j) * m0;
       for (int64_t i = 0; i < m0; ++i) {
@@ -108,6 +116,7 @@ void linear_axis_aligned(const Volume<T>& in, int64_t t, const Geometry& grid, c
   VoxelVector<float> p1(static_cast<size_t>(m0 * m1 * n2));
   for (int64_t k = 0; k < n2; ++k)
     for (int64_t j = 0; j < m1; ++j) {
+      if (!slices[static_cast<size_t>(k)]) continue;
       const auto [lo, w] = at(axes[1], j);
       const float* a = p0.data() + (k * n1 + lo) * m0;
       const float* b = n1 > 1 ? a + m0 : a;

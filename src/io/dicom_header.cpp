@@ -138,20 +138,21 @@ bool has_dicm_magic(const std::vector<unsigned char>& prefix) {
   return prefix.size() >= 132 && std::memcmp(prefix.data() + 128, "DICM", 4) == 0;
 }
 
+// The value representations of PS3.5, and those whose explicit-VR header has a 4-byte length.
+const std::set<std::string> kVRs = {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO", "LT",
+                                    "OB", "OD", "OF", "OL", "OV", "OW", "PN", "SH", "SL", "SQ", "SS", "ST",
+                                    "SV", "TM", "UC", "UI", "UL", "UN", "UR", "US", "UT", "UV"};
+const std::set<std::string> kLongVRs = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"};
+
 // What is wrong with the file meta group (0002,xxxx), walked element by element as explicit VR
 // little endian (PS3.10): a VR that is none, a length past the end of the file, an undefined
 // length, a walk that disagrees with the announced group length (0002,0000). Debian's GDCM asserts
 // (aborts the process) on such groups, so these files never reach it. Empty when it is sound.
 std::string meta_group_problem(const std::vector<unsigned char>& b, uint64_t size, uint64_t* end = nullptr,
                                std::string* transfer_syntax = nullptr) {
-  static const std::set<std::string> kVRs = {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO", "LT",
-                                             "OB", "OD", "OF", "OL", "OV", "OW", "PN", "SH", "SL", "SQ", "SS", "ST",
-                                             "SV", "TM", "UC", "UI", "UL", "UN", "UR", "US", "UT", "UV"};
   static const std::set<uint32_t> kMetaElements = {0x0000, 0x0001, 0x0002, 0x0003, 0x0010, 0x0012, 0x0013,
                                                    0x0016, 0x0017, 0x0018, 0x0026, 0x0027, 0x0028, 0x0031,
                                                    0x0032, 0x0033, 0x0035, 0x0100, 0x0102};
-  static const std::set<std::string> kLongVRs = {"OB", "OD", "OF", "OL", "OV", "OW",
-                                                 "SQ", "UC", "UN", "UR", "UT", "UV"};
   auto u16 = [&](size_t o) { return static_cast<uint32_t>(b[o] | (b[o + 1] << 8)); };
   auto u32 = [&](size_t o) { return u16(o) | (u16(o + 2) << 16); };
   uint64_t pos = 132, announced_end = 0;
@@ -295,16 +296,12 @@ class DataSetWalk {
       bool sequence = false;
       if (explicit_vr) {
         const char vr[3] = {static_cast<char>(h[4]), static_cast<char>(h[5]), 0};
-        static const std::set<std::string> kLong = {"OB", "OD", "OF", "OL", "OV", "OW",
-                                                    "SQ", "UC", "UN", "UR", "UT", "UV"};
-        static const std::set<std::string> kShort = {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO",
-                                                     "LT", "PN", "SH", "SL", "SS", "ST", "TM", "UI", "UL", "US"};
-        if (kLong.count(vr)) {
+        if (kLongVRs.count(vr)) {
           if (!f_.get(pos + 8, 4, h + 8)) return cut(pos, group, element);
           header = 12, length = u32(h + 8);
           sequence = std::strcmp(vr, "SQ") == 0;
           if (std::strcmp(vr, "UN") == 0 && length == 0xFFFFFFFFu) sequence = true;  // implicit VR inside
-        } else if (kShort.count(vr)) {
+        } else if (kVRs.count(vr)) {
           length = u16(h + 6);
         } else {  // no VR: read as implicit VR, as GDCM's fallback does (4-byte length at +4)
           sequence = length == 0xFFFFFFFFu;

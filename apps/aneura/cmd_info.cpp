@@ -42,6 +42,8 @@ nlohmann::json plan_json(const SeriesPlan& p) {
       {"affine_ras", affine},
       {"slice_thickness_tag_mm", p.slice_thickness},
       {"resampled_uneven_spacing", p.resampled},
+      {"gantry_tilt_deg", p.tilt_deg},
+      {"gantry_tilt_resliced", !p.tilt_shift.empty()},
       {"images", p.slice_map.size()},
       {"files_scanned", p.files_scanned},
       {"non_dicom_files", p.non_dicom_files},

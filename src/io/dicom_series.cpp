@@ -335,21 +335,38 @@ double measure_slice_step(const Stack& st, const SliceRecord& ref, const SeriesO
   return step;
 }
 
-// Positions must lie along the normal; a sideways drift means gantry tilt (not resliced here).
-void warn_drift(const std::vector<SliceRecord>& recs, const Stack& st, SeriesPlan& plan) {
-  double drift = 0;
+// Positions off the slice normal mean a gantry tilt (CT): the slices are parallel but shifted in
+// their own plane. As dcm2niix does, the grid becomes orthogonal (its third axis the normal) and
+// wide enough to hold every slice: plan.tilt_shift[s] is slice s's first pixel's offset from the
+// grid's first voxel column, in pixels, and load_volume resamples each slice by it.
+constexpr double kTiltMm = 0.05;
+
+void plan_tilt(const std::vector<SliceRecord>& recs, const Stack& st, SeriesPlan& plan) {
+  const SliceRecord& ref = recs[st.clusters[0][0]];
+  std::vector<std::array<double, 2>> shift;
+  std::array<double, 2> lo{0, 0}, hi{0, 0};
+  double drift = 0, along = 0;
   for (size_t s = 0; s < st.clusters.size(); ++s) {
-    const Vec3 off = recs[st.clusters[s][0]].position - recs[st.clusters[0][0]].position;
+    const Vec3 off = recs[st.clusters[s][0]].position - ref.position;
     const Vec3 side = off - dot(off, st.normal) * st.normal;
-    drift = std::max(drift, norm(side));
+    shift.push_back({dot(side, ref.row_cos) / ref.col_spacing, dot(side, ref.col_cos) / ref.row_spacing});
+    for (int a = 0; a < 2; ++a) lo[a] = std::min(lo[a], shift.back()[a]), hi[a] = std::max(hi[a], shift.back()[a]);
+    if (norm(side) > drift) drift = norm(side), along = std::fabs(dot(off, st.normal));
   }
-  if (drift > 0.05) {
-    std::ostringstream msg;
-    msg.precision(3);
-    msg << "slice positions drift " << drift << " mm off the slice normal (gantry tilt?): the grid "
-        << "follows the normal; in-plane positions of far slices are off by up to that much";
-    plan.warnings.push_back(msg.str());
-  }
+  if (drift <= kTiltMm) return;
+  Geometry& g = plan.geometry;
+  for (auto& sh : shift) sh = {sh[0] - lo[0], sh[1] - lo[1]};
+  for (int a = 0; a < 2; ++a) g.size[a] += static_cast<int64_t>(std::ceil(hi[a] - lo[a] - 1e-6));
+  g.origin = g.origin + (lo[0] * ref.col_spacing) * ref.row_cos + (lo[1] * ref.row_spacing) * ref.col_cos;
+  plan.tilt_shift = std::move(shift);
+  plan.tilt_max_mm = drift;
+  plan.tilt_deg = std::atan2(drift, along) * 180.0 / M_PI;
+  std::ostringstream msg;
+  msg.precision(3);
+  msg << "gantry tilt " << plan.tilt_deg << " deg: slice positions drift up to " << drift
+      << " mm off the slice normal; every slice is resampled onto an orthogonal " << g.size[0] << "x" << g.size[1]
+      << " grid (voxels a slice does not cover hold the series' minimum)";
+  plan.warnings.push_back(msg.str());
 }
 
 }  // namespace
@@ -394,7 +411,6 @@ SeriesPlan plan_series(const fs::path& folder, const SeriesOptions& opts) {
   const SliceRecord& ref = recs[0];
   size_t nslices = 0;
   const double step = measure_slice_step(st, ref, opts, folder, plan, nslices);
-  warn_drift(recs, st, plan);
   const auto& clusters = st.clusters;
   const auto& coords = st.coords;
   const size_t nvol = st.volumes;
@@ -407,6 +423,7 @@ SeriesPlan plan_series(const fs::path& folder, const SeriesOptions& opts) {
   const Vec3 axes[3] = {ref.row_cos, ref.col_cos, normal};
   for (int r = 0; r < 3; ++r)
     for (int c = 0; c < 3; ++c) g.direction[r][c] = axes[c][r];
+  plan_tilt(recs, st, plan);
 
   plan.volumes = static_cast<int>(nvol);
   plan.slices.assign(nvol, {});
@@ -435,21 +452,59 @@ SeriesPlan plan_series(const fs::path& folder, const SeriesOptions& opts) {
   return plan;
 }
 
+// Bilinear resampling of one slice (nx x ny) onto a plane grid (gx x gy) whose first voxel lies at
+// source pixel (-dx, -dy): dst(i, j) = src(i - dx, j - dy). A pixel covers half a pixel on each side
+// of its centre, so samples up to half a pixel beyond the edge take the edge's value; voxels beyond
+// hold `fill`.
+template <class T>
+void shift_slice(const T* src, int64_t nx, int64_t ny, T* dst, int64_t gx, int64_t gy, double dx, double dy, T fill) {
+  auto axis = [](double x, int64_t n, int64_t& i0, int64_t& i1, double& w) {
+    if (x < -0.5 || x > n - 0.5) return false;
+    x = std::clamp(x, 0.0, static_cast<double>(n - 1));
+    i0 = std::min<int64_t>(static_cast<int64_t>(x), n - 1);
+    i1 = std::min<int64_t>(i0 + 1, n - 1);
+    w = x - i0;
+    return true;
+  };
+  for (int64_t j = 0; j < gy; ++j) {
+    int64_t y0, y1;
+    double wy;
+    const bool row_in = axis(j - dy, ny, y0, y1, wy);
+    for (int64_t i = 0; i < gx; ++i) {
+      int64_t x0, x1;
+      double wx;
+      if (!row_in || !axis(i - dx, nx, x0, x1, wx)) {
+        dst[j * gx + i] = fill;
+        continue;
+      }
+      const double top = (1 - wx) * src[y0 * nx + x0] + wx * src[y0 * nx + x1];
+      const double bottom = (1 - wx) * src[y1 * nx + x0] + wx * src[y1 * nx + x1];
+      dst[j * gx + i] = static_cast<T>((1 - wy) * top + wy * bottom);
+    }
+  }
+}
+
 template <class T>
 Volume<T> load_volume(const SeriesPlan& plan, unsigned threads, RowOrder rows) {
   const bool flip = rows == RowOrder::BottomUp;
+  const bool tilted = !plan.tilt_shift.empty();
   const Geometry g = flip ? plan.geometry.flipped(1) : plan.geometry;
-  const size_t slice_px = static_cast<size_t>(g.size[0] * g.size[1]);
+  const SliceRecord& first = plan.slices[0][0];
+  const int64_t nx = first.cols, ny = first.rows;  // the stored images
+  const size_t src_px = static_cast<size_t>(nx * ny), grid_px = static_cast<size_t>(g.size[0] * g.size[1]);
   const size_t nsrc = plan.slice_coord.size();
-  if (plan.resampled && !std::is_floating_point_v<T>)
-    throw Error(ErrorCode::Internal, "a resampled series needs a floating-point volume", plan.folder.string());
-  // Decoded source slices: straight into the volume when the grid is uniform, else a stack.
+  if ((plan.resampled || tilted) && !std::is_floating_point_v<T>)
+    throw Error(ErrorCode::Internal, "a resampled or tilted series needs a floating-point volume",
+                plan.folder.string());
+  // Decoded source slices: straight into the volume when the grid is uniform and untilted, else a
+  // stack (tilted slices top-down: their rows are flipped once they lie on the grid).
+  const bool staged = plan.resampled || tilted;
   std::vector<T> stack;
-  if (plan.resampled) stack.resize(nsrc * slice_px * plan.volumes);
+  if (staged) stack.resize(nsrc * src_px * plan.volumes);
   Volume<T> out(g, plan.volumes);
   const size_t nvox = static_cast<size_t>(g.voxel_count());
   auto dest = [&](size_t v, size_t s) -> T* {
-    return plan.resampled ? stack.data() + (v * nsrc + s) * slice_px : out.data.data() + v * nvox + s * slice_px;
+    return staged ? stack.data() + (v * nsrc + s) * src_px : out.data.data() + v * nvox + s * grid_px;
   };
 
   // One decode per file, however many slices (frames, tiles, volumes) it holds.
@@ -461,11 +516,25 @@ Volume<T> load_volume(const SeriesPlan& plan, unsigned threads, RowOrder rows) {
   parallel_for(jobs.size(), threads, [&](size_t j) {
     const auto& [file, targets] = *jobs[j];
     const DecodedPixels px = decode_pixels(file);
-    for (const auto& [v, s] : targets) copy_slice(px, plan.slices[v][s], dest(v, s), flip);
+    for (const auto& [v, s] : targets) copy_slice(px, plan.slices[v][s], dest(v, s), flip && !tilted);
   });
 
+  // Tilted: each slice onto the orthogonal grid's plane at its own position (into a second stack
+  // when the slices are also resampled along the normal below); voxels no slice covers hold the
+  // series' minimum (air in CT), as in dcm2niix.
+  std::vector<T> gridded;
+  if (tilted) {
+    const T fill = *std::min_element(stack.begin(), stack.end());
+    if (plan.resampled) gridded.resize(nsrc * grid_px * plan.volumes);
+    parallel_for(nsrc * plan.volumes, threads, [&](size_t vs) {
+      const size_t v = vs / nsrc, s = vs % nsrc;
+      T* to = plan.resampled ? gridded.data() + vs * grid_px : out.data.data() + v * nvox + s * grid_px;
+      shift_slice(dest(v, s), nx, ny, to, g.size[0], g.size[1], plan.tilt_shift[s][0], plan.tilt_shift[s][1], fill);
+    });
+  }
   if (plan.resampled) {
     // Linear interpolation along the normal between the two nearest source slices.
+    const T* from = tilted ? gridded.data() : stack.data();
     for (int64_t k = 0; k < g.size[2]; ++k) {
       const double c = plan.slice_coord.front() + k * g.spacing[2];
       size_t b = std::upper_bound(plan.slice_coord.begin(), plan.slice_coord.end(), c) - plan.slice_coord.begin();
@@ -473,13 +542,19 @@ Volume<T> load_volume(const SeriesPlan& plan, unsigned threads, RowOrder rows) {
       const size_t a = b - 1;
       const double w = std::clamp((c - plan.slice_coord[a]) / (plan.slice_coord[b] - plan.slice_coord[a]), 0.0, 1.0);
       for (int v = 0; v < plan.volumes; ++v) {
-        const T* pa = stack.data() + (v * nsrc + a) * slice_px;
-        const T* pb = stack.data() + (v * nsrc + b) * slice_px;
-        T* o = out.data.data() + v * nvox + k * slice_px;
-        for (size_t p = 0; p < slice_px; ++p) o[p] = static_cast<T>((1 - w) * pa[p] + w * pb[p]);
+        const T* pa = from + (v * nsrc + a) * grid_px;
+        const T* pb = from + (v * nsrc + b) * grid_px;
+        T* o = out.data.data() + v * nvox + k * grid_px;
+        for (size_t p = 0; p < grid_px; ++p) o[p] = static_cast<T>((1 - w) * pa[p] + w * pb[p]);
       }
     }
   }
+  if (tilted && flip)
+    for (size_t z = 0; z < static_cast<size_t>(g.size[2] * plan.volumes); ++z) {
+      T* sl = out.data.data() + z * grid_px;
+      for (int64_t j = 0; j < g.size[1] / 2; ++j)
+        std::swap_ranges(sl + j * g.size[0], sl + (j + 1) * g.size[0], sl + (g.size[1] - 1 - j) * g.size[0]);
+    }
   return out;
 }
 
@@ -487,7 +562,7 @@ template Volume<float> load_volume<float>(const SeriesPlan&, unsigned, RowOrder)
 template Volume<int16_t> load_volume<int16_t>(const SeriesPlan&, unsigned, RowOrder);
 
 bool volume_fits_int16(const SeriesPlan& plan) {
-  if (plan.resampled) return false;
+  if (plan.resampled || !plan.tilt_shift.empty()) return false;
   for (const auto& vol : plan.slices)
     for (const auto& r : vol)
       if (!fits_int16(r)) return false;

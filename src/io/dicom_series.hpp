@@ -6,6 +6,7 @@
 // those positions. load_series() then decodes the pixels onto that grid. World coordinates are DICOM
 // patient space (LPS, mm); index (i, j, k) = (column, row, slice along the normal, ascending).
 #pragma once
+#include <array>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -45,6 +46,12 @@ struct SeriesPlan {
   Geometry geometry;           // output grid
   int volumes = 1;             // > 1: several volumes at the same positions (time, echo ...)
   bool resampled = false;      // uneven spacing was resampled onto a uniform grid
+  // Gantry tilt: the positions drift off the slice normal. tilt_shift[s] is position s's offset
+  // from the orthogonal grid's column through the first position, in pixels along the columns (i)
+  // and rows (j) of the stored images; each slice is resampled by it onto the grid (empty: none).
+  std::vector<std::array<double, 2>> tilt_shift;
+  double tilt_deg = 0;     // the drift's angle to the normal
+  double tilt_max_mm = 0;  // the largest in-plane offset
   // Chosen records, sorted: slices[v][s] is the s-th position of volume v. slice_coord[s] is the
   // position projected on the slice normal, in mm (same for every volume).
   std::vector<std::vector<SliceRecord>> slices;
@@ -77,7 +84,7 @@ std::vector<SeriesSummary> list_series(const std::filesystem::path& folder, unsi
 enum class RowOrder { TopDown, BottomUp };
 
 // Decodes the planned series onto its grid. T is float, or int16_t when volume_fits_int16(plan)
-// (every rescaled value an exact int16 and no resampling): half the memory, no conversion.
+// (every rescaled value an exact int16, no resampling and no tilt): half the memory, no conversion.
 template <class T>
 Volume<T> load_volume(const SeriesPlan& plan, unsigned threads = 0, RowOrder rows = RowOrder::TopDown);
 bool volume_fits_int16(const SeriesPlan& plan);

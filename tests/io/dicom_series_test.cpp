@@ -218,6 +218,80 @@ TEST(DicomSeries, MultiFrameJpeg2000) {
   expect_fixture_voxels(read_series(dir.path), spec);
 }
 
+// The voxels of a read tilted series whose source pixels lie inside their slice hold hu() at the
+// voxel's world position; returns how many were checked.
+size_t expect_tilted_voxels(const test::TiltedSeries& t, const Volume<float>& v, const SeriesPlan& plan) {
+  const Geometry& g = v.geom;
+  size_t inside = 0;
+  for (int64_t k = 0; k < g.size[2]; ++k)
+    for (int64_t j = 0; j < g.size[1]; ++j)
+      for (int64_t i = 0; i < g.size[0]; ++i) {
+        const Vec3 w = g.index_to_world({double(i), double(j), double(k)});
+        const Vec3 d = w - plan.slice_map[k].position;
+        EXPECT_NEAR(dot(d, cross(t.row_cos, t.col_cos)), 0, 1e-6);  // in slice k's plane
+        const double y = dot(d, t.col_cos) / test::TiltedSeries::kSpacing;
+        if (y < -1e-6 || y > test::TiltedSeries::kRows - 1 + 1e-6) continue;
+        ++inside;
+        EXPECT_NEAR(v.at(i, j, k), test::TiltedSeries::hu(w), test::TiltedSeries::kSlope) << i << "," << j << "," << k;
+        if (::testing::Test::HasFailure()) return inside;
+      }
+  return inside;
+}
+
+TEST(DicomSeries, GantryTiltIsReslicedOntoAnOrthogonalGrid) {
+  using T = test::TiltedSeries;
+  for (const double degrees : {18.5, -18.5}) {
+    SCOPED_TRACE(degrees);
+    TempDir dir("tilt");
+    const T t(degrees);
+    t.write(dir.path);
+    const DicomSeries s = read_series(dir.path);
+    const Geometry& g = s.image.geom;
+    // The grid is orthogonal, its third axis the slice normal with the table step's share of it,
+    // and 7 rows wider than the images: the far slice lies 6.98 rows off the first one.
+    const double drift = 11 * T::kTable * std::sin(std::fabs(t.tilt)) / T::kSpacing;
+    EXPECT_EQ(g.size[0], T::kCols);
+    EXPECT_EQ(g.size[1], T::kRows + 7);
+    EXPECT_EQ(g.size[2], T::kSlices);
+    const Vec3 n = cross(t.row_cos, t.col_cos);
+    const Vec3 origin = degrees > 0 ? t.first : t.first - (drift * T::kSpacing) * t.col_cos;
+    for (int r = 0; r < 3; ++r) {
+      EXPECT_NEAR(g.direction[r][1], t.col_cos[r], 1e-9);
+      EXPECT_NEAR(g.direction[r][2], n[r], 1e-9);
+      EXPECT_NEAR(g.origin[r], origin[r], 1e-6);
+    }
+    EXPECT_NEAR(g.spacing[2], T::kTable * std::cos(t.tilt), 1e-6);
+    EXPECT_NEAR(s.plan.tilt_deg, 18.5, 1e-3);
+    EXPECT_NEAR(s.plan.tilt_max_mm, drift * T::kSpacing, 1e-6);
+    ASSERT_EQ(s.plan.tilt_shift.size(), 12u);
+    const size_t far = degrees > 0 ? 11 : 0;  // the slice whose first rows no pixel covers
+    EXPECT_NEAR(s.plan.tilt_shift[far][1], drift, 1e-6);
+    EXPECT_NEAR(s.plan.tilt_shift[11 - far][1], 0, 1e-6);
+    ASSERT_EQ(s.plan.warnings.size(), 1u);
+    EXPECT_NE(s.plan.warnings[0].find("gantry tilt 18.5 deg"), std::string::npos) << s.plan.warnings[0];
+    EXPECT_FALSE(volume_fits_int16(s.plan));
+    // Every voxel whose source pixels lie inside its slice holds hu() at its world position
+    // (bilinear resampling reproduces a linear function up to the stored values' rounding).
+    const size_t inside = expect_tilted_voxels(t, s.image, s.plan);
+    EXPECT_GT(inside, size_t(0.85 * g.voxel_count()));
+    // the others hold the series' minimum
+    double lowest = 1e9;
+    for (int k = 0; k < T::kSlices; ++k)
+      for (int j = 0; j < T::kRows; ++j)
+        for (int i = 0; i < T::kCols; ++i) lowest = std::min(lowest, t.stored_hu(i, j, k));
+    EXPECT_NEAR(s.image.at(3, 2, far), lowest, 1e-3);
+    // rows written bottom-up (dcm2niix's order) keep every voxel at its world position too
+    const Volume<float> up = load_volume<float>(s.plan, 0, RowOrder::BottomUp);
+    EXPECT_EQ(expect_tilted_voxels(t, up, s.plan), inside);
+    EXPECT_NEAR(up.at(3, g.size[1] - 3, far), lowest, 1e-3);
+    // a localizer on the last slice lands on the voxel that holds that pixel's value
+    const Vec3 w = localizer_to_world(s.plan, t.sop_uid(11), 20, 30);
+    const Vec3 ijk = g.world_to_index(w);
+    EXPECT_NEAR(ijk[2], 11, 1e-6);
+    EXPECT_NEAR(s.image.at(std::lround(ijk[0]), std::lround(ijk[1]), 11), T::hu(w), 4.0);
+  }
+}
+
 TEST(DicomSeries, MissingSliceIsResampledWithAWarning) {
   TempDir dir("missing");
   FixtureSpec spec;

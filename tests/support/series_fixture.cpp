@@ -92,4 +92,34 @@ std::vector<fs::path> write_fixture(const FixtureSpec& spec, const fs::path& dir
   return files;
 }
 
+static int32_t tilted_stored(double hu) {
+  return static_cast<int32_t>(std::lround((hu + 1024) / TiltedSeries::kSlope));
+}
+
+double TiltedSeries::stored_hu(int i, int j, int k) const {
+  return tilted_stored(hu(position(k) + (i * kSpacing) * row_cos + (j * kSpacing) * col_cos)) * kSlope - 1024;
+}
+
+void TiltedSeries::write(const fs::path& dir) const {
+  for (int k = 0; k < kSlices; ++k) {
+    DicomImageSpec d;
+    d.sop_uid = sop_uid(k);
+    d.series_uid = kSeriesUid;
+    d.instance_number = kSlices - k;  // file order not spatial
+    d.rows = kRows, d.cols = kCols;
+    d.row_cos = row_cos, d.col_cos = col_cos;
+    d.row_spacing = d.col_spacing = kSpacing;
+    d.pixel_representation = 1;  // signed 16-bit, as dcm2niix's tilt correction needs
+    d.slice_thickness = kTable;
+    d.positions = {position(k)};
+    d.slopes = {kSlope};
+    d.intercepts = {-1024};
+    for (int j = 0; j < kRows; ++j)
+      for (int i = 0; i < kCols; ++i)
+        d.stored.push_back(static_cast<uint16_t>(
+            tilted_stored(hu(position(k) + (i * kSpacing) * row_cos + (j * kSpacing) * col_cos))));
+    write_dicom(d, dir / (d.sop_uid + ".dcm"));
+  }
+}
+
 }  // namespace aneura::test

@@ -1,6 +1,7 @@
 // Test fixtures: DICOM series with hand-chosen geometry and a known voxel pattern, written with
 // aneura's GDCM-based writer into a fresh temporary folder.
 #pragma once
+#include <cmath>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -43,5 +44,25 @@ std::vector<std::filesystem::path> write_fixture(const FixtureSpec& spec, const 
 
 // Position of physical slice s.
 Vec3 fixture_position(const FixtureSpec& spec, int s);
+
+// A CT acquired with the gantry tilted (18.5 degrees unless stated): the image planes tilt about x
+// and the table moves along z, so each position drifts along the columns' direction off the slice
+// normal. Every pixel holds hu() of its own world position, a linear function.
+struct TiltedSeries {
+  static constexpr int kRows = 48, kCols = 40, kSlices = 12;
+  static constexpr double kSpacing = 0.5, kTable = 1.0, kSlope = 0.05;
+  static constexpr const char* kSeriesUid = "1.2.826.0.1.3680043.8.498.300";
+  double tilt;  // radians
+  Vec3 row_cos{1, 0, 0}, col_cos;
+  explicit TiltedSeries(double degrees = 18.5)
+      : tilt(degrees * M_PI / 180), col_cos{0, std::cos(tilt), std::sin(tilt)} {}
+  Vec3 first{-10, -12, 30};
+  static double hu(const Vec3& w) { return 100 + 3 * w[0] - 7 * w[1] + 5 * w[2]; }
+  Vec3 position(int k) const { return first + Vec3{0, 0, k * kTable}; }
+  std::string sop_uid(int k) const { return std::string(kSeriesUid) + "." + std::to_string(k + 1); }
+  // The value a reader gets for pixel (i, j) of slice k (hu() through the stored values' rounding).
+  double stored_hu(int i, int j, int k) const;
+  void write(const std::filesystem::path& dir) const;
+};
 
 }  // namespace aneura::test

@@ -3,6 +3,7 @@
 
 #include "apps/aneura/commands.hpp"
 #include "core/error.hpp"
+#include "harmonize/orient.hpp"
 #include "io/dicom_series.hpp"
 #include "io/nifti.hpp"
 
@@ -30,11 +31,16 @@ int run_convert(const ConvertArgs& a) {
   const SeriesPlan plan = plan_series(a.folder, a.series);
   const double t_scan = since(t0);
   // Decode in the output's row order and, where every value is an exact int16, as int16: the
-  // volume is then written as it is, with no conversion or reordering copy.
-  const RowOrder rows = a.layout == "native" ? RowOrder::TopDown : RowOrder::BottomUp;
+  // volume is then written as it is, with no conversion or reordering copy (dcm2niix's layout of a
+  // 3D acquisition: turned to its nearest canonical orientation first, as dcm2niix does).
+  const bool native = a.layout == "native";
+  const RowOrder rows = native ? RowOrder::TopDown : RowOrder::BottomUp;
   double t_decode = 0;
+  Geometry written;
   auto decode_and_write = [&](auto volume) {
+    if (!native && dcm2niix_rotates(plan)) volume = reorient(volume, dcm2niix_rotation(volume.geom));
     t_decode = since(t0) - t_scan;
+    written = volume.geom;
     write_nifti(volume, out, NiftiLayout::Native);
   };
   if (volume_fits_int16(plan))
@@ -45,7 +51,7 @@ int run_convert(const ConvertArgs& a) {
   print_warnings(plan.warnings);
   for (const auto& d : plan.dropped) std::cerr << "note: " << d << "\n";
   if (!a.quiet) {
-    const auto& g = plan.geometry;
+    const auto& g = written;
     std::cerr << "converted " << plan.slice_map.size() << " images -> " << g.size[0] << "x" << g.size[1] << "x"
               << g.size[2] << (plan.volumes > 1 ? "x" + std::to_string(plan.volumes) : "") << " " << out << " in "
               << secs << " s (scan " << t_scan << ", decode " << t_decode << ", write " << secs - t_scan - t_decode

@@ -1,5 +1,7 @@
 #include "harmonize/orient.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 
@@ -54,6 +56,49 @@ AxisMap orientation_map(const Geometry& g, const std::string& code) {
     used[best] = true;
     m.from[o] = best;
     m.flip[o] = dot(g.axis(best), want) < 0;
+  }
+  return m;
+}
+
+AxisMap dcm2niix_rotation(const Geometry& g) {
+  const Mat4 s = g.affine_ras();
+  bool canonical = true;
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) canonical &= i == j ? s[i][j] > 0 : s[i][j] == 0;
+  if (canonical) return {};
+  // Reversals: the corner closest to the lowest coordinates over all eight corners (the first
+  // such corner on ties), as dcm2niix's minCornerFlip.
+  auto world = [&](const Vec3& ijk) {
+    Vec3 w{0, 0, 0};
+    for (int r = 0; r < 3; ++r) w[r] = s[r][0] * ijk[0] + s[r][1] * ijk[1] + s[r][2] * ijk[2] + s[r][3];
+    return w;
+  };
+  std::array<Vec3, 8> corner;
+  Vec3 low{1e300, 1e300, 1e300};
+  for (int c = 0; c < 8; ++c) {
+    Vec3 ijk{0, 0, 0};
+    for (int a = 0; a < 3; ++a) ijk[a] = (c >> a) & 1 ? double(g.size[a] - 1) : 0.0;
+    corner[c] = world(ijk);
+    for (int r = 0; r < 3; ++r) low[r] = std::min(low[r], corner[c][r]);
+  }
+  int nearest = 0;
+  for (int c = 1; c < 8; ++c)
+    if (norm(corner[c] - low) < norm(corner[nearest] - low)) nearest = c;
+  const double f[3] = {nearest & 1 ? -1.0 : 1.0, nearest & 2 ? -1.0 : 1.0, nearest & 4 ? -1.0 : 1.0};
+  // Permutations in dcm2niix's order (input axis i -> output axis col[i]); the first best wins.
+  static const int kPerm[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+  double best = 0;
+  int chosen = -1;
+  for (int p = 0; p < 6; ++p) {
+    double sum = 0;
+    for (int i = 0; i < 3; ++i) sum += s[kPerm[p][i]][i] * f[i];  // output axis col[i] along world axis col[i]
+    if (sum > best) best = sum, chosen = p;
+  }
+  AxisMap m;
+  if (chosen < 0) return m;
+  for (int i = 0; i < 3; ++i) {
+    m.from[kPerm[chosen][i]] = i;
+    m.flip[kPerm[chosen][i]] = f[i] < 0;
   }
   return m;
 }

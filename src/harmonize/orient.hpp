@@ -19,6 +19,12 @@ struct AxisMap {
 // The permutation/flip that brings `g` closest to `code` (three letters from L/R, P/A, S/I).
 AxisMap orientation_map(const Geometry& g, const std::string& code);
 
+// dcm2niix's rotation of 3D acquisitions (nii_setOrtho), for `g` in dcm2niix's layout (rows
+// flipped): none when the RAS affine is already diagonal and positive; else each input axis is
+// reversed as the corner nearest the lowest coordinates of all corners says, and the axes are
+// permuted to maximise the sum of the RAS affine's entries times the signed permutation matrix.
+AxisMap dcm2niix_rotation(const Geometry& g);
+
 // The grid after applying the map (same voxel centres, new index order).
 Geometry reorient_geometry(const Geometry& g, const AxisMap& m);
 

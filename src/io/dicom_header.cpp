@@ -618,6 +618,9 @@ HeaderResult read_dicom_header(const fs::path& file) {
   base.pixel_representation = tr.integer(ds, gdcm::Tag(0x0028, 0x0103), 0);
   base.instance_number = tr.integer(ds, gdcm::Tag(0x0020, 0x0013), 0);
   base.echo_number = tr.integer(ds, gdcm::Tag(0x0018, 0x0086), 0);
+  base.acquisition_3d = tr.str(ds, gdcm::Tag(0x0018, 0x0023)).value_or("").rfind("3D", 0) == 0;
+  base.epi = tr.str(ds, gdcm::Tag(0x0018, 0x9018)).value_or("").rfind("Y", 0) == 0 ||
+             tr.str(ds, gdcm::Tag(0x0018, 0x0020)).value_or("").find("EP") != std::string::npos;
   // Values GDCM's image reader asserts on (an abort of the whole process), refused here instead.
   if (base.samples_per_pixel < 1 || base.samples_per_pixel > 4 || base.bits_stored < 1 ||
       base.bits_stored > base.bits_allocated || base.high_bit >= base.bits_allocated) {

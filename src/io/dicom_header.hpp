@@ -33,8 +33,10 @@ struct SliceRecord {
   double slope = 1, intercept = 0;
   double slice_thickness = 0, spacing_between_slices = 0;  // 0 = absent
   int instance_number = 0;
-  int echo_number = 0;                   // 0 = absent
-  int mosaic_tiles = 0;                  // > 0: this record is tile `frame` of a Siemens mosaic
+  int echo_number = 0;          // 0 = absent
+  bool acquisition_3d = false;  // MRAcquisitionType (0018,0023) "3D"
+  bool epi = false;             // EchoPlanarPulseSequence (0018,9018) YES or ScanningSequence (0018,0020) with EP
+  int mosaic_tiles = 0;         // > 0: this record is tile `frame` of a Siemens mosaic
   int mosaic_cols = 0, mosaic_rows = 0;  // full mosaic matrix
   bool has_slice_normal = false;
   Vec3 slice_normal{0, 0, 1};         // from the Siemens CSA header when present

@@ -447,6 +447,8 @@ SeriesPlan plan_series(const fs::path& folder, const SeriesOptions& opts) {
   plan.photometric = ref.photometric;
   plan.multiframe = ref.frames_in_file > 1;
   plan.mosaic = ref.mosaic_tiles > 0;
+  plan.acquisition_3d = ref.acquisition_3d;
+  plan.epi = ref.epi;
   plan.slice_thickness = ref.slice_thickness;
   plan.plane = plane_name(normal);
   return plan;
@@ -567,6 +569,11 @@ bool volume_fits_int16(const SeriesPlan& plan) {
     for (const auto& r : vol)
       if (!fits_int16(r)) return false;
   return true;
+}
+
+bool dcm2niix_rotates(const SeriesPlan& plan) {
+  return plan.acquisition_3d && !plan.epi && plan.volumes == 1 && plan.geometry.size[2] > 1 && !plan.resampled &&
+         plan.tilt_shift.empty();
 }
 
 DicomSeries load_series(const SeriesPlan& plan, unsigned threads) {

@@ -42,10 +42,11 @@ struct SeriesPlan {
   std::string transfer_syntax, photometric;
   std::string plane;  // axial / coronal / sagittal, "(oblique N deg)" when tilted
   bool multiframe = false, mosaic = false;
-  double slice_thickness = 0;  // SliceThickness tag as found (not used for geometry)
-  Geometry geometry;           // output grid
-  int volumes = 1;             // > 1: several volumes at the same positions (time, echo ...)
-  bool resampled = false;      // uneven spacing was resampled onto a uniform grid
+  bool acquisition_3d = false, epi = false;  // of the first image (MRAcquisitionType, EPI)
+  double slice_thickness = 0;                // SliceThickness tag as found (not used for geometry)
+  Geometry geometry;                         // output grid
+  int volumes = 1;                           // > 1: several volumes at the same positions (time, echo ...)
+  bool resampled = false;                    // uneven spacing was resampled onto a uniform grid
   // Gantry tilt: the positions drift off the slice normal. tilt_shift[s] is position s's offset
   // from the orthogonal grid's column through the first position, in pixels along the columns (i)
   // and rows (j) of the stored images; each slice is resampled by it onto the grid (empty: none).
@@ -88,6 +89,11 @@ enum class RowOrder { TopDown, BottomUp };
 template <class T>
 Volume<T> load_volume(const SeriesPlan& plan, unsigned threads = 0, RowOrder rows = RowOrder::TopDown);
 bool volume_fits_int16(const SeriesPlan& plan);
+
+// dcm2niix turns 3D acquisitions (MRAcquisitionType 3D, not EPI, one volume of several slices on
+// even positions) to the nearest canonical orientation (nii_setOrtho) after flipping the rows;
+// harmonize/orient's dcm2niix_rotation gives the same permutation and flips.
+bool dcm2niix_rotates(const SeriesPlan& plan);
 
 DicomSeries load_series(const SeriesPlan& plan, unsigned threads = 0);
 DicomSeries read_series(const std::filesystem::path& folder, const SeriesOptions& opts = {});

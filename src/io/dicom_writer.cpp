@@ -143,6 +143,7 @@ void write_dicom(const DicomImageSpec& s, const fs::path& path, Syntax syntax) {
   put(ds, 0x0008, 0x0018, gdcm::VR::UI, s.sop_uid);
   put(ds, 0x0008, 0x0060, gdcm::VR::CS, s.modality);
   put(ds, 0x0010, 0x0020, gdcm::VR::LO, s.patient_id);
+  if (!s.mr_acquisition_type.empty()) put(ds, 0x0018, 0x0023, gdcm::VR::CS, s.mr_acquisition_type);
   if (s.echo_number) put(ds, 0x0018, 0x0086, gdcm::VR::IS, std::to_string(s.echo_number));
   put(ds, 0x0020, 0x000d, gdcm::VR::UI, s.study_uid);
   put(ds, 0x0020, 0x000e, gdcm::VR::UI, s.series_uid);

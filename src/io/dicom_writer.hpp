@@ -26,6 +26,7 @@ struct DicomImageSpec {
   std::vector<double> slopes, intercepts;                  // one per frame (or one for all)
   double slice_thickness = 0, spacing_between_slices = 0;  // 0: omitted
   int instance_number = 1, echo_number = 0;
+  std::string mr_acquisition_type;  // MRAcquisitionType (0018,0023), "2D" or "3D"; "" omitted
   bool write_orientation = true, write_position = true, write_spacing = true;
   // Stored values exactly as they go into Pixel Data (bit patterns incl. any high-bit junk),
   // frames * rows * cols, column fastest.

@@ -5,6 +5,9 @@
 #include <cmath>
 
 #include "core/volume.hpp"
+#include "harmonize/orient.hpp"
+#include "io/dicom_series.hpp"
+#include "io/nifti.hpp"
 
 namespace aneura::test {
 
@@ -40,6 +43,13 @@ inline void expect_same_world_grid(const Volume<float>& ours, const Volume<float
           if (std::fabs(a - b) > tol) ++bad;
         }
   EXPECT_EQ(bad, 0u);
+}
+
+// A read series in the voxel order dcm2niix writes: rows flipped, and 3D acquisitions turned to
+// their nearest canonical orientation (what `aneura convert --layout dcm2niix` writes).
+inline Volume<float> dcm2niix_layout(const DicomSeries& s) {
+  const Volume<float> v = to_dcm2niix_layout(s.image);
+  return dcm2niix_rotates(s.plan) ? reorient(v, dcm2niix_rotation(v.geom)) : v;
 }
 
 // Max abs difference of the two RAS affines (rows 0..2).

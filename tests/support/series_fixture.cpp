@@ -52,6 +52,7 @@ std::vector<fs::path> write_fixture(const FixtureSpec& spec, const fs::path& dir
   base.high_bit = spec.bits_stored - 1;
   base.pixel_representation = spec.pixel_representation;
   base.slice_thickness = std::fabs(spec.step);
+  base.mr_acquisition_type = spec.mr_acquisition_type;
   auto pixels = [&](int s, std::vector<uint16_t>& out) {
     for (int j = 0; j < spec.rows; ++j)
       for (int i = 0; i < spec.cols; ++i) out.push_back(static_cast<uint16_t>(fixture_stored(i, j, s)));

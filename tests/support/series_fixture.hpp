@@ -33,7 +33,8 @@ struct FixtureSpec {
   std::string photometric = "MONOCHROME2";
   int bits_stored = 16, pixel_representation = 0;
   Syntax syntax = Syntax::ExplicitLittle;
-  std::vector<int> skip_slices;  // physical slice indices not written (missing slices)
+  std::vector<int> skip_slices;     // physical slice indices not written (missing slices)
+  std::string mr_acquisition_type;  // MRAcquisitionType (0018,0023): "3D" makes dcm2niix turn the volume
 };
 
 // Stored value of pixel (i = column, j = row) of physical slice s (before rescale).

@@ -3,6 +3,7 @@
 leaves a partial output, that every refusal names the file, and that a batch finishes the others.
 
     tests/fuzz/fuzz_ingest.py ANEURA [--runs N] [--seed S] [--sources DIR...] [--timeout SEC] [--keep DIR]
+                              [--model RUN_DIR] [--kinds KIND...]
 
 Each run copies one source series (a folder of .dcm files; by default a tiny synthetic series that
 `aneura synth` writes, plus every series folder under the --sources given, e.g. ../shared/realdata),
@@ -15,6 +16,9 @@ damages one of its files with one mutation, and runs on the copy:
                                                 series and two intact ones: exit 0 or 8, the intact
                                                 series built, the damaged one built or failed in
                                                 the manifest with its reason
+  predict MODEL --data DATA (with --model, in the same batch runs): exit 0 or 8, predictions.csv
+                                                written with a row for every series (the damaged
+                                                one predicted or a fallback row)
 
 A refusal (exit 3, 4, 6 or 10) must name the damaged folder or a file in it. Mutations (seeded):
   flip     4 random bytes between offset 128 and 2048 (the meta group and the first elements)
@@ -22,6 +26,7 @@ A refusal (exit 3, 4, 6 or 10) must name the damaged folder or a file in it. Mut
   length   a 4-byte value length field after a tag in the first 2 KB set to a random or huge value
   tag      4 random bytes written over a tag position in the first 2 KB
   dup      a chunk of 8-200 bytes of the first 2 KB repeated in place
+  deep     8 random bytes anywhere after offset 128 (pixel data and compressed streams included)
 Prints one line per problem and a summary table; exits 1 when any run crashed, hung, left a
 partial output or refused without naming the file, 0 otherwise.
 """
@@ -74,6 +79,10 @@ def mutate(data, kind, rng):
             at = rng.randrange(128, head - 8)
             size = rng.randrange(8, min(200, n - at) + 1) if n - at > 8 else 8
             b[at:at] = b[at:at + size]
+    elif kind == "deep":
+        for _ in range(8):
+            if n > 128:
+                b[rng.randrange(128, n)] = rng.randrange(256)
     return bytes(b)
 
 
@@ -94,6 +103,8 @@ def main():
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--batch-every", type=int, default=5)
     ap.add_argument("--keep", help="copy each problem run's damaged series here")
+    ap.add_argument("--model", help="a trained run folder (WORK/runs/CONFIG): predict each batch too")
+    ap.add_argument("--kinds", nargs="*", default=["flip", "trunc", "length", "tag", "dup", "deep"])
     a = ap.parse_args()
     rng = random.Random(a.seed)
     tmp = tempfile.mkdtemp(prefix="aneura_fuzz_")
@@ -106,7 +117,7 @@ def main():
         sources = list(intact)
         for s in a.sources:
             sources += series_folders(s)
-        kinds = ["flip", "trunc", "length", "tag", "dup"]
+        kinds = a.kinds
         counts, problems = {}, []
 
         def note(cmd, outcome):
@@ -178,6 +189,18 @@ def main():
                 note("preprocess batch", outcome)
                 if not outcome.startswith("exit"):
                     problems.append(f"preprocess batch: {outcome} (exit {code}) on {label}: {text.strip()[-300:]}")
+                if a.model:
+                    csv = os.path.join(work, "pred.csv")
+                    code, text = run([a.aneura, "predict", a.model, "--data", data, "-o", csv, "--no-tta", "-q"],
+                                     a.timeout)
+                    outcome = "hang" if code == "hang" else "crash" if code not in (0, 8) else "exit %d" % code
+                    if outcome.startswith("exit"):
+                        rows = [x.split(",")[0] for x in open(csv).read().splitlines()[1:]] if os.path.exists(csv) else []
+                        if sorted(rows) != sorted(os.listdir(os.path.join(data, "series"))):
+                            outcome = "missing prediction rows"
+                    note("predict batch", outcome)
+                    if not outcome.startswith("exit"):
+                        problems.append(f"predict batch: {outcome} (exit {code}) on {label}: {text.strip()[-300:]}")
             shutil.rmtree(work, ignore_errors=True)
         for p in problems:
             print(p)

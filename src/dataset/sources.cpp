@@ -35,8 +35,9 @@ json vec(const Vec3& v) { return {v[0], v[1], v[2]}; }
 
 // Harmonizes an unlabelled volume and writes its case (labels all 0).
 void unlabelled_case(const Volume<float>& image, const std::string& dicom_modality, const std::string& id,
-                     const fs::path& work, const CaseOptions& o, bool qa, json source) {
-  const Harmonized h = harmonize(image, dicom_modality, o.harmonize);
+                     const fs::path& work, const CaseOptions& o, bool qa, json source,
+                     const Volume<uint8_t>* anatomy = nullptr) {
+  const Harmonized h = harmonize(image, dicom_modality, o.harmonize, anatomy);
   const Volume<int16_t> labels;  // none: all background
   json c = {{"modality", dicom_modality},
             {"dicom_modality", dicom_modality},
@@ -67,6 +68,11 @@ std::vector<CaseJob> nifti_jobs(const fs::path& root, const fs::path& work, cons
        it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) break;
     const std::string name = it->path().filename().string();
+    // OpenMind keeps each image's masks in a sibling folder <image>__Data/: not images themselves
+    if (it->is_directory(ec) && ends_with(name, "__Data")) {
+      it.disable_recursion_pending();
+      continue;
+    }
     if (it->is_regular_file(ec) && (ends_with(name, ".nii") || ends_with(name, ".nii.gz"))) files.push_back(it->path());
   }
   std::sort(files.begin(), files.end());
@@ -79,13 +85,29 @@ std::vector<CaseJob> nifti_jobs(const fs::path& root, const fs::path& work, cons
     const std::string stem = base.substr(0, base.find('.'));
     const std::string suffix = stem.substr(stem.rfind('_') == std::string::npos ? 0 : stem.rfind('_') + 1);
     const std::string modality = (suffix == "ct" || suffix == "CT") ? "CT" : "MR";
-    jobs.push_back({safe_id("nii-", rel), [f, modality, suffix, work, o](CaseOutcome& out, bool qa) {
+    // OpenMind's anatomy mask of this image: <image>__Data/fb_mask.nii.gz
+    fs::path anatomy = f.parent_path() / (fs::path(rel).filename().string() + "__Data") / "fb_mask.nii.gz";
+    if (!fs::exists(anatomy, ec)) anatomy.clear();
+    jobs.push_back({safe_id("nii-", rel), [f, modality, suffix, anatomy, work, o](CaseOutcome& out, bool qa) {
                       const Volume<float> v = read_nifti(f);
                       if (v.volumes > 1) out.warnings.push_back("4D NIfTI: first volume used");
                       Volume<float> first(v.geom);
                       std::copy(v.data.begin(), v.data.begin() + first.data.size(), first.data.begin());
-                      unlabelled_case(first, modality, out.id, work, o, qa,
-                                      {{"kind", "nifti"}, {"file", f.string()}, {"bids_suffix", suffix}});
+                      json source = {{"kind", "nifti"}, {"file", f.string()}, {"bids_suffix", suffix}};
+                      Volume<uint8_t> mask;
+                      if (!anatomy.empty()) {
+                        const Volume<float> m = read_nifti(anatomy);
+                        if (m.geom.size == first.geom.size) {
+                          mask = Volume<uint8_t>(m.geom);
+                          for (size_t i = 0; i < mask.data.size(); ++i) mask.data[i] = m.data[i] > 0.5f;
+                          source["anatomy_mask"] = anatomy.string();
+                        } else {
+                          out.warnings.push_back("anatomy mask " + anatomy.string() +
+                                                 " is on another grid than the image: not used");
+                        }
+                      }
+                      unlabelled_case(first, modality, out.id, work, o, qa, source,
+                                      mask.data.empty() ? nullptr : &mask);
                     }});
   }
   return jobs;

@@ -1,5 +1,6 @@
 #include "harmonize/pipeline.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.hpp"
@@ -19,19 +20,24 @@ nlohmann::json vec(const Vec3& v) { return {v[0], v[1], v[2]}; }
 }  // namespace
 
 template <class T>
-Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, const HarmonizeParams& p) {
+Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, const HarmonizeParams& p,
+                     const Volume<uint8_t>* anatomy) {
   if (raw.volumes != 1) throw Error(ErrorCode::Unsupported, "harmonize expects one volume (got a series with several)");
+  if (anatomy && anatomy->geom.size != raw.geom.size)
+    throw Error(ErrorCode::BadGeometry, "the anatomy mask's grid differs from the image's");
   const bool ct = dicom_modality == "CT";
   Harmonized h;
   auto t = SteadyClock::now();  // each step records its seconds
 
   const double threshold = ct ? -500.0 : mr_foreground_threshold(raw);
   h.crop_box = Box{{0, 0, 0}, {raw.geom.size[0], raw.geom.size[1], raw.geom.size[2]}};
-  if (p.crop) h.crop_box = threshold_box(raw, threshold, p.crop_margin_mm);
+  if (p.crop)
+    h.crop_box = anatomy ? mask_box(*anatomy, p.crop_margin_mm) : threshold_box(raw, threshold, p.crop_margin_mm);
   const Geometry cropped = crop_geometry(raw.geom, h.crop_box);
   const Geometry oriented = reorient_geometry(cropped, orientation_map(cropped, p.orientation));
   h.steps.push_back({{"step", "crop"},
                      {"enabled", p.crop},
+                     {"foreground", anatomy ? "anatomy mask" : "intensity threshold"},
                      {"foreground_threshold", threshold},
                      {"margin_mm", p.crop_margin_mm},
                      {"box_lo", h.crop_box.lo},
@@ -48,7 +54,13 @@ Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, co
   const float outside = ct ? -1024.f : 0.f;
   const Geometry target = resampled_grid(oriented, p.spacing);
   Volume<float> v = resample_onto(raw, target, p.interp, outside, 3.0, &cropped);
-  h.mask = threshold_mask(v, threshold);
+  if (anatomy) {  // nearest neighbour onto the final grid
+    Volume<float> m(anatomy->geom);
+    std::copy(anatomy->data.begin(), anatomy->data.end(), m.data.begin());
+    h.mask = threshold_mask(resample_onto(m, target, Interp::Nearest, 0.f, 3.0, &cropped), 0.5);
+  } else {
+    h.mask = threshold_mask(v, threshold);
+  }
   const Vec3 before = raw.geom.spacing;
   const double anisotropy_ratio = 3.0;
   static const char* interp_names[] = {"nearest", "linear", "bspline"};
@@ -167,8 +179,9 @@ Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, co
   return h;
 }
 
-template Harmonized harmonize(const Volume<float>&, const std::string&, const HarmonizeParams&);
-template Harmonized harmonize(const Volume<int16_t>&, const std::string&, const HarmonizeParams&);
+template Harmonized harmonize(const Volume<float>&, const std::string&, const HarmonizeParams&, const Volume<uint8_t>*);
+template Harmonized harmonize(const Volume<int16_t>&, const std::string&, const HarmonizeParams&,
+                              const Volume<uint8_t>*);
 
 json harmonize_params_to_json(const HarmonizeParams& p) {
   return {{"orientation", p.orientation},

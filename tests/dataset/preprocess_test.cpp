@@ -233,6 +233,16 @@ TEST(Sources, BidsNiftiFolderBecomesUnlabelledCases) {
   fs::create_directories(dir.path / "sub-02" / "ses-1" / "ct");
   write_nifti(mr, dir.path / "sub-01" / "anat" / "sub-01_T1w.nii.gz", NiftiLayout::Native);
   write_nifti(ct, dir.path / "sub-02" / "ses-1" / "ct" / "sub-02_ses-1_ct.nii", NiftiLayout::Native);
+  // OpenMind's masks beside sub-01's image: an anatomy mask holding only the head's half i < 15
+  // (the crop and head mask follow it), and a deface mask (not an image either)
+  const fs::path masks = dir.path / "sub-01" / "anat" / "sub-01_T1w__Data";
+  fs::create_directories(masks);
+  Volume<uint8_t> anatomy(g), deface(g);
+  for (int64_t k = 0; k < g.size[2]; ++k)
+    for (int64_t j = 0; j < g.size[1]; ++j)
+      for (int64_t i = 0; i < g.size[0]; ++i) anatomy.at(i, j, k) = mr.at(i, j, k) > 0 && i < 15;
+  write_nifti(anatomy, masks / "fb_mask.nii.gz", NiftiLayout::Native);
+  write_nifti(deface, masks / "deface_mask.nii.gz", NiftiLayout::Native);
   std::ofstream(dir.path / "dataset_description.json") << "{}";
   ASSERT_EQ(detect_source(dir.path), SourceKind::Nifti);
   CaseOptions o;
@@ -244,11 +254,17 @@ TEST(Sources, BidsNiftiFolderBecomesUnlabelledCases) {
   const json c1 = read_json(work.path / "cases" / "nii-sub-01_anat_sub-01_T1w" / "case.json");
   EXPECT_EQ(c1["dicom_modality"], "MR");
   EXPECT_EQ(c1["labelled"], false);
+  EXPECT_EQ(c1["source"]["anatomy_mask"], (masks / "fb_mask.nii.gz").string());
   const json c2 = read_json(work.path / "cases" / "nii-sub-02_ses-1_ct_sub-02_ses-1_ct" / "case.json");
   EXPECT_EQ(c2["dicom_modality"], "CT");
   const Volume<float> img = read_nifti(work.path / "cases" / "nii-sub-01_anat_sub-01_T1w" / "image.nii");
   for (int a = 0; a < 3; ++a) EXPECT_NEAR(img.geom.spacing[a], 2.0, 1e-5);
   EXPECT_EQ(img.geom.orientation_code(), "RAS");
+  // cropped to the anatomy mask's box (i 3..14, + 10 mm: 0..23) instead of the whole head (0..29)
+  const Volume<float> whole = read_nifti(work.path / "cases" / "nii-sub-02_ses-1_ct_sub-02_ses-1_ct" / "image.nii");
+  EXPECT_EQ(whole.geom.size[0], 18);
+  EXPECT_EQ(img.geom.size[0], 14);
+  EXPECT_EQ(c1["steps"][0]["foreground"], "anatomy mask");
 }
 
 TEST(Sources, DeepLesionPngSlicesBuildAVolumeInHu) {

@@ -6,11 +6,13 @@
 
 #include "core/error.hpp"
 #include "core/labels.hpp"
+#include "core/parallel.hpp"
 #include "harmonize/resample.hpp"
 
 #include <itkHessianRecursiveGaussianImageFilter.h>
 #include <itkHessianToObjectnessMeasureImageFilter.h>
 #include <itkImage.h>
+#include <itkSymmetricEigenAnalysis.h>
 #include <itkSymmetricSecondRankTensor.h>
 
 namespace aneura {
@@ -150,13 +152,18 @@ torch::Tensor coordinate_channels(const Geometry& grid, const Vec3& roi_centre) 
   return torch::stack(out);
 }
 
-torch::Tensor blob_channels(const torch::Tensor& image, const Vec3& spacing, int threads) {
-  using Image = itk::Image<float, 3>;
-  using Hessian = itk::Image<itk::SymmetricSecondRankTensor<double, 3>, 3>;
+namespace {
+
+using BlobImage = itk::Image<float, 3>;
+using HessianImage = itk::Image<itk::SymmetricSecondRankTensor<double, 3>, 3>;
+constexpr double kBlobAlpha = 0.5, kBlobGamma = 0.5;  // z-scored images: vessel contrast ~1 .. 8
+constexpr double kBlobSigmas[2] = {1.5, 3.0};         // blobs of radius ~2.6 and ~5 mm: sigma = r / sqrt 3
+
+BlobImage::Pointer to_itk(const torch::Tensor& image, const Vec3& spacing) {
   const auto zyx = image.permute({2, 1, 0}).contiguous();  // ITK: x fastest
-  auto in = Image::New();
-  Image::RegionType region;
-  Image::SizeType size;
+  auto in = BlobImage::New();
+  BlobImage::RegionType region;
+  BlobImage::SizeType size;
   for (int a = 0; a < 3; ++a) size[a] = static_cast<itk::SizeValueType>(image.size(a));
   region.SetSize(size);
   in->SetRegions(region);
@@ -164,34 +171,82 @@ torch::Tensor blob_channels(const torch::Tensor& image, const Vec3& spacing, int
   in->SetSpacing(sp);
   in->Allocate();
   std::copy(zyx.data_ptr<float>(), zyx.data_ptr<float>() + zyx.numel(), in->GetBufferPointer());
-  // One Hessian per scale (scale-normalised, as ITK's multi-scale filter does), both measures on
-  // it, the maximum over the scales 1.5 and 3 mm (blobs of radius ~2.6 and ~5 mm: sigma = r / sqrt 3).
+  return in;
+}
+
+// The scale-normalised Hessian at `sigma` mm (as ITK's multi-scale filter computes it).
+HessianImage::Pointer hessian(const BlobImage::Pointer& in, double sigma, int threads) {
+  using HessianFilter = itk::HessianRecursiveGaussianImageFilter<BlobImage, HessianImage>;
+  auto h = HessianFilter::New();
+  h->SetInput(in);
+  h->SetSigma(sigma);
+  h->SetNormalizeAcrossScale(true);
+  if (threads > 0) h->SetNumberOfWorkUnits(static_cast<itk::ThreadIdType>(threads));
+  h->Update();
+  return h->GetOutput();
+}
+
+torch::Tensor from_itk(const float* o, const torch::Tensor& like) {
+  return torch::from_blob(const_cast<float*>(o), {like.size(2), like.size(1), like.size(0)}, torch::kFloat)
+      .permute({2, 1, 0})
+      .clone();
+}
+
+}  // namespace
+
+torch::Tensor blob_channels(const torch::Tensor& image, const Vec3& spacing, int threads) {
+  const auto in = to_itk(image, spacing);
+  const size_t n = static_cast<size_t>(image.numel());
+  std::vector<float> best[2] = {std::vector<float>(n, 0.f), std::vector<float>(n, 0.f)};
+  for (const double sigma : kBlobSigmas) {
+    const auto h = hessian(in, sigma, threads);
+    const auto* t = h->GetBufferPointer();
+    // Frangi's blob measure (ITK's HessianToObjectnessMeasureImageFilter, object dimension 0,
+    // scaled by the largest eigenvalue): one eigen analysis per voxel serves both channels, since
+    // a voxel is a bright candidate (no eigenvalue > 0) or a dark one (none < 0), never both with
+    // a non-zero measure.
+    const size_t chunk = 1 << 16;
+    parallel_for((n + chunk - 1) / chunk, static_cast<unsigned>(std::max(threads, 0)), [&](size_t c) {
+      using Eigen = itk::SymmetricEigenAnalysisFixedDimension<3, HessianImage::PixelType, itk::FixedArray<double, 3>>;
+      Eigen eigen;
+      for (size_t i = c * chunk, end = std::min(n, (c + 1) * chunk); i < end; ++i) {
+        itk::FixedArray<double, 3> e;
+        eigen.ComputeEigenValues(t[i], e);
+        std::sort(e.Begin(), e.End(), [](double a, double b) { return std::fabs(a) < std::fabs(b); });
+        const bool bright = e[0] <= 0 && e[1] <= 0 && e[2] <= 0, dark = e[0] >= 0 && e[1] >= 0 && e[2] >= 0;
+        if (!bright && !dark) continue;
+        const double a0 = std::fabs(e[0]), a1 = std::fabs(e[1]), a2 = std::fabs(e[2]);
+        const double denominator = a1 * a2;
+        if (!(denominator > 0)) continue;
+        const double ra = a0 / std::sqrt(denominator);
+        const double m = (1 - std::exp(-0.5 * ra * ra / (kBlobAlpha * kBlobAlpha))) *
+                         (1 - std::exp(-0.5 * (a0 * a0 + a1 * a1 + a2 * a2) / (kBlobGamma * kBlobGamma))) * a2;
+        float& out = best[bright ? 0 : 1][i];
+        out = std::max(out, static_cast<float>(m));
+      }
+    });
+  }
+  return torch::stack({from_itk(best[0].data(), image), from_itk(best[1].data(), image)});
+}
+
+torch::Tensor blob_channels_itk(const torch::Tensor& image, const Vec3& spacing, int threads) {
+  const auto in = to_itk(image, spacing);
   std::array<torch::Tensor, 2> best;
-  for (int k = 0; k < 2; ++k) {
-    const double sigma = 1.5 * (k + 1);
-    using HessianFilter = itk::HessianRecursiveGaussianImageFilter<Image, Hessian>;
-    auto h = HessianFilter::New();
-    h->SetInput(in);
-    h->SetSigma(sigma);
-    h->SetNormalizeAcrossScale(true);
-    if (threads > 0) h->SetNumberOfWorkUnits(static_cast<itk::ThreadIdType>(threads));
-    h->Update();
+  for (size_t k = 0; k < 2; ++k) {
+    const auto h = hessian(in, kBlobSigmas[k], threads);
     for (int bright = 0; bright < 2; ++bright) {
-      using Objectness = itk::HessianToObjectnessMeasureImageFilter<Hessian, Image>;
+      using Objectness = itk::HessianToObjectnessMeasureImageFilter<HessianImage, BlobImage>;
       auto obj = Objectness::New();
-      obj->SetInput(h->GetOutput());
+      obj->SetInput(h);
       obj->SetObjectDimension(0);
       obj->SetBrightObject(bright == 0);
       obj->SetScaleObjectnessMeasure(true);
-      obj->SetAlpha(0.5);
-      obj->SetBeta(0.5);
-      obj->SetGamma(0.5);  // z-scored images: vessel contrast ~1 .. 8, so structures above noise pass
+      obj->SetAlpha(kBlobAlpha);
+      obj->SetBeta(0.5);  // unused for blobs
+      obj->SetGamma(kBlobGamma);
       if (threads > 0) obj->SetNumberOfWorkUnits(static_cast<itk::ThreadIdType>(threads));
       obj->Update();
-      const float* o = obj->GetOutput()->GetBufferPointer();
-      auto t = torch::from_blob(const_cast<float*>(o), {image.size(2), image.size(1), image.size(0)}, torch::kFloat)
-                   .permute({2, 1, 0})
-                   .clone();
+      const auto t = from_itk(obj->GetOutput()->GetBufferPointer(), image);
       best[static_cast<size_t>(bright)] = k == 0 ? t : torch::maximum(best[static_cast<size_t>(bright)], t);
     }
   }

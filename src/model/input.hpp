@@ -53,6 +53,9 @@ std::vector<std::array<int64_t, 3>> channel_maxima(const torch::Tensor& f, int64
 constexpr int kBlobChannels = 2;
 // `threads`: ITK work units (1 in loader threads; 0: ITK's default, every core).
 torch::Tensor blob_channels(const torch::Tensor& image, const Vec3& spacing, int threads = 1);
+// The same through ITK's HessianToObjectnessMeasureImageFilter (one eigen analysis per voxel and
+// channel, twice blob_channels' work): the reference blob_channels is tested and benchmarked against.
+torch::Tensor blob_channels_itk(const torch::Tensor& image, const Vec3& spacing, int threads = 1);
 // Image channels + blob channels (when configured) + coordinate channels: the network's input
 // channel count for cases of `image_channels` channels.
 int input_channels(const Configuration& cfg, int image_channels);

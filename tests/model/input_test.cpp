@@ -150,5 +150,29 @@ TEST(Windows, BlobFeaturesMarkASphereAndNotATube) {
   EXPECT_EQ(input_channels(c, 1), 1 + kBlobChannels + kCoordinateChannels);
 }
 
+// One eigen analysis per voxel for both channels gives ITK's filter's two outputs (noise, blobs,
+// tubes and plates of both signs, anisotropic voxels, 1 and 2 threads).
+TEST(Windows, BlobFeaturesEqualItksObjectnessFilter) {
+  torch::manual_seed(3);
+  auto img = torch::randn({36, 30, 24});
+  auto acc = img.accessor<float, 3>();
+  for (int64_t x = 0; x < 36; ++x)
+    for (int64_t y = 0; y < 30; ++y)
+      for (int64_t z = 0; z < 24; ++z) {
+        if (std::hypot(x - 9.0, y - 10.0, z - 12.0) < 4) acc[x][y][z] += 4;   // bright blob
+        if (std::hypot(x - 26.0, y - 18.0, z - 10.0) < 3) acc[x][y][z] -= 4;  // dark blob
+        if (std::hypot(y - 22.0, z - 16.0) < 2) acc[x][y][z] += 3;            // tube
+        if (std::abs(z - 4) < 2) acc[x][y][z] -= 2;                           // plate
+      }
+  for (const int threads : {1, 2}) {
+    const auto ours = blob_channels(img, {0.8, 0.9, 1.6}, threads);
+    const auto ref = blob_channels_itk(img, {0.8, 0.9, 1.6}, threads);
+    ASSERT_EQ(ours.sizes(), ref.sizes());
+    EXPECT_GT(ref.max().item<float>(), 0.5f);
+    EXPECT_GT((ref > 0).sum().item<int64_t>(), 1000);  // both channels hold many non-zero voxels
+    EXPECT_LT((ours - ref).abs().max().item<float>(), 1e-5f * ref.max().item<float>()) << threads;
+  }
+}
+
 }  // namespace
 }  // namespace aneura

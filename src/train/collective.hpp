@@ -27,6 +27,11 @@ class Collective {
   // Sums each defined gradient over the ranks, in buckets (the same parameters on every rank), and
   // `also` (a small tensor, in place) with the first bucket.
   virtual void sum_gradients(const std::vector<torch::Tensor>& params, torch::Tensor also = {}) const;
+  // Overlap with the backward pass (several ranks): hooks on `params` start each bucket's sum as
+  // soon as the backward pass has produced every gradient in it (buckets in reverse parameter order,
+  // launched in one fixed order on every rank); sum_gradients(params) then sends what is left and
+  // waits. Call once before the first step. Without it, every bucket is sent after the backward pass.
+  virtual void overlap_gradients(const std::vector<torch::Tensor>&) const {}
 
   // The global sum of `x` as part of the loss (differentiable): forward sums over the ranks; the
   // gradient of a term that every rank computes from the global sum and adds to its loss divided by

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <mutex>
 #include <regex>
 
 #include "core/error.hpp"
@@ -117,7 +118,39 @@ class GlooCollective : public Collective {
     torch::Tensor t = torch::zeros({1});
     sum(t);  // (Gloo's barrier does not report a lost peer on every version: an all-reduce does)
   }
+  void overlap_gradients(const std::vector<torch::Tensor>& params) const override {
+    auto o = std::make_unique<Overlap>();
+    for (auto it = params.rbegin(); it != params.rend(); ++it) {  // the backward pass' order, roughly
+      if (it->scalar_type() != torch::kFloat) return;             // (one flat float buffer per bucket)
+      o->params.push_back(*it);
+    }
+    size_t bytes = 0;
+    for (size_t i = 0; i < o->params.size(); ++i) {
+      const size_t b = o->params[i].nbytes();
+      if (o->size.empty() || (bytes + b > kBucketBytes && bytes > 0)) {
+        o->size.push_back(0);
+        o->numel.push_back(0);
+        bytes = 0;
+      }
+      o->bucket.push_back(o->size.size() - 1);
+      o->offset.push_back(o->numel.back());
+      ++o->size.back();
+      o->numel.back() += o->params[i].numel();
+      bytes += b;
+    }
+    o->reset();
+    Overlap* raw = o.get();
+    for (size_t i = 0; i < raw->params.size(); ++i)
+      if (raw->params[i].requires_grad())
+        raw->params[i].register_hook([this, raw, i](const torch::Tensor& g) { arrived(*raw, i, g); });
+    ov_ = std::move(o);
+  }
+
   void sum_gradients(const std::vector<torch::Tensor>& params, torch::Tensor also) const override {
+    if (ov_ && ov_->same(params)) {
+      finish(*ov_, also);
+      return;
+    }
     std::vector<torch::Tensor> grads;
     for (const auto& p : params)
       if (p.grad().defined()) grads.push_back(p.grad());
@@ -147,6 +180,81 @@ class GlooCollective : public Collective {
   }
 
  private:
+  // The buckets of overlap_gradients and this step's progress.
+  struct Overlap {
+    std::vector<torch::Tensor> params;
+    std::vector<size_t> bucket, offset;       // per parameter
+    std::vector<size_t> size;                 // parameters per bucket
+    std::vector<int64_t> numel;               // values per bucket
+    std::vector<size_t> arrived;              // per bucket, this step
+    std::vector<char> seen;                   // per parameter, this step
+    std::vector<std::vector<at::Tensor>> io;  // per bucket: the flat buffer Gloo sums
+    std::vector<c10::intrusive_ptr<c10d::Work>> work;
+    size_t launched = 0;
+    std::mutex m;
+    void reset() {
+      arrived.assign(size.size(), 0);
+      seen.assign(params.size(), 0);
+      io.assign(size.size(), {});
+      for (size_t b = 0; b < size.size(); ++b) io[b] = {torch::zeros({numel[b]})};
+      work.assign(size.size(), {});
+      launched = 0;
+    }
+    bool same(const std::vector<torch::Tensor>& ps) const {
+      if (ps.size() != params.size()) return false;
+      for (size_t i = 0; i < ps.size(); ++i)
+        if (!ps[i].is_same(params[params.size() - 1 - i])) return false;
+      return true;
+    }
+    torch::Tensor slot(size_t i) {
+      return io[bucket[i]][0].slice(0, offset[i], offset[i] + params[i].numel()).view_as(params[i]);
+    }
+  };
+
+  void launch(Overlap& o, size_t b) const {
+    c10d::AllreduceOptions opt;
+    opt.reduceOp = c10d::ReduceOp::SUM;
+    o.work[b] = pg_->allreduce(o.io[b], opt);
+  }
+  // A gradient from the backward pass (the hook): into its bucket; full buckets are sent in order.
+  void arrived(Overlap& o, size_t i, const torch::Tensor& g) const {
+    std::lock_guard<std::mutex> lk(o.m);
+    if (o.seen[i]) {  // a second backward before the sum: add (gradient accumulation)
+      o.slot(i).add_(g.detach().to(torch::kCPU));
+      return;
+    }
+    o.slot(i).copy_(g.detach().to(torch::kCPU));
+    o.seen[i] = 1;
+    ++o.arrived[o.bucket[i]];
+    while (o.launched < o.size.size() && o.arrived[o.launched] == o.size[o.launched]) launch(o, o.launched++);
+  }
+  // After the backward pass: the gradients no hook saw (none, or a parameter that requires a
+  // gradient only since overlap_gradients), the remaining buckets, `also`; wait, and write back.
+  void finish(Overlap& o, torch::Tensor also) const {
+    std::lock_guard<std::mutex> lk(o.m);
+    for (size_t i = 0; i < o.params.size(); ++i)
+      if (!o.seen[i] && o.bucket[i] >= o.launched) {
+        const auto& g = o.params[i].grad();
+        if (g.defined())
+          o.slot(i).copy_(g.to(torch::kCPU));
+        else
+          o.slot(i).zero_();
+      }
+    while (o.launched < o.size.size()) launch(o, o.launched++);
+    try {
+      for (auto& w : o.work) w->wait();
+    } catch (const std::exception& e) {
+      throw Error(ErrorCode::Distributed, "rank " + std::to_string(env_.rank) + " of " + std::to_string(env_.world) +
+                                              ": another rank stopped or did not answer: " + first_line(e.what()));
+    }
+    for (size_t i = 0; i < o.params.size(); ++i) {
+      auto g = o.params[i].mutable_grad();
+      if (g.defined()) g.copy_(o.slot(i));
+    }
+    o.reset();
+    if (also.defined()) sum(also);
+  }
+
   static std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
   void reduce(torch::Tensor& t, c10d::ReduceOp op) const {
@@ -170,6 +278,7 @@ class GlooCollective : public Collective {
 
   DistEnv env_;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg_;
+  mutable std::unique_ptr<Overlap> ov_;
 };
 
 }  // namespace

@@ -150,6 +150,7 @@ PretrainResult pretrain(const PretrainOptions& o) {
   head->to(dev);
   std::vector<torch::Tensor> params = net->parameters();
   for (const auto& p : head->parameters()) params.push_back(p);
+  c.overlap_gradients(params);  // several ranks: the sums start during the backward pass
   torch::optim::AdamW opt(params, torch::optim::AdamWOptions(kLearningRate).weight_decay(kWeightDecay));
   // Run folder, resume
   const fs::path run_dir = o.work / "pretrain" / cfg.name;

@@ -583,6 +583,7 @@ TrainResult Trainer::run() {
   prepare_model_info();
   build_networks();
   resume();
+  c_.overlap_gradients(net_->parameters());  // several ranks: the sums start during the backward pass
   spdlog::info(
       "training {} fold {}/{}: {} training and {} validation cases ({}), {} input channel(s), {} steps of {} per "
       "epoch, up to {} epochs{}, {} on {} thread(s){}",

@@ -243,6 +243,22 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
       "the 14 vessel classes alone (the other loss weights 0), learnt from the cases with a segmentation only (a "
       "few per cent of the series: many short epochs, as many as fit in 240 s), judged by its vessel Dice.");
 
+  // CPU fine vessels: the vessel classes alone with cpu_fine's network and windows, whose encoder
+  // then initialises cpu_fine (train --init-encoder), as the 1st place system pre-trained its
+  // classifier's encoder on the vessel segmentation.
+  Configuration fine_vessels = fine;
+  fine_vessels.vessel_stage = true;
+  fine_vessels.loss_weights = vessels.loss_weights;
+  fine_vessels.epochs = 3000;
+  fine_vessels.time_budget_s = 600;
+  if (plan_fine)
+    why.push_back(
+        "cpu_fine_vessels: cpu_fine's network and windows learning the 14 vessel classes alone from the segmented "
+        "cases (600 s); its encoder initialises cpu_fine (aneura train WORK -c cpu_fine --init-encoder "
+        "WORK/runs/cpu_fine_vessels/fold_K/last.pt), as the RSNA 2025 winner pre-trained its classifier on the vessel "
+        "segmentation. Measured once (docs/EXPERIMENTS.md): +0.03 score, aneurysms under 2 mm on CTA/TOF 0.45 -> "
+        "0.55; it also serves as a 1 mm vessel stage (predict --vessel-model).");
+
   // CPU native: the thin-slice modalities at their own in-plane spacing (CTA and TOF pixels are
   // 0.4-0.7 mm; a 1-2 mm aneurysm is 3-8 of them across), where the cases were made that fine.
   // Prediction over the whole ROI costs ~10x cpu_fine's windows: it is meant to run behind a vessel
@@ -316,13 +332,15 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
   fine.queue_length = queue(fine);
   native.queue_length = queue(native);
   vessels.queue_length = queue(vessels);
+  fine_vessels.queue_length = queue(fine_vessels);
   gpu.queue_length = queue(gpu);
   why.push_back("queue length: 5 % of " + fmt(h.ram_available_gb) + " GB free RAM, 2 .. 4 per worker -> cpu_demo " +
                 std::to_string(cpu.queue_length) + ", gpu_full " + std::to_string(gpu.queue_length) + ".");
 
   // Write: base holds the shared fields, the two configurations inherit and override.
   const json jb = configuration_to_json(base), jc = configuration_to_json(cpu), jg = configuration_to_json(gpu),
-             jf = configuration_to_json(fine), jn = configuration_to_json(native), jv = configuration_to_json(vessels);
+             jf = configuration_to_json(fine), jn = configuration_to_json(native), jv = configuration_to_json(vessels),
+             jfv = configuration_to_json(fine_vessels);
   auto diff = [&](const json& child) {
     json d = {{"inherits", "base"}};
     for (const auto& [k, v] : child.items())
@@ -335,6 +353,7 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
   p.raw["gpu_full"] = diff(jg);
   p.raw["cpu_vessels"] = diff(jv);
   if (plan_fine) p.raw["cpu_fine"] = diff(jf);
+  if (plan_fine) p.raw["cpu_fine_vessels"] = diff(jfv);
   if (plan_native) p.raw["cpu_native"] = diff(jn);
   p.default_configuration = !h.gpus.empty() ? "gpu_full" : plan_fine ? "cpu_fine" : "cpu_demo";
   why.push_back("default configuration: " + p.default_configuration +

@@ -159,6 +159,18 @@ TEST(Planner, TheVesselStageLearnsTheVesselsAloneFromTheSegmentedCases) {
   EXPECT_EQ(v.patch_size, demo.patch_size);
   EXPECT_EQ(v.blob_features, demo.blob_features);
   EXPECT_NE(r.plans.default_configuration, "cpu_vessels");
+  // thin slices: cpu_fine's vessel stage too, with cpu_fine's network so its encoder initialises it
+  EXPECT_EQ(r.plans.raw.count("cpu_fine_vessels"), 0u);
+  const PlanResult fine = make_plans(fixed_fingerprint(), profile(2, 24, 0));
+  const Configuration &fv = fine.plans.get("cpu_fine_vessels"), &f = fine.plans.get("cpu_fine");
+  EXPECT_TRUE(fv.vessel_stage);
+  EXPECT_EQ(fv.loss_weights, v.loss_weights);
+  for (auto field : {&Configuration::stages, &Configuration::base_channels, &Configuration::max_channels})
+    EXPECT_EQ(fv.*field, f.*field);
+  EXPECT_EQ(fv.patch_size, f.patch_size);
+  EXPECT_EQ(fv.target_spacing_mm, f.target_spacing_mm);
+  EXPECT_EQ(fv.blob_features, f.blob_features);
+  EXPECT_EQ(fine.plans.default_configuration, "cpu_fine");
 }
 
 TEST(Plans, ModalitiesMustBeKnown) {

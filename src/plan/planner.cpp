@@ -256,8 +256,9 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
         "cpu_fine_vessels: cpu_fine's network and windows learning the 14 vessel classes alone from the segmented "
         "cases (600 s); its encoder initialises cpu_fine (aneura train WORK -c cpu_fine --init-encoder "
         "WORK/runs/cpu_fine_vessels/fold_K/last.pt), as the RSNA 2025 winner pre-trained its classifier on the vessel "
-        "segmentation. Measured once (docs/EXPERIMENTS.md): +0.03 score, aneurysms under 2 mm on CTA/TOF 0.45 -> "
-        "0.55; it also serves as a 1 mm vessel stage (predict --vessel-model).");
+        "segmentation. Measured with two seeds against one from scratch (docs/EXPERIMENTS.md): score 0.648 and "
+        "0.625 against 0.619, CTA/TOF aneurysms under 2 mm 0.547 and 0.502 against 0.445; it also serves as a 1 mm "
+        "vessel stage (predict --vessel-model).");
 
   // CPU native: the thin-slice modalities at their own in-plane spacing (CTA and TOF pixels are
   // 0.4-0.7 mm; a 1-2 mm aneurysm is 3-8 of them across), where the cases were made that fine.

@@ -195,8 +195,9 @@ def main():
                                      a.timeout)
                     outcome = "hang" if code == "hang" else "crash" if code not in (0, 8) else "exit %d" % code
                     if outcome.startswith("exit"):
-                        rows = [x.split(",")[0] for x in open(csv).read().splitlines()[1:]] if os.path.exists(csv) else []
-                        if sorted(rows) != sorted(os.listdir(os.path.join(data, "series"))):
+                        # (a row is named by the files' SeriesInstanceUID, which a copied source keeps)
+                        rows = open(csv).read().splitlines()[1:] if os.path.exists(csv) else []
+                        if len(rows) != len(os.listdir(os.path.join(data, "series"))):
                             outcome = "missing prediction rows"
                     note("predict batch", outcome)
                     if not outcome.startswith("exit"):

@@ -138,7 +138,7 @@ class GlooCollective : public Collective {
       o->numel.back() += o->params[i].numel();
       bytes += b;
     }
-    o->reset();
+    o->allocate();
     Overlap* raw = o.get();
     for (size_t i = 0; i < raw->params.size(); ++i)
       if (raw->params[i].requires_grad())
@@ -192,11 +192,15 @@ class GlooCollective : public Collective {
     std::vector<c10::intrusive_ptr<c10d::Work>> work;
     size_t launched = 0;
     std::mutex m;
+    void allocate() {
+      io.assign(size.size(), {});
+      for (size_t b = 0; b < size.size(); ++b) io[b] = {torch::zeros({numel[b]})};
+      reset();
+    }
+    // A new step: every slot is written again (a gradient, or zeros in finish) before it is sent.
     void reset() {
       arrived.assign(size.size(), 0);
       seen.assign(params.size(), 0);
-      io.assign(size.size(), {});
-      for (size_t b = 0; b < size.size(); ++b) io[b] = {torch::zeros({numel[b]})};
       work.assign(size.size(), {});
       launched = 0;
     }

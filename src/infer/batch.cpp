@@ -84,7 +84,7 @@ BatchResult predict_batch(Predictor& predictor, const std::vector<fs::path>& ser
     csv << "\n";
     // The UID names a file only when it is a valid UID.
     const std::string name = is_valid_uid(p.series_uid) ? p.series_uid : "series_" + std::to_string(i);
-    if (o.maps && !p.fallback) {
+    if (o.maps && !p.fallback && !p.heatmap.data.empty()) {  // (the 2.5D family has no maps)
       write_nifti(p.roi, o.points / (name + "_roi.nii"));
       write_nifti(p.heatmap, o.points / (name + "_heatmap.nii"));
       write_nifti(p.vessels, o.points / (name + "_vessels.nii"));

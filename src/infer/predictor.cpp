@@ -1,5 +1,8 @@
 #include "infer/predictor.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include "core/error.hpp"
 #include "core/timer.hpp"
 #include "harmonize/pipeline.hpp"
@@ -63,14 +66,15 @@ Predictor::Predictor(const fs::path& model_dir, const PredictOptions& o) : o_(o)
         throw Error(ErrorCode::InputNotFound, "no checkpoint for fold " + std::to_string(f), dir.string());
       continue;  // folds not trained (yet) are skipped when none were asked for
     }
-    MultiTaskUNet net = build_model(info_.cfg, info_.in_channels);
-    load_weights(ck, net);
-    net->to(dev);
-    net->eval();
-    nets_.push_back(net);
+    Network net = build_network(info_.cfg, info_.in_channels);
+    load_weights(ck, net.module());
+    net.module().to(dev);
+    net.module().eval();
+    if (net.unet) nets_.push_back(net.unet);
+    if (net.slices) slice_nets_.push_back(net.slices);
     folds_.push_back(f);
   }
-  if (nets_.empty())
+  if (folds_.empty())
     throw Error(ErrorCode::InputNotFound, "no trained fold (fold_<k>/best.pt or last.pt)", model_dir.string());
 }
 
@@ -161,6 +165,8 @@ std::vector<PredictedPoint> Predictor::points(const EnsembleOutput& e, const tor
 }
 
 VesselMap Predictor::vessel_map(const Volume<float>& image, const VesselStageOptions& o) {
+  if (!slice_nets_.empty())
+    throw Error(ErrorCode::Usage, "a vessel stage needs a 3D model with a vessel head, not the 2.5D family", model_);
   const Vec3 centre = roi_centre(image);
   const RoiInput in = roi_input(image, centre, info_.cfg);
   const EnsembleOutput e = ensemble_forward(in.x, true);
@@ -168,6 +174,11 @@ VesselMap Predictor::vessel_map(const Volume<float>& image, const VesselStageOpt
 }
 
 void Predictor::use_vessel_stage(Predictor* vessels, const VesselStageOptions& o) {
+  if (vessels && !slice_nets_.empty())
+    throw Error(ErrorCode::Usage, "the 2.5D family classifies slices: it takes no vessel stage", model_);
+  if (vessels && !vessels->slice_nets_.empty())
+    throw Error(ErrorCode::Usage, "a vessel stage needs a 3D model with a vessel head, not the 2.5D family",
+                vessels->model_);
   if (vessels) {  // it sees this model's harmonized image: the same harmonization but for the spacing
     auto mine = harmonize_params_to_json(info_.harmonize), theirs = harmonize_params_to_json(vessels->info_.harmonize);
     for (const char* k : {"spacing_mm", "interp"}) {
@@ -184,7 +195,22 @@ void Predictor::use_vessel_stage(Predictor* vessels, const VesselStageOptions& o
   vessel_options_ = o;
 }
 
+SeriesPrediction Predictor::predict_slices(const Volume<float>& image) {
+  const auto t0 = SteadyClock::now();
+  const Configuration& c = info_.cfg;
+  const auto slices = axial_slices(image, c.patch_size[0]);
+  const int window = c.patch_size[2];
+  // Windows overlap by at least window_overlap of a window: every stride-th slice is a centre
+  const int stride = std::max(1, static_cast<int>(std::floor(window * (1 - c.window_overlap) + 1e-9)));
+  SeriesPrediction r;
+  r.probability = slice_probabilities(slice_nets_, slices, window, stride, o_.flip_tta);
+  r.windows_run = r.windows_total = static_cast<int64_t>(window_centres(slices.size(0), window, stride).size());
+  r.network_s = seconds_since(t0);
+  return r;
+}
+
 SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
+  if (!slice_nets_.empty()) return predict_slices(image);
   auto t0 = SteadyClock::now();
   VesselMap vmap;
   if (vessels_) vmap = vessels_->vessel_map(image, vessel_options_);

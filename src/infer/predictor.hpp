@@ -6,6 +6,8 @@
 //                    view's edge out of the maps -> series_probabilities -> points -> maps kept
 // A Predictor reads a model folder (model.json + fold_<k>/<checkpoint>) or takes networks in
 // memory, which is how training validates: the same code judges a run and predicts with it.
+// A model of the 2.5D family (dualstream_2p5d, model/dualstream.hpp) has no ROI, maps or points:
+// predict_image gives slice_probabilities over the harmonized image's axial slices.
 #pragma once
 #include <array>
 #include <exception>
@@ -19,6 +21,7 @@
 #include "infer/maps.hpp"
 #include "infer/model_info.hpp"
 #include "infer/vessels.hpp"
+#include "model/dualstream.hpp"
 #include "model/input.hpp"
 #include "model/network.hpp"
 
@@ -132,6 +135,8 @@ class Predictor {
   SeriesPrediction predict_planned(const SeriesPlan& plan);
   // `r` as the documented fallback row for the error `e` (the training prevalence, the error's text)
   SeriesPrediction fallback(SeriesPrediction r, const std::exception& e) const;
+  // predict_image for the 2.5D family
+  SeriesPrediction predict_slices(const Volume<float>& image);
   bool uses_location_prior() const;
   double field_edge_mm() const;
 
@@ -139,7 +144,8 @@ class Predictor {
   PredictOptions o_;
   std::vector<int> folds_;
   std::vector<MultiTaskUNet> nets_;
-  std::string model_;  // the model folder (empty: networks in memory)
+  std::vector<DualStream2p5d> slice_nets_;  // the 2.5D family's (then nets_ is empty)
+  std::string model_;                       // the model folder (empty: networks in memory)
   Predictor* thick_ = nullptr;
   double thick_mm_ = 0;
   Predictor* vessels_ = nullptr;

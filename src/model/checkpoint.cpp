@@ -23,16 +23,17 @@ torch::serialize::InputArchive open_checkpoint(const fs::path& file) {
   return ar;
 }
 
-void load_module(torch::serialize::InputArchive& ar, const std::string& key, MultiTaskUNet& net, const fs::path& file) {
+void load_module(torch::serialize::InputArchive& ar, const std::string& key, torch::nn::Module& net,
+                 const fs::path& file) {
   try {
     // LibTorch's load replaces a parameter of another shape without complaint: compare shapes.
     std::vector<std::vector<int64_t>> shapes;
-    for (const auto& p : net->parameters()) shapes.push_back(p.sizes().vec());
+    for (const auto& p : net.parameters()) shapes.push_back(p.sizes().vec());
     torch::serialize::InputArchive sub;
     ar.read(key, sub);
-    net->load(sub);
+    net.load(sub);
     size_t i = 0;
-    for (const auto& p : net->parameters())
+    for (const auto& p : net.parameters())
       if (p.sizes().vec() != shapes.at(i++)) throw std::runtime_error("a parameter has another shape");
   } catch (const std::exception& e) {
     throw Error(ErrorCode::CorruptInput,
@@ -52,20 +53,20 @@ json read_checkpoint_meta(torch::serialize::InputArchive& ar, const fs::path& fi
   }
 }
 
-void load_weights(const fs::path& checkpoint, MultiTaskUNet& net, bool ema) {
+void load_weights(const fs::path& checkpoint, torch::nn::Module& net, bool ema) {
   auto ar = open_checkpoint(checkpoint);
   const std::vector<std::string> keys = ar.keys();
   const bool has_ema = std::find(keys.begin(), keys.end(), "ema") != keys.end();
   load_module(ar, ema && has_ema ? "ema" : "model", net, checkpoint);
 }
 
-void save_checkpoint(const fs::path& file, MultiTaskUNet& net, MultiTaskUNet* ema, torch::optim::Optimizer& opt,
+void save_checkpoint(const fs::path& file, torch::nn::Module& net, torch::nn::Module* ema, torch::optim::Optimizer& opt,
                      const json& meta, torch::nn::Module* head) {
   torch::serialize::OutputArchive ar, m, e, o, h;
-  net->save(m);
+  net.save(m);
   ar.write("model", m);
   if (ema) {
-    (*ema)->save(e);
+    ema->save(e);
     ar.write("ema", e);
   }
   opt.save(o);

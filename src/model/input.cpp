@@ -8,6 +8,7 @@
 #include "core/labels.hpp"
 #include "core/parallel.hpp"
 #include "harmonize/resample.hpp"
+#include "model/dualstream.hpp"
 
 #include <itkHessianRecursiveGaussianImageFilter.h>
 #include <itkHessianToObjectnessMeasureImageFilter.h>
@@ -18,6 +19,7 @@
 namespace aneura {
 
 bool windowed(const Configuration& cfg) {
+  if (slice_model(cfg)) return false;  // 2D slices, not 3D windows
   for (int k = 0; k < 3; ++k)
     if (cfg.patch_size[k] * cfg.target_spacing_mm[k] * 1.1 < cfg.roi_mm[k]) return true;
   return false;
@@ -254,6 +256,7 @@ torch::Tensor blob_channels_itk(const torch::Tensor& image, const Vec3& spacing,
 }
 
 int input_channels(const Configuration& cfg, int image_channels) {
+  if (slice_model(cfg)) return cfg.patch_size[2];  // a window of the first channel's slices
   return image_channels + (cfg.blob_features ? kBlobChannels : 0) + kCoordinateChannels;
 }
 

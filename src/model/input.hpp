@@ -57,7 +57,7 @@ torch::Tensor blob_channels(const torch::Tensor& image, const Vec3& spacing, int
 // channel, twice blob_channels' work): the reference blob_channels is tested and benchmarked against.
 torch::Tensor blob_channels_itk(const torch::Tensor& image, const Vec3& spacing, int threads = 1);
 // Image channels + blob channels (when configured) + coordinate channels: the network's input
-// channel count for cases of `image_channels` channels.
+// channel count for cases of `image_channels` channels (dualstream_2p5d: its window of slices).
 int input_channels(const Configuration& cfg, int image_channels);
 // Where a windowed prediction looks when the configuration's focus_windows is N > 0: the N strongest
 // maxima of the bright-blob channel and the N strongest of the dark-blob channel of a network input

@@ -163,11 +163,20 @@ Configuration parse_config(const std::string& name, const json& j) {
   if (std::find(known_models().begin(), known_models().end(), c.model) == known_models().end())
     bad("unknown model '" + c.model + "'");
   if (c.optimizer != "sgd" && c.optimizer != "adamw") bad("optimizer must be sgd or adamw");
+  const bool slices = c.model == "dualstream_2p5d";  // patch_size: S x S in-plane, a window of W slices
   for (int a = 0; a < 3; ++a) {
     if (!(c.target_spacing_mm[a] > 0) || !(c.roi_mm[a] > 0)) bad("spacing and ROI must be positive");
-    if (c.patch_size[a] < 8 || c.patch_size[a] % (1 << (c.stages - 1)) != 0)
-      bad("patch_size must be >= 8 and a multiple of 2^(stages-1)");
+    if (slices && a == 2) {
+      if (c.patch_size[2] < 1 || c.patch_size[2] % 2 == 0 || c.patch_size[2] > 31)
+        bad("a dualstream_2p5d patch_size's third value is its window of slices: odd, 1..31");
+    } else if (c.patch_size[a] < 8 || c.patch_size[a] % (1 << (slices ? c.stages : c.stages - 1)) != 0) {
+      bad(slices ? "a dualstream_2p5d patch_size's in-plane size must be >= 8 and a multiple of 2^stages"
+                 : "patch_size must be >= 8 and a multiple of 2^(stages-1)");
+    }
   }
+  if (slices && c.patch_size[0] != c.patch_size[1]) bad("a dualstream_2p5d patch_size is square in-plane");
+  if (slices && (c.vessel_stage || c.blob_features || c.focus_windows > 0))
+    bad("dualstream_2p5d classifies slices: no vessel_stage, blob_features or focus_windows");
   if (c.stages < 2 || c.stages > 7) bad("stages must be 2..7");
   if (c.folds < 1 || c.folds > 20) bad("folds must be 1..20");
   if (c.ema_decay < 0 || c.ema_decay >= 1) bad("ema_decay must be in [0, 1)");
@@ -187,7 +196,7 @@ Configuration parse_config(const std::string& name, const json& j) {
 }  // namespace
 
 const std::vector<std::string>& known_models() {
-  static const std::vector<std::string> m = {"resenc_unet_multitask"};
+  static const std::vector<std::string> m = {"resenc_unet_multitask", "dualstream_2p5d"};
   return m;
 }
 

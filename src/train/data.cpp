@@ -11,6 +11,7 @@
 #include "harmonize/normalize.hpp"
 #include "harmonize/resample.hpp"
 #include "io/nifti.hpp"
+#include "model/dualstream.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -95,6 +96,7 @@ torch::Tensor window_labels(const std::vector<std::pair<std::array<double, 3>, i
 }  // namespace
 
 Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64& rng, const AugmentOptions& aug) {
+  if (slice_model(cfg)) return make_slice_sample(c, cfg, rng, aug);
   std::uniform_real_distribution<double> u(0.0, 1.0);
   std::normal_distribution<double> nrm(0.0, 1.0);
   const bool a = aug.enabled, win = windowed(cfg);

@@ -39,6 +39,7 @@ struct Sample {
   torch::Tensor vessel;    // [X, Y, Z] long, 0..13
   torch::Tensor aneurysm;  // [X, Y, Z] long, 0 background, else location column + 1
   torch::Tensor labels;    // [14] float
+  torch::Tensor coords;    // dualstream_2p5d: [2] float, the ROI stream's crop centre (0, 0: none)
   int64_t modality = -1;   // -1: unknown (ignored by the loss)
   bool has_vessels = false, labelled = false;
 };
@@ -73,6 +74,17 @@ torch::Tensor augment_intensity(const torch::Tensor& image, std::mt19937_64& rng
 // aneurysm focus, small rotation and scaling, left-right flip, intensity scale/shift, gamma and
 // noise.
 Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64& rng, const AugmentOptions& aug);
+
+// A dualstream_2p5d training window (model/dualstream.hpp; make_sample calls it for that model):
+// image [2W, S, S] = the full stream's W slices then the ROI stream's, coords [2], labels: the
+// locations whose aneurysm spheres reach into the window's slices (a positive case without label
+// maps: the case's labels); vessel and aneurysm maps empty. The centre slice is near a point with
+// probability focus_on_aneurysm, else anywhere (unaugmented: a point's slice, else the middle one).
+// With augmentation, half the windows get a ROI stream cropped around a point in the window (or a
+// random place: negatives get crops too) with the crop centre as coordinates; the others (and all
+// unaugmented ones) the full window twice and zero coordinates, as at inference; intensity
+// augmentation and a left-right mirror with the twin labels swapped.
+Sample make_slice_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64& rng, const AugmentOptions& aug);
 
 // A windowed configuration's training case prepared once per run: its whole ROI input's image (and
 // blob) channels (as prediction makes them: roi_input) and label maps on the ROI grid, so that a

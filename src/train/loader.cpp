@@ -77,6 +77,11 @@ Batch collate(std::vector<Sample>& s, std::vector<size_t> cases) {
   b.labels = torch::stack(lab);
   b.modality = torch::tensor(mod, torch::kLong);
   b.has_vessels = torch::tensor(std::vector<int64_t>(hv.begin(), hv.end()), torch::kLong).to(torch::kBool);
+  if (!s.empty() && s[0].coords.defined()) {
+    std::vector<torch::Tensor> co;
+    for (auto& x : s) co.push_back(x.coords);
+    b.coords = torch::stack(co);
+  }
   b.cases = std::move(cases);
   return b;
 }

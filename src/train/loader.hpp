@@ -49,6 +49,7 @@ class CaseStore {
 
 struct Batch {
   torch::Tensor image, vessel, aneurysm, labels, modality, has_vessels;
+  torch::Tensor coords;       // dualstream_2p5d samples: [N, 2]; else undefined
   std::vector<size_t> cases;  // store indices
 };
 

@@ -97,6 +97,15 @@ LocalSums aneurysm_sums(const torch::Tensor& logits, const torch::Tensor& target
           {w.index({target}).sum().item<double>(), static_cast<double>(two.size(0))},
           dice_sums(two, fg)};
 }
+// The labels' BCE with logits, positive weights per column: counts {elements}.
+LocalSums label_sums(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& pos_weight) {
+  return {
+      F::binary_cross_entropy_with_logits(
+          logits, labels, F::BinaryCrossEntropyWithLogitsFuncOptions().pos_weight(pos_weight).reduction(torch::kSum)),
+      {static_cast<double>(labels.numel())},
+      {}};
+}
+
 torch::Tensor aneurysm_term(const LocalSums& l, const GlobalSums& g, const torch::Tensor& anchor, const Collective& c) {
   const auto loss = over(l.numerator, g.counts[0], anchor) + anchor.sum() * 0;
   // Dice of the merged foreground over the samples that hold an aneurysm only: over a sample
@@ -122,6 +131,12 @@ torch::Tensor aneurysm_loss(const torch::Tensor& logits, const torch::Tensor& ta
   return aneurysm_term(l, global_sums({l}, c)[0], logits, c);
 }
 
+torch::Tensor label_loss(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& pos_weight,
+                         const Collective& c) {
+  const auto l = label_sums(logits, labels, pos_weight);
+  return over(l.numerator, global_sums({l}, c)[0].counts[0], logits);
+}
+
 LossTerms multitask_loss(const NetworkOutput& out, const Targets& t, const torch::Tensor& pos_weight,
                          const std::map<std::string, double>& weights, const Collective& c) {
   auto w = [&](const char* k) {
@@ -134,18 +149,13 @@ LossTerms multitask_loss(const NetworkOutput& out, const Targets& t, const torch
   // Dice sum, whatever this rank's samples hold.
   const auto hv = t.has_vessels.to(torch::kBool);
   const auto known = t.modality >= 0;
-  const std::vector<LocalSums> local = {
-      segmentation_sums(out.vessel.index({hv}), t.vessel.index({hv})),
-      aneurysm_sums(out.aneurysm, t.aneurysm, class_weights(out.aneurysm, 10)),
-      {F::binary_cross_entropy_with_logits(
-           out.labels, t.labels,
-           F::BinaryCrossEntropyWithLogitsFuncOptions().pos_weight(pos_weight).reduction(torch::kSum)),
-       {static_cast<double>(t.labels.numel())},
-       {}},
-      {F::cross_entropy(out.modality.index({known}), t.modality.index({known}),
-                        F::CrossEntropyFuncOptions().reduction(torch::kSum)),
-       {static_cast<double>(known.sum().item<int64_t>())},
-       {}}};
+  const std::vector<LocalSums> local = {segmentation_sums(out.vessel.index({hv}), t.vessel.index({hv})),
+                                        aneurysm_sums(out.aneurysm, t.aneurysm, class_weights(out.aneurysm, 10)),
+                                        label_sums(out.labels, t.labels, pos_weight),
+                                        {F::cross_entropy(out.modality.index({known}), t.modality.index({known}),
+                                                          F::CrossEntropyFuncOptions().reduction(torch::kSum)),
+                                         {static_cast<double>(known.sum().item<int64_t>())},
+                                         {}}};
   const auto g = global_sums(local, c);
   LossTerms l;
   l.vessel = out.vessel.sum() * 0;

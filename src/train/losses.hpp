@@ -34,6 +34,11 @@ torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor
 torch::Tensor aneurysm_loss(const torch::Tensor& logits, const torch::Tensor& target, double foreground_weight = 10,
                             const Collective& c = local_collective());
 
+// The classification term alone (the 2.5D family): BCE with logits [N, 14] against labels [N, 14],
+// positive weights per column; with several ranks, this rank's share of the global batch's mean.
+torch::Tensor label_loss(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& pos_weight,
+                         const Collective& c = local_collective());
+
 struct Targets {
   torch::Tensor vessel;       // [N, X, Y, Z] long
   torch::Tensor aneurysm;     // [N, X, Y, Z] long

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "core/error.hpp"
@@ -60,10 +61,10 @@ double schedule(const Configuration& c, int epoch, int total) {
   return c.learning_rate * std::pow(1 - t, 0.9);
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Configuration& c, MultiTaskUNet& net) {
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Configuration& c, Network& net) {
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(encoder_parameters(net));
-  groups.emplace_back(decoder_and_head_parameters(net));
+  groups.emplace_back(net.encoder_parameters());
+  groups.emplace_back(net.other_parameters());
   if (c.optimizer == "adamw")
     return std::make_unique<torch::optim::AdamW>(
         groups, torch::optim::AdamWOptions(c.learning_rate).weight_decay(c.weight_decay));
@@ -71,17 +72,17 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Configuration& c, 
       groups, torch::optim::SGDOptions(c.learning_rate).momentum(0.99).nesterov(true).weight_decay(c.weight_decay));
 }
 
-void copy_weights(MultiTaskUNet& from, MultiTaskUNet& to) {
+void copy_weights(torch::nn::Module& from, torch::nn::Module& to) {
   torch::NoGradGuard ng;
-  auto src = from->named_parameters(), dst = to->named_parameters();
+  auto src = from.named_parameters(), dst = to.named_parameters();
   for (auto& p : dst) p.value().copy_(src[p.key()]);
-  auto sb = from->named_buffers(), db = to->named_buffers();
+  auto sb = from.named_buffers(), db = to.named_buffers();
   for (auto& b : db) b.value().copy_(sb[b.key()]);
 }
 
-void ema_update(MultiTaskUNet& ema, MultiTaskUNet& net, double decay) {
+void ema_update(torch::nn::Module& ema, torch::nn::Module& net, double decay) {
   torch::NoGradGuard ng;
-  auto src = net->named_parameters(), dst = ema->named_parameters();
+  auto src = net.named_parameters(), dst = ema.named_parameters();
   for (auto& p : dst) p.value().mul_(decay).add_(src[p.key()], 1 - decay);
 }
 
@@ -138,7 +139,10 @@ class Trainer {
   Validation validate(size_t count = 0);
   void end_epoch(int epoch, double lr, bool frozen, const EpochStats& s, double epoch_s, bool validated,
                  const Validation& v, bool improved);
-  MultiTaskUNet& judged() { return use_ema_ ? ema_net_ : net_; }
+  Network& judged() { return use_ema_ ? ema_net_ : net_; }
+  // The 2.5D family: a batch's loss, and a validation case's probabilities (its windows' largest).
+  torch::Tensor slice_batch_loss(Network& net, const Batch& b, const Collective& c);
+  std::array<double, kNumLabels> slice_case_probabilities(Network& net, const TrainCase& c);
 
   TrainOptions o_;
   const Collective& c_;
@@ -159,7 +163,7 @@ class Trainer {
   std::map<size_t, RoiInput> val_inputs_;  // the ROI inputs of this rank's validation cases, made once
   // run
   fs::path run_dir_, last_file_, best_file_, log_file_;
-  MultiTaskUNet net_{nullptr}, ema_net_{nullptr};
+  Network net_, ema_net_;
   bool use_ema_ = false;
   std::unique_ptr<torch::optim::Optimizer> opt_;
   int start_epoch_ = 0, schedule_epochs_ = 0;
@@ -287,7 +291,7 @@ void Trainer::cache_training_rois() {
 
 int Trainer::steps_per_epoch() const {
   if (o_.steps_per_epoch > 0) return o_.steps_per_epoch;
-  const size_t samples = train_store_->size() * (windowed(cfg_) ? kWindowsPerCase : 1);
+  const size_t samples = train_store_->size() * (windowed(cfg_) || slice_model(cfg_) ? kWindowsPerCase : 1);
   return std::max<int>(1, static_cast<int>((samples + cfg_.batch_size - 1) / cfg_.batch_size));
 }
 
@@ -334,26 +338,29 @@ void Trainer::prepare_model_info() {
 // Model, EMA and optimizer; the encoder from another checkpoint when asked (transfer).
 void Trainer::build_networks() {
   torch::manual_seed(o_.seed);
-  net_ = build_model(cfg_, in_channels_);
-  ema_net_ = build_model(cfg_, in_channels_);
+  net_ = build_network(cfg_, in_channels_);
+  ema_net_ = build_network(cfg_, in_channels_);
   use_ema_ = cfg_.ema_decay > 0;
+  if (!o_.init_encoder.empty() && net_.slices)
+    throw Error(ErrorCode::Usage, "--init-encoder takes the 3D network's encoder; configuration '" + cfg_.name +
+                                      "' is the 2.5D family (" + cfg_.model + ")");
   if (!o_.init_encoder.empty()) {
     MultiTaskUNet donor = build_model(cfg_, in_channels_);
     load_weights(o_.init_encoder, donor);
     torch::NoGradGuard ng;
     auto src = donor->encoder->named_parameters();
-    for (auto& p : net_->encoder->named_parameters()) p.value().copy_(src[p.key()]);
+    for (auto& p : net_.unet->encoder->named_parameters()) p.value().copy_(src[p.key()]);
     spdlog::info("encoder initialised from {}", o_.init_encoder.string());
   }
-  net_->to(dev_);
-  ema_net_->to(dev_);
+  net_.module().to(dev_);
+  ema_net_.module().to(dev_);
   if (c_.world() > 1) {  // every rank starts from rank 0's weights
     torch::NoGradGuard ng;
-    for (auto& p : net_->parameters()) c_.broadcast(p);
-    for (auto& b : net_->buffers()) c_.broadcast(b);
+    for (auto& p : net_.parameters()) c_.broadcast(p);
+    for (auto& b : net_.module().buffers()) c_.broadcast(b);
   }
-  copy_weights(net_, ema_net_);
-  for (auto& p : ema_net_->parameters()) p.set_requires_grad(false);
+  copy_weights(net_.module(), ema_net_.module());
+  for (auto& p : ema_net_.parameters()) p.set_requires_grad(false);
   opt_ = make_optimizer(cfg_, net_);
 }
 
@@ -365,8 +372,8 @@ void Trainer::resume() {
   }
   auto ar = open_checkpoint(last_file_);
   const json meta = read_checkpoint_meta(ar, last_file_);
-  load_module(ar, "model", net_, last_file_);
-  if (use_ema_) load_module(ar, "ema", ema_net_, last_file_);
+  load_module(ar, "model", net_.module(), last_file_);
+  if (use_ema_) load_module(ar, "ema", ema_net_.module(), last_file_);
   try {
     torch::serialize::InputArchive oa;
     ar.read("optimizer", oa);
@@ -391,7 +398,35 @@ void Trainer::resume() {
   spdlog::info("resuming {} after epoch {}", run_dir_.string(), start_epoch_);
 }
 
+torch::Tensor Trainer::slice_batch_loss(Network& net, const Batch& b, const Collective& c) {
+  const int64_t w = cfg_.patch_size[2];
+  const auto x = b.image.to(dev_);
+  const auto logits = net.slices->forward(x.slice(1, 0, w), x.slice(1, w, 2 * w), b.coords.to(dev_));
+  return label_loss(logits, b.labels.to(dev_), pos_weight_, c);
+}
+
+std::array<double, kNumLabels> Trainer::slice_case_probabilities(Network& net, const TrainCase& c) {
+  std::vector<DualStream2p5d> nets{net.slices};
+  return slice_probabilities(nets, axial_slices(c.image, cfg_.patch_size[0]), cfg_.patch_size[2], 1, false);
+}
+
 StepLosses Trainer::train_step(const Batch& b) {
+  if (net_.slices) {  // the 2.5D family: the classification term alone
+    opt_->zero_grad();
+    const auto loss = slice_batch_loss(net_, b, c_);
+    loss.backward();
+    torch::Tensor terms = torch::stack({loss, loss}).detach().to(torch::kCPU);
+    c_.sum_gradients(net_.parameters(), terms);
+    if (cfg_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(net_.parameters(), cfg_.grad_clip);
+    opt_->step();
+    ++step_;
+    if (use_ema_)
+      ema_update(ema_net_.module(), net_.module(), std::min(cfg_.ema_decay, (1.0 + step_) / (kEmaWarmup + step_)));
+    const auto v = terms.to(torch::kDouble);
+    StepLosses l;
+    l.total = l.labels = v[0].item<double>();
+    return l;
+  }
   auto x = b.image.to(dev_);
   if (cfg_.channels_last && dev_.is_cuda()) x = x.contiguous(at::MemoryFormat::ChannelsLast3d);
   Targets t{b.vessel.to(dev_), b.aneurysm.to(dev_), b.labels.to(dev_), b.modality.to(dev_), b.has_vessels.to(dev_)};
@@ -400,7 +435,7 @@ StepLosses Trainer::train_step(const Batch& b) {
   NetworkOutput out;
   {
     CudaAutocast ac(autocast);
-    out = net_->forward(x);
+    out = net_.unet->forward(x);
   }
   if (autocast)
     out = {out.vessel.to(torch::kFloat), out.aneurysm.to(torch::kFloat), out.labels.to(torch::kFloat),
@@ -409,23 +444,24 @@ StepLosses Trainer::train_step(const Batch& b) {
   l.total.backward();
   // this rank's shares of the global loss: their sums are its terms and its gradient (one collective)
   torch::Tensor terms = torch::stack({l.total, l.vessel, l.aneurysm, l.labels, l.modality}).detach().to(torch::kCPU);
-  c_.sum_gradients(net_->parameters(), terms);
+  c_.sum_gradients(net_.parameters(), terms);
   if (cfg_.grad_clip > 0) {
     std::vector<torch::Tensor> ps;
-    for (auto& p : net_->parameters())
+    for (auto& p : net_.parameters())
       if (p.grad().defined()) ps.push_back(p);
     torch::nn::utils::clip_grad_norm_(ps, cfg_.grad_clip);
   }
   opt_->step();
   ++step_;
-  if (use_ema_) ema_update(ema_net_, net_, std::min(cfg_.ema_decay, (1.0 + step_) / (kEmaWarmup + step_)));
+  if (use_ema_)
+    ema_update(ema_net_.module(), net_.module(), std::min(cfg_.ema_decay, (1.0 + step_) / (kEmaWarmup + step_)));
   const auto v = terms.to(torch::kDouble);
   return {v[0].item<double>(), v[1].item<double>(), v[2].item<double>(), v[3].item<double>(), v[4].item<double>()};
 }
 
 EpochStats Trainer::train_epoch(int epoch, double lr, bool frozen) {
   const auto t0 = SteadyClock::now();
-  for (auto& p : encoder_parameters(net_)) p.set_requires_grad(!frozen);
+  for (auto& p : net_.encoder_parameters()) p.set_requires_grad(!frozen);
   opt_->param_groups()[0].options().set_lr(lr * o_.encoder_lr_multiplier);
   opt_->param_groups()[1].options().set_lr(lr);
   const int steps = steps_per_epoch();
@@ -440,7 +476,7 @@ EpochStats Trainer::train_epoch(int epoch, double lr, bool frozen) {
                     static_cast<int>(loader.batches()), o_.progress && c_.main(), "steps",
                     Progress::Mode::TerminalOnly);
   EpochStats s;
-  net_->train();
+  net_.module().train();
   for (;;) {
     const auto t_wait = SteadyClock::now();
     auto b = loader.next();
@@ -463,13 +499,14 @@ EpochStats Trainer::train_epoch(int epoch, double lr, bool frozen) {
 // plan its validations).
 Validation Trainer::validate(size_t count) {
   torch::NoGradGuard ng;
-  MultiTaskUNet& net = judged();
-  net->eval();
+  Network& net = judged();
+  net.module().eval();
   PredictOptions po;
   po.flip_tta = false;
   po.location_sigma_mm = 0;
   po.points.max_points = 0;
-  Predictor predictor(info_, {net}, po);
+  std::optional<Predictor> predictor;
+  if (net.unet) predictor.emplace(info_, std::vector<MultiTaskUNet>{net.unet}, po);
   Validation v;
   AugmentOptions none;
   none.enabled = false;
@@ -486,11 +523,20 @@ Validation Trainer::validate(size_t count) {
     std::mt19937_64 rng(0);
     std::vector<Sample> s{make_sample(*c, cfg_, rng, none)};
     Batch b = collate(s, {i});
-    const auto out = net->forward(b.image.to(dev_));
+    if (net.slices) {  // the 2.5D family: a point's (or the middle) window's loss, the case's windows' largest
+      loss += slice_batch_loss(net, b, local_collective()).item<double>();
+      const auto p = slice_case_probabilities(net, *c);
+      for (int k = 0; k < kNumLabels; ++k) {
+        acc[static_cast<int64_t>(i * 2 * kNumLabels + k)] = p[k];
+        acc[static_cast<int64_t>(i * 2 * kNumLabels + kNumLabels + k)] = c->labels[k];
+      }
+      continue;
+    }
+    const auto out = net.unet->forward(b.image.to(dev_));
     Targets t{b.vessel.to(dev_), b.aneurysm.to(dev_), b.labels.to(dev_), b.modality.to(dev_), b.has_vessels.to(dev_)};
     loss += multitask_loss(out, t, pos_weight_, cfg_.loss_weights).total.item<double>();
     if (!val_inputs_.count(i)) val_inputs_.emplace(i, roi_input(c->image, c->roi_centre, cfg_, c->background));
-    const auto p = predictor.predict_roi(c->image, c->roi_centre, val_inputs_.at(i)).probability;
+    const auto p = predictor->predict_roi(c->image, c->roi_centre, val_inputs_.at(i)).probability;
     for (int k = 0; k < kNumLabels; ++k) {
       acc[static_cast<int64_t>(i * 2 * kNumLabels + k)] = p[k];
       acc[static_cast<int64_t>(i * 2 * kNumLabels + kNumLabels + k)] = c->labels[k];
@@ -515,7 +561,7 @@ Validation Trainer::validate(size_t count) {
   v.score = competition_score(truth, prob);
   v.selection = selection_score(v.score);
   if (cfg_.vessel_stage) v.selection = std::max(0.0, v.vessel_dice);  // a vessel model is judged by its vessels
-  net->train();
+  net.module().train();
   return v;
 }
 
@@ -552,8 +598,9 @@ void Trainer::end_epoch(int epoch, double lr, bool frozen, const EpochStats& s, 
                      {"fold", o_.fold},
                      {"in_channels", in_channels_},
                      {"world_size", c_.world()}};
-  save_checkpoint(last_file_, net_, use_ema_ ? &ema_net_ : nullptr, *opt_, meta);
-  if (improved) save_checkpoint(best_file_, net_, use_ema_ ? &ema_net_ : nullptr, *opt_, meta);
+  torch::nn::Module* ema = use_ema_ ? &ema_net_.module() : nullptr;
+  save_checkpoint(last_file_, net_.module(), ema, *opt_, meta);
+  if (improved) save_checkpoint(best_file_, net_.module(), ema, *opt_, meta);
   {
     std::ofstream log(log_file_, std::ios::app);
     log << rec.dump() << "\n";
@@ -583,7 +630,7 @@ TrainResult Trainer::run() {
   prepare_model_info();
   build_networks();
   resume();
-  c_.overlap_gradients(net_->parameters());  // several ranks: the sums start during the backward pass
+  c_.overlap_gradients(net_.parameters());  // several ranks: the sums start during the backward pass
   spdlog::info(
       "training {} fold {}/{}: {} training and {} validation cases ({}), {} input channel(s), {} steps of {} per "
       "epoch, up to {} epochs{}, {} on {} thread(s){}",

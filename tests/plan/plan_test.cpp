@@ -173,6 +173,22 @@ TEST(Planner, TheVesselStageLearnsTheVesselsAloneFromTheSegmentedCases) {
   EXPECT_EQ(fine.plans.default_configuration, "cpu_fine");
 }
 
+// The seeds' 2.5D baseline is always planned beside the 3D configurations, with the default 3D
+// configuration's budget, and never chosen by default.
+TEST(Planner, TheTwoAndAHalfDBaselineIsPlannedBesideTheDefault) {
+  for (const bool thin : {false, true}) {
+    const PlanResult r = make_plans(thin ? fixed_fingerprint() : thick_fingerprint(), profile(2, 24, 0));
+    const Configuration& s = r.plans.get("cpu_2p5d");
+    EXPECT_EQ(s.model, "dualstream_2p5d");
+    EXPECT_EQ(s.patch_size, (std::array<int, 3>{224, 224, 5}));  // the seed's 5 slices at 224 x 224
+    EXPECT_EQ(s.time_budget_s, r.plans.get(thin ? "cpu_fine" : "cpu_demo").time_budget_s);
+    EXPECT_NE(r.plans.default_configuration, "cpu_2p5d");
+    bool explained = false;
+    for (const auto& line : r.explanation) explained = explained || line.rfind("cpu_2p5d:", 0) == 0;
+    EXPECT_TRUE(explained);
+  }
+}
+
 TEST(Plans, ModalitiesMustBeKnown) {
   json j = to_json(make_plans(fixed_fingerprint(), profile(2, 24, 0)).plans);
   j["configurations"]["cpu_fine"]["modalities"] = {"CTA", "MRA"};

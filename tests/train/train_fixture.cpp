@@ -1,5 +1,6 @@
 #include "train/train_fixture.hpp"
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "dataset/case_cache.hpp"
@@ -50,6 +51,22 @@ std::vector<torch::Tensor> weights_of(const fs::path& checkpoint, const ModelInf
   std::vector<torch::Tensor> out;
   for (const auto& p : encoder_only ? encoder_parameters(net) : net->parameters()) out.push_back(p.detach().clone());
   return out;
+}
+
+TrainOptions overfit_options(const fs::path& work) {
+  TrainOptions o;
+  o.work = work;
+  o.augment = false;
+  o.progress = false;
+  o.threads = 2;
+  return o;
+}
+
+std::vector<double> train_losses(const fs::path& run_dir) {
+  std::ifstream log(run_dir / "log.jsonl");
+  std::vector<double> loss;
+  for (std::string line; std::getline(log, line);) loss.push_back(json::parse(line).at("train_loss"));
+  return loss;
 }
 
 test::TempDir* TrainOnSynth::dir_ = nullptr;

@@ -12,6 +12,7 @@
 #include "infer/model_info.hpp"
 #include "plan/plans.hpp"
 #include "support/series_fixture.hpp"
+#include "train/trainer.hpp"
 
 namespace aneura {
 
@@ -21,6 +22,11 @@ void write_test_plans(const std::filesystem::path& work, const Configuration& c)
 // The raw (not EMA) weights of a checkpoint: all of them, or the encoder's only.
 std::vector<torch::Tensor> weights_of(const std::filesystem::path& checkpoint, const ModelInfo& info,
                                       bool encoder_only = false);
+
+// Options of a run that must fit its cases: `work`, no augmentation, no progress, 2 threads.
+TrainOptions overfit_options(const std::filesystem::path& work);
+// The train_loss of every epoch in a run folder's log.jsonl.
+std::vector<double> train_losses(const std::filesystem::path& run_dir);
 
 class TrainOnSynth : public ::testing::Test {
  protected:

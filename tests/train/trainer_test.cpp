@@ -39,17 +39,10 @@ TEST_F(TrainOnSynth, OverfitsATinyNetworkToPerfectTrainingAuc) {
   c.learning_rate = 1e-2;
   c.loss_weights = {{"vessel", 0}, {"aneurysm", 1}, {"classification", 1}, {"modality", 0.2}};
   write_test_plans(w, c);
-  TrainOptions o;
-  o.work = w;
-  o.augment = false;
-  o.progress = false;
-  o.threads = 2;
-  const TrainResult r = train(o);
+  const TrainResult r = train(overfit_options(w));
   EXPECT_EQ(r.epochs_done, 50);
   // loss went down
-  std::ifstream log(r.run_dir / "log.jsonl");
-  std::vector<double> loss;
-  for (std::string line; std::getline(log, line);) loss.push_back(json::parse(line).at("train_loss"));
+  const std::vector<double> loss = train_losses(r.run_dir);
   ASSERT_EQ(loss.size(), 50u);
   EXPECT_LT(loss.back(), 0.5 * loss.front());
   // perfect training AUC for Aneurysm Present (the EMA-free last weights)

@@ -345,9 +345,10 @@ class DataSetWalk {
       if (!f_.get(pos, 12, h)) return cut(pos, 0x7FE0, 0x0010);
       header = 12, length = u32(h + 8);
     }
-    if (length != 0xFFFFFFFFu) {  // native pixels (the decoder checks their size), then what follows
+    if (length != 0xFFFFFFFFu) {  // native pixels within the file (GDCM allocates the length it
+                                  // declares: 4 GB for a clobbered one), then what follows
       const uint64_t after = pos + header + length;
-      return after > f_.size() ? Result::Done : trailing(after);
+      return after > f_.size() ? cut(pos, 0x7FE0, 0x0010) : trailing(after);
     }
     pos += header;
     for (int fragments = 0; fragments < 1000000; ++fragments) {

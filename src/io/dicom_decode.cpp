@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "io/abort_guard.hpp"
 #include "io/external_decoder.hpp"
 
 namespace aneura {
@@ -73,7 +74,10 @@ DecodedPixels decode_pixels(const std::string& file) {
   gdcm::Trace::SetError(false);
   auto reader = std::make_shared<gdcm::PixmapReader>();
   reader->SetFileName(file.c_str());
-  if (!reader->Read()) throw Error(ErrorCode::CorruptInput, "cannot read DICOM file (truncated or malformed)", file);
+  const char* aborted = "GDCM's parser aborted on this file (an assertion on damaged data): refused";
+  bool read = false;
+  without_abort(file, aborted, [&] { read = reader->Read(); });
+  if (!read) throw Error(ErrorCode::CorruptInput, "cannot read DICOM file (truncated or malformed)", file);
   const gdcm::Pixmap& pm = reader->GetPixmap();
   const gdcm::PixelFormat& pf = pm.GetPixelFormat();
   DecodedPixels px;
@@ -113,7 +117,9 @@ DecodedPixels decode_pixels(const std::string& file) {
   }
   px.decoded.reset(new char[len]);
   const bool jpeg_ls = ts == gdcm::TransferSyntax::JPEGLSLossless || ts == gdcm::TransferSyntax::JPEGLSNearLossless;
-  const bool decoded = pm.GetBuffer(px.decoded.get());
+  bool decoded = false;
+  without_abort(file, "GDCM's decoder aborted on this file's pixel data (an assertion on damaged data): refused",
+                [&] { decoded = pm.GetBuffer(px.decoded.get()); });
   if (!decoded && jpeg_ls) {
     if (auto plain = decompress_jpeg_ls_externally(file)) {
       DecodedPixels out;

@@ -17,6 +17,7 @@
 #include <set>
 #include <vector>
 
+#include "io/abort_guard.hpp"
 #include "io/siemens_csa.hpp"
 
 namespace fs = std::filesystem;
@@ -578,7 +579,16 @@ HeaderResult read_dicom_header(const fs::path& file) {
   }
   gdcm::Reader reader;
   reader.SetFileName(file.c_str());
-  if (!reader.ReadUpToTag(kPixelData)) {
+  bool parsed = false;
+  try {
+    without_abort(file.string(), "GDCM's parser aborted on this file (an assertion on damaged data): refused",
+                  [&] { parsed = reader.ReadUpToTag(kPixelData); });
+  } catch (const Error& e) {
+    res.kind = HeaderResult::Kind::Corrupt;
+    res.reason = e.what();
+    return res;
+  }
+  if (!parsed) {
     res.kind = magic ? HeaderResult::Kind::Corrupt : HeaderResult::Kind::NotDicom;
     res.reason = "cannot parse DICOM header";
     return res;

@@ -200,8 +200,7 @@ SeriesPrediction Predictor::predict_slices(const Volume<float>& image) {
   const Configuration& c = info_.cfg;
   const auto slices = axial_slices(image, c.patch_size[0]);
   const int window = c.patch_size[2];
-  // Windows overlap by at least window_overlap of a window: every stride-th slice is a centre
-  const int stride = std::max(1, static_cast<int>(std::floor(window * (1 - c.window_overlap) + 1e-9)));
+  const int stride = slice_stride(c);
   SeriesPrediction r;
   r.probability = slice_probabilities(slice_nets_, slices, window, stride, o_.flip_tta);
   r.windows_run = r.windows_total = static_cast<int64_t>(window_centres(slices.size(0), window, stride).size());

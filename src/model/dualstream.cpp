@@ -1,6 +1,7 @@
 #include "model/dualstream.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace aneura {
 
@@ -87,6 +88,10 @@ torch::Tensor window_at(const torch::Tensor& slices, int64_t centre, int window)
   std::vector<int64_t> idx;
   for (int64_t k = centre - h; k < centre - h + window; ++k) idx.push_back(std::clamp<int64_t>(k, 0, z - 1));
   return slices.index_select(0, torch::tensor(idx, torch::kLong));
+}
+
+int slice_stride(const Configuration& c) {
+  return std::max(1, static_cast<int>(std::floor(c.patch_size[2] * (1 - c.window_overlap) + 1e-9)));
 }
 
 std::array<double, kNumLabels> slice_probabilities(std::vector<DualStream2p5d>& nets, const torch::Tensor& slices,

@@ -73,6 +73,10 @@ std::vector<int64_t> window_centres(int64_t slices, int window, int stride);
 // The window of `slices` [Z, S, S] around `centre`, slices beyond the ends repeated: [window, S, S].
 torch::Tensor window_at(const torch::Tensor& slices, int64_t centre, int window);
 
+// Slices between window centres in prediction (and validation): the largest whole number of
+// slices <= W x (1 - window_overlap), at least 1, so neighbouring windows overlap by at least that share.
+int slice_stride(const Configuration& c);
+
 // A series' 14 probabilities: per window (centres every `stride` slices) the sigmoid averaged over
 // the networks (and, with `flip`, each network's left-right mirror with its twin columns swapped),
 // then the largest over the windows; identical streams and zero coordinates, as the seed predicts.

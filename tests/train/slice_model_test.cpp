@@ -59,6 +59,11 @@ TEST(SliceModel, WindowCentresCoverTheSeriesAndRepeatItsEnds) {
   EXPECT_EQ(window_centres(10, 5, 2), (std::vector<int64_t>{2, 4, 6, 7}));
   EXPECT_EQ(window_centres(9, 5, 1), (std::vector<int64_t>{2, 3, 4, 5, 6}));
   EXPECT_EQ(window_centres(3, 5, 1), (std::vector<int64_t>{1}));
+  Configuration c = slice_config();
+  for (const auto& [overlap, stride] : std::vector<std::pair<double, int>>{{0.5, 2}, {0.6, 2}, {0.8, 1}, {0, 5}}) {
+    c.window_overlap = overlap;
+    EXPECT_EQ(slice_stride(c), stride) << overlap;
+  }
   const auto s = torch::arange(4, torch::kFloat).reshape({4, 1, 1}).expand({4, 2, 2}).contiguous();
   const auto w = window_at(s, 0, 5);  // slices -2..2 -> 0 0 0 1 2
   EXPECT_TRUE(torch::equal(w.select(2, 0).select(1, 0), torch::tensor({0.f, 0.f, 0.f, 1.f, 2.f})));

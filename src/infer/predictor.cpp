@@ -1,8 +1,5 @@
 #include "infer/predictor.hpp"
 
-#include <algorithm>
-#include <cmath>
-
 #include "core/error.hpp"
 #include "core/timer.hpp"
 #include "harmonize/pipeline.hpp"
@@ -32,6 +29,8 @@ class EvalMode {
   MultiTaskUNet& net_;
   bool was_training_;
 };
+
+constexpr const char* kNoSliceVesselStage = "a vessel stage needs a 3D model with a vessel head, not the 2.5D family";
 
 torch::Tensor sum_with(const torch::Tensor& sum, const torch::Tensor& t) { return sum.defined() ? sum + t : t; }
 
@@ -165,8 +164,7 @@ std::vector<PredictedPoint> Predictor::points(const EnsembleOutput& e, const tor
 }
 
 VesselMap Predictor::vessel_map(const Volume<float>& image, const VesselStageOptions& o) {
-  if (!slice_nets_.empty())
-    throw Error(ErrorCode::Usage, "a vessel stage needs a 3D model with a vessel head, not the 2.5D family", model_);
+  if (!slice_nets_.empty()) throw Error(ErrorCode::Usage, kNoSliceVesselStage, model_);
   const Vec3 centre = roi_centre(image);
   const RoiInput in = roi_input(image, centre, info_.cfg);
   const EnsembleOutput e = ensemble_forward(in.x, true);
@@ -176,9 +174,7 @@ VesselMap Predictor::vessel_map(const Volume<float>& image, const VesselStageOpt
 void Predictor::use_vessel_stage(Predictor* vessels, const VesselStageOptions& o) {
   if (vessels && !slice_nets_.empty())
     throw Error(ErrorCode::Usage, "the 2.5D family classifies slices: it takes no vessel stage", model_);
-  if (vessels && !vessels->slice_nets_.empty())
-    throw Error(ErrorCode::Usage, "a vessel stage needs a 3D model with a vessel head, not the 2.5D family",
-                vessels->model_);
+  if (vessels && !vessels->slice_nets_.empty()) throw Error(ErrorCode::Usage, kNoSliceVesselStage, vessels->model_);
   if (vessels) {  // it sees this model's harmonized image: the same harmonization but for the spacing
     auto mine = harmonize_params_to_json(info_.harmonize), theirs = harmonize_params_to_json(vessels->info_.harmonize);
     for (const char* k : {"spacing_mm", "interp"}) {
@@ -197,13 +193,9 @@ void Predictor::use_vessel_stage(Predictor* vessels, const VesselStageOptions& o
 
 SeriesPrediction Predictor::predict_slices(const Volume<float>& image) {
   const auto t0 = SteadyClock::now();
-  const Configuration& c = info_.cfg;
-  const auto slices = axial_slices(image, c.patch_size[0]);
-  const int window = c.patch_size[2];
-  const int stride = slice_stride(c);
   SeriesPrediction r;
-  r.probability = slice_probabilities(slice_nets_, slices, window, stride, o_.flip_tta);
-  r.windows_run = r.windows_total = static_cast<int64_t>(window_centres(slices.size(0), window, stride).size());
+  r.probability = image_slice_probabilities(slice_nets_, image, info_.cfg, o_.flip_tta, &r.windows_run);
+  r.windows_total = r.windows_run;
   r.network_s = seconds_since(t0);
   return r;
 }

@@ -13,6 +13,10 @@
 
 namespace aneura {
 
+// The refusal's text for an abort inside GDCM's reading.
+inline constexpr const char* kGdcmAborted =
+    "GDCM's parser aborted on this file (an assertion on damaged data): refused";
+
 namespace detail {
 struct AbortGuard {
   sigjmp_buf env;

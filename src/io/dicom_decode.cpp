@@ -74,9 +74,8 @@ DecodedPixels decode_pixels(const std::string& file) {
   gdcm::Trace::SetError(false);
   auto reader = std::make_shared<gdcm::PixmapReader>();
   reader->SetFileName(file.c_str());
-  const char* aborted = "GDCM's parser aborted on this file (an assertion on damaged data): refused";
   bool read = false;
-  without_abort(file, aborted, [&] { read = reader->Read(); });
+  without_abort(file, kGdcmAborted, [&] { read = reader->Read(); });
   if (!read) throw Error(ErrorCode::CorruptInput, "cannot read DICOM file (truncated or malformed)", file);
   const gdcm::Pixmap& pm = reader->GetPixmap();
   const gdcm::PixelFormat& pf = pm.GetPixelFormat();

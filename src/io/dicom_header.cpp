@@ -581,8 +581,7 @@ HeaderResult read_dicom_header(const fs::path& file) {
   reader.SetFileName(file.c_str());
   bool parsed = false;
   try {
-    without_abort(file.string(), "GDCM's parser aborted on this file (an assertion on damaged data): refused",
-                  [&] { parsed = reader.ReadUpToTag(kPixelData); });
+    without_abort(file.string(), kGdcmAborted, [&] { parsed = reader.ReadUpToTag(kPixelData); });
   } catch (const Error& e) {
     res.kind = HeaderResult::Kind::Corrupt;
     res.reason = e.what();

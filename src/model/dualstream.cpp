@@ -128,4 +128,12 @@ std::array<double, kNumLabels> slice_probabilities(std::vector<DualStream2p5d>& 
   return p;
 }
 
+std::array<double, kNumLabels> image_slice_probabilities(std::vector<DualStream2p5d>& nets, const Volume<float>& image,
+                                                         const Configuration& c, bool flip, int64_t* windows) {
+  const auto slices = axial_slices(image, c.patch_size[0]);
+  const int window = c.patch_size[2], stride = slice_stride(c);
+  if (windows) *windows = static_cast<int64_t>(window_centres(slices.size(0), window, stride).size());
+  return slice_probabilities(nets, slices, window, stride, flip);
+}
+
 }  // namespace aneura

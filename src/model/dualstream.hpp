@@ -83,5 +83,9 @@ int slice_stride(const Configuration& c);
 // `slices` from axial_slices.
 std::array<double, kNumLabels> slice_probabilities(std::vector<DualStream2p5d>& nets, const torch::Tensor& slices,
                                                    int window, int stride, bool flip, int batch = 16);
+// The same for a harmonized image as configuration `c` reads it (axial_slices, slice_stride): what
+// prediction and validation compute. `windows`: the number of windows run, when given.
+std::array<double, kNumLabels> image_slice_probabilities(std::vector<DualStream2p5d>& nets, const Volume<float>& image,
+                                                         const Configuration& c, bool flip, int64_t* windows = nullptr);
 
 }  // namespace aneura

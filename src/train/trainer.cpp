@@ -407,8 +407,7 @@ torch::Tensor Trainer::slice_batch_loss(Network& net, const Batch& b, const Coll
 
 std::array<double, kNumLabels> Trainer::slice_case_probabilities(Network& net, const TrainCase& c) {
   std::vector<DualStream2p5d> nets{net.slices};
-  return slice_probabilities(nets, axial_slices(c.image, cfg_.patch_size[0]), cfg_.patch_size[2], slice_stride(cfg_),
-                             false);
+  return image_slice_probabilities(nets, c.image, cfg_, false);
 }
 
 StepLosses Trainer::train_step(const Batch& b) {

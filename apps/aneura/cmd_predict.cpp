@@ -22,7 +22,8 @@ namespace {
 
 struct PredictArgs {
   std::string model, data, out, points, device = "cpu", checkpoint = "last", probabilities = "heatmap";
-  std::string thick_model, shard, vessel_model;
+  std::string thick_model, shard, vessel_model, candidate_model;
+  double candidate_weight = 0.5;
   VesselStageOptions vessel;
   ComponentOptions components;
   std::string points_at = "peak";
@@ -65,7 +66,26 @@ int run_predict(const PredictArgs& a) {
   po.keep_maps = a.heatmaps;
   po.components = a.components;
   po.components.centre_of_mass = a.points_at == "centre";
+  po.candidate_weight = a.candidate_weight;
   Predictor predictor(a.model, po);
+  std::unique_ptr<Predictor> coarse;  // a candidate stage's coarse model (given, or the one it was trained on)
+  if (predictor.info().cfg.candidates > 0) {
+    const std::string from = a.candidate_model.empty() ? predictor.info().candidate_model : a.candidate_model;
+    if (from.empty())
+      throw Error(ErrorCode::Usage,
+                  "configuration '" + predictor.info().cfg.name +
+                      "' is a candidate stage: give its coarse model with --candidate-model",
+                  a.model);
+    PredictOptions co = po;
+    co.folds.clear();
+    coarse = std::make_unique<Predictor>(from, co);
+    predictor.use_candidate_stage(coarse.get());
+  } else if (!a.candidate_model.empty()) {
+    throw Error(ErrorCode::Usage,
+                "--candidate-model: configuration '" + predictor.info().cfg.name +
+                    "' is not a candidate stage (its plans have no candidates)",
+                a.model);
+  }
   std::unique_ptr<Predictor> thick;
   if (!a.thick_model.empty()) {
     thick = std::make_unique<Predictor>(a.thick_model, po);
@@ -77,7 +97,7 @@ int run_predict(const PredictArgs& a) {
     vo.keep_maps = false;
     vo.folds.clear();
     vessels = std::make_unique<Predictor>(a.vessel_model, vo);
-    predictor.use_vessel_stage(vessels.get(), a.vessel);
+    (coarse ? *coarse : predictor).use_vessel_stage(vessels.get(), a.vessel);
     if (thick) thick->use_vessel_stage(vessels.get(), a.vessel);
   }
   BatchOptions bo;
@@ -95,25 +115,29 @@ int run_predict(const PredictArgs& a) {
     if (!a.quiet)
       std::fprintf(stderr,
                    "  %s  present %.3f  read %.2f s  harmonize %.2f s  vessels %.2f s  roi %.2f s  network %.2f s  "
-                   "windows %lld/%lld%s\n",
+                   "candidates %.2f s  windows %lld/%lld%s\n",
                    p.series_uid.c_str(), p.probability[kPresentColumn], p.read_s, p.harmonize_s, p.vessels_s, p.roi_s,
-                   p.network_s, static_cast<long long>(p.windows_run), static_cast<long long>(p.windows_total),
-                   p.fallback ? "  FALLBACK" : "");
+                   p.network_s, p.candidates_s, static_cast<long long>(p.windows_run),
+                   static_cast<long long>(p.windows_total), p.fallback ? "  FALLBACK" : "");
   };
   std::cerr << "predict: " << dirs.size() << " series, " << predictor.folds().size() << " fold model(s)"
             << (po.flip_tta ? " x left/right flip" : "") << ", " << torch::get_num_threads() << " thread(s)"
             << (thick ? "; series with slices over " + fmt::format("{:g}", a.thick_slice_mm) +
                             " mm apart: " + a.thick_model
                       : std::string())
-            << (vessels ? "; vessel stage: " + a.vessel_model : std::string()) << "\n";
+            << (vessels ? "; vessel stage: " + a.vessel_model : std::string())
+            << (coarse ? "; candidates of " +
+                             (a.candidate_model.empty() ? predictor.info().candidate_model : a.candidate_model)
+                       : std::string())
+            << "\n";
   const BatchResult r = predict_batch(predictor, dirs, bo);
   const double n = std::max<double>(1, static_cast<double>(r.series));
   std::fprintf(
       stderr,
       "predict: %zu series in %.1f s (%.2f s/series: read %.2f, harmonize %.2f, vessels %.2f, roi %.2f, network "
-      "%.2f); %d fallback(s) -> %s, points in %s\n",
+      "%.2f, candidates %.2f); %d fallback(s) -> %s, points in %s\n",
       r.series, r.total_s, r.total_s / n, r.read_s / n, r.harmonize_s / n, r.vessels_s / n, r.roi_s / n,
-      r.network_s / n, r.fallbacks, bo.csv.string().c_str(), bo.points.string().c_str());
+      r.network_s / n, r.candidates_s / n, r.fallbacks, bo.csv.string().c_str(), bo.points.string().c_str());
   if (vessels && r.vessels_missing)
     std::fprintf(stderr, "predict: the vessel stage found no vessel in %d series (they were searched everywhere)\n",
                  r.vessels_missing);
@@ -162,6 +186,13 @@ void add_predict(CLI::App& app, Action& action) {
                   "MODEL_DIR then runs only the windows within --vessel-margin of them, its maps count only there, "
                   "and the location columns take the territory under the detection. A series where it finds no "
                   "vessel is searched everywhere (a warning and vessel_stage.found false in its JSON)");
+  cmd->add_option(
+      "--candidate-model", a->candidate_model,
+      "A candidate stage's coarse model folder (default: the one it was trained with, model.json): it "
+      "predicts the series and lists its heatmap's strongest maxima, MODEL_DIR judges a window around each");
+  cmd->add_option("--candidate-weight", a->candidate_weight,
+                  "A candidate stage's Present: (1 - w) x the coarse model's + w x its largest judgement (0.5)")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--vessel-margin", a->vessel.margin_mm, "mm: how far from a vessel the aneurysm stage looks (8)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--vessel-threshold", a->vessel.threshold,

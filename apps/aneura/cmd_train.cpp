@@ -62,6 +62,7 @@ void add_train(CLI::App& app, Action& action) {
   auto work = std::make_shared<std::string>();
   auto plans = std::make_shared<std::string>();
   auto init = std::make_shared<std::string>();
+  auto candidates = std::make_shared<std::string>();
   auto timeout = std::make_shared<int>(300);
   auto* cmd = app.add_subcommand("train", network_commands()[0].description);
   cmd->add_option("WORK", *work, "Work folder with cases/ and plans.json")->required();
@@ -82,6 +83,10 @@ void add_train(CLI::App& app, Action& action) {
   cmd->add_option("--threads", o->threads, "LibTorch threads (default: usable cores)");
   cmd->add_option("--workers", o->workers, "Loader worker threads (default: plans)");
   cmd->add_option("--init-encoder", *init, "Checkpoint whose encoder initialises this network (transfer)");
+  cmd->add_option(
+      "--candidates-from", *candidates,
+      "A candidate stage (configuration with candidates): the coarse model folder (WORK/runs/<configuration>) "
+      "whose heatmap maxima on every case are its hard negatives and validation candidates");
   cmd->add_option("--freeze-encoder-epochs", o->freeze_encoder_epochs,
                   "Keep the encoder frozen for the first N epochs");
   cmd->add_option("--encoder-lr", o->encoder_lr_multiplier, "Encoder learning rate as a multiple of the decoder's");
@@ -89,10 +94,11 @@ void add_train(CLI::App& app, Action& action) {
   cmd->add_option("--dist-timeout", *timeout,
                   "Data-parallel runs: seconds to wait for every rank to join, and for any rank's answer")
       ->check(CLI::PositiveNumber);
-  cmd->callback([&action, o, all, work, plans, init, timeout] {
+  cmd->callback([&action, o, all, work, plans, init, candidates, timeout] {
     o->work = *work;
     o->plans_file = *plans;
     o->init_encoder = *init;
+    o->candidates_from = *candidates;
     action = [o, all, timeout] { return run_train(*o, *all, *timeout); };
   });
 }

@@ -42,7 +42,8 @@ json series_json(const SeriesPrediction& p, const fs::path& dir) {
               {"harmonize", p.harmonize_s},
               {"vessels", p.vessels_s},
               {"roi", p.roi_s},
-              {"network", p.network_s}}},
+              {"network", p.network_s},
+              {"candidates", p.candidates_s}}},
             {"windows", {{"run", p.windows_run}, {"of", p.windows_total}}}};
   if (!p.warnings.empty()) j["warnings"] = p.warnings;
   j["components_dropped"] = p.dropped_components;
@@ -55,6 +56,11 @@ json series_json(const SeriesPrediction& p, const fs::path& dir) {
   j["probabilities"] = probs;
   j["points"] = json::array();
   for (const auto& pt : p.points) j["points"].push_back(point_json(pt));
+  if (!p.candidates.empty()) {
+    j["candidates"] = json::array();
+    for (const auto& c : p.candidates)
+      j["candidates"].push_back({{"world_lps_mm", c.world_lps}, {"coarse", c.coarse}, {"fine", c.fine}});
+  }
   if (p.fallback) j["error"] = p.error;
   return j;
 }
@@ -77,6 +83,7 @@ BatchResult predict_batch(Predictor& predictor, const std::vector<fs::path>& ser
     r.vessels_s += p.vessels_s;
     r.roi_s += p.roi_s;
     r.network_s += p.network_s;
+    r.candidates_s += p.candidates_s;
     r.vessels_missing += p.vessel_stage && !p.vessels_found && !p.fallback;
     r.fallbacks += p.fallback;
     csv << p.series_uid;

@@ -27,7 +27,8 @@ struct BatchResult {
   size_t series = 0;
   int fallbacks = 0;
   int vessels_missing = 0;  // series whose vessel stage found no vessel (looked everywhere)
-  double total_s = 0, read_s = 0, harmonize_s = 0, vessels_s = 0, roi_s = 0, network_s = 0;  // sums over the series
+  double total_s = 0, read_s = 0, harmonize_s = 0, vessels_s = 0, roi_s = 0, network_s = 0,
+         candidates_s = 0;  // sums over the series
 };
 
 // Throws Error(OutputFailed) when an output cannot be written; a series that cannot be read never throws.

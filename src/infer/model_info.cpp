@@ -27,6 +27,8 @@ ModelInfo read_model_info(const fs::path& model_dir) {
     if (j.contains("location_points")) m.locations = LocationPrior::from_json(j.at("location_points"));
     if (j.contains("roi_offsets")) m.roi_offsets = RoiOffsets::from_json(j.at("roi_offsets"));  // else the defaults
     if (j.contains("init_encoder") && j.at("init_encoder").is_string()) m.init_encoder = j.at("init_encoder");
+    if (j.contains("candidate_model") && j.at("candidate_model").is_string())
+      m.candidate_model = j.at("candidate_model");
     return m;
   } catch (const json::exception& e) {
     throw Error(ErrorCode::CorruptInput, std::string("bad model.json: ") + e.what(), file.string());
@@ -51,6 +53,7 @@ void write_model_info(const fs::path& model_dir, const ModelInfo& m) {
       {"location_points", m.locations.to_json()},
       {"roi_offsets", m.roi_offsets.to_json()},
       {"init_encoder", m.init_encoder.empty() ? json(nullptr) : json(m.init_encoder)},  // null: from scratch
+      {"candidate_model", m.candidate_model.empty() ? json(nullptr) : json(m.candidate_model)},
       {"plans", to_json(one)}};
   write_text_atomically(model_dir / "model.json", j.dump(1) + "\n");
 }

@@ -7,6 +7,7 @@
 //   prior                    prevalence per column: the row of a series that cannot be read
 //   location_points          the training localizer points relative to their ROI centres
 //   roi_offsets              ROI centre = the finder's anchor + the offset of its rule
+//   candidate_model          a candidate stage's coarse model (train --candidates-from), or null
 #pragma once
 #include <array>
 #include <filesystem>
@@ -31,6 +32,7 @@ struct ModelInfo {
   LocationPrior locations;                 // the cases' localizer points relative to their ROI centres
   RoiOffsets roi_offsets;                  // learned in training; the defaults for models from before them
   std::string init_encoder;                // the checkpoint whose encoder initialised training ("": none)
+  std::string candidate_model;             // a candidate stage: the coarse model folder its candidates came from
 };
 
 // Throws Error: InputNotFound (no model.json), CorruptInput (malformed, unknown configuration).

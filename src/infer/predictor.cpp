@@ -175,20 +175,77 @@ void Predictor::use_vessel_stage(Predictor* vessels, const VesselStageOptions& o
   if (vessels && !slice_nets_.empty())
     throw Error(ErrorCode::Usage, "the 2.5D family classifies slices: it takes no vessel stage", model_);
   if (vessels && !vessels->slice_nets_.empty()) throw Error(ErrorCode::Usage, kNoSliceVesselStage, vessels->model_);
-  if (vessels) {  // it sees this model's harmonized image: the same harmonization but for the spacing
-    auto mine = harmonize_params_to_json(info_.harmonize), theirs = harmonize_params_to_json(vessels->info_.harmonize);
-    for (const char* k : {"spacing_mm", "interp"}) {
-      mine.erase(k);
-      theirs.erase(k);
-    }
-    if (mine != theirs)
-      throw Error(ErrorCode::Usage,
-                  "the vessel model's cases were harmonized otherwise than this model's (" + theirs.dump() +
-                      " against " + mine.dump() + "); a vessel stage must share all but the spacing",
-                  vessels->model_);
-  }
+  // (the vessel model sees this model's harmonized image)
+  if (vessels) check_same_harmonization(info_.harmonize, vessels->info_.harmonize, "vessel", vessels->model_);
   vessels_ = vessels;
   vessel_options_ = o;
+}
+
+void check_same_harmonization(const HarmonizeParams& mine, const HarmonizeParams& theirs, const std::string& stage,
+                              const std::string& where) {
+  auto a = harmonize_params_to_json(mine), b = harmonize_params_to_json(theirs);
+  for (const char* k : {"spacing_mm", "interp"}) {
+    a.erase(k);
+    b.erase(k);
+  }
+  if (a != b)
+    throw Error(ErrorCode::Usage,
+                "the " + stage + " model's cases were harmonized otherwise than this model's (" + b.dump() +
+                    " against " + a.dump() + "); a " + stage + " stage must share all but the spacing",
+                where);
+}
+
+void Predictor::use_candidate_stage(Predictor* coarse) {
+  if (coarse) {
+    if (info_.cfg.candidates <= 0 || !slice_nets_.empty())
+      throw Error(ErrorCode::Usage,
+                  "configuration '" + info_.cfg.name + "' is not a candidate stage (its plans have no candidates)",
+                  model_);
+    if (!coarse->slice_nets_.empty())
+      throw Error(ErrorCode::Usage, "a candidate stage needs a 3D coarse model with a heatmap, not the 2.5D family",
+                  coarse->model_);
+    check_same_harmonization(info_.harmonize, coarse->info_.harmonize, "coarse", coarse->model_);
+    coarse->o_.candidates = info_.cfg.candidates;
+  }
+  coarse_ = coarse;
+}
+
+void Predictor::judge_candidates(const Volume<float>& image, SeriesPrediction& r) {
+  torch::NoGradGuard ng;
+  const auto t0 = SteadyClock::now();
+  if (r.candidates.empty() || nets_.empty()) return;
+  const Configuration& cfg = info_.cfg;
+  const Vec3 centre = roi_centre(image);
+  const float background = image.data.empty() ? 0.f : *std::min_element(image.data.begin(), image.data.end());
+  std::vector<torch::Tensor> windows;
+  for (const auto& c : r.candidates) {
+    const Geometry g = window_grid(c.world_lps, cfg, kRasDirection, 1.0);
+    windows.push_back(
+        network_input(volume_to_tensor(resample_to(image, g, Interp::Linear, background)), g, centre, cfg, 1));
+  }
+  const auto x = torch::stack(windows);  // [K, C, X, Y, Z]
+  torch::Tensor background_p;            // [K, X, Y, Z]: p(background) averaged over networks and flips
+  int n = 0;
+  for (auto& net : nets_) {
+    EvalMode eval(net);
+    const torch::Device dev = net->parameters().front().device();
+    for (int flip = 0; flip < (o_.flip_tta ? 2 : 1); ++flip) {
+      auto out = net->forward((flip ? mirror_input(x) : x).to(dev)).aneurysm;
+      auto p = torch::softmax(out.to(torch::kFloat), 1).select(1, 0).to(torch::kCPU);
+      if (flip) p = p.flip({1});
+      background_p = sum_with(background_p, p);
+      ++n;
+    }
+  }
+  const auto heat = (1 - background_p / n).flatten(1).amax(1);
+  double best = 0;
+  for (size_t k = 0; k < r.candidates.size(); ++k) {
+    r.candidates[k].fine = heat[static_cast<int64_t>(k)].item<double>();
+    best = std::max(best, r.candidates[k].fine);
+  }
+  const double w = o_.candidate_weight;
+  r.probability[kPresentColumn] = (1 - w) * r.probability[kPresentColumn] + w * best;
+  r.candidates_s = seconds_since(t0);
 }
 
 SeriesPrediction Predictor::predict_slices(const Volume<float>& image) {
@@ -202,6 +259,11 @@ SeriesPrediction Predictor::predict_slices(const Volume<float>& image) {
 
 SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
   if (!slice_nets_.empty()) return predict_slices(image);
+  if (coarse_) {  // the coarse model predicts, this one judges its candidates
+    SeriesPrediction r = coarse_->predict_image(image);
+    judge_candidates(image, r);
+    return r;
+  }
   auto t0 = SteadyClock::now();
   VesselMap vmap;
   if (vessels_) vmap = vessels_->vessel_map(image, vessel_options_);
@@ -239,6 +301,11 @@ SeriesPrediction Predictor::predict_roi(const Volume<float>& image, const Vec3& 
   const auto field_mm = field_distance_mm(image.geom, in.grid);  // negative outside the image
   damp_field_edge(e.aneurysm, field_edge_weights(field_mm, field_edge_mm()));
   if (guide) damp_field_edge(e.aneurysm, guide->where.to(torch::kFloat));  // aneurysms sit on arteries
+  if (o_.candidates > 0)  // before small components go: a small aneurysm is a small component
+    for (const auto& v : channel_maxima(1 - e.aneurysm[0], o_.candidates)) {
+      const Vec3 ijk{static_cast<double>(v[0]), static_cast<double>(v[1]), static_cast<double>(v[2])};
+      r.candidates.push_back({in.grid.index_to_world(ijk), 1 - e.aneurysm[0][v[0]][v[1]][v[2]].item<double>(), -1});
+    }
   const ComponentOptions& co = o_.components;
   r.dropped_components = drop_small_components(e.aneurysm, in.grid, co.threshold, co.min_aneurysm_mm3);
   r.probability = series_probabilities(e, in.grid, centre, guide);

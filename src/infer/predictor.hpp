@@ -29,6 +29,13 @@ namespace aneura {
 
 struct SeriesPlan;
 
+// A candidate stage's look at one place (world LPS): a maximum of the coarse model's heatmap, its
+// value there, and the candidate stage's heatmap maximum in its window around it (-1: not judged).
+struct Candidate {
+  Vec3 world_lps{0, 0, 0};
+  double coarse = 0, fine = -1;
+};
+
 struct SeriesPrediction {
   std::string series_uid;  // from the DICOM headers (or the folder name on failure)
   std::array<double, kNumLabels> probability{};
@@ -37,13 +44,14 @@ struct SeriesPrediction {
   std::string model;  // the model folder that predicted it (a thick-slice series: the route's)
   // seconds: reading the series, harmonizing it, the vessel stage (its ROI input and networks), the ROI
   // input (finder, resampling to the network grid, blob features), the networks and maps
-  double read_s = 0, harmonize_s = 0, vessels_s = 0, roi_s = 0, network_s = 0;
+  double read_s = 0, harmonize_s = 0, vessels_s = 0, roi_s = 0, network_s = 0, candidates_s = 0;
   // With a vessel stage: whether it found vessels, how much, why not; windows run of all
   bool vessel_stage = false, vessels_found = false;
   double vessel_ml = 0;
   Vec3 vessel_lo{0, 0, 0}, vessel_hi{0, 0, 0};  // world LPS bounds of the vessels found
   std::string vessel_note;
   int64_t windows_run = 0, windows_total = 0;
+  std::vector<Candidate> candidates;    // with PredictOptions::candidates > 0 (a candidate stage), strongest first
   int dropped_components = 0;           // aneurysm components under ComponentOptions::min_aneurysm_mm3
   std::vector<std::string> warnings;    // harmonization steps that fell back (no brain, no white-matter peak)
   bool fallback = false;                // the series could not be read: prior probabilities
@@ -69,6 +77,11 @@ struct PredictOptions {
   PointOptions points;
   ComponentOptions components;
   bool keep_maps = false;
+  // > 0: list the N strongest maxima of the heatmap (SeriesPrediction::candidates; a candidate
+  // stage's coarse model)
+  int candidates = 0;
+  // A candidate stage's Present: (1 - w) x the coarse model's + w x the largest candidate judgement
+  double candidate_weight = 0.5;
 };
 
 // The networks' outputs over one ROI, averaged over every network and flip.
@@ -88,6 +101,11 @@ struct VesselGuide {
   double territory_weight = 0.5;
 };
 
+// Throws Error(Usage, naming `where`) unless `theirs` (a `stage` model's, which sees images harmonized
+// by `mine`) is `mine` but for the spacing and interpolation.
+void check_same_harmonization(const HarmonizeParams& mine, const HarmonizeParams& theirs, const std::string& stage,
+                              const std::string& where);
+
 class Predictor {
  public:
   // Loads model.json and the folds' checkpoints once. Throws Error (InputNotFound, CorruptInput, Usage).
@@ -104,6 +122,15 @@ class Predictor {
   // Two stages: `vessels` (a model whose vessel head was trained) finds the arteries first, and this
   // predictor looks near them only (infer/vessels.hpp). Null: none. `vessels` must outlive this one.
   void use_vessel_stage(Predictor* vessels, const VesselStageOptions& o);
+  // Two stages: `coarse` (a whole-ROI model) predicts the series and lists the strongest maxima of its
+  // heatmap; this predictor (a configuration with candidates > 0, usually at a finer spacing) judges a
+  // window around each, and its judgement mixes into Present (PredictOptions::candidate_weight). The
+  // series is harmonized at this predictor's spacing; `coarse` resamples its ROI from it. Null: none.
+  // `coarse` must outlive this one.
+  void use_candidate_stage(Predictor* coarse);
+  // This predictor as a candidate stage: its heatmap maximum in the window around each candidate of
+  // `r` (Candidate::fine), and Present mixed from them.
+  void judge_candidates(const Volume<float>& image, SeriesPrediction& r);
   // This predictor as a vessel stage: its vessel map of a harmonized image (its own ROI).
   VesselMap vessel_map(const Volume<float>& image, const VesselStageOptions& o);
   // The network part on a harmonized image: the ROI found on it.
@@ -150,6 +177,7 @@ class Predictor {
   double thick_mm_ = 0;
   Predictor* vessels_ = nullptr;
   VesselStageOptions vessel_options_;
+  Predictor* coarse_ = nullptr;
 };
 
 }  // namespace aneura

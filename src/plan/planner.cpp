@@ -291,6 +291,17 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
                   " mm, trained on those modalities only, without blob channels (hard negatives from the blob measure "
                   "on a 2 mm copy), as many epochs as fit in 1800 s; predict it behind a vessel stage "
                   "(--vessel-model WORK/runs/cpu_vessels): the whole ROI is ~3000 windows per series and flip.");
+  }
+  // CPU candidate stage: cpu_native's windows judging only the strongest maxima of a coarse model's
+  // heatmap (cpu_fine's), trained on those maxima as hard negatives.
+  Configuration candidates = native;
+  candidates.candidates = 16;
+  if (plan_native) {
+    why.push_back(
+        "cpu_candidates: cpu_native's windows as a second stage: trained with --candidates-from "
+        "WORK/runs/cpu_fine (the 16 strongest maxima of its heatmap on every case are the hard negatives, found "
+        "once within the budget), it predicts behind cpu_fine, judging a window around each of the 16 and mixing "
+        "its largest judgement into Present (predict takes the coarse model from model.json).");
   } else {
     why.push_back(cache_mm > kNativeMaxMm + 1e-6
                       ? "cpu_native: not planned; the cases were made at " + fmt(cache_mm) + " mm, coarser than " +
@@ -358,6 +369,7 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
   cpu.queue_length = queue(cpu);
   fine.queue_length = queue(fine);
   native.queue_length = queue(native);
+  candidates.queue_length = queue(candidates);
   vessels.queue_length = queue(vessels);
   fine_vessels.queue_length = queue(fine_vessels);
   slices.queue_length = queue(slices);
@@ -367,7 +379,8 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
 
   // Write: base holds the shared fields, the two configurations inherit and override.
   const json jb = configuration_to_json(base), jc = configuration_to_json(cpu), jg = configuration_to_json(gpu),
-             jf = configuration_to_json(fine), jn = configuration_to_json(native), jv = configuration_to_json(vessels),
+             jf = configuration_to_json(fine), jn = configuration_to_json(native),
+             jcand = configuration_to_json(candidates), jv = configuration_to_json(vessels),
              jfv = configuration_to_json(fine_vessels), js = configuration_to_json(slices);
   auto diff = [&](const json& child) {
     json d = {{"inherits", "base"}};
@@ -383,6 +396,7 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
   if (plan_fine) p.raw["cpu_fine"] = diff(jf);
   if (plan_fine) p.raw["cpu_fine_vessels"] = diff(jfv);
   if (plan_native) p.raw["cpu_native"] = diff(jn);
+  if (plan_native) p.raw["cpu_candidates"] = diff(jcand);
   p.raw["cpu_2p5d"] = diff(js);
   p.default_configuration = !h.gpus.empty() ? "gpu_full" : plan_fine ? "cpu_fine" : "cpu_demo";
   why.push_back("default configuration: " + p.default_configuration +

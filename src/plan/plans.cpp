@@ -47,6 +47,7 @@ const std::set<std::string>& allowed_keys() {
                                           "field_edge_mm",
                                           "window_overlap",
                                           "focus_windows",
+                                          "candidates",
                                           "modalities",
                                           "vessel_stage"};
   return k;
@@ -59,7 +60,8 @@ const std::set<std::string>& optional_keys() {
                                           "blob_features", "spatial_augmentation",
                                           "field_edge_mm", "window_overlap",
                                           "focus_windows", "gradient_checkpointing",
-                                          "modalities",    "vessel_stage"};
+                                          "modalities",    "vessel_stage",
+                                          "candidates"};
   return k;
 }
 
@@ -94,6 +96,7 @@ json config_json(const Configuration& c) {
           {"field_edge_mm", c.field_edge_mm},
           {"window_overlap", c.window_overlap},
           {"focus_windows", c.focus_windows},
+          {"candidates", c.candidates},
           {"modalities", c.modalities},
           {"vessel_stage", c.vessel_stage}};
 }
@@ -151,6 +154,7 @@ Configuration parse_config(const std::string& name, const json& j) {
     c.field_edge_mm = j.value("field_edge_mm", c.field_edge_mm);
     c.window_overlap = j.value("window_overlap", c.window_overlap);
     c.focus_windows = j.value("focus_windows", c.focus_windows);
+    c.candidates = j.value("candidates", c.candidates);
     c.modalities = j.value("modalities", c.modalities);
     c.vessel_stage = j.value("vessel_stage", c.vessel_stage);
   } catch (const json::exception& e) {
@@ -175,8 +179,8 @@ Configuration parse_config(const std::string& name, const json& j) {
     }
   }
   if (slices && c.patch_size[0] != c.patch_size[1]) bad("a dualstream_2p5d patch_size is square in-plane");
-  if (slices && (c.vessel_stage || c.blob_features || c.focus_windows > 0))
-    bad("dualstream_2p5d classifies slices: no vessel_stage, blob_features or focus_windows");
+  if (slices && (c.vessel_stage || c.blob_features || c.focus_windows > 0 || c.candidates > 0))
+    bad("dualstream_2p5d classifies slices: no vessel_stage, blob_features, focus_windows or candidates");
   if (c.stages < 2 || c.stages > 7) bad("stages must be 2..7");
   if (c.folds < 1 || c.folds > 20) bad("folds must be 1..20");
   if (c.ema_decay < 0 || c.ema_decay >= 1) bad("ema_decay must be in [0, 1)");
@@ -185,6 +189,12 @@ Configuration parse_config(const std::string& name, const json& j) {
   if (!(c.field_edge_mm >= 0)) bad("field_edge_mm must be >= 0");
   if (!(c.window_overlap >= 0 && c.window_overlap < 1)) bad("window_overlap must be in [0, 1)");
   if (c.focus_windows < 0) bad("focus_windows must be >= 0");
+  if (c.candidates < 0 || c.candidates > 256) bad("candidates must be 0..256");
+  bool windowed = false;  // as model/input.hpp's windowed()
+  for (int a = 0; a < 3; ++a) windowed = windowed || c.patch_size[a] * c.target_spacing_mm[a] * 1.1 < c.roi_mm[a];
+  if (c.candidates > 0 && (c.vessel_stage || c.focus_windows > 0 || !windowed))
+    bad("a candidate stage (candidates > 0) is a windowed aneurysm model: patch x spacing smaller than the ROI, "
+        "no vessel_stage or focus_windows");
   if (c.focus_windows > 0 && !c.blob_features) bad("focus_windows needs blob_features (the windows look at blobs)");
   for (const auto& m : c.modalities)
     if (modality_index(m) < 0) bad("unknown modality '" + m + "' in modalities (CTA, MRA, MRI T2, MRI T1post)");

@@ -40,6 +40,9 @@ struct Configuration {
   double window_overlap = 0.5;          // windowed prediction: the least share of a patch neighbours overlap
   int focus_windows = 0;                // windowed prediction: 0 = every window; N = only the windows nearest
                                         // the N strongest bright and N strongest dark blobs (model/input.hpp)
+  int candidates = 0;                   // > 0: a candidate stage: it looks only at the N strongest maxima of a
+                                        // coarse model's heatmap (train --candidates-from, predict
+                                        // --candidate-model; infer/predictor.hpp) and judges each one
   std::vector<std::string> modalities;  // training learns from the cases of these modalities only; empty: all
   bool vessel_stage = false;            // a vessel model (predict --vessel-model): learns from the segmented
                                         // cases only, judged by its vessel Dice

@@ -104,12 +104,19 @@ Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64
   // Centre: the ROI centre (jittered; windowed: anywhere in the ROI), or near an aneurysm point of
   // a positive case (the point stays 8 mm inside the window, 16 mm inside a whole ROI).
   Vec3 centre = c.roi_centre;
+  // Near `p`, which stays min(8 mm, a quarter of the window) inside a window (16 mm inside a whole ROI).
+  auto near = [&](const Vec3& p) {
+    centre = p;
+    for (int k = 0; k < 3; ++k) {
+      const double w = cfg.patch_size[k] * sp[k];
+      centre[k] +=
+          (u(rng) - 0.5) * (win ? std::max(0.0, w - 2 * std::min(8.0, w / 4)) : std::max(0.0, cfg.roi_mm[k] / 2 - 16));
+    }
+  };
   if (a && !c.points.empty() && u(rng) < aug.focus_on_aneurysm) {
-    const auto& p = c.points[static_cast<size_t>(u(rng) * c.points.size()) % c.points.size()];
-    centre = p.first;
-    for (int k = 0; k < 3; ++k)
-      centre[k] += (u(rng) - 0.5) *
-                   (win ? std::max(0.0, cfg.patch_size[k] * sp[k] - 16) : std::max(0.0, cfg.roi_mm[k] / 2 - 16));
+    near(c.points[static_cast<size_t>(u(rng) * c.points.size()) % c.points.size()].first);
+  } else if (a && win && !c.candidates.empty() && u(rng) < aug.focus_on_candidate) {
+    near(c.candidates[static_cast<size_t>(u(rng) * c.candidates.size()) % c.candidates.size()]);
   } else if (a) {
     for (int k = 0; k < 3; ++k)
       centre[k] += aug.jitter_mm * nrm(rng) +

@@ -27,8 +27,9 @@ struct TrainCase {
   Volume<float> label_maps;  // [0] vessels (cowseg 0..13), [1] aneurysm (column + 1); empty: all background
   std::vector<std::pair<Vec3, int>> points;  // world LPS mm, location column
   RoiAnchor roi_anchor;  // case.json's (preprocess) when made by this finder version, else find_roi_anchor of the image
-  Vec3 roi_centre{0, 0, 0};  // world LPS mm: the anchor plus the default offsets, or the learned ones (CaseStore)
-  float background = 0;      // the image's minimum: the value outside the field of view
+  Vec3 roi_centre{0, 0, 0};      // world LPS mm: the anchor plus the default offsets, or the learned ones (CaseStore)
+  float background = 0;          // the image's minimum: the value outside the field of view
+  std::vector<Vec3> candidates;  // a candidate stage's: the coarse model's heatmap maxima (world LPS)
 };
 
 // Reads WORK/cases/<id>/{case.json,image.nii,labels.nii}. Errors name the file.
@@ -71,8 +72,9 @@ torch::Tensor augment_intensity(const torch::Tensor& image, std::mt19937_64& rng
 // inside the ROI (without augmentation at the ROI centre); labels are the window's: a location
 // is positive when one of its points lies inside the window (a positive case without points
 // keeps the case's labels). With augmentation: centre jitter (windowed: anywhere in the ROI) or
-// aneurysm focus, small rotation and scaling, left-right flip, intensity scale/shift, gamma and
-// noise.
+// aneurysm focus (the point min(8 mm, a quarter of the window) inside), or, for a case with
+// candidates, a candidate's focus with the same freedom (focus_on_candidate), small rotation and
+// scaling, left-right flip, intensity scale/shift, gamma and noise.
 Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64& rng, const AugmentOptions& aug);
 
 // A dualstream_2p5d training window (model/dualstream.hpp; make_sample calls it for that model):

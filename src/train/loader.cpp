@@ -30,7 +30,14 @@ std::shared_ptr<const TrainCase> CaseStore::get(size_t i) const {
   if (!cached_.empty()) return cached_.at(i);
   auto c = std::make_shared<TrainCase>(load_case(work_, ids_.at(i)));
   c->roi_centre = offsets_.centre(c->roi_anchor);
+  if (auto it = candidates_.find(c->id); it != candidates_.end()) c->candidates = it->second;
   return c;
+}
+
+void CaseStore::set_candidates(const std::map<std::string, std::vector<Vec3>>& by_id) {
+  candidates_ = by_id;
+  for (auto& c : cached_)
+    if (auto it = by_id.find(c->id); it != by_id.end()) c->candidates = it->second;
 }
 
 void CaseStore::set_roi_offsets(const RoiOffsets& o) {

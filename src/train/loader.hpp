@@ -34,6 +34,8 @@ class CaseStore {
   int input_channels(const Configuration& cfg) const;
   // Every case's ROI centre from its anchor and `o` (learned offsets), from now on; before cache_rois.
   void set_roi_offsets(const RoiOffsets& o);
+  // A candidate stage's candidates per case id (TrainCase::candidates), from now on.
+  void set_candidates(const std::map<std::string, std::vector<Vec3>>& by_id);
   // Windowed configurations: each case's ROI (make_roi_case) made once, `threads` cases at a time,
   // when the cases are in memory and the ROIs fit `ram_budget_bytes` too. Returns whether it did.
   bool cache_rois(const Configuration& cfg, int threads, double ram_budget_bytes);
@@ -44,6 +46,7 @@ class CaseStore {
   std::vector<std::string> ids_;
   std::vector<std::shared_ptr<TrainCase>> cached_;
   RoiOffsets offsets_;
+  std::map<std::string, std::vector<Vec3>> candidates_;
   std::vector<RoiCase> rois_;
 };
 

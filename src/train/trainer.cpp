@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "core/progress.hpp"
@@ -130,6 +131,7 @@ class Trainer {
   void prepare_cases();
   void learn_roi_offsets_from_cases();
   void cache_training_rois();
+  void find_candidates();
   int steps_per_epoch() const;
   void prepare_model_info();
   void build_networks();
@@ -160,7 +162,8 @@ class Trainer {
   int in_channels_ = 1;
   torch::Tensor pos_weight_;
   ModelInfo info_;
-  std::map<size_t, RoiInput> val_inputs_;  // the ROI inputs of this rank's validation cases, made once
+  std::map<size_t, RoiInput> val_inputs_;           // the ROI inputs of this rank's validation cases, made once
+  std::map<std::string, SeriesPrediction> coarse_;  // a candidate stage: the coarse model's prediction per case
   // run
   fs::path run_dir_, last_file_, best_file_, log_file_;
   Network net_, ema_net_;
@@ -283,10 +286,96 @@ void Trainer::learn_roi_offsets_from_cases() {
 
 // A windowed configuration's training windows are crops of ROI inputs made once (make_roi_case).
 void Trainer::cache_training_rois() {
-  if (!windowed(cfg_)) return;
+  if (!windowed(cfg_) || cfg_.candidates > 0) return;  // a candidate stage's fine ROIs would not fit: cut per window
   const auto t = SteadyClock::now();
   if (train_store_->cache_rois(cfg_, static_cast<int>(default_threads()), ram_budget_))
     spdlog::info("ROI inputs of {} training cases made in {:.1f} s", train_store_->size(), seconds_since(t));
+}
+
+// A candidate stage's coarse predictions of every case (probabilities and the strongest heatmap
+// maxima, without flips): its training windows' hard negatives and its validation's candidates.
+// Made once into WORK/runs/<configuration>/candidates.json (rank 0), reused while the coarse model
+// and the count stay the same.
+void Trainer::find_candidates() {
+  if (cfg_.candidates <= 0 && o_.candidates_from.empty()) return;
+  if (cfg_.candidates <= 0)
+    throw Error(ErrorCode::Usage,
+                "--candidates-from: configuration '" + cfg_.name + "' is not a candidate stage (no candidates)");
+  if (o_.candidates_from.empty())
+    throw Error(ErrorCode::Usage, "configuration '" + cfg_.name +
+                                      "' is a candidate stage: give the coarse model with --candidates-from "
+                                      "WORK/runs/<configuration>");
+  const std::string from = fs::absolute(o_.candidates_from).lexically_normal().string();
+  const fs::path file = o_.work / "runs" / cfg_.name / "candidates.json";
+  auto usable = [&](const json& j) {
+    return j.is_object() && j.value("coarse_model", "") == from && j.value("count", 0) == cfg_.candidates &&
+           j.contains("cases");
+  };
+  if (c_.main()) {
+    json j;
+    std::ifstream in(file);
+    if (in) {
+      try {
+        j = json::parse(in);
+      } catch (const json::exception&) {
+        j = json();
+      }
+    }
+    if (!usable(j)) {
+      const auto t = SteadyClock::now();
+      PredictOptions po;
+      po.flip_tta = false;
+      po.points.max_points = 0;
+      po.candidates = cfg_.candidates;
+      Predictor coarse(from, po);
+      if (coarse.info().cfg.model == "dualstream_2p5d")
+        throw Error(ErrorCode::Usage, "a candidate stage needs a 3D coarse model with a heatmap, not the 2.5D family",
+                    from);
+      if (const auto mine = read_preprocess_params(o_.work))
+        check_same_harmonization(*mine, coarse.info().harmonize, "coarse", from);
+      j = {{"coarse_model", from}, {"count", cfg_.candidates}, {"cases", json::object()}};
+      const int total = static_cast<int>(train_store_->size() + val_store_->size());
+      Progress progress("candidates", total, o_.progress, "cases");
+      int done = 0;
+      for (const CaseStore* store : {train_store_.get(), val_store_.get()})
+        for (size_t i = 0; i < store->size(); ++i) {
+          const auto c = store->get(i);
+          const SeriesPrediction r = coarse.predict_image(c->image);
+          json cands = json::array();
+          for (const auto& cd : r.candidates)
+            cands.push_back({cd.world_lps[0], cd.world_lps[1], cd.world_lps[2], cd.coarse});
+          j["cases"][c->id] = {{"probabilities", r.probability}, {"candidates", cands}};
+          progress.update(++done);
+        }
+      std::error_code ec;
+      fs::create_directories(file.parent_path(), ec);
+      write_text_atomically(file, j.dump() + "\n");
+      spdlog::info("candidates of {} cases from {} in {:.1f} s -> {}", j["cases"].size(), from, seconds_since(t),
+                   file.string());
+    }
+  }
+  c_.barrier();
+  std::ifstream in(file);
+  json j;
+  try {
+    j = json::parse(in);
+  } catch (const json::exception& e) {
+    throw Error(ErrorCode::CorruptInput, std::string("bad candidates file: ") + e.what(), file.string());
+  }
+  if (!usable(j)) throw Error(ErrorCode::CorruptInput, "candidates file of another coarse model", file.string());
+  std::map<std::string, std::vector<Vec3>> by_id;
+  for (const auto& [id, v] : j.at("cases").items()) {
+    SeriesPrediction r;
+    r.probability = v.at("probabilities").get<std::array<double, kNumLabels>>();
+    for (const auto& cd : v.at("candidates")) {
+      r.candidates.push_back({Vec3{cd[0], cd[1], cd[2]}, cd[3].get<double>(), -1});
+      by_id[id].push_back(r.candidates.back().world_lps);
+    }
+    coarse_[id] = std::move(r);
+  }
+  train_store_->set_candidates(by_id);
+  val_store_->set_candidates(by_id);
+  info_.candidate_model = from;
 }
 
 int Trainer::steps_per_epoch() const {
@@ -535,8 +624,15 @@ Validation Trainer::validate(size_t count) {
     const auto out = net.unet->forward(b.image.to(dev_));
     Targets t{b.vessel.to(dev_), b.aneurysm.to(dev_), b.labels.to(dev_), b.modality.to(dev_), b.has_vessels.to(dev_)};
     loss += multitask_loss(out, t, pos_weight_, cfg_.loss_weights).total.item<double>();
-    if (!val_inputs_.count(i)) val_inputs_.emplace(i, roi_input(c->image, c->roi_centre, cfg_, c->background));
-    const auto p = predictor->predict_roi(c->image, c->roi_centre, val_inputs_.at(i)).probability;
+    std::array<double, kNumLabels> p{};
+    if (cfg_.candidates > 0) {  // the coarse model's prediction, Present mixed with this stage's judgements
+      SeriesPrediction r = coarse_.at(c->id);
+      predictor->judge_candidates(c->image, r);
+      p = r.probability;
+    } else {
+      if (!val_inputs_.count(i)) val_inputs_.emplace(i, roi_input(c->image, c->roi_centre, cfg_, c->background));
+      p = predictor->predict_roi(c->image, c->roi_centre, val_inputs_.at(i)).probability;
+    }
     for (int k = 0; k < kNumLabels; ++k) {
       acc[static_cast<int64_t>(i * 2 * kNumLabels + k)] = p[k];
       acc[static_cast<int64_t>(i * 2 * kNumLabels + kNumLabels + k)] = c->labels[k];
@@ -626,6 +722,7 @@ TrainResult Trainer::run() {
   const bool has_val = val_store_->size() > 0;
   budget_ = std::make_unique<TimeBudget>(cfg_.time_budget_s, has_val, t_start);
   learn_roi_offsets_from_cases();
+  find_candidates();
   cache_training_rois();
   prepare_model_info();
   build_networks();

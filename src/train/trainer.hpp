@@ -40,6 +40,10 @@ struct TrainOptions {
   bool augment = true;
   // Transfer: the encoder of another run (e.g. pre-trained), frozen at first, its own learning rate
   std::filesystem::path init_encoder;  // checkpoint whose encoder initialises ours
+  // A candidate stage (configuration candidates > 0): the coarse model folder whose heatmap maxima
+  // on every case are its hard negatives and its validation's candidates (WORK/runs/<configuration>/
+  // candidates.json, made once)
+  std::filesystem::path candidates_from;
   int freeze_encoder_epochs = 0;
   double encoder_lr_multiplier = 1.0;
   bool progress = true;

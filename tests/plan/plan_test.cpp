@@ -118,6 +118,7 @@ TEST(Planner, CasesMadeAtSourcePixelsPlanTheNativeConfigurationForTheThinSliceMo
   // default cases (1 mm): no cpu_native, and the explanation says why
   const PlanResult at1 = make_plans(fixed_fingerprint(), profile(2, 24, 0));
   EXPECT_EQ(at1.plans.raw.count("cpu_native"), 0u);
+  EXPECT_EQ(at1.plans.raw.count("cpu_candidates"), 0u);
   bool said = false;
   for (const auto& line : at1.explanation) said = said || line.find("cpu_native: not planned") != std::string::npos;
   EXPECT_TRUE(said);
@@ -140,6 +141,14 @@ TEST(Planner, CasesMadeAtSourcePixelsPlanTheNativeConfigurationForTheThinSliceMo
   EXPECT_FALSE(c.blob_features);
   EXPECT_EQ(c.modalities, (std::vector<std::string>{"CTA"}));
   EXPECT_TRUE(r.plans.get("cpu_fine").modalities.empty());
+  // its candidate stage: the same windows judging cpu_fine's 16 strongest maxima
+  ASSERT_EQ(r.plans.raw.count("cpu_candidates"), 1u);
+  const Configuration& k = r.plans.get("cpu_candidates");
+  EXPECT_EQ(k.candidates, 16);
+  EXPECT_EQ(k.target_spacing_mm, c.target_spacing_mm);
+  EXPECT_EQ(k.modalities, c.modalities);
+  EXPECT_EQ(c.candidates, 0);
+  EXPECT_EQ(r.plans.get("cpu_fine").candidates, 0);
   // never finer than the cases: made at 0.6 mm, the windows are at 0.6 mm
   fine_cases.spacing = {0.6, 0.6, 0.6};
   const PlanResult at06 = make_plans(f, profile(2, 24, 0), fine_cases);

@@ -397,6 +397,40 @@ TEST(RoiCases, CandidatesFindTheBlobAndWindowsKeepTheirPoint) {
   EXPECT_EQ(centre.labels.sum().item<float>(), 0);  // the point is outside 16..31 along x and y
 }
 
+// A candidate stage's windows are cut from the case (no ROI cache): one focused on a candidate holds
+// it within a quarter of the window (min 8 mm) of its centre, jittered, and the window centred on the
+// sphere's candidate carries its point; with no candidates the same draws give ROI windows.
+TEST(CandidateStage, WindowsFocusedOnACandidateLieAroundIt) {
+  TrainCase c = sphere_and_tube_case();
+  const Vec3 sphere = c.points[0].first;
+  c.points.clear();  // the candidate's focus, not the aneurysm's
+  c.labels = {};
+  c.candidates = {sphere};
+  const Configuration cfg = sphere_window_config();  // 16^3 windows at 2 mm: 32 mm, the candidate 8 mm inside
+  AugmentOptions cand;
+  cand.focus_on_aneurysm = 0;
+  cand.focus_on_candidate = 1;
+  cand.flip_probability = 0;
+  cand.rotate_deg = 0;
+  cand.scale = 0;
+  cand.coordinate_jitter_mm = 0;
+  double spread = 0;
+  for (uint64_t seed = 0; seed < 30; ++seed) {
+    std::mt19937_64 rng(seed);
+    const Sample s = make_sample(c, cfg, rng, cand);
+    // the window's centre in world mm from its coordinate channels (between voxels 7 and 8)
+    const auto coords = s.image.slice(0, 1, 4).slice(1, 7, 9).slice(2, 7, 9).slice(3, 7, 9).mean({1, 2, 3});
+    for (int k = 0; k < 3; ++k) {
+      const double d = coords[k].item<double>() * 64 + c.roi_centre[k] - sphere[k];
+      EXPECT_LE(std::abs(d), 8.0 + 1e-3) << seed << " axis " << k;
+      spread = std::max(spread, std::abs(d));
+    }
+    // the sphere (radius 4 mm, bright) lies in the window
+    EXPECT_GT(s.image[0].max().item<float>(), 2.f) << seed;
+  }
+  EXPECT_GT(spread, 3.0);  // jittered, not always centred
+}
+
 TEST(RoiCases, WithoutBlobFeaturesCandidatesComeFromACoarseCopyAndFindTheBlob) {
   // 1 mm windows (a ROI of 96^3 voxels) without blob channels: the candidates come from the blob
   // measure on a 2 mm copy, mapped back to 1 mm voxels

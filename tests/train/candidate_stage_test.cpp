@@ -1,0 +1,120 @@
+// The candidate stage (configuration candidates > 0): its plans, training on a coarse model's maxima
+// and prediction behind that model through the same commands.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "core/error.hpp"
+#include "dataset/case_cache.hpp"
+#include "support/run.hpp"
+#include "train/folds.hpp"
+#include "train/train_fixture.hpp"
+#include "train/trainer.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace aneura {
+namespace {
+using test::code_of;
+using test::run_aneura;
+
+// Windows of 16^3 at 2.5 mm (40 mm) in the 128 mm ROI, judging 4 candidates.
+Configuration candidate_config() {
+  Configuration c = tiny_config();
+  c.name = "cand";
+  c.target_spacing_mm = {2.5, 2.5, 2.5};
+  c.candidates = 4;
+  return c;
+}
+
+Plans plans_with(const json& extra) {
+  json cfg = configuration_to_json(candidate_config());
+  cfg.update(extra);
+  return plans_from_json({{"version", 1},
+                          {"default_configuration", "cand"},
+                          {"global", json::object()},
+                          {"configurations", {{"cand", cfg}}}});
+}
+
+TEST(CandidateStage, PlansCheckWhatACandidateStageIs) {
+  EXPECT_EQ(plans_with(json::object()).get("cand").candidates, 4);
+  for (const json& bad : {json{{"candidates", -1}}, json{{"candidates", 257}}, json{{"vessel_stage", true}},
+                          json{{"target_spacing_mm", {8, 8, 7}}},  // the whole ROI in one patch: not windowed
+                          json{{"blob_features", true}, {"focus_windows", 2}}})
+    EXPECT_EQ(code_of([&] { plans_with(bad); }), ErrorCode::CorruptInput) << bad.dump();
+}
+
+double present_of(const fs::path& csv) {
+  std::ifstream in(csv);
+  std::string header, row;
+  std::getline(in, header);
+  std::getline(in, row);
+  return std::stod(row.substr(row.rfind(',') + 1));
+}
+
+// A coarse model (the whole ROI) trained first; the candidate stage learns from its maxima on every
+// case (kept in candidates.json, named in model.json) and predicts behind it: Present is the coarse
+// model's own at weight 0, the largest judgement at weight 1, and their mix between.
+TEST_F(TrainOnSynth, ACandidateStageLearnsFromACoarseModelsMaximaAndJudgesThemInPrediction) {
+  const fs::path w = fresh_work("candidates", 8);
+  Plans p;
+  p.default_configuration = "tiny";
+  p.global = json::object();
+  p.raw["tiny"] = configuration_to_json(tiny_config());
+  p.raw["cand"] = configuration_to_json(candidate_config());
+  write_plans(p, w / "plans.json");
+  TrainOptions o = overfit_options(w);
+  o.steps_per_epoch = 2;
+  o.configuration = "tiny";
+  const TrainResult coarse = train(o);
+  const fs::path coarse_dir = coarse.run_dir.parent_path();
+  // a coarse configuration takes no candidates; a candidate stage needs them
+  o.candidates_from = coarse_dir;
+  EXPECT_EQ(code_of([&] { train(o); }), ErrorCode::Usage);
+  o.configuration = "cand";
+  o.candidates_from.clear();
+  EXPECT_EQ(code_of([&] { train(o); }), ErrorCode::Usage);
+  o.candidates_from = coarse_dir;
+  const TrainResult r = train(o);
+  EXPECT_EQ(r.epochs_done, 2);
+  const fs::path model = r.run_dir.parent_path();
+  std::ifstream cf(model / "candidates.json");
+  const json cands = json::parse(cf);
+  EXPECT_EQ(cands.at("coarse_model"), fs::absolute(coarse_dir).lexically_normal().string());
+  ASSERT_EQ(cands.at("cases").size(), 8u);
+  for (const auto& [id, v] : cands.at("cases").items()) {
+    EXPECT_GE(v.at("candidates").size(), 1u) << id;
+    EXPECT_LE(v.at("candidates").size(), 4u) << id;
+    EXPECT_EQ(v.at("probabilities").size(), static_cast<size_t>(kNumLabels));
+  }
+  std::ifstream mf(model / "model.json");
+  EXPECT_EQ(json::parse(mf).at("candidate_model"), cands.at("coarse_model"));
+
+  const std::string series = (w.parent_path() / "data" / "series" / list_cases(w)[0].id).string();
+  auto predict = [&](const std::string& m, const std::string& name, const std::string& extra) {
+    return run_aneura("predict " + m + " " + series + " -o " + (w / name).string() + " --no-tta -q" + extra);
+  };
+  ASSERT_EQ(predict(coarse_dir.string(), "coarse.csv", ""), 0);
+  ASSERT_EQ(predict(model.string(), "w0.csv", " --candidate-weight 0"), 0);
+  ASSERT_EQ(predict(model.string(), "w1.csv", " --candidate-weight 1"), 0);
+  ASSERT_EQ(predict(model.string(), "mixed.csv", ""), 0);
+  std::ifstream jf(w / "w1_points" / (list_cases(w)[0].id + ".json"));
+  const json j = json::parse(jf);
+  ASSERT_FALSE(j.at("candidates").empty());
+  double best = 0;
+  for (const auto& c : j.at("candidates")) {
+    EXPECT_GE(c.at("fine").get<double>(), 0.0);
+    EXPECT_LE(c.at("fine").get<double>(), 1.0);
+    best = std::max(best, c.at("fine").get<double>());
+  }
+  const double coarse_present = present_of(w / "coarse.csv");
+  EXPECT_NEAR(present_of(w / "w0.csv"), coarse_present, 2e-6);
+  EXPECT_NEAR(present_of(w / "w1.csv"), best, 2e-6);
+  EXPECT_NEAR(present_of(w / "mixed.csv"), 0.5 * coarse_present + 0.5 * best, 2e-6);
+  // a model that is no candidate stage refuses one (exit 2)
+  EXPECT_EQ(predict(coarse_dir.string(), "bad.csv", " --candidate-model " + coarse_dir.string()), 2);
+}
+
+}  // namespace
+}  // namespace aneura

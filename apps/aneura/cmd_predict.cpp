@@ -24,6 +24,7 @@ struct PredictArgs {
   std::string model, data, out, points, device = "cpu", checkpoint = "last", probabilities = "heatmap";
   std::string thick_model, shard, vessel_model, candidate_model;
   double candidate_weight = 0.5;
+  int candidates = 0;
   VesselStageOptions vessel;
   ComponentOptions components;
   std::string points_at = "peak";
@@ -79,7 +80,7 @@ int run_predict(const PredictArgs& a) {
     PredictOptions co = po;
     co.folds.clear();
     coarse = std::make_unique<Predictor>(from, co);
-    predictor.use_candidate_stage(coarse.get());
+    predictor.use_candidate_stage(coarse.get(), a.candidates);
   } else if (!a.candidate_model.empty()) {
     throw Error(ErrorCode::Usage,
                 "--candidate-model: configuration '" + predictor.info().cfg.name +
@@ -190,8 +191,13 @@ void add_predict(CLI::App& app, Action& action) {
       "--candidate-model", a->candidate_model,
       "A candidate stage's coarse model folder (default: the one it was trained with, model.json): it "
       "predicts the series and lists its heatmap's strongest maxima, MODEL_DIR judges a window around each");
+  cmd->add_option("--candidates", a->candidates,
+                  "A candidate stage judges this many of the coarse model's strongest maxima (default: its "
+                  "configuration's candidates)")
+      ->check(CLI::Range(1, 256));
   cmd->add_option("--candidate-weight", a->candidate_weight,
-                  "A candidate stage's Present: (1 - w) x the coarse model's + w x its largest judgement (0.5)")
+                  "A candidate stage's Present: (1 - w) x the coarse model's + w x the largest sqrt(coarse x "
+                  "judgement) over the candidates (0.5)")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--vessel-margin", a->vessel.margin_mm, "mm: how far from a vessel the aneurysm stage looks (8)")
       ->check(CLI::PositiveNumber);

@@ -59,7 +59,11 @@ json series_json(const SeriesPrediction& p, const fs::path& dir) {
   if (!p.candidates.empty()) {
     j["candidates"] = json::array();
     for (const auto& c : p.candidates)
-      j["candidates"].push_back({{"world_lps_mm", c.world_lps}, {"coarse", c.coarse}, {"fine", c.fine}});
+      j["candidates"].push_back({{"world_lps_mm", c.world_lps},
+                                 {"coarse", c.coarse},
+                                 {"fine", c.fine},
+                                 {"fine_centre", c.fine_centre},
+                                 {"fine_mm3", c.fine_mm3}});
   }
   if (p.fallback) j["error"] = p.error;
   return j;

@@ -195,7 +195,7 @@ void check_same_harmonization(const HarmonizeParams& mine, const HarmonizeParams
                 where);
 }
 
-void Predictor::use_candidate_stage(Predictor* coarse) {
+void Predictor::use_candidate_stage(Predictor* coarse, int count) {
   if (coarse) {
     if (info_.cfg.candidates <= 0 || !slice_nets_.empty())
       throw Error(ErrorCode::Usage,
@@ -205,7 +205,7 @@ void Predictor::use_candidate_stage(Predictor* coarse) {
       throw Error(ErrorCode::Usage, "a candidate stage needs a 3D coarse model with a heatmap, not the 2.5D family",
                   coarse->model_);
     check_same_harmonization(info_.harmonize, coarse->info_.harmonize, "coarse", coarse->model_);
-    coarse->o_.candidates = info_.cfg.candidates;
+    coarse->o_.candidates = count > 0 ? count : info_.cfg.candidates;
   }
   coarse_ = coarse;
 }
@@ -237,11 +237,24 @@ void Predictor::judge_candidates(const Volume<float>& image, SeriesPrediction& r
       ++n;
     }
   }
-  const auto heat = (1 - background_p / n).flatten(1).amax(1);
-  double best = 0;
+  const auto heat = 1 - background_p / n;  // [K, X, Y, Z]
+  const auto whole = heat.flatten(1).amax(1);
+  auto centre_part = heat;
+  for (int a = 0; a < 3; ++a) {
+    const int64_t size = heat.size(a + 1);
+    centre_part = centre_part.narrow(a + 1, size / 4, size - 2 * (size / 4));
+  }
+  const auto centre_max = centre_part.flatten(1).amax(1);
+  const Vec3 sp = window_spacing(cfg);
+  const auto mm3 = heat.flatten(1).sum(1) * (sp[0] * sp[1] * sp[2]);
+  double best = 0;  // the strongest candidate both stages agree on: max sqrt(coarse x fine)
   for (size_t k = 0; k < r.candidates.size(); ++k) {
-    r.candidates[k].fine = heat[static_cast<int64_t>(k)].item<double>();
-    best = std::max(best, r.candidates[k].fine);
+    const auto i = static_cast<int64_t>(k);
+    Candidate& c = r.candidates[k];
+    c.fine = whole[i].item<double>();
+    c.fine_centre = centre_max[i].item<double>();
+    c.fine_mm3 = mm3[i].item<double>();
+    best = std::max(best, std::sqrt(std::max(0.0, c.coarse) * c.fine));
   }
   const double w = o_.candidate_weight;
   r.probability[kPresentColumn] = (1 - w) * r.probability[kPresentColumn] + w * best;
@@ -364,8 +377,15 @@ SeriesPrediction Predictor::predict_planned(const SeriesPlan& plan) {
       vf = load_volume<float>(plan);
     r.read_s = seconds_since(t);
     t = SteadyClock::now();
-    const Harmonized h =
-        i16 ? harmonize(v16, plan.modality, info_.harmonize) : harmonize(vf, plan.modality, info_.harmonize);
+    auto harmonized = [&](const HarmonizeParams& p) {
+      return i16 ? harmonize(v16, plan.modality, p) : harmonize(vf, plan.modality, p);
+    };
+    const Harmonized h = harmonized(info_.harmonize);
+    // a candidate stage's coarse model sees the series as it would alone: harmonized at its own spacing
+    const bool coarse_own =
+        coarse_ && harmonize_params_to_json(coarse_->info_.harmonize) != harmonize_params_to_json(info_.harmonize);
+    Harmonized hc;
+    if (coarse_own) hc = harmonized(coarse_->info_.harmonize);
     r.harmonize_s = seconds_since(t);
     const int channels = input_channels(info_.cfg, static_cast<int>(h.image.volumes));
     if (channels != info_.in_channels)
@@ -374,7 +394,13 @@ SeriesPrediction Predictor::predict_planned(const SeriesPlan& plan) {
                                               " input channels; the model takes " + std::to_string(info_.in_channels) +
                                               " (a " + plan.modality +
                                               " series on a model trained on other modalities?)");
-    SeriesPrediction n = predict_image(h.image);
+    SeriesPrediction n;
+    if (coarse_own) {
+      n = coarse_->predict_image(hc.image);
+      judge_candidates(h.image, n);
+    } else {
+      n = predict_image(h.image);
+    }
     n.series_uid = r.series_uid;
     n.model = r.model;
     n.modality = r.modality;

@@ -30,10 +30,11 @@ namespace aneura {
 struct SeriesPlan;
 
 // A candidate stage's look at one place (world LPS): a maximum of the coarse model's heatmap, its
-// value there, and the candidate stage's heatmap maximum in its window around it (-1: not judged).
+// value there, and the candidate stage's heatmap in its window around it (-1: not judged): the
+// maximum over the window, the maximum over its central half (per axis) and the heat's sum in mm³.
 struct Candidate {
   Vec3 world_lps{0, 0, 0};
-  double coarse = 0, fine = -1;
+  double coarse = 0, fine = -1, fine_centre = -1, fine_mm3 = -1;
 };
 
 struct SeriesPrediction {
@@ -80,7 +81,8 @@ struct PredictOptions {
   // > 0: list the N strongest maxima of the heatmap (SeriesPrediction::candidates; a candidate
   // stage's coarse model)
   int candidates = 0;
-  // A candidate stage's Present: (1 - w) x the coarse model's + w x the largest candidate judgement
+  // A candidate stage's Present: (1 - w) x the coarse model's + w x the largest sqrt(coarse x fine)
+  // over the candidates (the place both stages agree on most)
   double candidate_weight = 0.5;
 };
 
@@ -124,12 +126,13 @@ class Predictor {
   void use_vessel_stage(Predictor* vessels, const VesselStageOptions& o);
   // Two stages: `coarse` (a whole-ROI model) predicts the series and lists the strongest maxima of its
   // heatmap; this predictor (a configuration with candidates > 0, usually at a finer spacing) judges a
-  // window around each, and its judgement mixes into Present (PredictOptions::candidate_weight). The
-  // series is harmonized at this predictor's spacing; `coarse` resamples its ROI from it. Null: none.
-  // `coarse` must outlive this one.
-  void use_candidate_stage(Predictor* coarse);
-  // This predictor as a candidate stage: its heatmap maximum in the window around each candidate of
-  // `r` (Candidate::fine), and Present mixed from them.
+  // window around each, and its judgements mix into Present (PredictOptions::candidate_weight).
+  // predict_series hands the coarse model the series harmonized at its own spacing (as it alone
+  // would see it) and judges on the series harmonized at this one's; predict_image hands both the
+  // one image (training's validation: the cached case). Null: none.
+  void use_candidate_stage(Predictor* coarse, int count = 0);
+  // This predictor as a candidate stage: its heatmap in the window around each candidate of `r`
+  // (Candidate::fine, fine_centre, fine_mm3), and Present mixed from them.
   void judge_candidates(const Volume<float>& image, SeriesPrediction& r);
   // This predictor as a vessel stage: its vessel map of a harmonized image (its own ROI).
   VesselMap vessel_map(const Volume<float>& image, const VesselStageOptions& o);

@@ -2,6 +2,7 @@
 // and prediction behind that model through the same commands.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 
 #include "core/error.hpp"
@@ -55,7 +56,8 @@ double present_of(const fs::path& csv) {
 
 // A coarse model (the whole ROI) trained first; the candidate stage learns from its maxima on every
 // case (kept in candidates.json, named in model.json) and predicts behind it: Present is the coarse
-// model's own at weight 0, the largest judgement at weight 1, and their mix between.
+// model's own at weight 0, the largest geometric mean of a candidate's coarse heat and judgement at
+// weight 1, and their mix between.
 TEST_F(TrainOnSynth, ACandidateStageLearnsFromACoarseModelsMaximaAndJudgesThemInPrediction) {
   const fs::path w = fresh_work("candidates", 8);
   Plans p;
@@ -102,11 +104,15 @@ TEST_F(TrainOnSynth, ACandidateStageLearnsFromACoarseModelsMaximaAndJudgesThemIn
   std::ifstream jf(w / "w1_points" / (list_cases(w)[0].id + ".json"));
   const json j = json::parse(jf);
   ASSERT_FALSE(j.at("candidates").empty());
-  double best = 0;
+  double best = 0;  // the candidate both stages agree on most: max sqrt(coarse x fine)
   for (const auto& c : j.at("candidates")) {
-    EXPECT_GE(c.at("fine").get<double>(), 0.0);
-    EXPECT_LE(c.at("fine").get<double>(), 1.0);
-    best = std::max(best, c.at("fine").get<double>());
+    const double fine = c.at("fine"), centre = c.at("fine_centre"), coarse = c.at("coarse");
+    EXPECT_GE(fine, 0.0);
+    EXPECT_LE(fine, 1.0);
+    EXPECT_LE(centre, fine + 1e-9);  // the centre is part of the window
+    EXPECT_GE(c.at("fine_mm3").get<double>(), 0.0);
+    EXPECT_GE(coarse, 0.0);
+    best = std::max(best, std::sqrt(coarse * fine));
   }
   const double coarse_present = present_of(w / "coarse.csv");
   EXPECT_NEAR(present_of(w / "w0.csv"), coarse_present, 2e-6);

@@ -301,7 +301,9 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
         "cpu_candidates: cpu_native's windows as a second stage: trained with --candidates-from "
         "WORK/runs/cpu_fine (the 16 strongest maxima of its heatmap on every case are the hard negatives, found "
         "once within the budget), it predicts behind cpu_fine, judging a window around each of the 16 and mixing "
-        "its largest judgement into Present (predict takes the coarse model from model.json).");
+        "the largest sqrt(coarse x judgement) into Present (predict takes the coarse model from model.json); "
+        "not the default: one seed on 100 held-out medium series gave 0.659 against cpu_fine's 0.648 "
+        "(docs/EXPERIMENTS.md).");
   } else {
     why.push_back(cache_mm > kNativeMaxMm + 1e-6
                       ? "cpu_native: not planned; the cases were made at " + fmt(cache_mm) + " mm, coarser than " +

@@ -195,16 +195,20 @@ void check_same_harmonization(const HarmonizeParams& mine, const HarmonizeParams
                 where);
 }
 
+void check_coarse_model(const ModelInfo& coarse, const HarmonizeParams& mine, const std::string& where) {
+  if (slice_model(coarse.cfg))
+    throw Error(ErrorCode::Usage, "a candidate stage needs a 3D coarse model with a heatmap, not the 2.5D family",
+                where);
+  check_same_harmonization(mine, coarse.harmonize, "coarse", where);
+}
+
 void Predictor::use_candidate_stage(Predictor* coarse, int count) {
   if (coarse) {
     if (info_.cfg.candidates <= 0 || !slice_nets_.empty())
       throw Error(ErrorCode::Usage,
                   "configuration '" + info_.cfg.name + "' is not a candidate stage (its plans have no candidates)",
                   model_);
-    if (!coarse->slice_nets_.empty())
-      throw Error(ErrorCode::Usage, "a candidate stage needs a 3D coarse model with a heatmap, not the 2.5D family",
-                  coarse->model_);
-    check_same_harmonization(info_.harmonize, coarse->info_.harmonize, "coarse", coarse->model_);
+    check_coarse_model(coarse->info_, info_.harmonize, coarse->model_);
     coarse->o_.candidates = count > 0 ? count : info_.cfg.candidates;
   }
   coarse_ = coarse;
@@ -216,13 +220,10 @@ void Predictor::judge_candidates(const Volume<float>& image, SeriesPrediction& r
   if (r.candidates.empty() || nets_.empty()) return;
   const Configuration& cfg = info_.cfg;
   const Vec3 centre = roi_centre(image);
-  const float background = image.data.empty() ? 0.f : *std::min_element(image.data.begin(), image.data.end());
+  const float outside = outside_value(image);
   std::vector<torch::Tensor> windows;
-  for (const auto& c : r.candidates) {
-    const Geometry g = window_grid(c.world_lps, cfg, kRasDirection, 1.0);
-    windows.push_back(
-        network_input(volume_to_tensor(resample_to(image, g, Interp::Linear, background)), g, centre, cfg, 1));
-  }
+  for (const auto& c : r.candidates)
+    windows.push_back(grid_input(image, window_grid(c.world_lps, cfg, kRasDirection, 1.0), centre, cfg, outside, 1));
   const auto x = torch::stack(windows);  // [K, C, X, Y, Z]
   torch::Tensor background_p;            // [K, X, Y, Z]: p(background) averaged over networks and flips
   int n = 0;

@@ -108,6 +108,10 @@ struct VesselGuide {
 void check_same_harmonization(const HarmonizeParams& mine, const HarmonizeParams& theirs, const std::string& stage,
                               const std::string& where);
 
+// Throws Error(Usage, naming `where`) unless `coarse` can be the coarse model of a candidate stage
+// whose cases `mine` harmonized: a 3D model (it has a heatmap), harmonized alike but for the spacing.
+void check_coarse_model(const ModelInfo& coarse, const HarmonizeParams& mine, const std::string& where);
+
 class Predictor {
  public:
   // Loads model.json and the folds' checkpoints once. Throws Error (InputNotFound, CorruptInput, Usage).

@@ -282,13 +282,21 @@ torch::Tensor volume_to_tensor(const Volume<float>& v) {
       .contiguous();
 }
 
+float outside_value(const Volume<float>& image) {
+  return image.data.empty() ? 0.f : *std::min_element(image.data.begin(), image.data.end());
+}
+
+torch::Tensor grid_input(const Volume<float>& image, const Geometry& grid, const Vec3& roi_centre,
+                         const Configuration& cfg, float outside, int blob_threads) {
+  return network_input(volume_to_tensor(resample_to(image, grid, Interp::Linear, outside)), grid, roi_centre, cfg,
+                       blob_threads);
+}
+
 RoiInput roi_input(const Volume<float>& image, const Vec3& centre, const Configuration& cfg,
                    std::optional<float> outside, int blob_threads) {
   RoiInput r;
   r.grid = roi_grid(centre, cfg);
-  if (!outside) outside = image.data.empty() ? 0.f : *std::min_element(image.data.begin(), image.data.end());
-  r.x = network_input(volume_to_tensor(resample_to(image, r.grid, Interp::Linear, *outside)), r.grid, centre, cfg,
-                      blob_threads);
+  r.x = grid_input(image, r.grid, centre, cfg, outside ? *outside : outside_value(image), blob_threads);
   return r;
 }
 

@@ -81,6 +81,13 @@ torch::Tensor mirror_input(const torch::Tensor& x);
 // A volume as a tensor [C, X, Y, Z] (a copy).
 torch::Tensor volume_to_tensor(const Volume<float>& v);
 
+// The value outside an image's field of view when it is resampled: its minimum (0 when empty).
+float outside_value(const Volume<float>& image);
+// The network input of `image` resampled (linear, `outside` beyond it) onto `grid`, coordinate
+// channels relative to `roi_centre`: a ROI's (roi_input) or one window's (a candidate stage's).
+torch::Tensor grid_input(const Volume<float>& image, const Geometry& grid, const Vec3& roi_centre,
+                         const Configuration& cfg, float outside, int blob_threads);
+
 // The network input for prediction: the unaugmented ROI around `centre` (resized to the patch
 // when not windowed) with its coordinate channels, as make_sample cuts it without augmentation.
 // `outside`: the value outside the image (its minimum when not given).

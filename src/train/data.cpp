@@ -51,7 +51,7 @@ TrainCase load_case(const fs::path& work, const std::string& id) {
     throw Error(ErrorCode::CorruptInput, "labels.nii does not match image.nii", (dir / "labels.nii").string());
   c.roi_anchor = stored_anchor ? *stored_anchor : find_roi_anchor(c.image);  // cases made before the anchor was stored
   c.roi_centre = RoiOffsets{}.centre(c.roi_anchor);
-  if (!c.image.data.empty()) c.background = *std::min_element(c.image.data.begin(), c.image.data.end());
+  c.background = outside_value(c.image);
   return c;
 }
 

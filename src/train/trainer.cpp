@@ -311,8 +311,8 @@ void Trainer::find_candidates() {
     return j.is_object() && j.value("coarse_model", "") == from && j.value("count", 0) == cfg_.candidates &&
            j.contains("cases");
   };
+  json j;  // rank 0: the file's (remade when unusable); the others read what rank 0 wrote
   if (c_.main()) {
-    json j;
     std::ifstream in(file);
     if (in) {
       try {
@@ -328,11 +328,7 @@ void Trainer::find_candidates() {
       po.points.max_points = 0;
       po.candidates = cfg_.candidates;
       Predictor coarse(from, po);
-      if (coarse.info().cfg.model == "dualstream_2p5d")
-        throw Error(ErrorCode::Usage, "a candidate stage needs a 3D coarse model with a heatmap, not the 2.5D family",
-                    from);
-      if (const auto mine = read_preprocess_params(o_.work))
-        check_same_harmonization(*mine, coarse.info().harmonize, "coarse", from);
+      if (const auto mine = read_preprocess_params(o_.work)) check_coarse_model(coarse.info(), *mine, from);
       j = {{"coarse_model", from}, {"count", cfg_.candidates}, {"cases", json::object()}};
       const int total = static_cast<int>(train_store_->size() + val_store_->size());
       Progress progress("candidates", total, o_.progress, "cases");
@@ -355,12 +351,13 @@ void Trainer::find_candidates() {
     }
   }
   c_.barrier();
-  std::ifstream in(file);
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::exception& e) {
-    throw Error(ErrorCode::CorruptInput, std::string("bad candidates file: ") + e.what(), file.string());
+  if (!c_.main()) {
+    std::ifstream in(file);
+    try {
+      j = json::parse(in);
+    } catch (const json::exception& e) {
+      throw Error(ErrorCode::CorruptInput, std::string("bad candidates file: ") + e.what(), file.string());
+    }
   }
   if (!usable(j)) throw Error(ErrorCode::CorruptInput, "candidates file of another coarse model", file.string());
   std::map<std::string, std::vector<Vec3>> by_id;

@@ -12,6 +12,7 @@
 
 #include "core/error.hpp"
 #include "io/abort_guard.hpp"
+#include "io/dicom_header.hpp"
 #include "io/external_decoder.hpp"
 
 namespace aneura {
@@ -75,7 +76,11 @@ DecodedPixels decode_pixels(const std::string& file) {
   auto reader = std::make_shared<gdcm::PixmapReader>();
   reader->SetFileName(file.c_str());
   bool read = false;
-  without_abort(file, kGdcmAborted, [&] { read = reader->Read(); });
+  std::error_code ec;
+  const size_t file_bytes = static_cast<size_t>(std::filesystem::file_size(file, ec));
+  const bool deflated = deflated_data_set(file);
+  without_abort(
+      file, kGdcmAborted, [&] { read = reader->Read(); }, deflated ? 0 : gdcm_read_cap(file_bytes));
   if (!read) throw Error(ErrorCode::CorruptInput, "cannot read DICOM file (truncated or malformed)", file);
   const gdcm::Pixmap& pm = reader->GetPixmap();
   const gdcm::PixelFormat& pf = pm.GetPixelFormat();
@@ -117,8 +122,9 @@ DecodedPixels decode_pixels(const std::string& file) {
   px.decoded.reset(new char[len]);
   const bool jpeg_ls = ts == gdcm::TransferSyntax::JPEGLSLossless || ts == gdcm::TransferSyntax::JPEGLSNearLossless;
   bool decoded = false;
-  without_abort(file, "GDCM's decoder aborted on this file's pixel data (an assertion on damaged data): refused",
-                [&] { decoded = pm.GetBuffer(px.decoded.get()); });
+  without_abort(
+      file, "GDCM's decoder aborted on this file's pixel data (an assertion on damaged data): refused",
+      [&] { decoded = pm.GetBuffer(px.decoded.get()); }, deflated ? 0 : gdcm_read_cap(file_bytes, len));
   if (!decoded && jpeg_ls) {
     if (auto plain = decompress_jpeg_ls_externally(file)) {
       DecodedPixels out;

@@ -135,6 +135,14 @@ std::vector<unsigned char> file_prefix(const fs::path& file, uint64_t size) {
   return b;
 }
 
+// Whether the meta group names the Deflated Explicit VR Little Endian syntax (its UID within the
+// prefix's first 2 KB, where any sound meta group lies; a false alarm only lifts the cap).
+bool deflated_syntax(const std::vector<unsigned char>& prefix) {
+  static const std::string kDeflated = "1.2.840.10008.1.2.1.99";
+  const auto end = prefix.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(prefix.size(), 2048));
+  return std::search(prefix.begin(), end, kDeflated.begin(), kDeflated.end()) != end;
+}
+
 bool has_dicm_magic(const std::vector<unsigned char>& prefix) {
   return prefix.size() >= 132 && std::memcmp(prefix.data() + 128, "DICM", 4) == 0;
 }
@@ -581,7 +589,10 @@ HeaderResult read_dicom_header(const fs::path& file) {
   reader.SetFileName(file.c_str());
   bool parsed = false;
   try {
-    without_abort(file.string(), kGdcmAborted, [&] { parsed = reader.ReadUpToTag(kPixelData); });
+    // a deflated data set inflates without a bound we could know: no cap there
+    const size_t cap = deflated_syntax(prefix) ? 0 : gdcm_read_cap(size);
+    without_abort(
+        file.string(), kGdcmAborted, [&] { parsed = reader.ReadUpToTag(kPixelData); }, cap);
   } catch (const Error& e) {
     res.kind = HeaderResult::Kind::Corrupt;
     res.reason = e.what();
@@ -670,6 +681,12 @@ HeaderResult read_dicom_header(const fs::path& file) {
   }
   res.kind = HeaderResult::Kind::Image;
   return res;
+}
+
+bool deflated_data_set(const fs::path& file) {
+  std::error_code ec;
+  const uint64_t size = fs::file_size(file, ec);
+  return !ec && deflated_syntax(file_prefix(file, std::min<uint64_t>(size, 2048)));
 }
 
 }  // namespace aneura

@@ -52,6 +52,10 @@ struct HeaderResult {
 
 HeaderResult read_dicom_header(const std::filesystem::path& file);
 
+// Whether the file's data set is deflated (1.2.840.10008.1.2.1.99): GDCM inflates it to a size
+// no bound on the file's own can know.
+bool deflated_data_set(const std::filesystem::path& file);
+
 // Slice step from tags, for images whose positions are not given one by one (mosaics,
 // multi-frame files with top-level tags only): SpacingBetweenSlices, else SliceThickness, else 1 mm.
 double nominal_slice_step(const SliceRecord& r);

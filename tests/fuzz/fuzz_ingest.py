@@ -3,7 +3,7 @@
 leaves a partial output, that every refusal names the file, and that a batch finishes the others.
 
     tests/fuzz/fuzz_ingest.py ANEURA [--runs N] [--seed S] [--sources DIR...] [--timeout SEC] [--keep DIR]
-                              [--model RUN_DIR] [--kinds KIND...]
+                              [--model RUN_DIR] [--kinds KIND...] [--max-mb MB]
 
 Each run copies one source series (a folder of .dcm files; by default a tiny synthetic series that
 `aneura synth` writes, plus every series folder under the --sources given, e.g. ../shared/realdata),
@@ -28,7 +28,8 @@ A refusal (exit 3, 4, 6 or 10) must name the damaged folder or a file in it. Mut
   dup      a chunk of 8-200 bytes of the first 2 KB repeated in place
   deep     8 random bytes anywhere after offset 128 (pixel data and compressed streams included)
 Prints one line per problem and a summary table; exits 1 when any run crashed, hung, left a
-partial output or refused without naming the file, 0 otherwise.
+partial output, refused without naming the file, printed a sanitizer's report (a build with
+ANEURA_SANITIZE: scripts/sanitize) or peaked above --max-mb of memory (2000), 0 otherwise.
 """
 import argparse
 import json
@@ -38,6 +39,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 DOCUMENTED = {0, 2, 3, 4, 5, 6, 7, 8, 9, 10}
 REFUSALS = {3, 4, 6, 10}
@@ -87,11 +90,39 @@ def mutate(data, kind, rng):
 
 
 def run(cmd, timeout):
-    try:
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
-        return p.returncode, p.stdout.decode("utf-8", "replace")
-    except subprocess.TimeoutExpired:
-        return "hang", ""
+    """(exit code or "hang", output, the child's peak memory in MB)"""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    chunks = []
+    reader = threading.Thread(target=lambda: chunks.append(p.stdout.read()))
+    reader.start()
+    deadline = time.monotonic() + timeout
+    while True:  # reaped here, not by Popen, to keep the child's resource usage
+        pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            p.kill()
+            os.wait4(p.pid, 0)
+            p.returncode = -9
+            reader.join()
+            return "hang", "", 0
+        time.sleep(0.005)
+    reader.join()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return p.returncode, b"".join(chunks).decode("utf-8", "replace"), usage.ru_maxrss // 1024
+
+
+def trouble(code, text, peak_mb, max_mb, allowed):
+    """What went wrong in any run whatever the command, or None."""
+    if code == "hang":
+        return "hang"
+    if "Sanitizer:" in text or "runtime error:" in text:
+        return "sanitizer report"
+    if code not in allowed:
+        return "crash"
+    if peak_mb > max_mb:
+        return f"memory ({peak_mb} MB)"
+    return None
 
 
 def main():
@@ -101,6 +132,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--sources", nargs="*", default=[])
     ap.add_argument("--timeout", type=float, default=60)
+    ap.add_argument("--max-mb", type=int, default=2000, help="a run whose peak memory is larger is a problem")
     ap.add_argument("--batch-every", type=int, default=5)
     ap.add_argument("--keep", help="copy each problem run's damaged series here")
     ap.add_argument("--model", help="a trained run folder (WORK/runs/CONFIG): predict each batch too")
@@ -110,7 +142,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="aneura_fuzz_")
     try:
         synth = os.path.join(tmp, "synth")
-        code, out = run([a.aneura, "synth", synth, "--n", "3", "--size", "tiny", "--seed", str(a.seed), "-q"], a.timeout)
+        code, out, _ = run([a.aneura, "synth", synth, "--n", "3", "--size", "tiny", "--seed", str(a.seed), "-q"],
+                           a.timeout)
         if code != 0:
             sys.exit("aneura synth failed: " + out)
         intact = [os.path.join(synth, "series", u) for u in sorted(os.listdir(os.path.join(synth, "series")))]
@@ -140,11 +173,10 @@ def main():
             label = f"run {r} ({kind} of {os.path.relpath(victim, work)} from {src})"
 
             def check(name, cmd, output=None):
-                code, text = run(cmd, a.timeout)
-                if code == "hang":
-                    outcome = "hang"
-                elif code not in DOCUMENTED:
-                    outcome = "crash"
+                code, text, peak = run(cmd, a.timeout)
+                bad = trouble(code, text, peak, a.max_mb, DOCUMENTED)
+                if bad:
+                    outcome = bad
                 elif output and code != 0 and os.path.exists(output):
                     outcome = "partial output"
                 elif code in REFUSALS and series not in text:
@@ -175,8 +207,9 @@ def main():
                     for u in sorted(os.listdir(os.path.join(data, "series"))):
                         f.write(",".join([u] + row[1:]) + "\n")
                 wdir = os.path.join(work, "w")
-                code, text = run([a.aneura, "preprocess", data, wdir, "--spacing", "4", "--workers", "1", "-q"], a.timeout)
-                outcome = "hang" if code == "hang" else "crash" if code not in (0, 8) else "exit %d" % code
+                code, text, peak = run([a.aneura, "preprocess", data, wdir, "--spacing", "4", "--workers", "1", "-q"],
+                                       a.timeout)
+                outcome = trouble(code, text, peak, a.max_mb, (0, 8)) or "exit %d" % code
                 if outcome.startswith("exit"):
                     lines = [json.loads(x) for x in open(os.path.join(wdir, "manifest.jsonl"))]
                     by_id = {x["id"]: x for x in lines}
@@ -191,9 +224,9 @@ def main():
                     problems.append(f"preprocess batch: {outcome} (exit {code}) on {label}: {text.strip()[-300:]}")
                 if a.model:
                     csv = os.path.join(work, "pred.csv")
-                    code, text = run([a.aneura, "predict", a.model, "--data", data, "-o", csv, "--no-tta", "-q"],
-                                     a.timeout)
-                    outcome = "hang" if code == "hang" else "crash" if code not in (0, 8) else "exit %d" % code
+                    code, text, peak = run([a.aneura, "predict", a.model, "--data", data, "-o", csv, "--no-tta", "-q"],
+                                           a.timeout)
+                    outcome = trouble(code, text, peak, a.max_mb, (0, 8)) or "exit %d" % code
                     if outcome.startswith("exit"):
                         # (a row is named by the files' SeriesInstanceUID, which a copied source keeps)
                         rows = open(csv).read().splitlines()[1:] if os.path.exists(csv) else []

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
 #include <atomic>
 #include <set>
 #include <thread>
@@ -13,6 +15,8 @@
 #include <fstream>
 
 #include "core/error.hpp"
+#include "io/abort_guard.hpp"
+#include "io/allocation_cap.hpp"
 #include "io/dicom_decode.hpp"
 #include "io/dicom_header.hpp"
 #include "io/dicom_writer.hpp"
@@ -524,6 +528,69 @@ TEST(DicomSeries, FilesGdcmAssertsOnAreRefusedNotAnAbort) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(refused.load(), 80);
   EXPECT_DEATH(std::abort(), "");
+}
+
+// A sanitizer's runtime replaces operator new itself: no cap in that build (allocation_cap.cpp).
+#if defined(__SANITIZE_ADDRESS__)
+#define CAP_OR_SKIP() GTEST_SKIP() << "sanitizer build: no allocation cap"
+#else
+#define CAP_OR_SKIP() ASSERT_TRUE(ScopedAllocationCap::available()) << "this program replaces operator new"
+#endif
+
+// Files of 0.2-1.2 KB (found by libFuzzer) whose damaged lengths GDCM's explicit/implicit recovery
+// believes: before the allocation cap, reading each allocated and zeroed 3-4 GB, then refused it.
+TEST(DicomSeries, ADamagedLengthIsRefusedWithoutAllocatingIt) {
+  CAP_OR_SKIP();
+  auto peak_mb = [] {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_maxrss / 1024;
+  };
+  const long before = peak_mb();
+  const fs::path data = fs::path(ANEURA_SOURCE_DIR) / "tests/io/data/gdcm_oom";
+  for (const char* name : {"preamble_length.dcm", "implicit_guess_a.dcm", "implicit_guess_b.dcm"}) {
+    const HeaderResult r = read_dicom_header(data / name);
+    EXPECT_EQ(r.kind, HeaderResult::Kind::Corrupt) << name;
+    EXPECT_NE(r.reason.find("GDCM asked for"), std::string::npos) << name << ": " << r.reason;
+    try {
+      read_series(data / name);
+      ADD_FAILURE() << name;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::CorruptInput) << name;
+      EXPECT_EQ(e.where(), (data / name).string());
+    }
+  }
+  EXPECT_LT(peak_mb() - before, 512) << "the damaged lengths were allocated";
+}
+
+// The cap refuses only what is larger than it, only inside the guard, and the thread's allocations
+// go on normally afterwards; a file read inside a guard keeps its normal result.
+TEST(DicomSeries, TheAllocationCapHoldsOnlyInsideTheGuard) {
+  CAP_OR_SKIP();
+  std::vector<char> big;
+  try {
+    without_abort(
+        "f.dcm", "aborted", [&] { big.resize(std::size_t{8} << 20); }, std::size_t{1} << 20);
+    ADD_FAILURE() << "8 MB under a 1 MB cap";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::CorruptInput);
+    EXPECT_NE(std::string(e.what()).find("asked for 8 MB"), std::string::npos) << e.what();
+  }
+  without_abort(
+      "f.dcm", "aborted", [&] { big.resize(std::size_t{512} << 10); }, std::size_t{1} << 20);
+  EXPECT_EQ(big.size(), std::size_t{512} << 10);
+  big.resize(std::size_t{64} << 20);  // no guard, no cap
+  EXPECT_EQ(big.size(), std::size_t{64} << 20);
+  std::thread other([] {  // another thread's allocations are not capped by this one's guard
+    std::vector<char> v(std::size_t{16} << 20);
+    EXPECT_EQ(v.size(), std::size_t{16} << 20);
+  });
+  without_abort(
+      "f.dcm", "aborted", [&] { other.join(); }, std::size_t{1} << 20);
+  TempDir dir("capped");
+  test::write_fixture(FixtureSpec{}, dir.path);
+  const DicomSeries s = read_series(dir.path);
+  EXPECT_GT(s.image.geom.size[2], 0);
 }
 
 TEST(DicomSeries, AllSlicesAtOnePositionIsAnError) {

@@ -48,6 +48,7 @@ const std::set<std::string>& allowed_keys() {
                                           "window_overlap",
                                           "focus_windows",
                                           "candidates",
+                                          "mine_candidates_every",
                                           "modalities",
                                           "vessel_stage"};
   return k;
@@ -61,7 +62,7 @@ const std::set<std::string>& optional_keys() {
                                           "field_edge_mm", "window_overlap",
                                           "focus_windows", "gradient_checkpointing",
                                           "modalities",    "vessel_stage",
-                                          "candidates"};
+                                          "candidates",    "mine_candidates_every"};
   return k;
 }
 
@@ -97,6 +98,7 @@ json config_json(const Configuration& c) {
           {"window_overlap", c.window_overlap},
           {"focus_windows", c.focus_windows},
           {"candidates", c.candidates},
+          {"mine_candidates_every", c.mine_candidates_every},
           {"modalities", c.modalities},
           {"vessel_stage", c.vessel_stage}};
 }
@@ -155,6 +157,7 @@ Configuration parse_config(const std::string& name, const json& j) {
     c.window_overlap = j.value("window_overlap", c.window_overlap);
     c.focus_windows = j.value("focus_windows", c.focus_windows);
     c.candidates = j.value("candidates", c.candidates);
+    c.mine_candidates_every = j.value("mine_candidates_every", c.mine_candidates_every);
     c.modalities = j.value("modalities", c.modalities);
     c.vessel_stage = j.value("vessel_stage", c.vessel_stage);
   } catch (const json::exception& e) {
@@ -195,6 +198,8 @@ Configuration parse_config(const std::string& name, const json& j) {
   if (c.candidates > 0 && (c.vessel_stage || c.focus_windows > 0 || !windowed))
     bad("a candidate stage (candidates > 0) is a windowed aneurysm model: patch x spacing smaller than the ROI, "
         "no vessel_stage or focus_windows");
+  if (c.mine_candidates_every < 0 || (c.mine_candidates_every > 0 && c.candidates == 0))
+    bad("mine_candidates_every must be >= 0, and > 0 only for a candidate stage (candidates > 0)");
   if (c.focus_windows > 0 && !c.blob_features) bad("focus_windows needs blob_features (the windows look at blobs)");
   for (const auto& m : c.modalities)
     if (modality_index(m) < 0) bad("unknown modality '" + m + "' in modalities (CTA, MRA, MRI T2, MRI T1post)");

@@ -43,6 +43,8 @@ struct Configuration {
   int candidates = 0;                   // > 0: a candidate stage: it looks only at the N strongest maxima of a
                                         // coarse model's heatmap (train --candidates-from, predict
                                         // --candidate-model; infer/predictor.hpp) and judges each one
+  int mine_candidates_every = 0;        // a candidate stage: every N epochs the network judges the training
+                                        // cases' candidates and samples them by that judgement (0: uniformly)
   std::vector<std::string> modalities;  // training learns from the cases of these modalities only; empty: all
   bool vessel_stage = false;            // a vessel model (predict --vessel-model): learns from the segmented
                                         // cases only, judged by its vessel Dice

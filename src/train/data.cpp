@@ -95,6 +95,20 @@ torch::Tensor window_labels(const std::vector<std::pair<std::array<double, 3>, i
 
 }  // namespace
 
+// The candidate a draw r in [0, 1) falls on: uniformly, or by the mined weights' shares.
+size_t pick_candidate(const TrainCase& c, double r) {
+  const size_t n = c.candidates.size();
+  if (c.candidate_weights.size() != n) return static_cast<size_t>(r * static_cast<double>(n)) % n;
+  double total = 0;
+  for (double w : c.candidate_weights) total += w;
+  double at = r * total;
+  for (size_t k = 0; k < n; ++k) {
+    if (at < c.candidate_weights[k]) return k;
+    at -= c.candidate_weights[k];
+  }
+  return n - 1;
+}
+
 Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64& rng, const AugmentOptions& aug) {
   if (slice_model(cfg)) return make_slice_sample(c, cfg, rng, aug);
   std::uniform_real_distribution<double> u(0.0, 1.0);
@@ -116,7 +130,7 @@ Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64
   if (a && !c.points.empty() && u(rng) < aug.focus_on_aneurysm) {
     near(c.points[static_cast<size_t>(u(rng) * c.points.size()) % c.points.size()].first);
   } else if (a && win && !c.candidates.empty() && u(rng) < aug.focus_on_candidate) {
-    near(c.candidates[static_cast<size_t>(u(rng) * c.candidates.size()) % c.candidates.size()]);
+    near(c.candidates[pick_candidate(c, u(rng))]);
   } else if (a) {
     for (int k = 0; k < 3; ++k)
       centre[k] += aug.jitter_mm * nrm(rng) +

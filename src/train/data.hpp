@@ -30,6 +30,7 @@ struct TrainCase {
   Vec3 roi_centre{0, 0, 0};      // world LPS mm: the anchor plus the default offsets, or the learned ones (CaseStore)
   float background = 0;          // the image's minimum: the value outside the field of view
   std::vector<Vec3> candidates;  // a candidate stage's: the coarse model's heatmap maxima (world LPS)
+  std::vector<double> candidate_weights;  // their sampling weights (mined); empty: uniform
 };
 
 // Reads WORK/cases/<id>/{case.json,image.nii,labels.nii}. Errors name the file.
@@ -73,9 +74,14 @@ torch::Tensor augment_intensity(const torch::Tensor& image, std::mt19937_64& rng
 // is positive when one of its points lies inside the window (a positive case without points
 // keeps the case's labels). With augmentation: centre jitter (windowed: anywhere in the ROI) or
 // aneurysm focus (the point min(8 mm, a quarter of the window) inside), or, for a case with
-// candidates, a candidate's focus with the same freedom (focus_on_candidate), small rotation and
-// scaling, left-right flip, intensity scale/shift, gamma and noise.
+// candidates, a candidate's focus with the same freedom (focus_on_candidate; the candidate drawn
+// by pick_candidate), small rotation and scaling, left-right flip, intensity scale/shift, gamma
+// and noise.
 Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64& rng, const AugmentOptions& aug);
+
+// The candidate of `c` a uniform draw r in [0, 1) picks: uniformly, or in proportion to
+// candidate_weights when there is one per candidate.
+size_t pick_candidate(const TrainCase& c, double r);
 
 // A dualstream_2p5d training window (model/dualstream.hpp; make_sample calls it for that model):
 // image [2W, S, S] = the full stream's W slices then the ROI stream's, coords [2], labels: the

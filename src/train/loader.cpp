@@ -31,6 +31,7 @@ std::shared_ptr<const TrainCase> CaseStore::get(size_t i) const {
   auto c = std::make_shared<TrainCase>(load_case(work_, ids_.at(i)));
   c->roi_centre = offsets_.centre(c->roi_anchor);
   if (auto it = candidates_.find(c->id); it != candidates_.end()) c->candidates = it->second;
+  if (auto it = candidate_weights_.find(c->id); it != candidate_weights_.end()) c->candidate_weights = it->second;
   return c;
 }
 
@@ -38,6 +39,12 @@ void CaseStore::set_candidates(const std::map<std::string, std::vector<Vec3>>& b
   candidates_ = by_id;
   for (auto& c : cached_)
     if (auto it = by_id.find(c->id); it != by_id.end()) c->candidates = it->second;
+}
+
+void CaseStore::set_candidate_weights(const std::map<std::string, std::vector<double>>& by_id) {
+  candidate_weights_ = by_id;
+  for (auto& c : cached_)
+    if (auto it = by_id.find(c->id); it != by_id.end()) c->candidate_weights = it->second;
 }
 
 void CaseStore::set_roi_offsets(const RoiOffsets& o) {

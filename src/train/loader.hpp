@@ -36,6 +36,8 @@ class CaseStore {
   void set_roi_offsets(const RoiOffsets& o);
   // A candidate stage's candidates per case id (TrainCase::candidates), from now on.
   void set_candidates(const std::map<std::string, std::vector<Vec3>>& by_id);
+  // Their sampling weights per case id (TrainCase::candidate_weights; mined), from now on.
+  void set_candidate_weights(const std::map<std::string, std::vector<double>>& by_id);
   // Windowed configurations: each case's ROI (make_roi_case) made once, `threads` cases at a time,
   // when the cases are in memory and the ROIs fit `ram_budget_bytes` too. Returns whether it did.
   bool cache_rois(const Configuration& cfg, int threads, double ram_budget_bytes);
@@ -47,6 +49,7 @@ class CaseStore {
   std::vector<std::shared_ptr<TrainCase>> cached_;
   RoiOffsets offsets_;
   std::map<std::string, std::vector<Vec3>> candidates_;
+  std::map<std::string, std::vector<double>> candidate_weights_;
   std::vector<RoiCase> rois_;
 };
 

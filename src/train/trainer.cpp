@@ -132,6 +132,8 @@ class Trainer {
   void learn_roi_offsets_from_cases();
   void cache_training_rois();
   void find_candidates();
+  void mine_candidates(int epoch);
+  void resume_mined_weights();
   int steps_per_epoch() const;
   void prepare_model_info();
   void build_networks();
@@ -484,6 +486,88 @@ void Trainer::resume() {
   spdlog::info("resuming {} after epoch {}", run_dir_.string(), start_epoch_);
 }
 
+// How validation and mining predict: without flips, the location prior or points.
+PredictOptions judging_options() {
+  PredictOptions po;
+  po.flip_tta = false;
+  po.location_sigma_mm = 0;
+  po.points.max_points = 0;
+  return po;
+}
+
+// The floor of a mined candidate's sampling weight: one the network judges 0 is still drawn a
+// tenth as often as one it judges an aneurysm.
+constexpr double kMinedFloor = 0.1;
+
+// A candidate stage with mine_candidates_every: the network, as validation judges, judges every
+// training case's candidates (each rank its share, summed); from the next epoch on they are drawn
+// in proportion to kMinedFloor + that judgement, so the maxima it still takes for aneurysms come
+// back more often (hard-negative mining, a second round behind the coarse model's). Rank 0 keeps
+// the weights in fold_k/mined.json for --resume.
+void Trainer::mine_candidates(int epoch) {
+  const auto t = SteadyClock::now();
+  torch::NoGradGuard ng;
+  Network& net = judged();
+  net.module().eval();
+  Predictor predictor(info_, std::vector<MultiTaskUNet>{net.unet}, judging_options());
+  const size_t n = train_store_->size();
+  const int64_t k_max = cfg_.candidates;
+  torch::Tensor judgement = torch::zeros({static_cast<int64_t>(n), k_max}, torch::kDouble);
+  auto acc = judgement.accessor<double, 2>();
+  const auto [lo, hi] = rank_share(n, c_.rank(), c_.world());
+  for (size_t i = lo; i < hi; ++i) {
+    auto it = coarse_.find(train_store_->id(i));
+    if (it == coarse_.end()) continue;
+    SeriesPrediction r = it->second;
+    predictor.judge_candidates(train_store_->get(i)->image, r);
+    for (size_t k = 0; k < r.candidates.size() && static_cast<int64_t>(k) < k_max; ++k)
+      acc[static_cast<int64_t>(i)][static_cast<int64_t>(k)] = std::max(0.0, r.candidates[k].fine);
+  }
+  net.module().train();
+  c_.sum(judgement);
+  std::map<std::string, std::vector<double>> weights;
+  json cases = json::object();
+  size_t judged_high = 0, total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    auto it = coarse_.find(train_store_->id(i));
+    if (it == coarse_.end()) continue;
+    auto& w = weights[it->first];
+    for (size_t k = 0; k < it->second.candidates.size() && static_cast<int64_t>(k) < k_max; ++k) {
+      const double j = acc[static_cast<int64_t>(i)][static_cast<int64_t>(k)];
+      w.push_back(kMinedFloor + j);
+      judged_high += j > 0.5;
+      ++total;
+    }
+    cases[it->first] = w;
+  }
+  train_store_->set_candidate_weights(weights);
+  if (c_.main())
+    write_text_atomically(run_dir_ / "mined.json",
+                          json{{"after_epoch", epoch + 1}, {"floor", kMinedFloor}, {"cases", cases}}.dump() + "\n");
+  spdlog::info("mined the candidates of {} training cases in {:.1f} s: {} of {} judged above 0.5", weights.size(),
+               seconds_since(t), judged_high, total);
+}
+
+// --resume of a mining run: the weights mined up to the checkpoint's epoch (none: uniform again).
+void Trainer::resume_mined_weights() {
+  const fs::path file = run_dir_ / "mined.json";
+  if (!o_.resume || cfg_.mine_candidates_every <= 0 || !fs::exists(file)) return;
+  try {
+    std::ifstream in(file);
+    const json j = json::parse(in);
+    if (j.at("after_epoch").get<int>() > start_epoch_) {
+      spdlog::warn(
+          "{} was mined after epoch {}, past the checkpoint's {}: candidates drawn uniformly until the "
+          "next mining",
+          file.string(), j.at("after_epoch").get<int>(), start_epoch_);
+      return;
+    }
+    train_store_->set_candidate_weights(j.at("cases").get<std::map<std::string, std::vector<double>>>());
+  } catch (const json::exception& e) {
+    throw Error(ErrorCode::CorruptInput, std::string("bad mined weights: ") + e.what(), file.string());
+  }
+}
+
 torch::Tensor Trainer::slice_batch_loss(Network& net, const Batch& b, const Collective& c) {
   const int64_t w = cfg_.patch_size[2];
   const auto x = b.image.to(dev_);
@@ -587,12 +671,8 @@ Validation Trainer::validate(size_t count) {
   torch::NoGradGuard ng;
   Network& net = judged();
   net.module().eval();
-  PredictOptions po;
-  po.flip_tta = false;
-  po.location_sigma_mm = 0;
-  po.points.max_points = 0;
   std::optional<Predictor> predictor;
-  if (net.unet) predictor.emplace(info_, std::vector<MultiTaskUNet>{net.unet}, po);
+  if (net.unet) predictor.emplace(info_, std::vector<MultiTaskUNet>{net.unet}, judging_options());
   Validation v;
   AugmentOptions none;
   none.enabled = false;
@@ -724,6 +804,7 @@ TrainResult Trainer::run() {
   prepare_model_info();
   build_networks();
   resume();
+  resume_mined_weights();
   c_.overlap_gradients(net_.parameters());  // several ranks: the sums start during the backward pass
   spdlog::info(
       "training {} fold {}/{}: {} training and {} validation cases ({}), {} input channel(s), {} steps of {} per "
@@ -767,6 +848,8 @@ TrainResult Trainer::run() {
       const auto [lo, hi] = rank_share(val_store_->size(), 0, c_.world());
       budget_->retimed_validation_s(seconds_since(t_case) * static_cast<double>(hi - lo), s.train_s);
     }
+    if (cfg_.mine_candidates_every > 0 && (epoch + 1) % cfg_.mine_candidates_every == 0 && !last)
+      mine_candidates(epoch);
     const bool improved = !has_val || (validating && v.selection > best_);
     if (improved && has_val) best_ = v.selection;
     schedule_epochs_ = static_cast<int>(c_.from_rank0(

@@ -42,7 +42,8 @@ TEST(CandidateStage, PlansCheckWhatACandidateStageIs) {
   EXPECT_EQ(plans_with(json::object()).get("cand").candidates, 4);
   for (const json& bad : {json{{"candidates", -1}}, json{{"candidates", 257}}, json{{"vessel_stage", true}},
                           json{{"target_spacing_mm", {8, 8, 7}}},  // the whole ROI in one patch: not windowed
-                          json{{"blob_features", true}, {"focus_windows", 2}}})
+                          json{{"blob_features", true}, {"focus_windows", 2}}, json{{"mine_candidates_every", -1}},
+                          json{{"candidates", 0}, {"mine_candidates_every", 1}}})
     EXPECT_EQ(code_of([&] { plans_with(bad); }), ErrorCode::CorruptInput) << bad.dump();
 }
 
@@ -120,6 +121,58 @@ TEST_F(TrainOnSynth, ACandidateStageLearnsFromACoarseModelsMaximaAndJudgesThemIn
   EXPECT_NEAR(present_of(w / "mixed.csv"), 0.5 * coarse_present + 0.5 * best, 2e-6);
   // a model that is no candidate stage refuses one (exit 2)
   EXPECT_EQ(predict(coarse_dir.string(), "bad.csv", " --candidate-model " + coarse_dir.string()), 2);
+}
+
+// Mining (mine_candidates_every 1): after epoch 1 the network judges the training cases' candidates
+// and they are drawn by kMinedFloor + judgement; the weights are kept for --resume, which goes on
+// from them.
+TEST_F(TrainOnSynth, AMiningCandidateStageWeighsTheCandidatesByItsOwnJudgement) {
+  const fs::path w = fresh_work("mining", 8);
+  Plans p;
+  p.default_configuration = "tiny";
+  p.global = json::object();
+  p.raw["tiny"] = configuration_to_json(tiny_config());
+  Configuration mined = candidate_config();
+  mined.name = "mined";
+  mined.mine_candidates_every = 1;
+  mined.epochs = 3;
+  p.raw["mined"] = configuration_to_json(mined);
+  write_plans(p, w / "plans.json");
+  TrainOptions o = overfit_options(w);
+  o.steps_per_epoch = 2;
+  o.configuration = "tiny";
+  o.candidates_from = train(o).run_dir.parent_path();
+  o.configuration = "mined";
+  o.augment = true;  // windows on candidates, drawn by the weights
+  o.stop_after_epochs = 2;
+  const TrainResult r = train(o);
+  ASSERT_EQ(r.epochs_done, 2);
+  std::ifstream cf(r.run_dir.parent_path() / "candidates.json");
+  const json cands = json::parse(cf);
+  auto read_mined = [&] {
+    std::ifstream mf(r.run_dir / "mined.json");
+    return json::parse(mf);
+  };
+  const json m = read_mined();
+  EXPECT_EQ(m.at("after_epoch"), 2);  // mined after epochs 1 and 2, the file holds the last
+  EXPECT_EQ(m.at("floor"), 0.1);
+  const auto training = m.at("cases");
+  EXPECT_EQ(training.size(), 8u);  // every training case (one fold: all 8)
+  int above_floor = 0;
+  for (const auto& [id, weights] : training.items()) {
+    ASSERT_EQ(weights.size(), cands.at("cases").at(id).at("candidates").size()) << id;
+    for (double wgt : weights) {
+      EXPECT_GE(wgt, 0.1) << id;
+      EXPECT_LE(wgt, 1.1 + 1e-9) << id;
+      above_floor += wgt > 0.1 + 1e-6;
+    }
+  }
+  EXPECT_GT(above_floor, 0);  // the network's judgement, not a constant
+  o.resume = true;
+  o.stop_after_epochs = 0;
+  const TrainResult rest = train(o);
+  EXPECT_EQ(rest.epochs_done, 3);
+  EXPECT_EQ(read_mined().at("after_epoch"), 2);  // not mined after the last epoch
 }
 
 }  // namespace

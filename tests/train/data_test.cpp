@@ -431,6 +431,25 @@ TEST(CandidateStage, WindowsFocusedOnACandidateLieAroundIt) {
   EXPECT_GT(spread, 3.0);  // jittered, not always centred
 }
 
+// Mined weights: a candidate is drawn in proportion to its weight; without weights (or with a
+// count that does not match) uniformly, with the same single draw.
+TEST(CandidateStage, MinedWeightsDrawCandidatesInProportion) {
+  TrainCase c;
+  c.candidates = {Vec3{0, 0, 0}, Vec3{1, 0, 0}, Vec3{2, 0, 0}, Vec3{3, 0, 0}};
+  std::array<int, 4> uniform{}, weighted{};
+  for (int i = 0; i < 4000; ++i) ++uniform[pick_candidate(c, (i + 0.5) / 4000)];
+  for (int k = 0; k < 4; ++k) EXPECT_EQ(uniform[k], 1000) << k;
+  c.candidate_weights = {0.1, 1.1, 0.1, 0.7};  // shares 0.05, 0.55, 0.05, 0.35
+  for (int i = 0; i < 4000; ++i) ++weighted[pick_candidate(c, (i + 0.5) / 4000)];
+  EXPECT_EQ(weighted[0], 200);
+  EXPECT_EQ(weighted[1], 2200);
+  EXPECT_EQ(weighted[2], 200);
+  EXPECT_EQ(weighted[3], 1400);
+  EXPECT_EQ(pick_candidate(c, 0.9999999), 3u);
+  c.candidate_weights = {1, 1};  // not one per candidate: uniform
+  EXPECT_EQ(pick_candidate(c, 0.6), 2u);
+}
+
 TEST(RoiCases, WithoutBlobFeaturesCandidatesComeFromACoarseCopyAndFindTheBlob) {
   // 1 mm windows (a ROI of 96^3 voxels) without blob channels: the candidates come from the blob
   // measure on a 2 mm copy, mapped back to 1 mm voxels

@@ -194,7 +194,8 @@ void add_predict(CLI::App& app, Action& action) {
   cmd->add_option("--candidates", a->candidates,
                   "A candidate stage judges this many of the coarse model's strongest maxima (default: its "
                   "configuration's candidates)")
-      ->check(CLI::Range(1, 256));
+      ->check(CLI::Range(1, 256))
+      ->default_str("");  // unset (0) means the configuration's
   cmd->add_option("--candidate-weight", a->candidate_weight,
                   "A candidate stage's Present: (1 - w) x the coarse model's + w x the largest sqrt(coarse x "
                   "judgement) over the candidates (0.5)")

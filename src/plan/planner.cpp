@@ -302,7 +302,7 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
         "WORK/runs/cpu_fine (the 16 strongest maxima of its heatmap on every case are the hard negatives, found "
         "once within the budget), it predicts behind cpu_fine, judging a window around each of the 16 and mixing "
         "the largest sqrt(coarse x judgement) into Present (predict takes the coarse model from model.json); "
-        "not the default: one seed on 100 held-out medium series gave 0.659 against cpu_fine's 0.648 "
+        "not the default: two seeds on 100 held-out medium series scored 0.641 and 0.640 against cpu_fine's 0.637 "
         "(docs/EXPERIMENTS.md).");
   } else {
     why.push_back(cache_mm > kNativeMaxMm + 1e-6

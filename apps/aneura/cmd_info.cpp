@@ -70,7 +70,7 @@ int run_list(const InfoArgs& a) {
                    {"echo", s.echo},
                    {"multiframe", s.multiframe},
                    {"mosaic", s.mosaic}});
-    std::cout << j.dump(2) << "\n";
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return 0;
   }
   for (const auto& s : all)
@@ -85,7 +85,7 @@ int run_info(const InfoArgs& a) {
   if (a.list) return run_list(a);
   const SeriesPlan plan = plan_series(a.folder, a.series);
   if (a.json) {
-    std::cout << plan_json(plan).dump(2) << "\n";
+    std::cout << plan_json(plan).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return 0;
   }
   const Geometry& g = plan.geometry;

@@ -98,7 +98,7 @@ json write_case(const fs::path& work, const std::string& id, const Harmonized& h
   t = SteadyClock::now();
   meta["roi_anchor"] = roi_anchor_to_json(find_roi_anchor(h.image));  // once here, not per training sample
   timing["roi_anchor"] = seconds_since(t);
-  write_text_atomically(dir / "case.json", meta.dump(1));
+  write_text_atomically(dir / "case.json", meta.dump(1, ' ', false, json::error_handler_t::replace));
   return timing;
 }
 
@@ -260,7 +260,7 @@ NyulModel nyul_for_dataset(const RsnaDataset& d, const fs::path& work, const Cas
                                    {"scale_min", m.scale_min},
                                    {"scale_max", m.scale_max},
                                    {"fitted_on_series", landmarks.size()}}
-                                  .dump(1));
+                                  .dump(1, ' ', false, json::error_handler_t::replace));
   return m;
 }
 
@@ -324,7 +324,7 @@ PreprocessSummary run_case_jobs(const std::vector<CaseJob>& all_jobs, const fs::
                  {"warnings", r.warnings.size()},
                  {"peak_rss_mb", peak_rss_mb()}};
     if (!r.timing.is_null()) line["timing_s"] = r.timing;
-    manifest << line.dump() << "\n";
+    manifest << line.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
     manifest.flush();
     if (progress) progress(++done, total, r);
   });

@@ -100,7 +100,8 @@ BatchResult predict_batch(Predictor& predictor, const std::vector<fs::path>& ser
       write_nifti(p.heatmap, o.points / (name + "_heatmap.nii"));
       write_nifti(p.vessels, o.points / (name + "_vessels.nii"));
     }
-    write_text_atomically(o.points / (name + ".json"), series_json(p, series_dirs[i]).dump(1) + "\n");
+    write_text_atomically(o.points / (name + ".json"),
+                          series_json(p, series_dirs[i]).dump(1, ' ', false, json::error_handler_t::replace) + "\n");
     if (o.on_series) o.on_series(i, series_dirs[i], p);
   }
   write_text_atomically(o.csv, csv.str());

@@ -47,6 +47,16 @@ TEST(CandidateStage, PlansCheckWhatACandidateStageIs) {
     EXPECT_EQ(code_of([&] { plans_with(bad); }), ErrorCode::CorruptInput) << bad.dump();
 }
 
+// WORK/plans.json with the coarse configuration "tiny" (the default) and `stage`.
+void write_coarse_and(const Configuration& stage, const fs::path& work) {
+  Plans p;
+  p.default_configuration = "tiny";
+  p.global = json::object();
+  p.raw["tiny"] = configuration_to_json(tiny_config());
+  p.raw[stage.name] = configuration_to_json(stage);
+  write_plans(p, work / "plans.json");
+}
+
 double present_of(const fs::path& csv) {
   std::ifstream in(csv);
   std::string header, row;
@@ -61,12 +71,7 @@ double present_of(const fs::path& csv) {
 // weight 1, and their mix between.
 TEST_F(TrainOnSynth, ACandidateStageLearnsFromACoarseModelsMaximaAndJudgesThemInPrediction) {
   const fs::path w = fresh_work("candidates", 8);
-  Plans p;
-  p.default_configuration = "tiny";
-  p.global = json::object();
-  p.raw["tiny"] = configuration_to_json(tiny_config());
-  p.raw["cand"] = configuration_to_json(candidate_config());
-  write_plans(p, w / "plans.json");
+  write_coarse_and(candidate_config(), w);
   TrainOptions o = overfit_options(w);
   o.steps_per_epoch = 2;
   o.configuration = "tiny";
@@ -128,16 +133,11 @@ TEST_F(TrainOnSynth, ACandidateStageLearnsFromACoarseModelsMaximaAndJudgesThemIn
 // from them.
 TEST_F(TrainOnSynth, AMiningCandidateStageWeighsTheCandidatesByItsOwnJudgement) {
   const fs::path w = fresh_work("mining", 8);
-  Plans p;
-  p.default_configuration = "tiny";
-  p.global = json::object();
-  p.raw["tiny"] = configuration_to_json(tiny_config());
   Configuration mined = candidate_config();
   mined.name = "mined";
   mined.mine_candidates_every = 1;
   mined.epochs = 3;
-  p.raw["mined"] = configuration_to_json(mined);
-  write_plans(p, w / "plans.json");
+  write_coarse_and(mined, w);
   TrainOptions o = overfit_options(w);
   o.steps_per_epoch = 2;
   o.configuration = "tiny";

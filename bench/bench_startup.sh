@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start-up of the commands that run no network (they must not load LibTorch) against dcm2niix's:
-# the median wall time of RUNS runs and the peak memory, in one run on the same machine.
+# Start-up against dcm2niix's: `aneura version` (the program alone: no GDCM, ITK or LibTorch) and
+# `aneura info` on one series (its module loads GDCM, not ITK or LibTorch); the median wall time of
+# RUNS runs and the median peak memory, in one run on the same machine.
 #   bench/bench_startup.sh [SERIES_DIR]     (default: a small synthetic series made here)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +29,9 @@ measure() {  # prints "seconds peak_kB" (medians; time from the clock in ns, mem
 }
 read -r dv dm <<< "$(measure dcm2niix -v)"
 read -r vv vm <<< "$(measure "$A" version)"
+read -r hv hm <<< "$(measure "$A" info --help)"
 read -r iv im <<< "$(measure "$A" info "$S")"
 printf "%-28s %6.3f s %7.1f MB\n" "dcm2niix -v" "$dv" "$(echo "$dm / 1024" | bc -l)"
 printf "%-28s %6.3f s %7.1f MB   ratio %.2f\n" "aneura version" "$vv" "$(echo "$vm / 1024" | bc -l)" "$(echo "$vv / $dv" | bc -l)"
+printf "%-28s %6.3f s %7.1f MB   (its module loaded, GDCM's dictionaries built)\n" "aneura info --help" "$hv" "$(echo "$hm / 1024" | bc -l)"
 printf "%-28s %6.3f s %7.1f MB\n" "aneura info (one series)" "$iv" "$(echo "$im / 1024" | bc -l)"

@@ -9,8 +9,6 @@
 
 namespace aneura::app {
 
-void add_series_options(CLI::App* cmd, SeriesOptions& o);
-
 namespace {
 
 struct ConvertArgs {
@@ -64,7 +62,7 @@ int run_convert(const ConvertArgs& a) {
 
 void add_convert(CLI::App& app, Action& action) {
   auto args = std::make_shared<ConvertArgs>();
-  auto* cmd = app.add_subcommand("convert", "Convert a DICOM series to NIfTI (.nii or .nii.gz)");
+  auto* cmd = app.add_subcommand("convert", describe("convert"));
   cmd->add_option("SERIES_DIR", args->folder, "Folder (or file) holding the DICOM series")->required();
   cmd->add_option("-o,--output", args->output, "Output NIfTI file (.nii or .nii.gz)")->required();
   cmd->add_option("--layout", args->layout, "Voxel order: dcm2niix (rows flipped, as dcm2niix) or native (DICOM order)")

@@ -109,8 +109,7 @@ int run_demo(const DemoArgs& a) {
 
 void add_demo(CLI::App& app, Action& action) {
   auto a = std::make_shared<DemoArgs>();
-  auto* cmd = app.add_subcommand(
-      "demo", "The whole system on synthetic data: synth, preprocess, plan, train, predict, evaluate, report");
+  auto* cmd = app.add_subcommand("demo", describe("demo"));
   cmd->add_option("OUT", a->out, "Demo folder (data/, test/, work/, predictions.csv, evaluation.json, report/)");
   cmd->add_option("--train-series", a->train_series, "Synthetic training series")->check(CLI::Range(8, 100000));
   cmd->add_option("--test-series", a->test_series, "Synthetic held-out series")->check(CLI::Range(2, 100000));

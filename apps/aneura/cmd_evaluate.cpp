@@ -158,8 +158,7 @@ int run_report(const ReportArgs& a) {
 
 void add_evaluate(CLI::App& app, Action& action) {
   auto e = std::make_shared<EvaluateArgs>();
-  auto* ev = app.add_subcommand("evaluate",
-                                "Competition score (weighted AUC), per-column AUC and localization of predictions");
+  auto* ev = app.add_subcommand("evaluate", describe("evaluate"));
   ev->add_option("PREDICTIONS", e->predictions, "predictions.csv")->required();
   ev->add_option("TRUTH", e->truth, "train.csv (or any CSV with SeriesInstanceUID and the 14 columns)")->required();
   ev->add_option("--points", e->points,
@@ -171,8 +170,7 @@ void add_evaluate(CLI::App& app, Action& action) {
   ev->callback([&action, e] { action = [e] { return run_evaluate(*e); }; });
 
   auto r = std::make_shared<ReportArgs>();
-  auto* rp =
-      app.add_subcommand("report", "HTML report: scores, ROC curves, training curves, MIPs with heatmap and points");
+  auto* rp = app.add_subcommand("report", describe("report"));
   rp->add_option("WORK", r->work, "Work folder (training logs in WORK/runs)")->required();
   rp->add_option("--predictions", r->predictions, "predictions.csv from aneura predict");
   rp->add_option("--truth", r->truth, "train.csv of the predicted series (ROC curves, score)");

@@ -107,17 +107,9 @@ int run_info(const InfoArgs& a) {
 
 }  // namespace
 
-void add_series_options(CLI::App* cmd, SeriesOptions& o) {
-  cmd->add_option("--series", o.series_uid, "SeriesInstanceUID to use (default: the largest group)");
-  cmd->add_option("--echo", o.echo, "EchoNumber to use (0: the lowest)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--threads", o.threads, "Worker threads (0: all usable cores)");
-  cmd->add_flag("--strict-spacing", o.strict_spacing, "Uneven slice spacing is an error instead of a resample");
-  cmd->add_flag("--skip-corrupt", o.skip_corrupt, "Drop corrupt DICOM files with a warning instead of failing");
-}
-
 void add_info(CLI::App& app, Action& action) {
   auto args = std::make_shared<InfoArgs>();
-  auto* cmd = app.add_subcommand("info", "Describe the series in a DICOM folder (geometry, modality, dropped files)");
+  auto* cmd = app.add_subcommand("info", describe("info"));
   cmd->add_option("SERIES_DIR", args->folder, "Folder (or file) holding the DICOM series")->required();
   cmd->add_flag("--json", args->json, "Print JSON instead of text");
   cmd->add_flag("--list", args->list,

@@ -57,13 +57,12 @@ int run_plan(const PlanArgs& a) {
 
 void add_plan(CLI::App& app, Action& action) {
   auto fp = std::make_shared<std::string>();
-  auto* f = app.add_subcommand("fingerprint", "Summarise the case cache into WORK/fingerprint.json");
+  auto* f = app.add_subcommand("fingerprint", describe("fingerprint"));
   f->add_option("WORK", *fp, "Work folder with cases/ (from aneura preprocess)")->required();
   f->callback([&action, fp] { action = [fp] { return run_fingerprint(*fp); }; });
 
   auto args = std::make_shared<PlanArgs>();
-  auto* cmd = app.add_subcommand(
-      "plan", "Choose spacing, ROI/patch, network size, batch, workers and queue into WORK/plans.json");
+  auto* cmd = app.add_subcommand("plan", describe("plan"));
   cmd->add_option("WORK", args->work, "Work folder with fingerprint.json")->required();
   cmd->add_flag("--explain", args->explain, "Print the reasoning behind every choice");
   cmd->add_option("--hardware", args->hardware,

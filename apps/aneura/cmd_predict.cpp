@@ -149,7 +149,7 @@ int run_predict(const PredictArgs& a) {
 
 void add_predict(CLI::App& app, Action& action) {
   auto a = std::make_shared<PredictArgs>();
-  auto* cmd = app.add_subcommand("predict", network_commands()[1].description);
+  auto* cmd = app.add_subcommand("predict", describe("predict"));
   cmd->add_option("MODEL_DIR", a->model, "Trained model folder (WORK/runs/<configuration>)")->required();
   cmd->add_option("SERIES_DIR", a->series, "Series folders");
   cmd->add_option("--data", a->data, "Every series of an RSNA-layout folder (series/<uid>/)");

@@ -63,7 +63,7 @@ int run_preprocess(PreprocessArgs& a) {
 
 void add_preprocess(CLI::App& app, Action& action) {
   auto args = std::make_shared<PreprocessArgs>();
-  auto* cmd = app.add_subcommand("preprocess", "Harmonize every series of a dataset into the case cache WORK/cases");
+  auto* cmd = app.add_subcommand("preprocess", describe("preprocess"));
   cmd->add_option(
          "DATA", args->data,
          "RSNA layout (train.csv, series/), a BIDS/OpenMind NIfTI folder, or DeepLesion (DL_info.csv, Images_png/)")

@@ -12,7 +12,7 @@ void add_pretrain(CLI::App& app, Action& action) {
   auto work = std::make_shared<std::string>();
   auto plans = std::make_shared<std::string>();
   auto timeout = std::make_shared<int>(300);
-  auto* cmd = app.add_subcommand("pretrain", network_commands()[2].description);
+  auto* cmd = app.add_subcommand("pretrain", describe("pretrain"));
   cmd->add_option("WORK", *work, "Work folder with cases/ (labelled or not) and plans.json")->required();
   cmd->add_option("-c,--configuration", o->configuration,
                   "Plans configuration whose network is pre-trained (default: the plans' default)");

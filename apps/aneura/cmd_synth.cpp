@@ -28,7 +28,7 @@ int run_synth(SynthArgs& a) {
 
 void add_synth(CLI::App& app, Action& action) {
   auto args = std::make_shared<SynthArgs>();
-  auto* cmd = app.add_subcommand("synth", "Generate a synthetic dataset in the RSNA 2025 layout with known truth");
+  auto* cmd = app.add_subcommand("synth", describe("synth"));
   cmd->add_option("OUT", args->out, "Output folder (created; must be empty unless --force)")->required();
   cmd->add_option("--n", args->o.n, "Number of series");
   cmd->add_option("--size", args->size,

@@ -64,7 +64,7 @@ void add_train(CLI::App& app, Action& action) {
   auto init = std::make_shared<std::string>();
   auto candidates = std::make_shared<std::string>();
   auto timeout = std::make_shared<int>(300);
-  auto* cmd = app.add_subcommand("train", network_commands()[0].description);
+  auto* cmd = app.add_subcommand("train", describe("train"));
   cmd->add_option("WORK", *work, "Work folder with cases/ and plans.json")->required();
   cmd->add_option("-c,--configuration", o->configuration, "Plans configuration (default: the plans' default)");
   cmd->add_option("--plans", *plans, "Plans file (default WORK/plans.json)");

@@ -1,7 +1,9 @@
 // Subcommands: each registers its options on the CLI11 app and returns the action to run.
-// The commands that run a network (train, predict, pretrain) live in the network library libaneura_nn.so,
-// beside the executable, which is loaded only when one of them runs: the other commands never
-// load LibTorch, so they start in milliseconds.
+// The program itself holds only the commands that need no imaging library (version, launch,
+// merge). The others live in three modules beside the executable, each loaded only when one of its
+// commands runs (module_commands() says which): libaneura_gdcm.so (info: GDCM), libaneura_itk.so
+// (the commands that also need ITK) and libaneura_nn.so (those that also run a network: LibTorch).
+// So `aneura version` loads none of them and `info` no ITK or LibTorch.
 #pragma once
 #include <CLI/CLI.hpp>
 #include <functional>
@@ -11,7 +13,8 @@
 
 namespace aneura {
 class Collective;
-}
+struct SeriesOptions;
+}  // namespace aneura
 
 namespace aneura::app {
 
@@ -27,6 +30,8 @@ void add_evaluate(CLI::App& app, Action& action);  // evaluate + report
 void add_demo(CLI::App& app, Action& action);
 void add_launch(CLI::App& app, Action& action);  // the ranks of a data-parallel train or pretrain
 void add_merge(CLI::App& app, Action& action);   // the parts of a sharded predict
+// The options choosing and reading one series of a folder (info, convert).
+void add_series_options(CLI::App* cmd, SeriesOptions& o);
 // In the network library:
 void add_train(CLI::App& app, Action& action);
 void add_predict(CLI::App& app, Action& action);
@@ -37,18 +42,27 @@ void add_pretrain(CLI::App& app, Action& action);
 // (`progress` off). Null for one process.
 std::shared_ptr<const Collective> join_ranks(int timeout_s, int& threads, bool& progress);
 
-// The network commands' names and one-line descriptions (the main program lists them in its help).
-struct NetworkCommand {
+// The commands that live in a module: name, one-line description (the main program lists them in
+// its help, the module registers them with it) and the module's file name.
+struct ModuleCommand {
   const char* name;
   const char* description;
+  const char* library;
 };
-const std::vector<NetworkCommand>& network_commands();
+const std::vector<ModuleCommand>& module_commands();
+// The description of a module command by name (a name not in module_commands() is a bug: throws).
+const char* describe(const std::string& name);
 
-// Parses and runs one command line (without the program name), as main does: the exit code.
+// (module) Registers the module's commands: defined once in each module (gdcm_main.cpp,
+// itk_main.cpp, nn_main.cpp); module_main.cpp runs them.
+void add_module_commands(CLI::App& app, Action& action);
+
+// Parses and runs one command line (without the program name), as main does: the exit code. In a
+// module it goes back to the program (its exported aneura_run_cli), so demo reaches every command.
 int run_cli(const std::vector<std::string>& args);
-// Runs a network command line in the network library (loaded on first use). A library that cannot
-// be loaded is exit 1 with the reason.
-int run_network_cli(const std::vector<std::string>& args);
+// (program) Runs a command line in a module, loaded on first use from beside the executable. A
+// module that cannot be loaded is exit 1 with the reason and its path.
+int run_module_cli(const std::string& library, const std::vector<std::string>& args);
 // Parses `args` with `app` and runs the action its callbacks chose: parse errors are exit 2,
 // aneura::Error its documented code, any other exception exit 1, each printed as "error: ...".
 int run_app(CLI::App& app, Action& action, const std::vector<std::string>& args);

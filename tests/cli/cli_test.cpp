@@ -51,34 +51,55 @@ TEST(Cli, VersionAndHelp) {
   EXPECT_EQ(run("frobnicate").code, 2);
 }
 
-// Commands that run no network never load LibTorch; train and predict load the network library,
-// whose absence is a clear exit 1. (LD_DEBUG=libs: the dynamic loader names every library it opens.)
-TEST(Cli, OnlyTheNetworkCommandsLoadLibTorch) {
-  auto loads_torch = [](const std::string& args) {
-    return run_with_env("LD_DEBUG=libs", args).out.find("libtorch") != std::string::npos;
+// Each command loads only the module it lives in: version none of GDCM, ITK and LibTorch, info
+// GDCM alone, the ITK commands no LibTorch, train and predict LibTorch. A missing module is a
+// clear exit 1 naming its path. (LD_DEBUG=libs: the dynamic loader names every library it opens.)
+TEST(Cli, EachCommandLoadsOnlyItsModule) {
+  auto loads = [](const std::string& args, const std::string& library) {
+    return run_with_env("LD_DEBUG=libs", args).out.find(library) != std::string::npos;
   };
-  EXPECT_FALSE(loads_torch("version"));
-  EXPECT_FALSE(loads_torch("synth --help"));
-  EXPECT_FALSE(loads_torch("evaluate --help"));
-  EXPECT_TRUE(loads_torch("train --help"));
-  EXPECT_TRUE(loads_torch("predict --help"));
-  // the main help lists the network commands all the same
+  test::TempDir dir("modules");
+  fs::create_directories(dir.path / "series");
+  test::write_fixture(test::FixtureSpec{}, dir.path / "series");
+  const std::string info = "info " + (dir.path / "series").string();
+  EXPECT_EQ(run(info).code, 0) << run(info).out;
+  for (const char* lib : {"libgdcm", "libITK", "libtorch"}) EXPECT_FALSE(loads("version", lib)) << lib;
+  EXPECT_TRUE(loads(info, "libgdcmMSFF"));
+  EXPECT_FALSE(loads(info, "libITK"));
+  EXPECT_FALSE(loads(info, "libtorch"));
+  EXPECT_TRUE(loads("synth --help", "libITKCommon"));
+  EXPECT_FALSE(loads("synth --help", "libtorch"));
+  EXPECT_FALSE(loads("evaluate --help", "libtorch"));
+  EXPECT_TRUE(loads("train --help", "libtorch"));
+  EXPECT_TRUE(loads("predict --help", "libtorch"));
+  // the main help lists every command all the same
   const CliRun h = run("--help");
-  EXPECT_NE(h.out.find("train "), std::string::npos);
-  EXPECT_NE(h.out.find("predict "), std::string::npos);
+  for (const char* c : {"info ", "convert ", "train ", "predict ", "demo ", "merge "})
+    EXPECT_NE(h.out.find(c), std::string::npos) << c;
   const CliRun t = run("train --help");
   EXPECT_EQ(t.code, 0);
   EXPECT_NE(t.out.find("--time-budget"), std::string::npos);
-  EXPECT_EQ(run("train").code, 2);  // WORK is required: the library's own parsing
-  // the program without its library beside it
-  test::TempDir dir("nolib");
+  EXPECT_EQ(run("train").code, 2);  // WORK is required: the module's own parsing
+  EXPECT_EQ(run("info").code, 2);
+  // the program's allocation cap reaches the module's DICOM reads (a damaged length is refused)
+  const CliRun oom =
+      run("info " + (fs::path(ANEURA_SOURCE_DIR) / "tests/io/data/gdcm_oom/preamble_length.dcm").string());
+  EXPECT_EQ(oom.code, 4) << oom.out;
+  EXPECT_NE(oom.out.find("GDCM asked for"), std::string::npos) << oom.out;
+  // the program without its modules beside it
   fs::copy_file(ANEURA_BINARY, dir.path / "aneura");
   fs::permissions(dir.path / "aneura", fs::perms::owner_exec, fs::perm_options::add);
-  const CliRun alone = run_program((dir.path / "aneura").string(), "train --help");
-  EXPECT_EQ(alone.code, 1);
-  EXPECT_NE(alone.out.find("cannot load the network commands' library"), std::string::npos) << alone.out;
-  EXPECT_NE(alone.out.find((dir.path / "libaneura_nn.so").string()), std::string::npos) << alone.out;
+  for (const auto& [command, library] : std::vector<std::pair<std::string, std::string>>{
+           {"train --help", "libaneura_nn.so"}, {info, "libaneura_gdcm.so"}, {"synth --help", "libaneura_itk.so"}}) {
+    const CliRun alone = run_program((dir.path / "aneura").string(), command);
+    EXPECT_EQ(alone.code, 1) << command;
+    EXPECT_NE(alone.out.find("cannot load the module of the '" + command.substr(0, command.find(' ')) + "' command"),
+              std::string::npos)
+        << alone.out;
+    EXPECT_NE(alone.out.find((dir.path / library).string()), std::string::npos) << alone.out;
+  }
   EXPECT_EQ(run_program((dir.path / "aneura").string(), "version").code, 0);
+  EXPECT_EQ(run_program((dir.path / "aneura").string(), "merge --help").code, 0);
 }
 
 // A study folder with two series of equal size: info cannot choose (exit 5, pointing at --list),

@@ -19,8 +19,16 @@ d=$(for i in $(seq "$RUNS"); do fresh; t dcm2niix -z n -f d2n -o "$W/out" "$W/ct
 a1=$(for i in $(seq "$RUNS"); do fresh; t "$A" convert -q --threads 1 "$W/cta" -o "$W/out/aneura1.nii"; done | median)
 a=$(for i in $(seq "$RUNS"); do fresh; t "$A" convert -q "$W/cta" -o "$W/out/aneura.nii"; done | median)
 dcm2niix -z n -f d2n -o "$W/out" "$W/cta" > /dev/null 2>&1
+# The floor of writing: `cat` of the same bytes (dcm2niix's file, in the page cache) to a new file,
+# against aneura's own write step (its split, median of RUNS runs, 1 thread).
+cat "$W/out/d2n.nii" > /dev/null
+f=$(for i in $(seq "$RUNS"); do rm -f "$W/out/floor.nii"; sync; t sh -c "cat '$W/out/d2n.nii' > '$W/out/floor.nii'"; done | median)
+w=$(for i in $(seq "$RUNS"); do fresh; "$A" convert --threads 1 "$W/cta" -o "$W/out/aneura1.nii" 2>&1 | sed -n 's/.*write \([0-9.e-]*\)).*/\1/p'; done | median)
+rm -f "$W/out/floor.nii"; fresh; "$A" convert -q "$W/cta" -o "$W/out/aneura.nii"
+dcm2niix -z n -f d2n -o "$W/out" "$W/cta" > /dev/null 2>&1
 echo "series: $(ls "$W/cta" | wc -l) files, 512x512, $(du -sh "$W/cta" | cut -f1); cores: $(nproc)"
 printf "dcm2niix            %.3f s\n" "$d"
 printf "aneura (all cores)  %.3f s   ratio %.2f\n" "$a" "$(echo "$a / $d" | bc -l)"
 printf "aneura (1 thread)   %.3f s   ratio %.2f\n" "$a1" "$(echo "$a1 / $d" | bc -l)"
+printf "writing: aneura's write step %.3f s, cat of the same bytes %.3f s   ratio %.2f\n" "$w" "$f" "$(echo "$w / $f" | bc -l)"
 /usr/bin/python3 bench/compare_nifti.py "$W/out/aneura.nii" "$W/out/d2n.nii"

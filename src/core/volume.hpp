@@ -1,8 +1,12 @@
 // A 3D image: voxels in i-fastest order (x[i + nx*(j + ny*k)]) with the geometry they live on.
 // `volumes` > 1 stacks several 3D volumes on the same grid (time points, echoes), volume-slowest.
 #pragma once
+#include <sys/mman.h>
+
 #include <cstddef>
+#include <cstdlib>
 #include <memory>
+#include <new>
 #include <utility>
 #include <vector>
 
@@ -21,6 +25,23 @@ struct NoInitAllocator : std::allocator<T> {
   NoInitAllocator() = default;
   template <class U>
   NoInitAllocator(const NoInitAllocator<U>&) noexcept {}
+  // Volumes of 32 MB or more come in 2 MB pages where the kernel has them (transparent huge
+  // pages on request): a 200 MB CT series then takes 100 page faults instead of 51,000.
+  static constexpr size_t kHuge = size_t(2) << 20;
+  T* allocate(size_t n) {
+    const size_t bytes = n * sizeof(T);
+    if (bytes < (size_t(32) << 20)) return std::allocator<T>::allocate(n);
+    void* p = std::aligned_alloc(kHuge, (bytes + kHuge - 1) / kHuge * kHuge);
+    if (!p) throw std::bad_alloc();
+    madvise(p, bytes, MADV_HUGEPAGE);
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t n) noexcept {
+    if (n * sizeof(T) < (size_t(32) << 20))
+      std::allocator<T>::deallocate(p, n);
+    else
+      std::free(p);
+  }
   template <class U>
   void construct(U* p) noexcept {
     ::new (static_cast<void*>(p)) U;

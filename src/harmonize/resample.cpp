@@ -88,50 +88,61 @@ void linear_axis_aligned(const Volume<T>& in, int64_t t, const Geometry& grid, c
     }
   }
   const int64_t n0 = g.size[0], n1 = g.size[1], n2 = g.size[2];
-  const T* src = in.data.data() + t * static_cast<size_t>(g.voxel_count());
-  auto at = [](const Axis& ax, int64_t i) { return std::make_pair(ax.lo[i], ax.w[i]); };
-  // Pass along source axis 0: (n0 -> m0) x n1 x n2, only for the source rows and slices the later
-  // passes read (each target reads its lo and lo + 1; downsampling skips the rest).
   const int64_t m0 = new_size[0], m1 = new_size[1], m2 = new_size[2];
-  auto used = [](const Axis& ax, int64_t n) {
-    std::vector<uint8_t> u(static_cast<size_t>(n), 0);
-    for (int64_t lo : ax.lo) u[static_cast<size_t>(lo)] = 1, u[static_cast<size_t>(std::min(lo + 1, n - 1))] = 1;
-    return u;
-  };
-  const std::vector<uint8_t> rows = used(axes[1], n1), slices = used(axes[2], n2);
-  VoxelVector<float> p0(static_cast<size_t>(m0 * n1 * n2));  // the rows read later are written below
-  for (int64_t k = 0; k < n2; ++k)
+  const T* src = in.data.data() + t * static_cast<size_t>(g.voxel_count());
+  // The passes run one source slice at a time: a slice through axis 0 then axis 1 becomes a plane
+  // of m0 x m1 values, and each target slice along axis 2 blends two planes. Only the source rows
+  // the second pass reads are interpolated, and each plane is made once (the slices a target
+  // reads only move one way), so the working set is a few planes instead of two copies of the
+  // volume; the arithmetic is the same, value for value.
+  std::vector<uint8_t> rows(static_cast<size_t>(n1), 0);
+  for (int64_t lo : axes[1].lo)
+    rows[static_cast<size_t>(lo)] = 1, rows[static_cast<size_t>(std::min(lo + 1, n1 - 1))] = 1;
+  std::vector<float> lines(static_cast<size_t>(m0 * n1));  // a slice after pass 0 (the rows read)
+  auto make_plane = [&](int64_t k, float* plane) {
     for (int64_t j = 0; j < n1; ++j) {
-      if (!rows[static_cast<size_t>(j)] || !slices[static_cast<size_t>(k)]) continue;
+      if (!rows[static_cast<size_t>(j)]) continue;
       const T* line = src + (k * n1 + j) * n0;
-      float* o = p0.data() + (k * n1 + j) * m0;
+      float* o = lines.data() + j * m0;
       for (int64_t i = 0; i < m0; ++i) {
-        const auto [lo, w] = at(axes[0], i);
+        const int64_t lo = axes[0].lo[i];
+        const float w = axes[0].w[i];
         const float a = static_cast<float>(line[lo]);
         const float b = n0 > 1 ? static_cast<float>(line[lo + 1]) : a;
         o[i] = a + w * (b - a);
       }
     }
-  // Pass along source axis 1: m0 x (n1 -> m1) x n2
-  VoxelVector<float> p1(static_cast<size_t>(m0 * m1 * n2));
-  for (int64_t k = 0; k < n2; ++k)
     for (int64_t j = 0; j < m1; ++j) {
-      if (!slices[static_cast<size_t>(k)]) continue;
-      const auto [lo, w] = at(axes[1], j);
-      const float* a = p0.data() + (k * n1 + lo) * m0;
+      const int64_t lo = axes[1].lo[j];
+      const float w = axes[1].w[j];
+      const float* a = lines.data() + lo * m0;
       const float* b = n1 > 1 ? a + m0 : a;
-      float* o = p1.data() + (k * m1 + j) * m0;
+      float* o = plane + j * m0;
       for (int64_t i = 0; i < m0; ++i) o[i] = a[i] + w * (b[i] - a[i]);
     }
+  };
+  // Two planes kept, tagged by their source slice.
+  std::vector<float> slot_data[2] = {std::vector<float>(static_cast<size_t>(m0 * m1)),
+                                     std::vector<float>(static_cast<size_t>(m0 * m1))};
+  int64_t slot_slice[2] = {-1, -1};
+  auto plane = [&](int64_t k, int64_t keep) -> const float* {
+    for (int s = 0; s < 2; ++s)
+      if (slot_slice[s] == k) return slot_data[s].data();
+    const int s = slot_slice[0] == keep ? 1 : 0;
+    make_plane(k, slot_data[s].data());
+    slot_slice[s] = k;
+    return slot_data[s].data();
+  };
   // Pass along source axis 2, writing straight into the target layout.
   const int64_t tn0 = grid.size[0], tn1 = grid.size[1];
   int64_t stride_out[3];  // output stride for a unit step along each SOURCE axis
   for (int o = 0; o < 3; ++o) stride_out[from[o]] = o == 0 ? 1 : o == 1 ? tn0 : tn0 * tn1;
   for (int64_t k = 0; k < m2; ++k) {
-    const auto [lo, w] = at(axes[2], k);
+    const int64_t lo = axes[2].lo[k];
+    const float w = axes[2].w[k];
     const bool vk = axes[2].valid[k];
-    const float* a = p1.data() + lo * m1 * m0;
-    const float* b = n2 > 1 ? a + m1 * m0 : a;
+    const float* a = vk ? plane(lo, n2 > 1 ? lo + 1 : -1) : nullptr;
+    const float* b = vk ? (n2 > 1 ? plane(lo + 1, lo) : a) : nullptr;
     for (int64_t j = 0; j < m1; ++j) {
       const bool vj = vk && axes[1].valid[j];
       for (int64_t i = 0; i < m0; ++i) {

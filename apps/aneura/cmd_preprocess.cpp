@@ -35,7 +35,12 @@ int run_preprocess(PreprocessArgs& a) {
     for (const auto& e : d.series)
       jobs.push_back({e.uid, [&d, &e, &a](CaseOutcome& out, bool qa) { build_rsna_case(d, e, a.work, a.o, qa, out); }});
   } else {
-    jobs = kind == SourceKind::Nifti ? nifti_jobs(a.data, a.work, a.o) : deeplesion_jobs(a.data, a.work, a.o);
+    size_t left_out = 0;
+    jobs =
+        kind == SourceKind::Nifti ? nifti_jobs(a.data, a.work, a.o, &left_out) : deeplesion_jobs(a.data, a.work, a.o);
+    if (left_out > 0)
+      std::cerr << "preprocess: " << left_out << " images left out: image_quality_score above "
+                << a.o.max_image_quality_score << "\n";
   }
   size_t mine = jobs.size();
   if (!shard.all()) {
@@ -100,6 +105,10 @@ void add_preprocess(CLI::App& app, Action& action) {
                 "Also write slices_224.nii + windows_2p5d.json (5-slice windows at 224x224, a 2.5D baseline input)");
   cmd->add_flag("--export-png", args->o.exports.png, "Also write png/<k>.png axial slices per case");
   cmd->add_flag("--no-crop", args->no_crop, "Keep the whole field of view (no crop to the head)");
+  cmd->add_option("--max-image-quality-score", args->o.max_image_quality_score,
+                  "OpenMind sources: leave out images whose openneuro_metadata.csv image_quality_score (1 best, 5 "
+                  "worst) is above this (0: every image)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--shard", args->shard,
                   "I/N: only share I of N of the series (0 <= I < N; default in a SLURM job array: its task's)");
   cmd->add_flag("-q,--quiet", args->quiet, "No progress line");

@@ -28,16 +28,6 @@ namespace {
 
 json vec(const Vec3& v) { return {v[0], v[1], v[2]}; }
 
-json geometry_json(const Geometry& g) {
-  json dir = json::array();
-  for (int c = 0; c < 3; ++c) dir.push_back(vec(g.axis(c)));
-  return {{"size", g.size},
-          {"spacing_mm", vec(g.spacing)},
-          {"origin_lps_mm", vec(g.origin)},
-          {"direction_lps_columns", dir},
-          {"orientation", g.orientation_code()}};
-}
-
 }  // namespace
 
 void write_preprocess_params(const fs::path& work, const HarmonizeParams& p) {
@@ -64,6 +54,16 @@ fs::path case_dir(const fs::path& work, const std::string& id) {
   return work / "cases" / id;
 }
 
+json geometry_json(const Geometry& g) {
+  json dir = json::array();
+  for (int c = 0; c < 3; ++c) dir.push_back(vec(g.axis(c)));
+  return {{"size", g.size},
+          {"spacing_mm", vec(g.spacing)},
+          {"origin_lps_mm", vec(g.origin)},
+          {"direction_lps_columns", dir},
+          {"orientation", g.orientation_code()}};
+}
+
 json write_case(const fs::path& work, const std::string& id, const Harmonized& h, const Volume<int16_t>& labels,
                 json meta, bool qa, const CaseExports& exports) {
   auto t = SteadyClock::now();
@@ -77,6 +77,8 @@ json write_case(const fs::path& work, const std::string& id, const Harmonized& h
   std::error_code ec;
   fs::remove(dir / "brain.nii.gz", ec);  // (a rerun over an older case)
   if (!h.brain.data.empty()) write_nifti(h.brain, dir / "brain.nii.gz", NiftiLayout::Native);
+  fs::remove(dir / "deface.nii.gz", ec);
+  if (!h.deface.data.empty()) write_nifti(h.deface, dir / "deface.nii.gz", NiftiLayout::Native);
   // A case without a labelled voxel (a negative series without a segmentation, an unlabelled
   // source; `labels` may then be empty) writes no label volume: readers take it as all background.
   const bool any_label = std::any_of(labels.data.begin(), labels.data.end(), [](int16_t v) { return v != 0; });
@@ -91,6 +93,7 @@ json write_case(const fs::path& work, const std::string& id, const Harmonized& h
   meta["grid"] = geometry_json(h.image.geom);
   meta["image"] = {{"file", "image.nii"}, {"channels", h.channels}};
   meta["brain_file"] = h.brain.data.empty() ? json(nullptr) : json("brain.nii.gz");
+  meta["deface_file"] = h.deface.data.empty() ? json(nullptr) : json("deface.nii.gz");
   meta["labels_file"]["file"] = any_label ? json("labels.nii") : json(nullptr);
   meta["labels_file"]["volumes"] = {"vessels: cowseg values 0..13", "aneurysm: location column + 1"};
   json& timing = meta["timing_s"];

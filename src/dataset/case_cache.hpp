@@ -27,6 +27,9 @@ struct CaseOptions {
   double sphere_radius_mm = 4;  // aneurysm mask radius around each localizer point
   int qa_cases = 5;             // WORK/qa/<id>.png (tri-planar + head-mask contour) for this many cases
   CaseExports exports;          // baseline shapes (dataset/exports.hpp) beside each case (off by default)
+  // NIfTI sources with OpenMind's openneuro_metadata.csv: images whose image_quality_score (1 best,
+  // 5 worst) is above this are left out; 0: every image (unlisted or unscored images always count).
+  double max_image_quality_score = 0;
 };
 
 struct CaseOutcome {
@@ -62,6 +65,10 @@ struct PreprocessSummary {
 // is loaded instead, so every case of a work folder uses the same standard scale.
 NyulModel nyul_for_dataset(const RsnaDataset& d, const std::filesystem::path& work, const CaseOptions& o,
                            int max_series = 30);
+
+// A grid as case.json records it (size, spacing_mm, origin_lps_mm, direction_lps_columns,
+// orientation); the fingerprint reads a case's source grid from it.
+nlohmann::json geometry_json(const Geometry& g);
 
 // Writes a harmonized case: QA picture (when asked), image.nii, labels.nii, then case.json =
 // `meta` plus the fields every case has (id, steps, grid, image, labels_file basics). Returns

@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <map>
+#include <set>
 
 #include "core/error.hpp"
 #include "core/uid.hpp"
+#include "harmonize/resample.hpp"
 #include "io/csv.hpp"
 #include "io/nifti.hpp"
 #include "io/png.hpp"
@@ -33,11 +36,29 @@ std::string safe_id(const std::string& prefix, const std::string& rel) {
 
 json vec(const Vec3& v) { return {v[0], v[1], v[2]}; }
 
-// Harmonizes an unlabelled volume and writes its case (labels all 0).
+// Harmonizes an unlabelled volume and writes its case (labels all 0). `deface` (optional, on the
+// image's grid): the voxels a defacing removed, kept on the case's grid (deface.nii.gz) so that
+// pre-training does not learn to draw the zeros of a removed face.
 void unlabelled_case(const Volume<float>& image, const std::string& dicom_modality, const std::string& id,
                      const fs::path& work, const CaseOptions& o, bool qa, json source,
-                     const Volume<uint8_t>* anatomy = nullptr) {
-  const Harmonized h = harmonize(image, dicom_modality, o.harmonize, anatomy);
+                     const Volume<uint8_t>* anatomy = nullptr, const Volume<uint8_t>* deface = nullptr) {
+  Harmonized h = harmonize(image, dicom_modality, o.harmonize, anatomy);
+  source["geometry"] = geometry_json(image.geom);  // the source's grid, which the fingerprint reads
+  if (deface) {
+    Volume<float> m(deface->geom);
+    std::copy(deface->data.begin(), deface->data.end(), m.data.begin());
+    Geometry grid = h.image.geom;
+    const Volume<float> on_grid = resample_to(m, grid, Interp::Nearest, 0.f);
+    h.deface = Volume<uint8_t>(grid);
+    size_t n = 0;
+    for (size_t i = 0; i < h.deface.data.size(); ++i) n += h.deface.data[i] = on_grid.data[i] > 0.5f;
+    source["deface_voxels"] = n;
+    const auto head = static_cast<size_t>(std::count(h.mask.data.begin(), h.mask.data.end(), uint8_t(1)));
+    if (n > head / 2)
+      h.warnings.push_back("the deface mask covers more voxels than half the head (" + std::to_string(n) + " of " +
+                           std::to_string(head) + "): it should mark the voxels the defacing removed");
+    if (n == 0) h.deface = Volume<uint8_t>();  // nothing removed inside the case's box
+  }
   const Volume<int16_t> labels;  // none: all background
   json c = {{"modality", dicom_modality},
             {"dicom_modality", dicom_modality},
@@ -51,6 +72,62 @@ void unlabelled_case(const Volume<float>& image, const std::string& dicom_modali
   write_case(work, id, h, labels, c, qa, o.exports);
 }
 
+// A mask (anatomy or deface) for an image: non-zero voxels, on the image's grid. Empty, with a
+// warning, when the file is on another grid.
+Volume<uint8_t> read_mask(const fs::path& file, const Geometry& image_grid, const char* what,
+                          std::vector<std::string>& warnings) {
+  const Volume<float> m = read_nifti(file);
+  if (m.geom.size != image_grid.size) {
+    warnings.push_back(std::string(what) + " " + file.string() + " is on another grid than the image: not used");
+    return {};
+  }
+  Volume<uint8_t> mask(image_grid);
+  for (size_t i = 0; i < mask.data.size(); ++i) mask.data[i] = m.data[i] > 0.5f;
+  return mask;
+}
+
+// OpenMind's openneuro_metadata.csv at the corpus root, by image path relative to the root: the
+// masks' paths, the modality (its BIDS suffix) and the image quality score. Paths in the file may
+// start with the root's own folder name; an empty or missing column leaves that field empty.
+struct OpenMindRow {
+  fs::path anatomy, deface;
+  std::string modality, quality, dataset;
+};
+
+std::map<std::string, OpenMindRow> read_openmind_metadata(const fs::path& root) {
+  std::map<std::string, OpenMindRow> rows;
+  const fs::path file = root / "openneuro_metadata.csv";
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) return rows;
+  const CsvTable t = read_csv(file);
+  const size_t image = t.column("image_path", file);
+  auto optional = [&](const char* name) {
+    const auto it = std::find(t.header.begin(), t.header.end(), name);
+    return it == t.header.end() ? t.header.size() : static_cast<size_t>(it - t.header.begin());
+  };
+  const size_t anat = optional("anat_mask_path"), anon = optional("anon_mask_path"), mod = optional("modality"),
+               iqs = optional("image_quality_score"), ds = optional("dataset_id");
+  const std::string own = root.filename().empty() ? root.parent_path().filename().string() : root.filename().string();
+  auto relative = [&](const std::string& p) -> fs::path {
+    if (p.empty()) return {};
+    fs::path r = fs::path(p).lexically_normal();
+    if (!r.empty() && *r.begin() == own && !fs::exists(root / r, ec)) r = r.lexically_relative(own);
+    return r;
+  };
+  for (const auto& row : t.rows) {
+    auto field = [&](size_t c) { return c < row.size() ? row[c] : std::string(); };
+    OpenMindRow r;
+    const fs::path a = relative(field(anat)), d = relative(field(anon));
+    if (!a.empty()) r.anatomy = root / a;
+    if (!d.empty()) r.deface = root / d;
+    r.modality = field(mod);
+    r.quality = field(iqs);
+    r.dataset = field(ds);
+    rows[relative(field(image)).string()] = r;
+  }
+  return rows;
+}
+
 }  // namespace
 
 SourceKind detect_source(const fs::path& root) {
@@ -61,7 +138,7 @@ SourceKind detect_source(const fs::path& root) {
   return SourceKind::Nifti;
 }
 
-std::vector<CaseJob> nifti_jobs(const fs::path& root, const fs::path& work, const CaseOptions& o) {
+std::vector<CaseJob> nifti_jobs(const fs::path& root, const fs::path& work, const CaseOptions& o, size_t* left_out) {
   std::vector<fs::path> files;
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
@@ -76,39 +153,64 @@ std::vector<CaseJob> nifti_jobs(const fs::path& root, const fs::path& work, cons
     if (it->is_regular_file(ec) && (ends_with(name, ".nii") || ends_with(name, ".nii.gz"))) files.push_back(it->path());
   }
   std::sort(files.begin(), files.end());
+  const std::map<std::string, OpenMindRow> metadata = read_openmind_metadata(root);
+  std::set<fs::path> masks;  // the metadata's masks, wherever they lie, are not images either
+  for (const auto& [image, row] : metadata)
+    for (const auto& m : {row.anatomy, row.deface})
+      if (!m.empty()) masks.insert(m.lexically_normal());
+  files.erase(std::remove_if(files.begin(), files.end(),
+                             [&](const fs::path& f) { return masks.count(f.lexically_normal()) > 0; }),
+              files.end());
   if (files.empty()) throw Error(ErrorCode::NoDicom, "no .nii or .nii.gz file found", root.string());
   std::vector<CaseJob> jobs;
   for (const auto& f : files) {
     std::string rel = fs::relative(f, root).string();
+    const auto listed = metadata.find(rel);
     rel = rel.substr(0, rel.size() - (ends_with(rel, ".nii.gz") ? 7 : 4));
     const std::string base = f.filename().string();
     const std::string stem = base.substr(0, base.find('.'));
-    const std::string suffix = stem.substr(stem.rfind('_') == std::string::npos ? 0 : stem.rfind('_') + 1);
-    const std::string modality = (suffix == "ct" || suffix == "CT") ? "CT" : "MR";
-    // OpenMind's anatomy mask of this image: <image>__Data/fb_mask.nii.gz
-    fs::path anatomy = f.parent_path() / (fs::path(rel).filename().string() + "__Data") / "fb_mask.nii.gz";
+    std::string suffix = stem.substr(stem.rfind('_') == std::string::npos ? 0 : stem.rfind('_') + 1);
+    // OpenMind's masks of this image: the metadata's paths, else <image>__Data/{fb,deface}_mask.nii.gz
+    const fs::path data = f.parent_path() / (fs::path(rel).filename().string() + "__Data");
+    fs::path anatomy = data / "fb_mask.nii.gz", deface = data / "deface_mask.nii.gz";
+    json source = {{"kind", "nifti"}, {"file", f.string()}};
+    if (listed != metadata.end()) {
+      const OpenMindRow& m = listed->second;
+      if (!m.anatomy.empty()) anatomy = m.anatomy;
+      if (!m.deface.empty()) deface = m.deface;
+      if (!m.modality.empty()) suffix = m.modality;
+      json meta = {{"file", (root / "openneuro_metadata.csv").string()}};
+      if (!m.dataset.empty()) meta["dataset_id"] = m.dataset;
+      char* end = nullptr;
+      const double q = std::strtod(m.quality.c_str(), &end);
+      if (!m.quality.empty() && end && *end == 0) {
+        meta["image_quality_score"] = q;
+        if (o.max_image_quality_score > 0 && q > o.max_image_quality_score) {
+          if (left_out) ++*left_out;
+          continue;
+        }
+      }
+      source["openneuro_metadata"] = meta;
+    }
+    source["bids_suffix"] = suffix;
     if (!fs::exists(anatomy, ec)) anatomy.clear();
-    jobs.push_back({safe_id("nii-", rel), [f, modality, suffix, anatomy, work, o](CaseOutcome& out, bool qa) {
-                      const Volume<float> v = read_nifti(f);
-                      if (v.volumes > 1) out.warnings.push_back("4D NIfTI: first volume used");
-                      Volume<float> first(v.geom);
-                      std::copy(v.data.begin(), v.data.begin() + first.data.size(), first.data.begin());
-                      json source = {{"kind", "nifti"}, {"file", f.string()}, {"bids_suffix", suffix}};
-                      Volume<uint8_t> mask;
-                      if (!anatomy.empty()) {
-                        const Volume<float> m = read_nifti(anatomy);
-                        if (m.geom.size == first.geom.size) {
-                          mask = Volume<uint8_t>(m.geom);
-                          for (size_t i = 0; i < mask.data.size(); ++i) mask.data[i] = m.data[i] > 0.5f;
-                          source["anatomy_mask"] = anatomy.string();
-                        } else {
-                          out.warnings.push_back("anatomy mask " + anatomy.string() +
-                                                 " is on another grid than the image: not used");
-                        }
-                      }
-                      unlabelled_case(first, modality, out.id, work, o, qa, source,
-                                      mask.data.empty() ? nullptr : &mask);
-                    }});
+    if (!fs::exists(deface, ec)) deface.clear();
+    const std::string modality = (suffix == "ct" || suffix == "CT") ? "CT" : "MR";
+    jobs.push_back(
+        {safe_id("nii-", rel), [f, modality, anatomy, deface, source, work, o](CaseOutcome& out, bool qa) mutable {
+           const Volume<float> v = read_nifti(f);
+           if (v.volumes > 1) out.warnings.push_back("4D NIfTI: first volume used");
+           Volume<float> first(v.geom);
+           std::copy(v.data.begin(), v.data.begin() + first.data.size(), first.data.begin());
+           Volume<uint8_t> anatomy_mask, deface_mask;
+           if (!anatomy.empty()) anatomy_mask = read_mask(anatomy, first.geom, "anatomy mask", out.warnings);
+           if (!anatomy_mask.data.empty()) source["anatomy_mask"] = anatomy.string();
+           if (!deface.empty()) deface_mask = read_mask(deface, first.geom, "deface mask", out.warnings);
+           if (!deface_mask.data.empty()) source["deface_mask"] = deface.string();
+           unlabelled_case(first, modality, out.id, work, o, qa, source,
+                           anatomy_mask.data.empty() ? nullptr : &anatomy_mask,
+                           deface_mask.data.empty() ? nullptr : &deface_mask);
+         }});
   }
   return jobs;
 }

@@ -23,9 +23,10 @@ enum class SourceKind { Rsna, Nifti, DeepLesion };
 SourceKind detect_source(const std::filesystem::path& root);
 
 // Batch jobs for every volume of a NIfTI or DeepLesion source (ids "nii-..." / "dl-...",
-// validated as safe names).
+// validated as safe names). `left_out` (optional): how many NIfTI images the quality limit
+// (CaseOptions::max_image_quality_score) left out.
 std::vector<CaseJob> nifti_jobs(const std::filesystem::path& root, const std::filesystem::path& work,
-                                const CaseOptions& o);
+                                const CaseOptions& o, size_t* left_out = nullptr);
 std::vector<CaseJob> deeplesion_jobs(const std::filesystem::path& root, const std::filesystem::path& work,
                                      const CaseOptions& o);
 

@@ -55,9 +55,10 @@ nlohmann::json harmonize_params_to_json(const HarmonizeParams& p);
 HarmonizeParams harmonize_params_from_json(const nlohmann::json& j);
 
 struct Harmonized {
-  Volume<float> image;    // channels stacked along t
-  Volume<uint8_t> mask;   // head mask on the final grid
-  Volume<uint8_t> brain;  // brain mask on the final grid (params.brain_mask and found; else empty)
+  Volume<float> image;     // channels stacked along t
+  Volume<uint8_t> mask;    // head mask on the final grid
+  Volume<uint8_t> brain;   // brain mask on the final grid (params.brain_mask and found; else empty)
+  Volume<uint8_t> deface;  // voxels a defacing removed, on the final grid (OpenMind's anon mask; else empty)
   std::vector<std::string> channels;
   Box crop_box;                                    // in source voxel indices
   nlohmann::json steps = nlohmann::json::array();  // every step with its parameters, in order

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -26,6 +27,7 @@ namespace {
 
 struct SeriesResult {
   std::string uid, modality, sex;
+  std::string nifti, deface;  // unlabelled: the image and its deface mask, relative to the corpus root
   int age = 0;
   std::array<int, kNumLabels> labels{};
   std::vector<LocalizerRow> localizers;
@@ -73,9 +75,34 @@ SeriesResult make_series(const SynthOptions& o, int index, const fs::path& root)
   if (o.unlabelled) {  // the same head as a BIDS NIfTI file, as OpenMind's corpus holds them
     char sub[16];
     std::snprintf(sub, sizeof sub, "sub-%04d", index + 1);
-    const fs::path nii = root / sub / "anat" / (std::string(sub) + "_" + bids_suffix(r.modality) + ".nii.gz");
-    fs::create_directories(nii.parent_path());
-    write_nifti(load_volume<float>(plan_series(dir)), nii);
+    const std::string stem = std::string(sub) + "_" + bids_suffix(r.modality);
+    const fs::path rel = fs::path(sub) / "anat" / (stem + ".nii.gz");
+    const fs::path rel_mask = fs::path(sub) / "anat" / (stem + "__Data") / "deface_mask.nii.gz";
+    Volume<float> head = load_volume<float>(plan_series(dir));
+    // Defaced, as OpenMind's images are: the face (the front eighth of the field of view, below its
+    // middle) set to the image's minimum, and those voxels in the deface mask beside the image.
+    Vec3 lo{1e9, 1e9, 1e9}, hi{-1e9, -1e9, -1e9};
+    for (int c = 0; c < 8; ++c) {
+      const Vec3 w =
+          head.geom.index_to_world({(c & 1) ? head.geom.size[0] - 1.0 : 0.0, (c & 2) ? head.geom.size[1] - 1.0 : 0.0,
+                                    (c & 4) ? head.geom.size[2] - 1.0 : 0.0});
+      for (int a = 0; a < 3; ++a) lo[a] = std::min(lo[a], w[a]), hi[a] = std::max(hi[a], w[a]);
+    }
+    const float air = *std::min_element(head.data.begin(), head.data.end());
+    Volume<uint8_t> removed(head.geom);
+    for (int64_t k = 0; k < head.geom.size[2]; ++k)
+      for (int64_t j = 0; j < head.geom.size[1]; ++j)
+        for (int64_t i = 0; i < head.geom.size[0]; ++i) {
+          const Vec3 w = head.geom.index_to_world({double(i), double(j), double(k)});  // LPS: anterior is -y
+          const bool face = w[1] < lo[1] + (hi[1] - lo[1]) / 8 && w[2] < (lo[2] + hi[2]) / 2;
+          removed.at(i, j, k) = face;
+          if (face) head.at(i, j, k) = air;
+        }
+    fs::create_directories((root / rel_mask).parent_path());
+    write_nifti(head, root / rel);
+    write_nifti(removed, root / rel_mask);
+    r.nifti = rel.string();
+    r.deface = rel_mask.string();
     fs::remove_all(dir);
     r.localizers.clear();
   }
@@ -211,6 +238,15 @@ void write_dataset(const SynthOptions& o, const std::function<void(int, int)>& p
     if (o.unlabelled) {
       fs::remove_all(work / ".dicom");
       truth["unlabelled"] = true;
+      // OpenMind's index of its images (the columns preprocess reads; quality 1 is the best)
+      std::ostringstream meta;
+      meta << "dataset_id,image_path,anat_mask_path,anon_mask_path,modality,image_quality_score\n";
+      for (const auto& r : results) {
+        const std::string stem = fs::path(r.nifti).filename().string();
+        const std::string suffix = stem.substr(stem.rfind('_') + 1, stem.find('.') - stem.rfind('_') - 1);
+        meta << "synth," << csv_quote(r.nifti) << ",," << csv_quote(r.deface) << "," << suffix << ",1\n";
+      }
+      write_text_atomically(work / "openneuro_metadata.csv", meta.str());
     } else {
       write_text_atomically(work / "train.csv", train.str());
       write_text_atomically(work / "train_localizers.csv", loc.str());

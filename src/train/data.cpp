@@ -18,7 +18,7 @@ using nlohmann::json;
 
 namespace aneura {
 
-TrainCase load_case(const fs::path& work, const std::string& id) {
+TrainCase load_case(const fs::path& work, const std::string& id, CaseMaps maps) {
   const fs::path dir = work / "cases" / id;
   TrainCase c;
   c.id = id;
@@ -46,6 +46,20 @@ TrainCase load_case(const fs::path& work, const std::string& id) {
     throw Error(ErrorCode::CorruptInput, std::string("bad case.json: ") + e.what(), (dir / "case.json").string());
   }
   c.image = read_nifti(dir / "image.nii");
+  if (maps == CaseMaps::Deface) {
+    c.has_vessels = false;
+    labels_file = false;
+    std::error_code ec;
+    if (fs::exists(dir / "deface.nii.gz", ec)) {
+      const Volume<float> d = read_nifti(dir / "deface.nii.gz");
+      if (d.geom.size != c.image.geom.size)
+        throw Error(ErrorCode::CorruptInput, "deface.nii.gz does not match image.nii",
+                    (dir / "deface.nii.gz").string());
+      c.label_maps = Volume<float>(d.geom, 2);
+      std::copy(d.data.begin(), d.data.end(), c.label_maps.data.begin());
+      std::fill(c.label_maps.data.begin() + static_cast<std::ptrdiff_t>(d.data.size()), c.label_maps.data.end(), 0.f);
+    }
+  }
   if (labels_file) c.label_maps = read_nifti(dir / "labels.nii");
   if (labels_file && (c.label_maps.volumes != 2 || c.label_maps.geom.size != c.image.geom.size))
     throw Error(ErrorCode::CorruptInput, "labels.nii does not match image.nii", (dir / "labels.nii").string());

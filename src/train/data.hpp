@@ -33,8 +33,13 @@ struct TrainCase {
   std::vector<double> candidate_weights;  // their sampling weights (mined); empty: uniform
 };
 
-// Reads WORK/cases/<id>/{case.json,image.nii,labels.nii}. Errors name the file.
-TrainCase load_case(const std::filesystem::path& work, const std::string& id);
+// What a case's label maps hold: its labels (training), or for pre-training the voxels its
+// defacing removed (deface.nii.gz) as the first map, 1 there, so that its windows carry them
+// through every augmentation as they carry vessels (no deface file: all 0).
+enum class CaseMaps { Labels, Deface };
+
+// Reads WORK/cases/<id>/{case.json,image.nii,labels.nii or deface.nii.gz}. Errors name the file.
+TrainCase load_case(const std::filesystem::path& work, const std::string& id, CaseMaps maps = CaseMaps::Labels);
 
 struct Sample {
   torch::Tensor image;     // [input_channels, X, Y, Z] float: image, blob (when configured), coordinate channels

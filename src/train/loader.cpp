@@ -11,8 +11,8 @@ namespace fs = std::filesystem;
 
 namespace aneura {
 
-CaseStore::CaseStore(fs::path work, std::vector<std::string> ids, double ram_budget_bytes)
-    : work_(std::move(work)), ids_(std::move(ids)) {
+CaseStore::CaseStore(fs::path work, std::vector<std::string> ids, double ram_budget_bytes, CaseMaps maps)
+    : work_(std::move(work)), ids_(std::move(ids)), maps_(maps) {
   double bytes = 0;
   std::error_code ec;
   for (const auto& id : ids_) {
@@ -23,12 +23,12 @@ CaseStore::CaseStore(fs::path work, std::vector<std::string> ids, double ram_bud
     }
   }
   if (bytes <= ram_budget_bytes)
-    for (const auto& id : ids_) cached_.push_back(std::make_shared<TrainCase>(load_case(work_, id)));
+    for (const auto& id : ids_) cached_.push_back(std::make_shared<TrainCase>(load_case(work_, id, maps_)));
 }
 
 std::shared_ptr<const TrainCase> CaseStore::get(size_t i) const {
   if (!cached_.empty()) return cached_.at(i);
-  auto c = std::make_shared<TrainCase>(load_case(work_, ids_.at(i)));
+  auto c = std::make_shared<TrainCase>(load_case(work_, ids_.at(i), maps_));
   c->roi_centre = offsets_.centre(c->roi_anchor);
   if (auto it = candidates_.find(c->id); it != candidates_.end()) c->candidates = it->second;
   if (auto it = candidate_weights_.find(c->id); it != candidate_weights_.end()) c->candidate_weights = it->second;

@@ -24,7 +24,9 @@ namespace aneura {
 // (the uncompressed NIfTI files then live in the OS page cache).
 class CaseStore {
  public:
-  CaseStore(std::filesystem::path work, std::vector<std::string> ids, double ram_budget_bytes);
+  // `maps`: what the cases' label maps hold (load_case).
+  CaseStore(std::filesystem::path work, std::vector<std::string> ids, double ram_budget_bytes,
+            CaseMaps maps = CaseMaps::Labels);
   size_t size() const { return ids_.size(); }
   const std::string& id(size_t i) const { return ids_[i]; }
   std::shared_ptr<const TrainCase> get(size_t i) const;
@@ -46,6 +48,7 @@ class CaseStore {
  private:
   std::filesystem::path work_;
   std::vector<std::string> ids_;
+  CaseMaps maps_ = CaseMaps::Labels;
   std::vector<std::shared_ptr<TrainCase>> cached_;
   RoiOffsets offsets_;
   std::map<std::string, std::vector<Vec3>> candidates_;

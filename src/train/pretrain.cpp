@@ -104,6 +104,10 @@ torch::Tensor cube_mask(const torch::IntArrayRef& shape, double ratio, int block
   return m.slice(1, 0, shape[1]).slice(2, 0, shape[2]).slice(3, 0, shape[3]).contiguous();
 }
 
+torch::Tensor counted_voxels(const torch::Tensor& hidden, const torch::Tensor& removed) {
+  return hidden * (removed == 0).unsqueeze(1).to(hidden.dtype());
+}
+
 PretrainResult pretrain(const PretrainOptions& o) {
   const auto t_start = SteadyClock::now();
   const Collective& c = o.collective ? *o.collective : local_collective();
@@ -132,7 +136,7 @@ PretrainResult pretrain(const PretrainOptions& o) {
   for (const auto& c : list_cases(o.work)) ids.push_back(c.id);
   if (ids.empty()) throw Error(ErrorCode::InputNotFound, "no case in the case cache", (o.work / "cases").string());
   const double ram = kRamShare * probe_hardware(o.work).ram_available_gb * 1e9 / c.world();
-  CaseStore store(o.work, ids, ram);
+  CaseStore store(o.work, ids, ram, CaseMaps::Deface);  // each window carries its defaced voxels
   const int in_channels = store.input_channels(cfg);
   const int hidden_channels = in_channels - kCoordinateChannels;  // image (and blob) channels
   if (windowed(cfg) && store.cache_rois(cfg, static_cast<int>(default_threads()), ram))
@@ -225,9 +229,11 @@ PretrainResult pretrain(const PretrainOptions& o) {
       auto input = x.clone();
       input.slice(1, 0, hidden_channels).mul_(1 - mask);
       const auto pred = head(net->features(input));
-      // this rank's squared errors over the global batch's hidden voxels
-      const double hidden = c.global_count(mask.sum().to(torch::kDouble).cpu()).item<double>();
-      const auto loss = ((pred - x.slice(1, 0, 1)).pow(2) * mask).sum() / std::max(1.0, hidden);
+      // this rank's squared errors over the global batch's hidden voxels, but for those a defacing
+      // removed (their zeros are not anatomy to reconstruct)
+      const auto counted = counted_voxels(mask, b->vessel.to(dev));
+      const double hidden = c.global_count(counted.sum().to(torch::kDouble).cpu()).item<double>();
+      const auto loss = ((pred - x.slice(1, 0, 1)).pow(2) * counted).sum() / std::max(1.0, hidden);
       opt.zero_grad();
       loss.backward();
       torch::Tensor value = loss.detach().reshape({1}).to(torch::kCPU);

@@ -62,4 +62,9 @@ PretrainResult pretrain(const PretrainOptions& o);
 // cubes) cubes of `block` voxels chosen at random from `seed`, 0 elsewhere.
 torch::Tensor cube_mask(const torch::IntArrayRef& shape, double ratio, int block, uint64_t seed);
 
+// The voxels whose reconstruction counts in the loss: hidden (`hidden` [N, 1, X, Y, Z], 1) and not
+// removed by a defacing (`removed` [N, X, Y, Z]: the batch's first label map, non-zero there, as
+// CaseMaps::Deface loads it). Float [N, 1, X, Y, Z], 0 or 1.
+torch::Tensor counted_voxels(const torch::Tensor& hidden, const torch::Tensor& removed);
+
 }  // namespace aneura

@@ -211,6 +211,7 @@ TEST_F(Preprocess, ResumesAndRecordsFailuresWithoutStopping) {
 
 #include "dataset/sources.hpp"
 #include "io/png.hpp"
+#include "plan/fingerprint.hpp"
 
 namespace aneura {
 namespace {
@@ -234,15 +235,27 @@ TEST(Sources, BidsNiftiFolderBecomesUnlabelledCases) {
   write_nifti(mr, dir.path / "sub-01" / "anat" / "sub-01_T1w.nii.gz", NiftiLayout::Native);
   write_nifti(ct, dir.path / "sub-02" / "ses-1" / "ct" / "sub-02_ses-1_ct.nii", NiftiLayout::Native);
   // OpenMind's masks beside sub-01's image: an anatomy mask holding only the head's half i < 15
-  // (the crop and head mask follow it), and a deface mask (not an image either)
+  // (the crop and head mask follow it), and an empty deface mask (not an image either). The
+  // corpus's openneuro_metadata.csv names another deface mask for it (the head's rows j >= 25, the
+  // voxels a defacing removed), its modality and its quality; sub-02 is not listed.
   const fs::path masks = dir.path / "sub-01" / "anat" / "sub-01_T1w__Data";
   fs::create_directories(masks);
-  Volume<uint8_t> anatomy(g), deface(g);
+  fs::create_directories(dir.path / "anon");
+  Volume<uint8_t> anatomy(g), deface(g), removed(g);
   for (int64_t k = 0; k < g.size[2]; ++k)
     for (int64_t j = 0; j < g.size[1]; ++j)
-      for (int64_t i = 0; i < g.size[0]; ++i) anatomy.at(i, j, k) = mr.at(i, j, k) > 0 && i < 15;
+      for (int64_t i = 0; i < g.size[0]; ++i) {
+        anatomy.at(i, j, k) = mr.at(i, j, k) > 0 && i < 15;
+        removed.at(i, j, k) = mr.at(i, j, k) > 0 && j >= 25;
+      }
   write_nifti(anatomy, masks / "fb_mask.nii.gz", NiftiLayout::Native);
   write_nifti(deface, masks / "deface_mask.nii.gz", NiftiLayout::Native);
+  write_nifti(removed, dir.path / "anon" / "sub-01_anon.nii.gz", NiftiLayout::Native);
+  std::ofstream(dir.path / "openneuro_metadata.csv")
+      << "dataset_id,image_path,anat_mask_path,anon_mask_path,modality,image_quality_score,age\n"
+      << "ds000001," << dir.path.filename().string()
+      << "/sub-01/anat/sub-01_T1w.nii.gz,sub-01/anat/sub-01_T1w__Data/fb_mask.nii.gz,anon/sub-01_anon.nii.gz,T1w,2.5,"
+         "31\n";
   std::ofstream(dir.path / "dataset_description.json") << "{}";
   ASSERT_EQ(detect_source(dir.path), SourceKind::Nifti);
   CaseOptions o;
@@ -265,6 +278,44 @@ TEST(Sources, BidsNiftiFolderBecomesUnlabelledCases) {
   EXPECT_EQ(whole.geom.size[0], 18);
   EXPECT_EQ(img.geom.size[0], 14);
   EXPECT_EQ(c1["steps"][0]["foreground"], "anatomy mask");
+  // the metadata's deface mask, kept on the case's grid: its voxels and only those
+  EXPECT_EQ(c1["source"]["deface_mask"], (dir.path / "anon" / "sub-01_anon.nii.gz").string());
+  EXPECT_EQ(c1["source"]["openneuro_metadata"]["image_quality_score"], 2.5);
+  EXPECT_EQ(c1["source"]["openneuro_metadata"]["dataset_id"], "ds000001");
+  EXPECT_EQ(c1["source"]["bids_suffix"], "T1w");
+  ASSERT_EQ(c1["deface_file"], "deface.nii.gz");
+  const Volume<float> d = read_nifti(work.path / "cases" / "nii-sub-01_anat_sub-01_T1w" / "deface.nii.gz");
+  ASSERT_EQ(d.geom.size, img.geom.size);
+  size_t marked = 0;
+  for (int64_t k = 0; k < d.geom.size[2]; ++k)
+    for (int64_t j = 0; j < d.geom.size[1]; ++j)
+      for (int64_t i = 0; i < d.geom.size[0]; ++i) {
+        // the nearest source voxel's mark (voxels halfway between two source voxels are skipped)
+        const Vec3 src = g.world_to_index(d.geom.index_to_world({double(i), double(j), double(k)}));
+        bool clear = true;
+        int64_t n[3];
+        for (int a = 0; a < 3; ++a) {
+          n[a] = std::llround(src[a]);
+          clear = clear && n[a] >= 0 && n[a] < g.size[a] && std::fabs(src[a] - std::floor(src[a]) - 0.5) > 0.01;
+        }
+        if (clear) EXPECT_EQ(d.at(i, j, k), removed.at(n[0], n[1], n[2])) << i << " " << j << " " << k;
+        marked += d.at(i, j, k) > 0;
+      }
+  EXPECT_GT(marked, 0u);
+  EXPECT_TRUE(c2["deface_file"].is_null());
+  // a quality limit below sub-01's 2.5 leaves it out (sub-02, unlisted, stays); at 2.5 it stays
+  size_t left_out = 0;
+  o.max_image_quality_score = 2;
+  const auto strict = nifti_jobs(dir.path, work.path, o, &left_out);
+  ASSERT_EQ(strict.size(), 1u);
+  EXPECT_EQ(strict[0].id, "nii-sub-02_ses-1_ct_sub-02_ses-1_ct");
+  EXPECT_EQ(left_out, 1u);
+  o.max_image_quality_score = 2.5;
+  EXPECT_EQ(nifti_jobs(dir.path, work.path, o).size(), 2u);
+  // a cache of NIfTI cases alone can be fingerprinted (and so planned and pre-trained on)
+  const Fingerprint f = compute_fingerprint(work.path);
+  ASSERT_EQ(f.cases.size(), 2u);
+  for (const auto& c : f.cases) EXPECT_EQ(c.shape_source, (std::array<int64_t, 3>{30, 34, 20}));
 }
 
 TEST(Sources, DeepLesionPngSlicesBuildAVolumeInHu) {

@@ -226,7 +226,9 @@ TEST(Synth, SameSeedSameBytesWhateverTheThreads) {
 }
 
 // The unlabelled corpus: BIDS NIfTI heads named by modality, nothing that labels them, and each
-// head the very image of the labelled dataset's series of the same seed and index (converted).
+// head the very image of the labelled dataset's series of the same seed and index (converted),
+// but defaced as OpenMind's are: its face set to the image's minimum, those voxels in its deface
+// mask, both listed in the corpus's openneuro_metadata.csv.
 TEST(Synth, UnlabelledCorpusHoldsTheSameHeadsAsBidsNifti) {
   test::TempDir dir("synth_unl");
   synth::SynthOptions o;
@@ -243,6 +245,10 @@ TEST(Synth, UnlabelledCorpusHoldsTheSameHeadsAsBidsNifti) {
     EXPECT_FALSE(fs::exists(u / absent)) << absent;
   std::ifstream tin(dir.path / "labelled" / "truth.json");
   const json truth = json::parse(tin);
+  const auto meta = csv_rows(u / "openneuro_metadata.csv");
+  ASSERT_EQ(meta.size(), static_cast<size_t>(o.n) + 1);
+  EXPECT_EQ(meta[0], (std::vector<std::string>{"dataset_id", "image_path", "anat_mask_path", "anon_mask_path",
+                                               "modality", "image_quality_score"}));
   for (int i = 0; i < o.n; ++i) {
     char sub[16];
     std::snprintf(sub, sizeof sub, "sub-%04d", i + 1);
@@ -250,10 +256,35 @@ TEST(Synth, UnlabelledCorpusHoldsTheSameHeadsAsBidsNifti) {
     const fs::path nii = u / sub / "anat" / (std::string(sub) + "_" + synth::bids_suffix(t["modality"]) + ".nii.gz");
     ASSERT_TRUE(fs::exists(nii)) << nii;
     const Volume<float> head = read_nifti(nii);
-    const Volume<float> series =
+    Volume<float> series =
         load_volume<float>(plan_series(dir.path / "labelled" / "series" / t["series_uid"].get<std::string>()));
     SCOPED_TRACE(sub);
+    const fs::path mask_file = nii.parent_path() /
+                               (nii.filename().string().substr(0, nii.filename().string().find('.')) + "__Data") /
+                               "deface_mask.nii.gz";
+    ASSERT_TRUE(fs::exists(mask_file)) << mask_file;
+    const Volume<float> removed = read_nifti(mask_file);
+    ASSERT_EQ(removed.geom.size, head.geom.size);
+    const float air = *std::min_element(series.data.begin(), series.data.end());
+    size_t marked = 0;
+    for (int64_t k = 0; k < head.geom.size[2]; ++k)
+      for (int64_t j = 0; j < head.geom.size[1]; ++j)
+        for (int64_t i = 0; i < head.geom.size[0]; ++i) {
+          if (removed.at(i, j, k) == 0) continue;
+          ++marked;
+          EXPECT_EQ(head.at(i, j, k), air);
+          const Vec3 r = series.geom.world_to_index(head.geom.index_to_world({double(i), double(j), double(k)}));
+          series.at(std::lround(r[0]), std::lround(r[1]), std::lround(r[2])) = air;  // defaced as the head
+        }
+    EXPECT_GT(marked, 0u);
+    EXPECT_LT(marked, static_cast<size_t>(head.geom.voxel_count()) / 4);
     test::expect_same_world_grid(head, series, 1e-3);  // (the NIfTI may hold another voxel order)
+    const auto& row = meta[static_cast<size_t>(i) + 1];
+    EXPECT_EQ(u / row[1], nii);
+    EXPECT_EQ(u / row[3], mask_file);
+    EXPECT_EQ(row[4], nii.filename().string().substr(
+                          nii.filename().string().rfind('_') + 1,
+                          nii.filename().string().find('.') - nii.filename().string().rfind('_') - 1));
   }
 }
 

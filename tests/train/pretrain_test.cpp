@@ -4,9 +4,12 @@
 
 #include <fstream>
 #include <numeric>
+#include <random>
 
 #include "core/error.hpp"
+#include "io/nifti.hpp"
 #include "support/run.hpp"
+#include "train/data.hpp"
 #include "train/pretrain.hpp"
 #include "train/train_fixture.hpp"
 
@@ -30,6 +33,46 @@ TEST(CubeMask, HidesTheRatioOfCubesFromTheSeed) {
   EXPECT_FALSE(torch::equal(m, cube_mask({5, 16, 16, 16}, 0.6, 4, 8)));
   // a size that is not a multiple of the cube: cut to the input
   EXPECT_EQ(cube_mask({1, 10, 7, 9}, 0.5, 4, 1).sizes(), (std::vector<int64_t>{1, 10, 7, 9}));
+}
+
+// The voxels a defacing removed (deface.nii.gz, OpenMind's anon mask) are not reconstructed: a
+// case loaded for pre-training carries them as its first label map (so every window and
+// augmentation carries them as it carries vessels), and they leave the loss's hidden voxels.
+TEST_F(TrainOnSynth, PretrainLeavesOutTheVoxelsADefacingRemoved) {
+  const fs::path w = fresh_work("pretrain_deface");
+  write_test_plans(w, tiny_config());
+  const std::string id = fs::directory_iterator(w / "cases")->path().filename().string();
+  const fs::path dir = w / "cases" / id;
+  const TrainCase plain = load_case(w, id, CaseMaps::Deface);  // no deface file: nothing removed
+  EXPECT_TRUE(plain.label_maps.data.empty());
+  const Volume<float> img = read_nifti(dir / "image.nii");
+  Volume<uint8_t> removed(img.geom);
+  for (int64_t k = 0; k < img.geom.size[2]; ++k)
+    for (int64_t j = 0; j < img.geom.size[1]; ++j)
+      for (int64_t i = 0; i < img.geom.size[0]; ++i) removed.at(i, j, k) = i < img.geom.size[0] / 2;
+  write_nifti(removed, dir / "deface.nii.gz", NiftiLayout::Native);
+  const TrainCase c = load_case(w, id, CaseMaps::Deface);
+  ASSERT_EQ(c.label_maps.volumes, 2);
+  EXPECT_FALSE(c.has_vessels);
+  const size_t n = removed.data.size();
+  for (size_t v = 0; v < n; ++v) {
+    ASSERT_EQ(c.label_maps.data[v], removed.data[v]) << v;
+    ASSERT_EQ(c.label_maps.data[n + v], 0.f) << v;
+  }
+  // training still reads its labels (none where the case has no label volume), not the deface mask
+  EXPECT_EQ(load_case(w, id).label_maps.data.empty(), !fs::exists(dir / "labels.nii"));
+  // a window of it: the removed voxels are there, and they do not count
+  AugmentOptions none;
+  none.enabled = false;
+  std::mt19937_64 rng(3);
+  const Sample s = make_sample(c, tiny_config(), rng, none);
+  const auto gone = s.vessel > 0;
+  EXPECT_GT(gone.sum().item<int64_t>(), 0);
+  const auto hidden = cube_mask(s.image.sizes(), 0.6, 2, 5).unsqueeze(0);
+  const auto counted = counted_voxels(hidden, s.vessel.unsqueeze(0));
+  EXPECT_EQ((counted[0][0] * gone.to(torch::kFloat)).sum().item<double>(), 0);
+  EXPECT_EQ(counted.sum().item<double>(), (hidden[0][0] * (~gone).to(torch::kFloat)).sum().item<double>());
+  EXPECT_LT(counted.sum().item<double>(), hidden.sum().item<double>());
 }
 
 // Half of the cases made unlabelled still count; the masked-voxel error falls; two epochs equal one

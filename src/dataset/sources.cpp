@@ -36,10 +36,11 @@ std::string safe_id(const std::string& prefix, const std::string& rel) {
 
 json vec(const Vec3& v) { return {v[0], v[1], v[2]}; }
 
-// Harmonizes an unlabelled volume and writes its case (labels all 0). `deface` (optional, on the
-// image's grid): the voxels a defacing removed, kept on the case's grid (deface.nii.gz) so that
-// pre-training does not learn to draw the zeros of a removed face.
-void unlabelled_case(const Volume<float>& image, const std::string& dicom_modality, const std::string& id,
+// Harmonizes an unlabelled volume and writes its case (labels all 0) into the job's outcome (its
+// warnings, with harmonization's, go into case.json too). `deface` (optional, on the image's grid):
+// the voxels a defacing removed, kept on the case's grid (deface.nii.gz) so that pre-training does
+// not learn to draw the zeros of a removed face.
+void unlabelled_case(const Volume<float>& image, const std::string& dicom_modality, CaseOutcome& out,
                      const fs::path& work, const CaseOptions& o, bool qa, json source,
                      const Volume<uint8_t>* anatomy = nullptr, const Volume<uint8_t>* deface = nullptr) {
   Harmonized h = harmonize(image, dicom_modality, o.harmonize, anatomy);
@@ -67,9 +68,10 @@ void unlabelled_case(const Volume<float>& image, const std::string& dicom_modali
             {"label_names", label_names()},
             {"source", source},
             {"labels_file", {{"vessel_source", "none"}, {"sphere_radius_mm", o.sphere_radius_mm}}},
-            {"points", json::array()},
-            {"warnings", h.warnings}};
-  write_case(work, id, h, labels, c, qa, o.exports);
+            {"points", json::array()}};
+  out.warnings.insert(out.warnings.end(), h.warnings.begin(), h.warnings.end());
+  c["warnings"] = out.warnings;
+  write_case(work, out.id, h, labels, c, qa, o.exports);
 }
 
 // A mask (anatomy or deface) for an image: non-zero voxels, on the image's grid. Empty, with a
@@ -92,6 +94,7 @@ Volume<uint8_t> read_mask(const fs::path& file, const Geometry& image_grid, cons
 struct OpenMindRow {
   fs::path anatomy, deface;
   std::string modality, quality, dataset;
+  std::vector<std::string> refused;  // mask paths that leave the corpus (absolute or through ..): not read
 };
 
 std::map<std::string, OpenMindRow> read_openmind_metadata(const fs::path& root) {
@@ -108,16 +111,22 @@ std::map<std::string, OpenMindRow> read_openmind_metadata(const fs::path& root) 
   const size_t anat = optional("anat_mask_path"), anon = optional("anon_mask_path"), mod = optional("modality"),
                iqs = optional("image_quality_score"), ds = optional("dataset_id");
   const std::string own = root.filename().empty() ? root.parent_path().filename().string() : root.filename().string();
-  auto relative = [&](const std::string& p) -> fs::path {
+  // A path from the file, relative to the root; empty when it is empty or leaves the root (a name
+  // from a file never reaches outside the corpus).
+  auto relative = [&](const std::string& p, std::vector<std::string>* refused = nullptr) -> fs::path {
     if (p.empty()) return {};
     fs::path r = fs::path(p).lexically_normal();
     if (!r.empty() && *r.begin() == own && !fs::exists(root / r, ec)) r = r.lexically_relative(own);
+    if (r.is_absolute() || r.empty() || *r.begin() == "..") {
+      if (refused) refused->push_back(p);
+      return {};
+    }
     return r;
   };
   for (const auto& row : t.rows) {
     auto field = [&](size_t c) { return c < row.size() ? row[c] : std::string(); };
     OpenMindRow r;
-    const fs::path a = relative(field(anat)), d = relative(field(anon));
+    const fs::path a = relative(field(anat), &r.refused), d = relative(field(anon), &r.refused);
     if (!a.empty()) r.anatomy = root / a;
     if (!d.empty()) r.deface = root / d;
     r.modality = field(mod);
@@ -174,8 +183,11 @@ std::vector<CaseJob> nifti_jobs(const fs::path& root, const fs::path& work, cons
     const fs::path data = f.parent_path() / (fs::path(rel).filename().string() + "__Data");
     fs::path anatomy = data / "fb_mask.nii.gz", deface = data / "deface_mask.nii.gz";
     json source = {{"kind", "nifti"}, {"file", f.string()}};
+    std::vector<std::string> notes;
     if (listed != metadata.end()) {
       const OpenMindRow& m = listed->second;
+      for (const auto& p : m.refused)
+        notes.push_back("openneuro_metadata.csv names a mask outside the corpus (" + p.substr(0, 200) + "): not read");
       if (!m.anatomy.empty()) anatomy = m.anatomy;
       if (!m.deface.empty()) deface = m.deface;
       if (!m.modality.empty()) suffix = m.modality;
@@ -196,21 +208,22 @@ std::vector<CaseJob> nifti_jobs(const fs::path& root, const fs::path& work, cons
     if (!fs::exists(anatomy, ec)) anatomy.clear();
     if (!fs::exists(deface, ec)) deface.clear();
     const std::string modality = (suffix == "ct" || suffix == "CT") ? "CT" : "MR";
-    jobs.push_back(
-        {safe_id("nii-", rel), [f, modality, anatomy, deface, source, work, o](CaseOutcome& out, bool qa) mutable {
-           const Volume<float> v = read_nifti(f);
-           if (v.volumes > 1) out.warnings.push_back("4D NIfTI: first volume used");
-           Volume<float> first(v.geom);
-           std::copy(v.data.begin(), v.data.begin() + first.data.size(), first.data.begin());
-           Volume<uint8_t> anatomy_mask, deface_mask;
-           if (!anatomy.empty()) anatomy_mask = read_mask(anatomy, first.geom, "anatomy mask", out.warnings);
-           if (!anatomy_mask.data.empty()) source["anatomy_mask"] = anatomy.string();
-           if (!deface.empty()) deface_mask = read_mask(deface, first.geom, "deface mask", out.warnings);
-           if (!deface_mask.data.empty()) source["deface_mask"] = deface.string();
-           unlabelled_case(first, modality, out.id, work, o, qa, source,
-                           anatomy_mask.data.empty() ? nullptr : &anatomy_mask,
-                           deface_mask.data.empty() ? nullptr : &deface_mask);
-         }});
+    jobs.push_back({safe_id("nii-", rel),
+                    [f, modality, anatomy, deface, source, notes, work, o](CaseOutcome& out, bool qa) mutable {
+                      out.warnings.insert(out.warnings.end(), notes.begin(), notes.end());
+                      const Volume<float> v = read_nifti(f);
+                      if (v.volumes > 1) out.warnings.push_back("4D NIfTI: first volume used");
+                      Volume<float> first(v.geom);
+                      std::copy(v.data.begin(), v.data.begin() + first.data.size(), first.data.begin());
+                      Volume<uint8_t> anatomy_mask, deface_mask;
+                      if (!anatomy.empty()) anatomy_mask = read_mask(anatomy, first.geom, "anatomy mask", out.warnings);
+                      if (!anatomy_mask.data.empty()) source["anatomy_mask"] = anatomy.string();
+                      if (!deface.empty()) deface_mask = read_mask(deface, first.geom, "deface mask", out.warnings);
+                      if (!deface_mask.data.empty()) source["deface_mask"] = deface.string();
+                      unlabelled_case(first, modality, out, work, o, qa, source,
+                                      anatomy_mask.data.empty() ? nullptr : &anatomy_mask,
+                                      deface_mask.data.empty() ? nullptr : &deface_mask);
+                    }});
   }
   return jobs;
 }
@@ -271,7 +284,7 @@ std::vector<CaseJob> deeplesion_jobs(const fs::path& root, const fs::path& work,
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) continue;  // listed in the CSV but not downloaded
     jobs.push_back({safe_id("dl-", folder), [dir, spacing, work, o](CaseOutcome& out, bool qa) {
-                      unlabelled_case(load_deeplesion_series(dir, spacing), "CT", out.id, work, o, qa,
+                      unlabelled_case(load_deeplesion_series(dir, spacing), "CT", out, work, o, qa,
                                       {{"kind", "deeplesion"}, {"folder", dir.string()}, {"spacing_mm", vec(spacing)}});
                     }});
   }

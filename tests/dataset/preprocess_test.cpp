@@ -255,7 +255,8 @@ TEST(Sources, BidsNiftiFolderBecomesUnlabelledCases) {
       << "dataset_id,image_path,anat_mask_path,anon_mask_path,modality,image_quality_score,age\n"
       << "ds000001," << dir.path.filename().string()
       << "/sub-01/anat/sub-01_T1w.nii.gz,sub-01/anat/sub-01_T1w__Data/fb_mask.nii.gz,anon/sub-01_anon.nii.gz,T1w,2.5,"
-         "31\n";
+         "31\n"
+      << "ds000002,sub-02/ses-1/ct/sub-02_ses-1_ct.nii,../outside/fb.nii.gz,/etc/deface.nii.gz,ct,,\n";
   std::ofstream(dir.path / "dataset_description.json") << "{}";
   ASSERT_EQ(detect_source(dir.path), SourceKind::Nifti);
   CaseOptions o;
@@ -303,6 +304,11 @@ TEST(Sources, BidsNiftiFolderBecomesUnlabelledCases) {
       }
   EXPECT_GT(marked, 0u);
   EXPECT_TRUE(c2["deface_file"].is_null());
+  // sub-02's row names masks outside the corpus: not read, and said so in its case.json
+  EXPECT_FALSE(c2["source"].contains("anatomy_mask"));
+  const std::string warned = c2["warnings"].dump();
+  EXPECT_NE(warned.find("names a mask outside the corpus (../outside/fb.nii.gz)"), std::string::npos) << warned;
+  EXPECT_NE(warned.find("names a mask outside the corpus (/etc/deface.nii.gz)"), std::string::npos) << warned;
   // a quality limit below sub-01's 2.5 leaves it out (sub-02, unlisted, stays); at 2.5 it stays
   size_t left_out = 0;
   o.max_image_quality_score = 2;

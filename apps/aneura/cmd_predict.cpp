@@ -70,7 +70,14 @@ int run_predict(const PredictArgs& a) {
   po.candidate_weight = a.candidate_weight;
   Predictor predictor(a.model, po);
   std::unique_ptr<Predictor> coarse;  // a candidate stage's coarse model (given, or the one it was trained on)
-  if (predictor.info().cfg.candidates > 0) {
+  if (predictor.finds_own_candidates()) {
+    if (!a.candidate_model.empty())
+      throw Error(ErrorCode::Usage,
+                  "--candidate-model: configuration '" + predictor.info().cfg.name +
+                      "' finds its own candidates (candidate_source dots)",
+                  a.model);
+    predictor.use_candidate_stage(nullptr, a.candidates);
+  } else if (predictor.info().cfg.candidates > 0) {
     const std::string from = a.candidate_model.empty() ? predictor.info().candidate_model : a.candidate_model;
     if (from.empty())
       throw Error(ErrorCode::Usage,
@@ -192,8 +199,8 @@ void add_predict(CLI::App& app, Action& action) {
       "A candidate stage's coarse model folder (default: the one it was trained with, model.json): it "
       "predicts the series and lists its heatmap's strongest maxima, MODEL_DIR judges a window around each");
   cmd->add_option("--candidates", a->candidates,
-                  "A candidate stage judges this many of the coarse model's strongest maxima (default: its "
-                  "configuration's candidates)")
+                  "A candidate stage judges this many of the coarse model's strongest maxima, or of the dot "
+                  "filter's for one that finds its own (default: its configuration's candidates)")
       ->check(CLI::Range(1, 256))
       ->default_str("");  // unset (0) means the configuration's
   cmd->add_option("--candidate-weight", a->candidate_weight,

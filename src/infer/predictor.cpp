@@ -203,6 +203,12 @@ void check_coarse_model(const ModelInfo& coarse, const HarmonizeParams& mine, co
 }
 
 void Predictor::use_candidate_stage(Predictor* coarse, int count) {
+  if (coarse && finds_own_candidates())
+    throw Error(
+        ErrorCode::Usage,
+        "configuration '" + info_.cfg.name + "' finds its own candidates (candidate_source dots): no coarse model",
+        coarse->model_);
+  if (!coarse && finds_own_candidates() && count > 0) o_.candidates = count;
   if (coarse) {
     if (info_.cfg.candidates <= 0 || !slice_nets_.empty())
       throw Error(ErrorCode::Usage,
@@ -212,6 +218,10 @@ void Predictor::use_candidate_stage(Predictor* coarse, int count) {
     coarse->o_.candidates = count > 0 ? count : info_.cfg.candidates;
   }
   coarse_ = coarse;
+}
+
+bool Predictor::finds_own_candidates() const {
+  return info_.cfg.candidates > 0 && info_.cfg.candidate_source == "dots";
 }
 
 void Predictor::judge_candidates(const Volume<float>& image, SeriesPrediction& r) {
@@ -225,27 +235,29 @@ void Predictor::judge_candidates(const Volume<float>& image, SeriesPrediction& r
   for (const auto& c : r.candidates)
     windows.push_back(grid_input(image, window_grid(c.world_lps, cfg, kRasDirection, 1.0), centre, cfg, outside, 1));
   const auto x = torch::stack(windows);  // [K, C, X, Y, Z]
-  torch::Tensor background_p;            // [K, X, Y, Z]: p(background) averaged over networks and flips
+  torch::Tensor probs;                   // [K, 14, X, Y, Z]: softmax averaged over networks and flips
   int n = 0;
   for (auto& net : nets_) {
     EvalMode eval(net);
     const torch::Device dev = net->parameters().front().device();
     for (int flip = 0; flip < (o_.flip_tta ? 2 : 1); ++flip) {
       auto out = net->forward((flip ? mirror_input(x) : x).to(dev)).aneurysm;
-      auto p = torch::softmax(out.to(torch::kFloat), 1).select(1, 0).to(torch::kCPU);
-      if (flip) p = p.flip({1});
-      background_p = sum_with(background_p, p);
+      auto p = torch::softmax(out.to(torch::kFloat), 1).to(torch::kCPU);
+      if (flip) p = p.index_select(1, aneurysm_value_twin_lut()).flip({2});  // column c mirrored is twin(c)
+      probs = sum_with(probs, p);
       ++n;
     }
   }
-  const auto heat = 1 - background_p / n;  // [K, X, Y, Z]
+  probs = probs / n;
+  const auto heat = 1 - probs.select(1, 0);  // [K, X, Y, Z]
   const auto whole = heat.flatten(1).amax(1);
-  auto centre_part = heat;
+  auto centre_part = probs;  // the windows' central half
   for (int a = 0; a < 3; ++a) {
-    const int64_t size = heat.size(a + 1);
-    centre_part = centre_part.narrow(a + 1, size / 4, size - 2 * (size / 4));
+    const int64_t size = probs.size(a + 2);
+    centre_part = centre_part.narrow(a + 2, size / 4, size - 2 * (size / 4));
   }
-  const auto centre_max = centre_part.flatten(1).amax(1);
+  const auto centre_max = (1 - centre_part.select(1, 0)).flatten(1).amax(1);
+  const auto columns = centre_part.narrow(1, 1, kNumLocations).flatten(2).amax(2);  // [K, 13]
   const Vec3 sp = window_spacing(cfg);
   const auto mm3 = heat.flatten(1).sum(1) * (sp[0] * sp[1] * sp[2]);
   double best = 0;  // the strongest candidate both stages agree on: max sqrt(coarse x fine)
@@ -257,8 +269,35 @@ void Predictor::judge_candidates(const Volume<float>& image, SeriesPrediction& r
     c.fine_mm3 = mm3[i].item<double>();
     best = std::max(best, std::sqrt(std::max(0.0, c.coarse) * c.fine));
   }
-  const double w = o_.candidate_weight;
-  r.probability[kPresentColumn] = (1 - w) * r.probability[kPresentColumn] + w * best;
+  if (finds_own_candidates()) {
+    // Alone: Present is the strongest judgement at a window's centre, each location the strongest
+    // probability of its class there, the points the candidates judged strongest.
+    const auto column_max = std::get<0>(columns.max(0));
+    double present = 0;
+    for (const auto& c : r.candidates) present = std::max(present, c.fine_centre);
+    r.probability[kPresentColumn] = present;
+    for (int k = 0; k < kNumLocations; ++k) r.probability[k] = column_max[k].item<double>();
+    std::vector<size_t> order(r.candidates.size());
+    for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return r.candidates[a].fine_centre > r.candidates[b].fine_centre; });
+    r.points.clear();
+    for (size_t k : order) {
+      if (static_cast<int>(r.points.size()) >= o_.points.max_points) break;
+      PredictedPoint p;
+      p.world_lps = r.candidates[k].world_lps;
+      p.probability = r.candidates[k].fine_centre;
+      const auto col = columns[static_cast<int64_t>(k)];
+      const double sum = col.sum().item<double>();
+      for (int c = 0; c < kNumLocations; ++c)
+        p.location[c] = sum > 0 ? col[c].item<double>() / sum : 1.0 / kNumLocations;
+      p.column = static_cast<int>(col.argmax().item<int64_t>());
+      r.points.push_back(p);
+    }
+  } else {
+    const double w = o_.candidate_weight;
+    r.probability[kPresentColumn] = (1 - w) * r.probability[kPresentColumn] + w * best;
+  }
   r.candidates_s = seconds_since(t0);
 }
 
@@ -275,6 +314,17 @@ SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
   if (!slice_nets_.empty()) return predict_slices(image);
   if (coarse_) {  // the coarse model predicts, this one judges its candidates
     SeriesPrediction r = coarse_->predict_image(image);
+    judge_candidates(image, r);
+    return r;
+  }
+  if (finds_own_candidates()) {  // the image's own candidates (dot filter), judged alone
+    const auto t0 = SteadyClock::now();
+    SeriesPrediction r;
+    r.predicted_modality = "";
+    const int count = o_.candidates > 0 ? o_.candidates : info_.cfg.candidates;
+    for (const auto& d : dot_candidates(image, roi_centre(image), info_.cfg, count))
+      r.candidates.push_back({d.world_lps, 0, -1});
+    r.roi_s = seconds_since(t0);
     judge_candidates(image, r);
     return r;
   }

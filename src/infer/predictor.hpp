@@ -134,9 +134,16 @@ class Predictor {
   // predict_series hands the coarse model the series harmonized at its own spacing (as it alone
   // would see it) and judges on the series harmonized at this one's; predict_image hands both the
   // one image (training's validation: the cached case). Null: none.
+  // A stage that finds its own candidates (finds_own_candidates) takes no coarse model: null, and
+  // `count` (> 0) replaces its configuration's number of candidates.
   void use_candidate_stage(Predictor* coarse, int count = 0);
+  // A candidate stage whose candidates are the image's own (configuration candidate_source "dots":
+  // model/input.hpp dot_candidates): it predicts alone, with no coarse model.
+  bool finds_own_candidates() const;
   // This predictor as a candidate stage: its heatmap in the window around each candidate of `r`
-  // (Candidate::fine, fine_centre, fine_mm3), and Present mixed from them.
+  // (Candidate::fine, fine_centre, fine_mm3), and Present mixed from them; a stage that finds its own
+  // candidates sets every probability and the points from its judgements alone (Present: the
+  // strongest judgement in a window's central half; a location: its class's strongest probability there).
   void judge_candidates(const Volume<float>& image, SeriesPrediction& r);
   // This predictor as a vessel stage: its vessel map of a harmonized image (its own ROI).
   VesselMap vessel_map(const Volume<float>& image, const VesselStageOptions& o);

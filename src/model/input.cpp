@@ -112,11 +112,25 @@ std::vector<std::array<int64_t, 3>> focus_windows(const std::vector<std::array<i
   return out;
 }
 
-std::vector<std::array<int64_t, 3>> channel_maxima(const torch::Tensor& f, int64_t max_count) {
+namespace {
+
+// The local maxima's neighbourhood as three 1-D passes (max is separable): w^3 -> 3 w comparisons.
+torch::Tensor separable_max_pool(const torch::Tensor& f, int64_t w) {
+  auto x = f.unsqueeze(0).unsqueeze(0);
+  const int64_t h = w / 2;
+  x = torch::max_pool3d(x, {w, 1, 1}, {1, 1, 1}, {h, 0, 0});
+  x = torch::max_pool3d(x, {1, w, 1}, {1, 1, 1}, {0, h, 0});
+  x = torch::max_pool3d(x, {1, 1, w}, {1, 1, 1}, {0, 0, h});
+  return x.squeeze(0).squeeze(0);
+}
+
+}  // namespace
+
+std::vector<std::array<int64_t, 3>> channel_maxima(const torch::Tensor& f, int64_t max_count, int64_t window) {
   std::vector<std::array<int64_t, 3>> out;
   if (max_count <= 0) return out;
-  const auto pooled =
-      torch::max_pool3d(f.unsqueeze(0).unsqueeze(0), {5, 5, 5}, {1, 1, 1}, {2, 2, 2}).squeeze(0).squeeze(0);
+  const int64_t w = std::max<int64_t>(1, window | 1);
+  const auto pooled = separable_max_pool(f, w);
   const auto at = torch::nonzero((f == pooled) & (f > 0));  // [K, 3]
   if (at.size(0) == 0) return out;
   const auto v = f.index({at.select(1, 0), at.select(1, 1), at.select(1, 2)});
@@ -158,8 +172,10 @@ namespace {
 
 using BlobImage = itk::Image<float, 3>;
 using HessianImage = itk::Image<itk::SymmetricSecondRankTensor<double, 3>, 3>;
-constexpr double kBlobAlpha = 0.5, kBlobGamma = 0.5;  // z-scored images: vessel contrast ~1 .. 8
-constexpr double kBlobSigmas[2] = {1.5, 3.0};         // blobs of radius ~2.6 and ~5 mm: sigma = r / sqrt 3
+constexpr double kBlobAlpha = 0.5, kBlobGamma = 0.5;    // z-scored images: vessel contrast ~1 .. 8
+constexpr double kBlobSigmas[2] = {1.5, 3.0};           // blobs of radius ~2.6 and ~5 mm: sigma = r / sqrt 3
+constexpr double kDotSigmas[4] = {0.6, 0.9, 1.3, 1.8};  // dot_filter: blobs of radius ~1 to ~3 mm
+constexpr double kDotSeparationMm = 2;                  // dot_candidates: maxima at least this far apart
 
 BlobImage::Pointer to_itk(const torch::Tensor& image, const Vec3& spacing) {
   const auto zyx = image.permute({2, 1, 0}).contiguous();  // ITK: x fastest
@@ -229,6 +245,76 @@ torch::Tensor blob_channels(const torch::Tensor& image, const Vec3& spacing, int
     });
   }
   return torch::stack({from_itk(best[0].data(), image), from_itk(best[1].data(), image)});
+}
+
+namespace {
+
+// dot_filter at one scale on the image's own grid: 0 where the Hessian is not negative definite.
+torch::Tensor dot_response(const torch::Tensor& image, const Vec3& spacing, double sigma, int threads) {
+  const auto h = hessian(to_itk(image, spacing), sigma, threads);
+  const auto* t = h->GetBufferPointer();
+  const size_t n = static_cast<size_t>(image.numel());
+  std::vector<float> out(n, 0.f);
+  const size_t chunk = 1 << 16;
+  parallel_for((n + chunk - 1) / chunk, static_cast<unsigned>(std::max(threads, 0)), [&](size_t c) {
+    using Eigen = itk::SymmetricEigenAnalysisFixedDimension<3, HessianImage::PixelType, itk::FixedArray<double, 3>>;
+    Eigen eigen;  // eigenvalues in ascending order: e[0] the most negative
+    for (size_t i = c * chunk, end = std::min(n, (c + 1) * chunk); i < end; ++i) {
+      // A negative definite Hessian has a negative diagonal: most voxels fail this before the analysis.
+      if (t[i](0, 0) >= 0 || t[i](1, 1) >= 0 || t[i](2, 2) >= 0) continue;
+      itk::FixedArray<double, 3> e;
+      eigen.ComputeEigenValues(t[i], e);
+      if (e[2] < 0) out[i] = static_cast<float>(e[2] * e[2] / -e[0]);
+    }
+  });
+  return from_itk(out.data(), image);
+}
+
+}  // namespace
+
+torch::Tensor dot_filter(const torch::Tensor& image, const Vec3& spacing, int threads) {
+  torch::Tensor best;
+  torch::Tensor half;  // the image on a grid twice as coarse (2^3 mean), for the scales it resolves
+  const double finest = std::min({spacing[0], spacing[1], spacing[2]});
+  for (const double sigma : kDotSigmas) {
+    torch::Tensor r;
+    if (sigma >= 2 * finest && image.size(0) >= 8 && image.size(1) >= 8 && image.size(2) >= 8) {
+      if (!half.defined())
+        half = torch::avg_pool3d(image.unsqueeze(0).unsqueeze(0), {2, 2, 2}, {2, 2, 2}, {0, 0, 0}, true)
+                   .squeeze(0)
+                   .squeeze(0)
+                   .contiguous();
+      const Vec3 coarse{spacing[0] * 2, spacing[1] * 2, spacing[2] * 2};
+      // back on the image grid: voxel centres of the coarse grid sit between the fine ones
+      r = torch::nn::functional::interpolate(
+              dot_response(half, coarse, sigma, threads).unsqueeze(0).unsqueeze(0),
+              torch::nn::functional::InterpolateFuncOptions()
+                  .size(std::vector<int64_t>{image.size(0), image.size(1), image.size(2)})
+                  .mode(torch::kTrilinear)
+                  .align_corners(false))
+              .squeeze(0)
+              .squeeze(0);
+    } else {
+      r = dot_response(image, spacing, sigma, threads);
+    }
+    best = best.defined() ? torch::maximum(best, r) : r;
+  }
+  return best;
+}
+
+std::vector<DotCandidate> dot_candidates(const Volume<float>& image, const Vec3& centre, const Configuration& cfg,
+                                         int count, int threads) {
+  const Geometry grid = roi_grid(centre, cfg);
+  const auto roi = volume_to_tensor(resample_to(image, grid, Interp::Linear, outside_value(image)));
+  const auto dots = dot_filter(roi[0], grid.spacing, threads);
+  const double mm = std::min({grid.spacing[0], grid.spacing[1], grid.spacing[2]});
+  const auto window = 2 * static_cast<int64_t>(std::lround(kDotSeparationMm / mm)) + 1;
+  std::vector<DotCandidate> out;
+  for (const auto& v : channel_maxima(dots, count, window))
+    out.push_back(
+        {grid.index_to_world({static_cast<double>(v[0]), static_cast<double>(v[1]), static_cast<double>(v[2])}),
+         dots[v[0]][v[1]][v[2]].item<double>()});
+  return out;
 }
 
 torch::Tensor blob_channels_itk(const torch::Tensor& image, const Vec3& spacing, int threads) {

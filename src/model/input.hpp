@@ -41,9 +41,9 @@ std::vector<std::array<int64_t, 3>> window_starts(const std::array<int64_t, 3>& 
 std::vector<std::array<int64_t, 3>> focus_windows(const std::vector<std::array<int64_t, 3>>& starts,
                                                   const std::array<int, 3>& patch,
                                                   const std::vector<std::array<int64_t, 3>>& focus);
-// Local maxima of one channel [X, Y, Z] (the largest value in their 5-voxel neighbourhood, and > 0),
-// the strongest first, at most `max_count`.
-std::vector<std::array<int64_t, 3>> channel_maxima(const torch::Tensor& f, int64_t max_count);
+// Local maxima of one channel [X, Y, Z] (the largest value in their neighbourhood of `window` voxels
+// a side, odd, and > 0), the strongest first, at most `max_count`.
+std::vector<std::array<int64_t, 3>> channel_maxima(const torch::Tensor& f, int64_t max_count, int64_t window = 5);
 
 // Blob features (configuration blob_features): the multi-scale Hessian objectness of ITK for
 // 0-dimensional objects (blobs; Frangi's measure, sigma 1.5 and 3 mm), bright and dark, of the first
@@ -56,6 +56,22 @@ torch::Tensor blob_channels(const torch::Tensor& image, const Vec3& spacing, int
 // The same through ITK's HessianToObjectnessMeasureImageFilter (one eigen analysis per voxel and
 // channel, twice blob_channels' work): the reference blob_channels is tested and benchmarked against.
 torch::Tensor blob_channels_itk(const torch::Tensor& image, const Vec3& spacing, int threads = 1);
+// The dot-enhancement filter of classic aneurysm and nodule CAD (Li, Sone & Doi 2003): where the
+// three Hessian eigenvalues are negative (a bright blob), |l3|^2 / |l1| (l1 the largest in magnitude,
+// l3 the smallest; scale-normalised, the largest over sigma 0.6, 0.9, 1.3 and 1.8 mm: blobs of radius
+// ~1-3 mm), of an image [X, Y, Z] sampled at `spacing` mm. High on a blob, low along a tube (l3 ~ 0)
+// and on a plate. `threads`: ITK work units (0: every core).
+torch::Tensor dot_filter(const torch::Tensor& image, const Vec3& spacing, int threads = 0);
+// A candidate stage's own candidates (configuration candidate_source "dots"): the local maxima of
+// dot_filter (the largest within 2 mm) of the first image channel over the ROI around `centre`
+// (roi_grid: the window spacing), strongest first, at most `count`: world LPS and filter value.
+inline constexpr const char* kDotCandidatesVersion = "dots v1 (sigma 0.6 0.9 1.3 1.8 mm, maxima 2 mm apart)";
+struct DotCandidate {
+  Vec3 world_lps;
+  double strength = 0;
+};
+std::vector<DotCandidate> dot_candidates(const Volume<float>& image, const Vec3& centre, const Configuration& cfg,
+                                         int count, int threads = 0);
 // Image channels + blob channels (when configured) + coordinate channels: the network's input
 // channel count for cases of `image_channels` channels (dualstream_2p5d: its window of slices).
 int input_channels(const Configuration& cfg, int image_channels);

@@ -304,6 +304,18 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
         "the largest sqrt(coarse x judgement) into Present (predict takes the coarse model from model.json); "
         "not the default: two seeds on 100 held-out medium series scored 0.641 and 0.640 against cpu_fine's 0.637 "
         "(docs/EXPERIMENTS.md).");
+  }
+  // CPU candidate stage on the image's own candidates: the dot-enhancement filter's strongest maxima
+  // (model/input.hpp dot_candidates) instead of a coarse model's; it predicts alone.
+  Configuration dots = candidates;
+  dots.candidates = kDotCandidates;
+  dots.candidate_source = "dots";
+  if (plan_native) {
+    why.push_back("cpu_dots: cpu_native's windows judging the " + std::to_string(kDotCandidates) +
+                  " strongest maxima of a Hessian dot filter (blobs of radius ~1-3 mm, as classic aneurysm CAD "
+                  "finds its candidates) in the ROI at " +
+                  fmt(native_mm) +
+                  " mm; no coarse model: Present, the locations and the points come from its judgements alone.");
   } else {
     why.push_back(cache_mm > kNativeMaxMm + 1e-6
                       ? "cpu_native: not planned; the cases were made at " + fmt(cache_mm) + " mm, coarser than " +
@@ -372,6 +384,7 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
   fine.queue_length = queue(fine);
   native.queue_length = queue(native);
   candidates.queue_length = queue(candidates);
+  dots.queue_length = queue(dots);
   vessels.queue_length = queue(vessels);
   fine_vessels.queue_length = queue(fine_vessels);
   slices.queue_length = queue(slices);
@@ -382,8 +395,9 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
   // Write: base holds the shared fields, the two configurations inherit and override.
   const json jb = configuration_to_json(base), jc = configuration_to_json(cpu), jg = configuration_to_json(gpu),
              jf = configuration_to_json(fine), jn = configuration_to_json(native),
-             jcand = configuration_to_json(candidates), jv = configuration_to_json(vessels),
-             jfv = configuration_to_json(fine_vessels), js = configuration_to_json(slices);
+             jcand = configuration_to_json(candidates), jdots = configuration_to_json(dots),
+             jv = configuration_to_json(vessels), jfv = configuration_to_json(fine_vessels),
+             js = configuration_to_json(slices);
   auto diff = [&](const json& child) {
     json d = {{"inherits", "base"}};
     for (const auto& [k, v] : child.items())
@@ -399,6 +413,7 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
   if (plan_fine) p.raw["cpu_fine_vessels"] = diff(jfv);
   if (plan_native) p.raw["cpu_native"] = diff(jn);
   if (plan_native) p.raw["cpu_candidates"] = diff(jcand);
+  if (plan_native) p.raw["cpu_dots"] = diff(jdots);
   p.raw["cpu_2p5d"] = diff(js);
   p.default_configuration = !h.gpus.empty() ? "gpu_full" : plan_fine ? "cpu_fine" : "cpu_demo";
   why.push_back("default configuration: " + p.default_configuration +

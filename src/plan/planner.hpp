@@ -23,6 +23,8 @@ constexpr double kFineSourceMm = 1.0, kFineSpacingMm = 1.0;
 // the thin-slice modalities' own in-plane spacing (no finer than the cases), trained on those
 // modalities only.
 constexpr double kNativeMaxMm = 0.8;
+// cpu_dots (planned with cpu_native): the dot-filter candidates it judges per series.
+constexpr int kDotCandidates = 32;
 
 // `cases`: how the case cache was harmonized (WORK/preprocess.json); the plans' `normalization`
 // records it, as training reads those cases and prediction repeats their harmonization.

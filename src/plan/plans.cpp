@@ -48,6 +48,7 @@ const std::set<std::string>& allowed_keys() {
                                           "window_overlap",
                                           "focus_windows",
                                           "candidates",
+                                          "candidate_source",
                                           "mine_candidates_every",
                                           "modalities",
                                           "vessel_stage"};
@@ -56,13 +57,14 @@ const std::set<std::string>& allowed_keys() {
 
 // Keys with a default in Configuration: not required after inheritance.
 const std::set<std::string>& optional_keys() {
-  static const std::set<std::string> k = {"folds",         "ema_decay",
-                                          "grad_clip",     "positive_oversampling",
-                                          "blob_features", "spatial_augmentation",
-                                          "field_edge_mm", "window_overlap",
-                                          "focus_windows", "gradient_checkpointing",
-                                          "modalities",    "vessel_stage",
-                                          "candidates",    "mine_candidates_every"};
+  static const std::set<std::string> k = {"folds",           "ema_decay",
+                                          "grad_clip",       "positive_oversampling",
+                                          "blob_features",   "spatial_augmentation",
+                                          "field_edge_mm",   "window_overlap",
+                                          "focus_windows",   "gradient_checkpointing",
+                                          "modalities",      "vessel_stage",
+                                          "candidates",      "mine_candidates_every",
+                                          "candidate_source"};
   return k;
 }
 
@@ -98,6 +100,7 @@ json config_json(const Configuration& c) {
           {"window_overlap", c.window_overlap},
           {"focus_windows", c.focus_windows},
           {"candidates", c.candidates},
+          {"candidate_source", c.candidate_source},
           {"mine_candidates_every", c.mine_candidates_every},
           {"modalities", c.modalities},
           {"vessel_stage", c.vessel_stage}};
@@ -157,6 +160,7 @@ Configuration parse_config(const std::string& name, const json& j) {
     c.window_overlap = j.value("window_overlap", c.window_overlap);
     c.focus_windows = j.value("focus_windows", c.focus_windows);
     c.candidates = j.value("candidates", c.candidates);
+    c.candidate_source = j.value("candidate_source", c.candidate_source);
     c.mine_candidates_every = j.value("mine_candidates_every", c.mine_candidates_every);
     c.modalities = j.value("modalities", c.modalities);
     c.vessel_stage = j.value("vessel_stage", c.vessel_stage);
@@ -193,6 +197,7 @@ Configuration parse_config(const std::string& name, const json& j) {
   if (!(c.window_overlap >= 0 && c.window_overlap < 1)) bad("window_overlap must be in [0, 1)");
   if (c.focus_windows < 0) bad("focus_windows must be >= 0");
   if (c.candidates < 0 || c.candidates > 256) bad("candidates must be 0..256");
+  if (c.candidate_source != "coarse" && c.candidate_source != "dots") bad("candidate_source must be coarse or dots");
   bool windowed = false;  // as model/input.hpp's windowed()
   for (int a = 0; a < 3; ++a) windowed = windowed || c.patch_size[a] * c.target_spacing_mm[a] * 1.1 < c.roi_mm[a];
   if (c.candidates > 0 && (c.vessel_stage || c.focus_windows > 0 || !windowed))

@@ -29,25 +29,28 @@ struct Configuration {
   double time_budget_s = 0;  // 0: no limit
   bool mixed_precision = false, channels_last = false;
   // Training details (optional in plans.json; these defaults when absent).
-  int folds = 5;                        // cross-validation folds
-  double ema_decay = 0.99;              // EMA of weights per step; 0 = off
-  double grad_clip = 12;                // global gradient norm; 0 = off
-  bool gradient_checkpointing = false;  // U-Net blocks recomputed in the backward pass (memory for time)
-  double positive_oversampling = 2;     // sampling weight of a positive case (rare locations more)
-  bool blob_features = false;           // + bright/dark blobness input channels (data.hpp)
-  double spatial_augmentation = 0.5;    // windowed: probability of a rotated/scaled window (data.hpp)
-  double field_edge_mm = 8;             // maps fade out near the image's edge (trainer.hpp); 0 = off
-  double window_overlap = 0.5;          // windowed prediction: the least share of a patch neighbours overlap
-  int focus_windows = 0;                // windowed prediction: 0 = every window; N = only the windows nearest
-                                        // the N strongest bright and N strongest dark blobs (model/input.hpp)
-  int candidates = 0;                   // > 0: a candidate stage: it looks only at the N strongest maxima of a
-                                        // coarse model's heatmap (train --candidates-from, predict
-                                        // --candidate-model; infer/predictor.hpp) and judges each one
-  int mine_candidates_every = 0;        // a candidate stage: every N epochs the network judges the training
-                                        // cases' candidates and samples them by that judgement (0: uniformly)
-  std::vector<std::string> modalities;  // training learns from the cases of these modalities only; empty: all
-  bool vessel_stage = false;            // a vessel model (predict --vessel-model): learns from the segmented
-                                        // cases only, judged by its vessel Dice
+  int folds = 5;                            // cross-validation folds
+  double ema_decay = 0.99;                  // EMA of weights per step; 0 = off
+  double grad_clip = 12;                    // global gradient norm; 0 = off
+  bool gradient_checkpointing = false;      // U-Net blocks recomputed in the backward pass (memory for time)
+  double positive_oversampling = 2;         // sampling weight of a positive case (rare locations more)
+  bool blob_features = false;               // + bright/dark blobness input channels (data.hpp)
+  double spatial_augmentation = 0.5;        // windowed: probability of a rotated/scaled window (data.hpp)
+  double field_edge_mm = 8;                 // maps fade out near the image's edge (trainer.hpp); 0 = off
+  double window_overlap = 0.5;              // windowed prediction: the least share of a patch neighbours overlap
+  int focus_windows = 0;                    // windowed prediction: 0 = every window; N = only the windows nearest
+                                            // the N strongest bright and N strongest dark blobs (model/input.hpp)
+  int candidates = 0;                       // > 0: a candidate stage: it looks only at the N strongest maxima of a
+                                            // coarse model's heatmap (train --candidates-from, predict
+                                            // --candidate-model; infer/predictor.hpp) and judges each one
+  std::string candidate_source = "coarse";  // a candidate stage's candidates: "coarse" (a coarse model's heatmap
+                                            // maxima) or "dots" (the image's own: model/input.hpp dot_candidates;
+                                            // no coarse model, the stage predicts alone)
+  int mine_candidates_every = 0;            // a candidate stage: every N epochs the network judges the training
+                                            // cases' candidates and samples them by that judgement (0: uniformly)
+  std::vector<std::string> modalities;      // training learns from the cases of these modalities only; empty: all
+  bool vessel_stage = false;                // a vessel model (predict --vessel-model): learns from the segmented
+                                            // cases only, judged by its vessel Dice
   std::map<std::string, double> loss_weights{{"vessel", 1}, {"aneurysm", 1}, {"classification", 1}, {"modality", 0.2}};
   nlohmann::json normalization;  // {"CT": {...}, "MR": {...}} as HarmonizeParams takes it
 };

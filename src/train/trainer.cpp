@@ -303,11 +303,17 @@ void Trainer::find_candidates() {
   if (cfg_.candidates <= 0)
     throw Error(ErrorCode::Usage,
                 "--candidates-from: configuration '" + cfg_.name + "' is not a candidate stage (no candidates)");
-  if (o_.candidates_from.empty())
+  const bool dots = cfg_.candidate_source == "dots";
+  if (dots && !o_.candidates_from.empty())
+    throw Error(ErrorCode::Usage, "--candidates-from: configuration '" + cfg_.name +
+                                      "' finds its own candidates (candidate_source dots)");
+  if (!dots && o_.candidates_from.empty())
     throw Error(ErrorCode::Usage, "configuration '" + cfg_.name +
                                       "' is a candidate stage: give the coarse model with --candidates-from "
                                       "WORK/runs/<configuration>");
-  const std::string from = fs::absolute(o_.candidates_from).lexically_normal().string();
+  // the source: the coarse model's folder, or "dots" with the filter's version
+  const std::string from =
+      dots ? std::string(kDotCandidatesVersion) : fs::absolute(o_.candidates_from).lexically_normal().string();
   const fs::path file = o_.work / "runs" / cfg_.name / "candidates.json";
   auto usable = [&](const json& j) {
     return j.is_object() && j.value("coarse_model", "") == from && j.value("count", 0) == cfg_.candidates &&
@@ -329,8 +335,11 @@ void Trainer::find_candidates() {
       po.flip_tta = false;
       po.points.max_points = 0;
       po.candidates = cfg_.candidates;
-      Predictor coarse(from, po);
-      if (const auto mine = read_preprocess_params(o_.work)) check_coarse_model(coarse.info(), *mine, from);
+      std::unique_ptr<Predictor> coarse;
+      if (!dots) {
+        coarse = std::make_unique<Predictor>(from, po);
+        if (const auto mine = read_preprocess_params(o_.work)) check_coarse_model(coarse->info(), *mine, from);
+      }
       j = {{"coarse_model", from}, {"count", cfg_.candidates}, {"cases", json::object()}};
       const int total = static_cast<int>(train_store_->size() + val_store_->size());
       Progress progress("candidates", total, o_.progress, "cases");
@@ -338,11 +347,18 @@ void Trainer::find_candidates() {
       for (const CaseStore* store : {train_store_.get(), val_store_.get()})
         for (size_t i = 0; i < store->size(); ++i) {
           const auto c = store->get(i);
-          const SeriesPrediction r = coarse.predict_image(c->image);
           json cands = json::array();
-          for (const auto& cd : r.candidates)
-            cands.push_back({cd.world_lps[0], cd.world_lps[1], cd.world_lps[2], cd.coarse});
-          j["cases"][c->id] = {{"probabilities", r.probability}, {"candidates", cands}};
+          std::array<double, kNumLabels> probability{};
+          if (dots) {
+            for (const auto& d : dot_candidates(c->image, c->roi_centre, cfg_, cfg_.candidates))
+              cands.push_back({d.world_lps[0], d.world_lps[1], d.world_lps[2], 0.0});
+          } else {
+            const SeriesPrediction r = coarse->predict_image(c->image);
+            for (const auto& cd : r.candidates)
+              cands.push_back({cd.world_lps[0], cd.world_lps[1], cd.world_lps[2], cd.coarse});
+            probability = r.probability;
+          }
+          j["cases"][c->id] = {{"probabilities", probability}, {"candidates", cands}};
           progress.update(++done);
         }
       std::error_code ec;
@@ -374,7 +390,7 @@ void Trainer::find_candidates() {
   }
   train_store_->set_candidates(by_id);
   val_store_->set_candidates(by_id);
-  info_.candidate_model = from;
+  if (!dots) info_.candidate_model = from;
 }
 
 int Trainer::steps_per_epoch() const {

@@ -1,6 +1,7 @@
 // What the network sees: windows and their layout, coordinate channels, the mirror, blob features.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <random>
@@ -92,6 +93,91 @@ TEST(Windows, ChannelMaximaAreTheStrongestPeaksFirst) {
   EXPECT_EQ(m[2], (std::array<int64_t, 3>{10, 2, 17}));
   EXPECT_EQ(channel_maxima(f, 1).size(), 1u);
   EXPECT_TRUE(channel_maxima(torch::zeros({8, 8, 8}), 5).empty());  // nothing above 0
+}
+
+TEST(Windows, ChannelMaximaOfAWideNeighbourhoodEqualThoseOfTheFull3dPool) {
+  // the neighbourhood is pooled axis by axis; the maxima must be those of the w^3 pool itself
+  torch::manual_seed(3);
+  const auto f = torch::rand({30, 26, 22}) - 0.2;
+  for (const int64_t w : {3, 5, 9}) {
+    const auto full =
+        torch::max_pool3d(f.unsqueeze(0).unsqueeze(0), {w, w, w}, {1, 1, 1}, {w / 2, w / 2, w / 2}).squeeze();
+    const auto at = torch::nonzero((f == full) & (f > 0));
+    const auto m = channel_maxima(f, 100000, w);
+    ASSERT_EQ(static_cast<int64_t>(m.size()), at.size(0)) << w;
+    std::set<std::array<int64_t, 3>> expected;
+    for (int64_t i = 0; i < at.size(0); ++i)
+      expected.insert({at[i][0].item<int64_t>(), at[i][1].item<int64_t>(), at[i][2].item<int64_t>()});
+    const std::set<std::array<int64_t, 3>> found(m.begin(), m.end());
+    EXPECT_EQ(found, expected) << w;
+    for (size_t k = 1; k < m.size(); ++k)  // strongest first
+      EXPECT_GE(f[m[k - 1][0]][m[k - 1][1]][m[k - 1][2]].item<float>(), f[m[k][0]][m[k][1]][m[k][2]].item<float>());
+  }
+}
+
+// A small aneurysm as the synthetic heads and real ones have it: a sphere of radius 1.2 mm on the
+// wall of an artery of radius 1.5 mm, on a 0.5 mm grid, with a bend and a bifurcation elsewhere.
+torch::Tensor vessel_phantom(int64_t n, const Vec3& bulge) {
+  auto img = torch::zeros({n, n, n});
+  auto acc = img.accessor<float, 3>();
+  auto seg = [](const Vec3& p, const Vec3& a, const Vec3& b) {
+    const Vec3 ab = b - a;
+    const double t = std::clamp(dot(p - a, ab) / dot(ab, ab), 0.0, 1.0);
+    return norm(p - (a + t * ab));
+  };
+  const Vec3 a{-5, 15, 15}, b{45, 15, 15}, c{20, 15, 15}, d{20, 45, 41};  // mm: a trunk and a branch, through
+  for (int64_t x = 0; x < n; ++x)
+    for (int64_t y = 0; y < n; ++y)
+      for (int64_t z = 0; z < n; ++z) {
+        const Vec3 p{0.5 * x, 0.5 * y, 0.5 * z};
+        if (seg(p, a, b) <= 1.5 || seg(p, c, d) <= 1.2 || norm(p - bulge) <= 1.2) acc[x][y][z] = 3;
+      }
+  return img;
+}
+
+TEST(Windows, TheDotFilterMarksASmallAneurysmAndNotTheArteryItSitsOn) {
+  const Vec3 bulge{10, 15, 15 + 1.5 + 0.6 * 1.2};  // on the trunk's wall, as synth places them
+  const auto img = vessel_phantom(80, bulge);
+  const auto f = dot_filter(img, {0.5, 0.5, 0.5}, 1);
+  ASSERT_EQ(f.sizes(), img.sizes());
+  const auto at = [&](const Vec3& mm) {  // the largest response within 1 mm
+    const int64_t x = std::lround(mm[0] / 0.5), y = std::lround(mm[1] / 0.5), z = std::lround(mm[2] / 0.5);
+    return f.slice(0, x - 2, x + 3).slice(1, y - 2, y + 3).slice(2, z - 2, z + 3).max().item<double>();
+  };
+  const double on_bulge = at(bulge), on_trunk = at({30, 15, 15}), outside = at({30, 30, 5});
+  EXPECT_GT(on_bulge, 0);
+  EXPECT_LT(on_trunk, 0.1 * on_bulge);  // a straight tube: its smallest eigenvalue is ~0
+  EXPECT_LT(outside, 1e-6 * on_bulge);  // flat background: nothing
+  EXPECT_TRUE((f >= 0).all().item<bool>());
+}
+
+TEST(Windows, DotCandidatesFindTheAneurysmFirstInWorldCoordinates) {
+  const Vec3 bulge{10, 15, 15 + 1.5 + 0.6 * 1.2};
+  const auto img = vessel_phantom(80, bulge);
+  Volume<float> v;  // the phantom as a case: RAS axes, 0.5 mm, voxel (0, 0, 0) at LPS (20, 20, -20)
+  v.geom.size = {80, 80, 80};
+  v.geom.spacing = {0.5, 0.5, 0.5};
+  v.geom.origin = {20, 20, -20};
+  v.geom.direction = {{{-1, 0, 0}, {0, -1, 0}, {0, 0, 1}}};
+  v.volumes = 1;
+  v.data.resize(80 * 80 * 80);
+  const auto zyx = img.permute({2, 1, 0}).contiguous();  // Volume: i fastest
+  std::copy(zyx.data_ptr<float>(), zyx.data_ptr<float>() + zyx.numel(), v.data.begin());
+  Configuration c;
+  c.target_spacing_mm = {0.5, 0.5, 0.5};
+  c.roi_mm = {40, 40, 40};
+  c.patch_size = {16, 16, 16};
+  const Vec3 centre = v.geom.index_to_world({39.5, 39.5, 39.5});
+  const auto cands = dot_candidates(v, centre, c, 8, 1);
+  ASSERT_FALSE(cands.empty());
+  ASSERT_LE(cands.size(), 8u);
+  const Vec3 truth = v.geom.index_to_world({bulge[0] / 0.5, bulge[1] / 0.5, bulge[2] / 0.5});
+  EXPECT_LT(norm(cands[0].world_lps - truth), 1.5)
+      << "strongest at " << cands[0].world_lps[0] << ", " << cands[0].world_lps[1] << ", " << cands[0].world_lps[2];
+  for (size_t k = 1; k < cands.size(); ++k) {
+    EXPECT_GE(cands[k - 1].strength, cands[k].strength);
+    EXPECT_GE(norm(cands[k].world_lps - cands[0].world_lps), 2.0 - 1e-9);  // maxima 2 mm apart
+  }
 }
 
 TEST(Windows, CoordinateChannelsAreTheWorldPositionFromTheRoiCentre) {

@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "dataset/case_cache.hpp"
+#include "model/input.hpp"
 #include "support/run.hpp"
 #include "train/folds.hpp"
 #include "train/train_fixture.hpp"
@@ -40,10 +41,12 @@ Plans plans_with(const json& extra) {
 
 TEST(CandidateStage, PlansCheckWhatACandidateStageIs) {
   EXPECT_EQ(plans_with(json::object()).get("cand").candidates, 4);
+  EXPECT_EQ(plans_with(json::object()).get("cand").candidate_source, "coarse");
+  EXPECT_EQ(plans_with({{"candidate_source", "dots"}}).get("cand").candidate_source, "dots");
   for (const json& bad : {json{{"candidates", -1}}, json{{"candidates", 257}}, json{{"vessel_stage", true}},
                           json{{"target_spacing_mm", {8, 8, 7}}},  // the whole ROI in one patch: not windowed
                           json{{"blob_features", true}, {"focus_windows", 2}}, json{{"mine_candidates_every", -1}},
-                          json{{"candidates", 0}, {"mine_candidates_every", 1}}})
+                          json{{"candidates", 0}, {"mine_candidates_every", 1}}, json{{"candidate_source", "blobs"}}})
     EXPECT_EQ(code_of([&] { plans_with(bad); }), ErrorCode::CorruptInput) << bad.dump();
 }
 
@@ -126,6 +129,66 @@ TEST_F(TrainOnSynth, ACandidateStageLearnsFromACoarseModelsMaximaAndJudgesThemIn
   EXPECT_NEAR(present_of(w / "mixed.csv"), 0.5 * coarse_present + 0.5 * best, 2e-6);
   // a model that is no candidate stage refuses one (exit 2)
   EXPECT_EQ(predict(coarse_dir.string(), "bad.csv", " --candidate-model " + coarse_dir.string()), 2);
+}
+
+// A stage that finds its own candidates (candidate_source "dots"): no coarse model in training or
+// prediction; its candidates are the dot filter's maxima (kept in candidates.json under the filter's
+// version), and alone it sets Present to its strongest judgement at a window's centre, the locations
+// to their classes' there, the points to the candidates it judged strongest.
+TEST_F(TrainOnSynth, ADotCandidateStageFindsItsOwnCandidatesAndPredictsAlone) {
+  const fs::path w = fresh_work("dots", 8);
+  Configuration dots = candidate_config();
+  dots.name = "dots";
+  dots.candidate_source = "dots";
+  write_coarse_and(dots, w);
+  TrainOptions o = overfit_options(w);
+  o.steps_per_epoch = 2;
+  o.configuration = "tiny";
+  const fs::path coarse_dir = train(o).run_dir.parent_path();
+  o.configuration = "dots";
+  o.candidates_from = coarse_dir;  // it takes none
+  EXPECT_EQ(code_of([&] { train(o); }), ErrorCode::Usage);
+  o.candidates_from.clear();
+  const TrainResult r = train(o);
+  EXPECT_EQ(r.epochs_done, 2);
+  const fs::path model = r.run_dir.parent_path();
+  std::ifstream cf(model / "candidates.json");
+  const json cands = json::parse(cf);
+  EXPECT_EQ(cands.at("coarse_model"), kDotCandidatesVersion);
+  ASSERT_EQ(cands.at("cases").size(), 8u);
+  size_t total = 0;
+  for (const auto& [id, v] : cands.at("cases").items()) {
+    EXPECT_LE(v.at("candidates").size(), 4u) << id;
+    total += v.at("candidates").size();
+  }
+  EXPECT_GT(total, 0u);  // the synthetic arteries have blobs: their ends, bends and aneurysms
+  std::ifstream mf(model / "model.json");
+  EXPECT_TRUE(json::parse(mf).at("candidate_model").is_null());
+
+  const std::string id = list_cases(w)[0].id;
+  const std::string series = (w.parent_path() / "data" / "series" / id).string();
+  ASSERT_EQ(
+      run_aneura("predict " + model.string() + " " + series + " -o " + (w / "dots.csv").string() + " --no-tta -q"), 0);
+  std::ifstream jf(w / "dots_points" / (id + ".json"));
+  const json j = json::parse(jf);
+  ASSERT_FALSE(j.at("candidates").empty());
+  EXPECT_LE(j.at("candidates").size(), 4u);
+  double best = 0;
+  for (const auto& c : j.at("candidates")) {
+    EXPECT_EQ(c.at("coarse").get<double>(), 0.0);
+    best = std::max(best, c.at("fine_centre").get<double>());
+  }
+  EXPECT_NEAR(present_of(w / "dots.csv"), best, 2e-6);
+  if (!j.at("points").empty()) EXPECT_NEAR(j.at("points")[0].at("probability").get<double>(), best, 2e-6);
+  // --candidates replaces the count; a coarse model is refused (exit 2)
+  ASSERT_EQ(run_aneura("predict " + model.string() + " " + series + " -o " + (w / "two.csv").string() +
+                       " --no-tta -q --candidates 2"),
+            0);
+  std::ifstream tf(w / "two_points" / (id + ".json"));
+  EXPECT_LE(json::parse(tf).at("candidates").size(), 2u);
+  EXPECT_EQ(run_aneura("predict " + model.string() + " " + series + " -o " + (w / "bad.csv").string() +
+                       " --candidate-model " + coarse_dir.string()),
+            2);
 }
 
 // Mining (mine_candidates_every 1): after epoch 1 the network judges the training cases' candidates

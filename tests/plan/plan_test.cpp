@@ -119,6 +119,7 @@ TEST(Planner, CasesMadeAtSourcePixelsPlanTheNativeConfigurationForTheThinSliceMo
   const PlanResult at1 = make_plans(fixed_fingerprint(), profile(2, 24, 0));
   EXPECT_EQ(at1.plans.raw.count("cpu_native"), 0u);
   EXPECT_EQ(at1.plans.raw.count("cpu_candidates"), 0u);
+  EXPECT_EQ(at1.plans.raw.count("cpu_dots"), 0u);
   bool said = false;
   for (const auto& line : at1.explanation) said = said || line.find("cpu_native: not planned") != std::string::npos;
   EXPECT_TRUE(said);
@@ -147,8 +148,17 @@ TEST(Planner, CasesMadeAtSourcePixelsPlanTheNativeConfigurationForTheThinSliceMo
   EXPECT_EQ(k.candidates, 16);
   EXPECT_EQ(k.target_spacing_mm, c.target_spacing_mm);
   EXPECT_EQ(k.modalities, c.modalities);
+  EXPECT_EQ(k.candidate_source, "coarse");
   EXPECT_EQ(c.candidates, 0);
   EXPECT_EQ(r.plans.get("cpu_fine").candidates, 0);
+  // and the stage that finds its own candidates: the same windows on the dot filter's 32 maxima
+  ASSERT_EQ(r.plans.raw.count("cpu_dots"), 1u);
+  const Configuration& d = r.plans.get("cpu_dots");
+  EXPECT_EQ(d.candidate_source, "dots");
+  EXPECT_EQ(d.candidates, kDotCandidates);
+  EXPECT_EQ(d.target_spacing_mm, c.target_spacing_mm);
+  EXPECT_EQ(d.modalities, c.modalities);
+  EXPECT_NE(r.plans.default_configuration, "cpu_dots");
   // never finer than the cases: made at 0.6 mm, the windows are at 0.6 mm
   fine_cases.spacing = {0.6, 0.6, 0.6};
   const PlanResult at06 = make_plans(f, profile(2, 24, 0), fine_cases);

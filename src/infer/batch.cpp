@@ -63,7 +63,8 @@ json series_json(const SeriesPrediction& p, const fs::path& dir) {
                                  {"coarse", c.coarse},
                                  {"fine", c.fine},
                                  {"fine_centre", c.fine_centre},
-                                 {"fine_mm3", c.fine_mm3}});
+                                 {"fine_mm3", c.fine_mm3},
+                                 {"head", c.head}});
   }
   if (p.fallback) j["error"] = p.error;
   return j;

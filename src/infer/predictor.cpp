@@ -236,19 +236,22 @@ void Predictor::judge_candidates(const Volume<float>& image, SeriesPrediction& r
     windows.push_back(grid_input(image, window_grid(c.world_lps, cfg, kRasDirection, 1.0), centre, cfg, outside, 1));
   const auto x = torch::stack(windows);  // [K, C, X, Y, Z]
   torch::Tensor probs;                   // [K, 14, X, Y, Z]: softmax averaged over networks and flips
+  torch::Tensor head;                    // [K]: the label head's Present, averaged the same way
   int n = 0;
   for (auto& net : nets_) {
     EvalMode eval(net);
     const torch::Device dev = net->parameters().front().device();
     for (int flip = 0; flip < (o_.flip_tta ? 2 : 1); ++flip) {
-      auto out = net->forward((flip ? mirror_input(x) : x).to(dev)).aneurysm;
-      auto p = torch::softmax(out.to(torch::kFloat), 1).to(torch::kCPU);
+      const auto out = net->forward((flip ? mirror_input(x) : x).to(dev));
+      auto p = torch::softmax(out.aneurysm.to(torch::kFloat), 1).to(torch::kCPU);
       if (flip) p = p.index_select(1, aneurysm_value_twin_lut()).flip({2});  // column c mirrored is twin(c)
       probs = sum_with(probs, p);
+      head = sum_with(head, torch::sigmoid(out.labels.to(torch::kCPU, torch::kFloat)).select(1, kPresentColumn));
       ++n;
     }
   }
   probs = probs / n;
+  head = head / n;
   const auto heat = 1 - probs.select(1, 0);  // [K, X, Y, Z]
   const auto whole = heat.flatten(1).amax(1);
   auto centre_part = probs;  // the windows' central half
@@ -267,26 +270,28 @@ void Predictor::judge_candidates(const Volume<float>& image, SeriesPrediction& r
     c.fine = whole[i].item<double>();
     c.fine_centre = centre_max[i].item<double>();
     c.fine_mm3 = mm3[i].item<double>();
+    c.head = head[i].item<double>();
     best = std::max(best, std::sqrt(std::max(0.0, c.coarse) * c.fine));
   }
   if (finds_own_candidates()) {
-    // Alone: Present is the strongest judgement at a window's centre, each location the strongest
-    // probability of its class there, the points the candidates judged strongest.
+    // Alone: Present is the strongest window judgement of the label head (its map's maximum calls
+    // nearly every bright blob an aneurysm: docs/EXPERIMENTS.md 2026-12-07), each location the
+    // strongest probability of its class at a window's centre, the points the candidates judged strongest.
     const auto column_max = std::get<0>(columns.max(0));
     double present = 0;
-    for (const auto& c : r.candidates) present = std::max(present, c.fine_centre);
+    for (const auto& c : r.candidates) present = std::max(present, c.head);
     r.probability[kPresentColumn] = present;
     for (int k = 0; k < kNumLocations; ++k) r.probability[k] = column_max[k].item<double>();
     std::vector<size_t> order(r.candidates.size());
     for (size_t k = 0; k < order.size(); ++k) order[k] = k;
     std::stable_sort(order.begin(), order.end(),
-                     [&](size_t a, size_t b) { return r.candidates[a].fine_centre > r.candidates[b].fine_centre; });
+                     [&](size_t a, size_t b) { return r.candidates[a].head > r.candidates[b].head; });
     r.points.clear();
     for (size_t k : order) {
       if (static_cast<int>(r.points.size()) >= o_.points.max_points) break;
       PredictedPoint p;
       p.world_lps = r.candidates[k].world_lps;
-      p.probability = r.candidates[k].fine_centre;
+      p.probability = r.candidates[k].head;
       const auto col = columns[static_cast<int64_t>(k)];
       const double sum = col.sum().item<double>();
       for (int c = 0; c < kNumLocations; ++c)

@@ -35,6 +35,7 @@ struct SeriesPlan;
 struct Candidate {
   Vec3 world_lps{0, 0, 0};
   double coarse = 0, fine = -1, fine_centre = -1, fine_mm3 = -1;
+  double head = -1;  // the label head's Present for the candidate's window (sigmoid; folds x flips mean)
 };
 
 struct SeriesPrediction {
@@ -142,8 +143,9 @@ class Predictor {
   bool finds_own_candidates() const;
   // This predictor as a candidate stage: its heatmap in the window around each candidate of `r`
   // (Candidate::fine, fine_centre, fine_mm3), and Present mixed from them; a stage that finds its own
-  // candidates sets every probability and the points from its judgements alone (Present: the
-  // strongest judgement in a window's central half; a location: its class's strongest probability there).
+  // candidates sets every probability and the points from its judgements alone (Present: its label
+  // head's strongest window judgement; a location: its class's strongest map probability in a window's
+  // central half).
   void judge_candidates(const Volume<float>& image, SeriesPrediction& r);
   // This predictor as a vessel stage: its vessel map of a harmonized image (its own ROI).
   VesselMap vessel_map(const Volume<float>& image, const VesselStageOptions& o);

@@ -133,8 +133,8 @@ TEST_F(TrainOnSynth, ACandidateStageLearnsFromACoarseModelsMaximaAndJudgesThemIn
 
 // A stage that finds its own candidates (candidate_source "dots"): no coarse model in training or
 // prediction; its candidates are the dot filter's maxima (kept in candidates.json under the filter's
-// version), and alone it sets Present to its strongest judgement at a window's centre, the locations
-// to their classes' there, the points to the candidates it judged strongest.
+// version), and alone it sets Present to its label head's strongest window judgement, the locations
+// to their classes' strongest at a window's centre, the points to the candidates it judged strongest.
 TEST_F(TrainOnSynth, ADotCandidateStageFindsItsOwnCandidatesAndPredictsAlone) {
   const fs::path w = fresh_work("dots", 8);
   Configuration dots = candidate_config();
@@ -176,7 +176,9 @@ TEST_F(TrainOnSynth, ADotCandidateStageFindsItsOwnCandidatesAndPredictsAlone) {
   double best = 0;
   for (const auto& c : j.at("candidates")) {
     EXPECT_EQ(c.at("coarse").get<double>(), 0.0);
-    best = std::max(best, c.at("fine_centre").get<double>());
+    EXPECT_GE(c.at("head").get<double>(), 0.0);  // the label head's Present for the window
+    EXPECT_LE(c.at("head").get<double>(), 1.0);
+    best = std::max(best, c.at("head").get<double>());
   }
   EXPECT_NEAR(present_of(w / "dots.csv"), best, 2e-6);
   if (!j.at("points").empty()) EXPECT_NEAR(j.at("points")[0].at("probability").get<double>(), best, 2e-6);

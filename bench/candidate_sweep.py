@@ -25,15 +25,19 @@ from heatmap_ranks import auc
 BANDS = ((0, 2), (2, 3), (3, 99))
 
 
+def cta_tof_predictions(points, data):
+    """(uid, truth series, series JSON) for every CTA/TOF series of DATA predicted into POINTS."""
+    truth = json.load(open(os.path.join(data, "truth.json")))["series"]
+    for s in truth:
+        path = os.path.join(points, s["series_uid"] + ".json")
+        if s["modality"] in ("CTA", "MRA") and os.path.exists(path):
+            yield s["series_uid"], s, json.load(open(path))
+
+
 def main(points, data, weight, top=None):
-    truth = {s["series_uid"]: s for s in json.load(open(os.path.join(data, "truth.json")))["series"]}
     rows = []
     reach = {b: [0, 0] for b in BANDS}
-    for uid, s in truth.items():
-        path = os.path.join(points, uid + ".json")
-        if s["modality"] not in ("CTA", "MRA") or not os.path.exists(path):
-            continue
-        j = json.load(open(path))
+    for uid, s, j in cta_tof_predictions(points, data):
         cands = j.get("candidates", [])
         if j.get("fallback") or not cands:
             continue

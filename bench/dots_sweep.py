@@ -16,27 +16,20 @@ candidates judged again on the cached cases) replaces each candidate's fine_cent
 Needs numpy (Debian: python3-numpy).
 """
 import json
-import os
 import sys
 
 import numpy as np
 
+from candidate_sweep import BANDS, cta_tof_predictions
 from component_sweep import band_auc
 from heatmap_ranks import auc
-
-BANDS = ((0, 2), (2, 3), (3, 99))
 
 
 def main(points, data, judged=None):
     judged = json.load(open(judged)) if judged else {}
-    truth = {s["series_uid"]: s for s in json.load(open(os.path.join(data, "truth.json")))["series"]}
     rows, at_aneurysm, others, head_at, head_others = [], [], [], [], []
     reach = {b: [0, 0, 0, 0] for b in BANDS}  # within the first 8, 16, 32; count
-    for uid, s in truth.items():
-        path = os.path.join(points, uid + ".json")
-        if s["modality"] not in ("CTA", "MRA") or not os.path.exists(path):
-            continue
-        j = json.load(open(path))
+    for uid, s, j in cta_tof_predictions(points, data):
         cands = j.get("candidates", [])
         if uid in judged:
             for c, r in zip(cands, judged[uid]):
@@ -68,9 +61,9 @@ def main(points, data, judged=None):
     rad = [r[1] for r in rows]
     print(f"\n{len(rows)} CTA/TOF series, {sum(y)} positive")
     print("reading                           Present   <2 / 2-3 / >=3 mm")
-    for name, k in (("largest fine_centre (default)", 2), ("largest fine (whole window)", 3),
+    for name, k in (("largest fine_centre (the map)", 2), ("largest fine (whole window)", 3),
                     ("largest fine_centre, first 16", 4), ("largest fine, first 16", 5),
-                    ("largest label head (head)", 6), ("largest head, first 16", 7)):
+                    ("largest label head (the default)", 6), ("largest head, first 16", 7)):
         s = [r[k] for r in rows]
         bands = " / ".join(f"{band_auc(y, s, rad, lo, hi):.3f}" for lo, hi in BANDS)
         print(f"{name:32s}  {auc(y, s):.3f}    {bands}")

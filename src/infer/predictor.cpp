@@ -325,7 +325,6 @@ SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
   if (finds_own_candidates()) {  // the image's own candidates (dot filter), judged alone
     const auto t0 = SteadyClock::now();
     SeriesPrediction r;
-    r.predicted_modality = "";
     const int count = o_.candidates > 0 ? o_.candidates : info_.cfg.candidates;
     for (const auto& d : dot_candidates(image, roi_centre(image), info_.cfg, count))
       r.candidates.push_back({d.world_lps, 0, -1});

@@ -8,7 +8,7 @@ POINTS_DIR holds `aneura predict WORK/runs/cpu_dots ...` output (<uid>.json with
 LPS, strongest dot-filter response first, and the stage's judgements: fine, fine_centre), DATA the
 synthetic dataset predicted (truth.json). For the CTA/TOF series: the reach (aneurysms per radius
 band with a candidate within radius + 1 mm among the first 8 / 16 / 32), then the Present AUC and its
-bands (< 2 / 2-3 / >= 3 mm) for each reading: the largest fine_centre (the default), the largest
+bands (< 2 / 2-3 / >= 3 mm) for each reading: the largest fine_centre (the map), the largest
 fine (the whole window), and the same over the first 16 candidates only; then how the judgements
 split between candidates at an aneurysm and the others. The label head's Present per window (`head`)
 is a reading too when the JSON has it; JUDGED_JSON (aneura_bench_judge's output: the same

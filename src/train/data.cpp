@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "harmonize/crop.hpp"
 #include "harmonize/normalize.hpp"
 #include "harmonize/resample.hpp"
 #include "io/nifti.hpp"
@@ -110,17 +111,20 @@ torch::Tensor window_labels(const std::vector<std::pair<std::array<double, 3>, i
 }  // namespace
 
 // The candidate a draw r in [0, 1) falls on: uniformly, or by the mined weights' shares.
-size_t pick_candidate(const TrainCase& c, double r) {
-  const size_t n = c.candidates.size();
-  if (c.candidate_weights.size() != n) return static_cast<size_t>(r * static_cast<double>(n)) % n;
+size_t pick_candidate(size_t n, const std::vector<double>& weights, double r) {
+  if (weights.size() != n) return static_cast<size_t>(r * static_cast<double>(n)) % n;
   double total = 0;
-  for (double w : c.candidate_weights) total += w;
+  for (double w : weights) total += w;
   double at = r * total;
   for (size_t k = 0; k < n; ++k) {
-    if (at < c.candidate_weights[k]) return k;
-    at -= c.candidate_weights[k];
+    if (at < weights[k]) return k;
+    at -= weights[k];
   }
   return n - 1;
+}
+
+size_t pick_candidate(const TrainCase& c, double r) {
+  return pick_candidate(c.candidates.size(), c.candidate_weights, r);
 }
 
 Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64& rng, const AugmentOptions& aug) {
@@ -180,6 +184,86 @@ Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64
   if (a) jitter_coordinates(s.image, aug.coordinate_jitter_mm, rng);
   if (flip) flip_left_right(s);
   return s;
+}
+
+double site_half_extent_mm(const Configuration& cfg, const AugmentOptions& aug) {
+  const Vec3 sp = window_spacing(cfg);
+  const double turn = 1 + 2 * std::sin(std::abs(aug.rotate_deg) * M_PI / 180), grow = 1 + std::abs(aug.scale);
+  double half = 0;
+  for (int k = 0; k < 3; ++k) {
+    const double w = cfg.patch_size[k] * sp[k];
+    const double jitter = std::max(0.0, w - 2 * std::min(8.0, w / 4)) / 2;  // make_sample's focus
+    half = std::max(half, jitter + w / 2 * turn * grow);
+  }
+  return half;
+}
+
+SiteCase make_site_case(const TrainCase& c, double half_mm) {
+  SiteCase s;
+  std::vector<Vec3> sites = c.candidates;
+  s.candidates = sites.size();
+  s.candidate_weights = c.candidate_weights;
+  for (const auto& [p, column] : c.points) sites.push_back(p);
+  if (sites.empty()) {
+    sites.push_back(c.roi_centre);
+    s.candidates = 1;
+  }
+  const Geometry& g = c.image.geom;
+  for (const Vec3& site : sites) {
+    // the index box of the world box site +- half (its 8 corners), one voxel more for interpolation
+    Box b;
+    std::array<double, 3> lo{1e300, 1e300, 1e300}, hi{-1e300, -1e300, -1e300};
+    for (int corner = 0; corner < 8; ++corner) {
+      Vec3 p = site;
+      for (int k = 0; k < 3; ++k) p[k] += (corner >> k & 1) ? half_mm : -half_mm;
+      const Vec3 ijk = g.world_to_index(p);
+      for (int k = 0; k < 3; ++k) lo[k] = std::min(lo[k], ijk[k]), hi[k] = std::max(hi[k], ijk[k]);
+    }
+    for (int k = 0; k < 3; ++k) {
+      // at least one voxel, the nearest, for a site beyond the image (its windows are background)
+      b.lo[k] = std::clamp<int64_t>(static_cast<int64_t>(std::floor(lo[k])) - 1, 0, g.size[k] - 1);
+      b.hi[k] = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(hi[k])) + 2, b.lo[k] + 1, g.size[k]);
+    }
+    auto crop_case = std::make_shared<TrainCase>();
+    TrainCase& t = *crop_case;
+    t.id = c.id;
+    t.modality = c.modality;
+    t.modality_id = c.modality_id;
+    t.labels = c.labels;
+    t.labelled = c.labelled;
+    t.has_vessels = c.has_vessels;
+    t.points = c.points;
+    t.roi_anchor = c.roi_anchor;
+    t.roi_centre = c.roi_centre;
+    t.background = c.background;
+    t.candidates = {site};
+    t.image = crop(c.image, b);
+    if (!c.label_maps.data.empty()) {
+      Volume<float> maps = crop(c.label_maps, b);
+      // all background: no maps (label_maps_on gives zeros)
+      if (std::any_of(maps.data.begin(), maps.data.end(), [](float v) { return v != 0.f; }))
+        t.label_maps = std::move(maps);
+    }
+    s.bytes += sizeof(float) * (t.image.data.size() + t.label_maps.data.size());
+    s.sites.push_back(std::move(crop_case));
+  }
+  return s;
+}
+
+Sample make_site_sample(const SiteCase& s, const Configuration& cfg, std::mt19937_64& rng, const AugmentOptions& aug) {
+  if (!aug.enabled || s.sites.empty())
+    throw Error(ErrorCode::Internal, "make_site_sample: needs augmentation and at least one site");
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  const size_t points = s.sites.size() - s.candidates;
+  size_t k = 0;
+  if (points > 0 && (s.candidates == 0 || u(rng) < aug.focus_on_aneurysm))
+    k = s.candidates + static_cast<size_t>(u(rng) * static_cast<double>(points)) % points;
+  else
+    k = pick_candidate(s.candidates, s.candidate_weights, u(rng));
+  AugmentOptions on_site = aug;  // the crop's site is its only candidate
+  on_site.focus_on_aneurysm = 0;
+  on_site.focus_on_candidate = 1;
+  return make_sample(*s.sites[k], cfg, rng, on_site);
 }
 
 void jitter_coordinates(torch::Tensor& x, double sd_mm, std::mt19937_64& rng) {

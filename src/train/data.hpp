@@ -5,6 +5,7 @@
 
 #include <array>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -87,6 +88,8 @@ Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64
 // The candidate of `c` a uniform draw r in [0, 1) picks: uniformly, or in proportion to
 // candidate_weights when there is one per candidate.
 size_t pick_candidate(const TrainCase& c, double r);
+// The same for `n` candidates with `weights`.
+size_t pick_candidate(size_t n, const std::vector<double>& weights, double r);
 
 // A dualstream_2p5d training window (model/dualstream.hpp; make_sample calls it for that model):
 // image [2W, S, S] = the full stream's W slices then the ROI stream's, coords [2], labels: the
@@ -128,6 +131,32 @@ RoiCase make_roi_case(const TrainCase& c, const Configuration& cfg, int threads 
 // and scaling about the window centre (trilinear image, nearest maps, points moved with them),
 // intensity augmentation on the image channels, left-right flip. Without augmentation: the ROI's centre window.
 Sample make_roi_sample(const RoiCase& c, const Configuration& cfg, std::mt19937_64& rng, const AugmentOptions& aug);
+
+// A candidate stage's training case as crops around its sites, made once when the cases do not fit
+// in memory (CaseStore::cache_sites): at fine spacing a case is tens of MB, read per window, while the
+// windows a candidate stage learns from lie around its candidates and its aneurysm points. Each
+// site's crop is a TrainCase of the case's own voxels (no resampling) within site_half_extent_mm of
+// it, with the case's points, labels and ROI centre, the site as its only candidate, and its label
+// maps only where they hold a label; a window cut from it equals the window cut from the whole case.
+struct SiteCase {
+  std::vector<std::shared_ptr<const TrainCase>> sites;  // the candidates' crops, then the points'
+  size_t candidates = 0;                                // how many of `sites` are candidates
+  std::vector<double> candidate_weights;                // mined (pick_candidate's); empty: uniform
+  size_t bytes = 0;                                     // the crops' voxels
+};
+
+// How far (mm, along each world axis) from its centre a window focused on a site can reach: the
+// focus jitter plus the half window, rotated (rotate_deg about each axis, |R| row sums <= 1 + 2 sin)
+// and scaled (1 + scale).
+double site_half_extent_mm(const Configuration& cfg, const AugmentOptions& aug);
+
+// The crops of `c`'s candidates and points; a case with neither gets one site at its ROI centre.
+SiteCase make_site_case(const TrainCase& c, double half_extent_mm);
+
+// A training window of a SiteCase: with probability focus_on_aneurysm a point's crop (when the case
+// has points), else a candidate's (pick_candidate); then make_sample on that crop, focused on its
+// site. Needs augmentation (an unaugmented window is the ROI centre's, not in a crop).
+Sample make_site_sample(const SiteCase& s, const Configuration& cfg, std::mt19937_64& rng, const AugmentOptions& aug);
 
 // Left-right flip of a sample (patch axis 0 is R-L): mirrors the maps, swaps the twin columns of
 // the labels, the left/right cowseg values and the aneurysm map's location values (the twin columns of

@@ -1,6 +1,7 @@
 #include "train/loader.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <random>
 
 #include "core/error.hpp"
@@ -36,6 +37,8 @@ std::shared_ptr<const TrainCase> CaseStore::get(size_t i) const {
 }
 
 void CaseStore::set_candidates(const std::map<std::string, std::vector<Vec3>>& by_id) {
+  if (!sites_.empty())
+    throw Error(ErrorCode::Internal, "set_candidates after cache_sites: the crops were cut around the old ones");
   candidates_ = by_id;
   for (auto& c : cached_)
     if (auto it = by_id.find(c->id); it != by_id.end()) c->candidates = it->second;
@@ -45,12 +48,14 @@ void CaseStore::set_candidate_weights(const std::map<std::string, std::vector<do
   candidate_weights_ = by_id;
   for (auto& c : cached_)
     if (auto it = by_id.find(c->id); it != by_id.end()) c->candidate_weights = it->second;
+  for (size_t i = 0; i < sites_.size(); ++i)
+    if (auto it = by_id.find(ids_[i]); it != by_id.end()) sites_[i].candidate_weights = it->second;
 }
 
 void CaseStore::set_roi_offsets(const RoiOffsets& o) {
-  if (!rois_.empty())
+  if (!rois_.empty() || !sites_.empty())
     throw Error(ErrorCode::Internal,
-                "set_roi_offsets after cache_rois: the ROI inputs were cut around the old centres");
+                "set_roi_offsets after cache_rois or cache_sites: the inputs were cut around the old centres");
   offsets_ = o;
   for (auto& c : cached_) c->roi_centre = o.centre(c->roi_anchor);
 }
@@ -70,6 +75,31 @@ bool CaseStore::cache_rois(const Configuration& cfg, int threads, double ram_bud
   });
   rois_ = std::move(rois);
   return true;
+}
+
+bool CaseStore::cache_sites(const Configuration& cfg, const AugmentOptions& aug, int threads, double ram_budget_bytes) {
+  if (cfg.candidates <= 0 || !cached_.empty() || !aug.enabled || ids_.empty()) return false;
+  const double half = site_half_extent_mm(cfg, aug);
+  std::vector<SiteCase> sites(ids_.size());
+  std::atomic<double> bytes{0};
+  std::atomic<bool> over{false};
+  parallel_for(sites.size(), static_cast<unsigned>(std::max(1, threads)), [&](size_t i) {
+    if (over) return;
+    torch::NoGradGuard ng;
+    sites[i] = make_site_case(*get(i), half);
+    double b = bytes.load();
+    while (!bytes.compare_exchange_weak(b, b + static_cast<double>(sites[i].bytes))) {}
+    if (b + static_cast<double>(sites[i].bytes) > ram_budget_bytes) over = true;
+  });
+  if (over) return false;
+  sites_ = std::move(sites);
+  return true;
+}
+
+size_t CaseStore::site_bytes() const {
+  size_t n = 0;
+  for (const auto& s : sites_) n += s.bytes;
+  return n;
 }
 
 Batch collate(std::vector<Sample>& s, std::vector<size_t> cases) {
@@ -190,6 +220,8 @@ Batch BatchLoader::make_batch(size_t b) const {
     std::mt19937_64 rng(sample_seed(seed_, epoch_, p));
     if (const RoiCase* r = store_.roi(draws_[p])) {
       samples.push_back(make_roi_sample(*r, cfg_, rng, aug_));
+    } else if (const SiteCase* sc = store_.site(draws_[p])) {
+      samples.push_back(make_site_sample(*sc, cfg_, rng, aug_));
     } else {
       const auto c = store_.get(draws_[p]);
       samples.push_back(make_sample(*c, cfg_, rng, aug_));

@@ -44,6 +44,13 @@ class CaseStore {
   // when the cases are in memory and the ROIs fit `ram_budget_bytes` too. Returns whether it did.
   bool cache_rois(const Configuration& cfg, int threads, double ram_budget_bytes);
   const RoiCase* roi(size_t i) const { return rois_.empty() ? nullptr : &rois_.at(i); }
+  // A candidate stage whose cases are read per sample: each case read once, `threads` at a time,
+  // into the crops around its candidates and points (make_site_case with site_half_extent_mm(cfg,
+  // aug)), when they fit `ram_budget_bytes` (else none is kept). After set_candidates and
+  // set_roi_offsets; set_candidate_weights reaches the crops too. Returns whether it did.
+  bool cache_sites(const Configuration& cfg, const AugmentOptions& aug, int threads, double ram_budget_bytes);
+  const SiteCase* site(size_t i) const { return sites_.empty() ? nullptr : &sites_.at(i); }
+  size_t site_bytes() const;
 
  private:
   std::filesystem::path work_;
@@ -54,6 +61,7 @@ class CaseStore {
   std::map<std::string, std::vector<Vec3>> candidates_;
   std::map<std::string, std::vector<double>> candidate_weights_;
   std::vector<RoiCase> rois_;
+  std::vector<SiteCase> sites_;
 };
 
 struct Batch {

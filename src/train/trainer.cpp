@@ -131,6 +131,7 @@ class Trainer {
   void prepare_cases();
   void learn_roi_offsets_from_cases();
   void cache_training_rois();
+  AugmentOptions training_augmentation() const;
   void find_candidates();
   void mine_candidates(int epoch);
   void resume_mined_weights();
@@ -286,12 +287,31 @@ void Trainer::learn_roi_offsets_from_cases() {
     for (const auto& [p, column] : points) info_.locations.add(p - info_.roi_offsets.centre(anchor), column);
 }
 
-// A windowed configuration's training windows are crops of ROI inputs made once (make_roi_case).
+// A windowed configuration's training windows are crops of ROI inputs made once (make_roi_case); a
+// candidate stage's (its fine ROIs would not fit), when its cases are read per sample, crops of the
+// cases around their candidates and points (make_site_case).
 void Trainer::cache_training_rois() {
-  if (!windowed(cfg_) || cfg_.candidates > 0) return;  // a candidate stage's fine ROIs would not fit: cut per window
+  if (!windowed(cfg_)) return;
   const auto t = SteadyClock::now();
+  if (cfg_.candidates > 0) {
+    if (train_store_->preloaded()) return;
+    if (train_store_->cache_sites(cfg_, training_augmentation(), static_cast<int>(default_threads()), ram_budget_))
+      spdlog::info("crops around the candidates and points of {} training cases: {:.0f} MB, {:.1f} s",
+                   train_store_->size(), static_cast<double>(train_store_->site_bytes()) / 1e6, seconds_since(t));
+    else if (o_.augment)
+      spdlog::info("the crops around the candidates would not fit in {:.0f} MB: windows cut from cases read per sample",
+                   ram_budget_ / 1e6);
+    return;
+  }
   if (train_store_->cache_rois(cfg_, static_cast<int>(default_threads()), ram_budget_))
     spdlog::info("ROI inputs of {} training cases made in {:.1f} s", train_store_->size(), seconds_since(t));
+}
+
+AugmentOptions Trainer::training_augmentation() const {
+  AugmentOptions aug;
+  aug.enabled = o_.augment;
+  aug.roi_spatial_probability = cfg_.spatial_augmentation;
+  return aug;
 }
 
 // A candidate stage's coarse predictions of every case (probabilities and the strongest heatmap
@@ -651,9 +671,7 @@ EpochStats Trainer::train_epoch(int epoch, double lr, bool frozen) {
   opt_->param_groups()[0].options().set_lr(lr * o_.encoder_lr_multiplier);
   opt_->param_groups()[1].options().set_lr(lr);
   const int steps = steps_per_epoch();
-  AugmentOptions aug;
-  aug.enabled = o_.augment;
-  aug.roi_spatial_probability = cfg_.spatial_augmentation;
+  const AugmentOptions aug = training_augmentation();
   const auto weights = sampling_weights(train_labels_, cfg_.positive_oversampling);
   BatchLoader loader(*train_store_, cfg_, aug,
                      epoch_draws(weights, static_cast<size_t>(steps) * cfg_.batch_size, o_.seed, epoch),
@@ -826,10 +844,12 @@ TrainResult Trainer::run() {
       "training {} fold {}/{}: {} training and {} validation cases ({}), {} input channel(s), {} steps of {} per "
       "epoch, up to {} epochs{}, {} on {} thread(s){}",
       cfg_.name, o_.fold, folds_.k, train_store_->size(), val_store_->size(),
-      train_store_->preloaded() ? "in memory" : "read per sample", in_channels_, steps_per_epoch(), cfg_.batch_size,
-      cfg_.epochs, budget_->enabled() ? fmt::format(" within {:.0f} s", budget_->budget_s()) : std::string(),
-      cfg_.device, torch::get_num_threads(),
-      c_.world() > 1 ? fmt::format(" per rank, {} ranks", c_.world()) : std::string());
+      train_store_->preloaded() ? "in memory"
+      : train_store_->site(0)   ? "as crops around their candidates"
+                                : "read per sample",
+      in_channels_, steps_per_epoch(), cfg_.batch_size, cfg_.epochs,
+      budget_->enabled() ? fmt::format(" within {:.0f} s", budget_->budget_s()) : std::string(), cfg_.device,
+      torch::get_num_threads(), c_.world() > 1 ? fmt::format(" per rank, {} ranks", c_.world()) : std::string());
   // A validation's cost, from one case on rank 0 (whose ROI input is kept), times its share of the cases.
   if (budget_->enabled() && has_val && c_.main()) {
     const auto t = SteadyClock::now();

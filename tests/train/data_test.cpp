@@ -450,6 +450,58 @@ TEST(CandidateStage, MinedWeightsDrawCandidatesInProportion) {
   EXPECT_EQ(pick_candidate(c, 0.6), 2u);
 }
 
+// A candidate stage's site crops (cache_sites): a window focused on a site and cut from its crop is
+// the window cut from the whole case with the same draws (rotated, scaled, flipped), image, maps and
+// labels; the crops hold far fewer voxels than the case; a site sample takes a point's crop with
+// probability focus_on_aneurysm.
+TEST(CandidateStage, WindowsFromSiteCropsAreTheWholeCasesWindows) {
+  TrainCase c = sphere_and_tube_case();
+  for (int64_t k = 0; k < 64; ++k)  // a ramp: any shift of a crop against the case would show
+    for (int64_t j = 0; j < 64; ++j)
+      for (int64_t i = 0; i < 64; ++i) c.image.at(i, j, k) += 0.01f * i + 0.02f * j + 0.03f * k;
+  const Geometry& g = c.image.geom;
+  c.candidates = {g.index_to_world({20, 40, 20}), g.index_to_world({32, 32, 32}), g.index_to_world({60, 3, 61})};
+  Configuration cfg = sphere_window_config();
+  cfg.patch_size = {8, 8, 8};  // 16 mm windows: crops of ~46 mm in a 128 mm image
+  const AugmentOptions aug;
+  const double half = site_half_extent_mm(cfg, aug);
+  EXPECT_NEAR(half, 4 + 8 * (1 + 2 * std::sin(10 * M_PI / 180)) * 1.1, 1e-9);
+  const SiteCase s = make_site_case(c, half);
+  ASSERT_EQ(s.sites.size(), 4u);  // three candidates, then the point
+  EXPECT_EQ(s.candidates, 3u);
+  EXPECT_LT(s.bytes, 4 * sizeof(float) * c.image.data.size());
+  for (size_t k = 0; k < s.sites.size(); ++k) {
+    const TrainCase& crop = *s.sites[k];
+    EXPECT_LT(crop.image.geom.voxel_count(), g.voxel_count() / 8) << k;
+    // only the point's crop holds an aneurysm voxel, so only it keeps label maps
+    EXPECT_EQ(crop.label_maps.data.empty(), k != 3) << k;
+    TrainCase whole = c;
+    whole.candidates = crop.candidates;
+    AugmentOptions on = aug;
+    on.focus_on_aneurysm = 0;
+    on.focus_on_candidate = 1;
+    for (uint64_t seed = 0; seed < 6; ++seed) {
+      std::mt19937_64 r1(seed), r2(seed);
+      const Sample a = make_sample(whole, cfg, r1, on), b = make_sample(crop, cfg, r2, on);
+      EXPECT_TRUE(torch::allclose(a.image, b.image, 1e-5, 1e-5)) << k << " seed " << seed;
+      EXPECT_TRUE(torch::equal(a.aneurysm, b.aneurysm)) << k << " seed " << seed;
+      EXPECT_TRUE(torch::equal(a.vessel, b.vessel)) << k << " seed " << seed;
+      EXPECT_TRUE(torch::equal(a.labels, b.labels)) << k << " seed " << seed;
+    }
+  }
+  int on_point = 0;
+  for (uint64_t seed = 0; seed < 400; ++seed) {
+    std::mt19937_64 rng(seed);
+    const Sample x = make_site_sample(s, cfg, rng, aug);
+    on_point += x.labels[kNumLabels - 1].item<float>() > 0.5f;  // only windows on the point hold it
+  }
+  EXPECT_NEAR(on_point / 400.0, aug.focus_on_aneurysm, 0.08);
+  AugmentOptions none;
+  none.enabled = false;
+  std::mt19937_64 rng(0);
+  EXPECT_THROW(make_site_sample(s, cfg, rng, none), Error);
+}
+
 TEST(RoiCases, WithoutBlobFeaturesCandidatesComeFromACoarseCopyAndFindTheBlob) {
   // 1 mm windows (a ROI of 96^3 voxels) without blob channels: the candidates come from the blob
   // measure on a 2 mm copy, mapped back to 1 mm voxels
@@ -595,6 +647,52 @@ TEST_F(TrainOnSynth, LoaderFromRoiCachesIsDeterministicWhateverTheWorkers) {
   EXPECT_FALSE(small.cache_rois(cfg, 2, 1e3));
   EXPECT_EQ(small.roi(0), nullptr);
   EXPECT_FALSE(small.cache_rois(tiny_config(), 2, 1e9));
+}
+
+// A candidate stage's cases read per sample become crops around their candidates, once: its
+// batches come from them, the same whatever the workers; no crops without candidates, when the
+// cases are in memory, without augmentation, or beyond the budget.
+TEST_F(TrainOnSynth, LoaderFromSiteCropsIsDeterministicWhateverTheWorkers) {
+  std::vector<std::string> ids;
+  for (const auto& c : list_cases(work())) ids.push_back(c.id);
+  Configuration cfg = tiny_config();
+  cfg.target_spacing_mm = {2, 2, 2};
+  CaseStore store(work(), ids, 0);  // read per sample
+  ASSERT_FALSE(store.preloaded());
+  const AugmentOptions aug;
+  EXPECT_FALSE(store.cache_sites(cfg, aug, 2, 1e9));  // not a candidate stage
+  cfg.candidates = 4;
+  std::map<std::string, std::vector<Vec3>> by_id;
+  for (size_t i = 0; i < store.size(); ++i) {
+    const auto c = store.get(i);
+    by_id[c->id] = {c->roi_centre, c->roi_centre + Vec3{10, 0, 0}};
+  }
+  store.set_candidates(by_id);
+  AugmentOptions none;
+  none.enabled = false;
+  EXPECT_FALSE(store.cache_sites(cfg, none, 2, 1e9));
+  EXPECT_FALSE(store.cache_sites(cfg, aug, 2, 1e3));
+  EXPECT_EQ(store.site(0), nullptr);
+  ASSERT_TRUE(store.cache_sites(cfg, aug, 2, 1e9));
+  ASSERT_NE(store.site(0), nullptr);
+  EXPECT_EQ(store.site(0)->candidates, 2u);
+  EXPECT_GT(store.site_bytes(), 0u);
+  EXPECT_THROW(store.set_candidates(by_id), Error);
+  const std::vector<size_t> draws = {0, 3, 5, 1, 2, 2, 7};
+  BatchLoader sync(store, cfg, aug, draws, 3, 11, 2, 0, 1), async(store, cfg, aug, draws, 3, 11, 2, 3, 2);
+  int n = 0;
+  while (auto a = sync.next()) {
+    auto b = async.next();
+    ASSERT_TRUE(b.has_value());
+    ++n;
+    EXPECT_TRUE(torch::equal(a->image, b->image));
+    EXPECT_TRUE(torch::equal(a->aneurysm, b->aneurysm));
+    EXPECT_TRUE(torch::equal(a->labels, b->labels));
+  }
+  EXPECT_EQ(n, 3);
+  CaseStore in_memory(work(), ids, 1e9);
+  ASSERT_TRUE(in_memory.preloaded());
+  EXPECT_FALSE(in_memory.cache_sites(cfg, aug, 2, 1e9));
 }
 
 TEST_F(TrainOnSynth, LoaderIsDeterministicWhateverTheWorkers) {

@@ -317,8 +317,9 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
                   fmt(native_mm) +
                   " mm; no coarse model: Present, the locations and the points come from its judgements alone; "
                   "not the default: its candidates reached 12 of 19 held-out aneurysms under 2 mm (cpu_fine's "
-                  "maxima: 5 of 20), but after 1800 s (10 epochs) its judge ranked the 76 CTA/TOF series' Present at "
-                  "0.685 (under 2 mm at chance; cpu_fine 0.728; docs/EXPERIMENTS.md).");
+                  "maxima: 5 of 20), and after 1800 s (21-22 epochs from crops around the candidates) its judge "
+                  "ranked the 76 CTA/TOF series' Present at 0.780 and 0.783 over two seeds (cpu_fine 0.728), but "
+                  "those under 2 mm still at chance (0.52-0.54) at 14.5 s per series (docs/EXPERIMENTS.md).");
   } else {
     why.push_back(cache_mm > kNativeMaxMm + 1e-6
                       ? "cpu_native: not planned; the cases were made at " + fmt(cache_mm) + " mm, coarser than " +

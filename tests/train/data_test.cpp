@@ -621,15 +621,10 @@ TEST_F(TrainOnSynth, RoiWindowsCarryTheLabelsOfThePointsInsideThem) {
   EXPECT_GT(positives, 2);
 }
 
-TEST_F(TrainOnSynth, LoaderFromRoiCachesIsDeterministicWhateverTheWorkers) {
-  std::vector<std::string> ids;
-  for (const auto& c : list_cases(work())) ids.push_back(c.id);
-  CaseStore store(work(), ids, 1e9);
-  Configuration cfg = tiny_config();
-  cfg.target_spacing_mm = {2, 2, 2};
-  ASSERT_TRUE(store.cache_rois(cfg, 2, 1e9));
-  ASSERT_NE(store.roi(0), nullptr);
-  AugmentOptions aug;
+// Batches of draws {0, 3, 5, 1, 2, 2, 7} (batch 3) made on the calling thread and by 3 workers: the
+// same 3 batches (image, aneurysm map, labels).
+void expect_same_batches_whatever_the_workers(const CaseStore& store, const Configuration& cfg,
+                                              const AugmentOptions& aug) {
   const std::vector<size_t> draws = {0, 3, 5, 1, 2, 2, 7};
   BatchLoader sync(store, cfg, aug, draws, 3, 11, 2, 0, 1), async(store, cfg, aug, draws, 3, 11, 2, 3, 2);
   int n = 0;
@@ -642,6 +637,18 @@ TEST_F(TrainOnSynth, LoaderFromRoiCachesIsDeterministicWhateverTheWorkers) {
     EXPECT_TRUE(torch::equal(a->labels, b->labels));
   }
   EXPECT_EQ(n, 3);
+}
+
+TEST_F(TrainOnSynth, LoaderFromRoiCachesIsDeterministicWhateverTheWorkers) {
+  std::vector<std::string> ids;
+  for (const auto& c : list_cases(work())) ids.push_back(c.id);
+  CaseStore store(work(), ids, 1e9);
+  Configuration cfg = tiny_config();
+  cfg.target_spacing_mm = {2, 2, 2};
+  ASSERT_TRUE(store.cache_rois(cfg, 2, 1e9));
+  ASSERT_NE(store.roi(0), nullptr);
+  AugmentOptions aug;
+  expect_same_batches_whatever_the_workers(store, cfg, aug);
   // no ROI cache when the budget is too small or the configuration is not windowed
   CaseStore small(work(), ids, 1e9);
   EXPECT_FALSE(small.cache_rois(cfg, 2, 1e3));
@@ -678,18 +685,7 @@ TEST_F(TrainOnSynth, LoaderFromSiteCropsIsDeterministicWhateverTheWorkers) {
   EXPECT_EQ(store.site(0)->candidates, 2u);
   EXPECT_GT(store.site_bytes(), 0u);
   EXPECT_THROW(store.set_candidates(by_id), Error);
-  const std::vector<size_t> draws = {0, 3, 5, 1, 2, 2, 7};
-  BatchLoader sync(store, cfg, aug, draws, 3, 11, 2, 0, 1), async(store, cfg, aug, draws, 3, 11, 2, 3, 2);
-  int n = 0;
-  while (auto a = sync.next()) {
-    auto b = async.next();
-    ASSERT_TRUE(b.has_value());
-    ++n;
-    EXPECT_TRUE(torch::equal(a->image, b->image));
-    EXPECT_TRUE(torch::equal(a->aneurysm, b->aneurysm));
-    EXPECT_TRUE(torch::equal(a->labels, b->labels));
-  }
-  EXPECT_EQ(n, 3);
+  expect_same_batches_whatever_the_workers(store, cfg, aug);
   CaseStore in_memory(work(), ids, 1e9);
   ASSERT_TRUE(in_memory.preloaded());
   EXPECT_FALSE(in_memory.cache_sites(cfg, aug, 2, 1e9));

@@ -3,7 +3,8 @@
 // a case cache, so other readings of the judge (its label head, `head`) can be compared without
 // running the candidate finder again.
 //   aneura_bench_judge WORK MODEL_DIR POINTS_DIR > judged.json
-// Prints {"<case id>": [{"fine_centre": f, "head": h}, ...], ...} in the JSON's candidate order.
+// Prints {"<case id>": [{"fine_centre": f, "head": h, "head_locations": [13], "fine_locations": [13],
+// "prior_locations": [13]}, ...], ...} in the JSON's candidate order (Candidate's fields).
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -35,7 +36,12 @@ int main(int argc, char** argv) {
     const TrainCase tc = load_case(work, c.id);
     predictor.judge_candidates(tc.image, r);
     auto& list = out[c.id] = nlohmann::json::array();
-    for (const auto& cd : r.candidates) list.push_back({{"fine_centre", cd.fine_centre}, {"head", cd.head}});
+    for (const auto& cd : r.candidates)
+      list.push_back({{"fine_centre", cd.fine_centre},
+                      {"head", cd.head},
+                      {"head_locations", cd.head_locations},
+                      {"fine_locations", cd.fine_locations},
+                      {"prior_locations", cd.prior_locations}});
     std::fprintf(stderr, "%s: %zu candidates\n", c.id.c_str(), r.candidates.size());
   }
   std::printf("%s\n", out.dump().c_str());

@@ -58,13 +58,16 @@ json series_json(const SeriesPrediction& p, const fs::path& dir) {
   for (const auto& pt : p.points) j["points"].push_back(point_json(pt));
   if (!p.candidates.empty()) {
     j["candidates"] = json::array();
-    for (const auto& c : p.candidates)
-      j["candidates"].push_back({{"world_lps_mm", c.world_lps},
-                                 {"coarse", c.coarse},
-                                 {"fine", c.fine},
-                                 {"fine_centre", c.fine_centre},
-                                 {"fine_mm3", c.fine_mm3},
-                                 {"head", c.head}});
+    for (const auto& c : p.candidates) {
+      json cj = {{"world_lps_mm", c.world_lps},  {"coarse", c.coarse},     {"fine", c.fine},
+                 {"fine_centre", c.fine_centre}, {"fine_mm3", c.fine_mm3}, {"head", c.head}};
+      if (c.head >= 0) {  // judged: the evidence of its location column
+        cj["head_locations"] = c.head_locations;
+        cj["fine_locations"] = c.fine_locations;
+        cj["prior_locations"] = c.prior_locations;
+      }
+      j["candidates"].push_back(cj);
+    }
   }
   if (p.fallback) j["error"] = p.error;
   return j;

@@ -224,6 +224,27 @@ bool Predictor::finds_own_candidates() const {
   return info_.cfg.candidates > 0 && info_.cfg.candidate_source == "dots";
 }
 
+std::array<double, kNumLocations> candidate_location(const Candidate& c, bool with_prior) {
+  double sum = 0;
+  for (double h : c.head_locations) sum += std::max(0.0, h);
+  std::array<double, kNumLocations> p{};
+  for (int k = 0; k < kNumLocations; ++k) {
+    const double share = sum > 0 ? std::max(0.0, c.head_locations[k]) / sum : 1.0 / kNumLocations;
+    p[k] = with_prior ? 0.5 * share + 0.5 * c.prior_locations[k] : share;
+  }
+  return p;
+}
+
+std::array<double, kNumLocations> candidate_location_columns(const std::vector<Candidate>& candidates,
+                                                             bool with_prior) {
+  std::array<double, kNumLocations> columns{};
+  for (const auto& c : candidates) {
+    const auto where = candidate_location(c, with_prior);
+    for (int k = 0; k < kNumLocations; ++k) columns[k] = std::max(columns[k], std::max(0.0, c.head) * where[k]);
+  }
+  return columns;
+}
+
 void Predictor::judge_candidates(const Volume<float>& image, SeriesPrediction& r) {
   torch::NoGradGuard ng;
   const auto t0 = SteadyClock::now();
@@ -236,7 +257,7 @@ void Predictor::judge_candidates(const Volume<float>& image, SeriesPrediction& r
     windows.push_back(grid_input(image, window_grid(c.world_lps, cfg, kRasDirection, 1.0), centre, cfg, outside, 1));
   const auto x = torch::stack(windows);  // [K, C, X, Y, Z]
   torch::Tensor probs;                   // [K, 14, X, Y, Z]: softmax averaged over networks and flips
-  torch::Tensor head;                    // [K]: the label head's Present, averaged the same way
+  torch::Tensor head;                    // [K, 14]: the label head's outputs, averaged the same way
   int n = 0;
   for (auto& net : nets_) {
     EvalMode eval(net);
@@ -246,7 +267,9 @@ void Predictor::judge_candidates(const Volume<float>& image, SeriesPrediction& r
       auto p = torch::softmax(out.aneurysm.to(torch::kFloat), 1).to(torch::kCPU);
       if (flip) p = p.index_select(1, aneurysm_value_twin_lut()).flip({2});  // column c mirrored is twin(c)
       probs = sum_with(probs, p);
-      head = sum_with(head, torch::sigmoid(out.labels.to(torch::kCPU, torch::kFloat)).select(1, kPresentColumn));
+      auto h = torch::sigmoid(out.labels.to(torch::kCPU, torch::kFloat));
+      if (flip) h = h.index_select(1, label_twin_lut());  // a mirrored window's column c is twin(c)
+      head = sum_with(head, h);
       ++n;
     }
   }
@@ -270,18 +293,25 @@ void Predictor::judge_candidates(const Volume<float>& image, SeriesPrediction& r
     c.fine = whole[i].item<double>();
     c.fine_centre = centre_max[i].item<double>();
     c.fine_mm3 = mm3[i].item<double>();
-    c.head = head[i].item<double>();
+    c.head = head[i][kPresentColumn].item<double>();
+    const auto prior = info_.locations.posterior(c.world_lps - centre, o_.location_sigma_mm);
+    for (int k = 0; k < kNumLocations; ++k) {
+      c.head_locations[k] = head[i][k].item<double>();
+      c.fine_locations[k] = columns[i][k].item<double>();
+      c.prior_locations[k] = prior[k];
+    }
     best = std::max(best, std::sqrt(std::max(0.0, c.coarse) * c.fine));
   }
   if (finds_own_candidates()) {
     // Alone: Present is the strongest window judgement of the label head (its map's maximum calls
-    // nearly every bright blob an aneurysm: docs/EXPERIMENTS.md 2026-12-07), each location the
-    // strongest probability of its class at a window's centre, the points the candidates judged strongest.
-    const auto column_max = std::get<0>(columns.max(0));
+    // nearly every bright blob an aneurysm: docs/EXPERIMENTS.md 2026-12-07), the location columns
+    // candidate_location_columns, the points the candidates judged strongest.
+    const bool with_prior = o_.location_sigma_mm > 0 && !info_.locations.empty();
     double present = 0;
     for (const auto& c : r.candidates) present = std::max(present, c.head);
     r.probability[kPresentColumn] = present;
-    for (int k = 0; k < kNumLocations; ++k) r.probability[k] = column_max[k].item<double>();
+    const auto locations = candidate_location_columns(r.candidates, with_prior);
+    for (int k = 0; k < kNumLocations; ++k) r.probability[k] = locations[k];
     std::vector<size_t> order(r.candidates.size());
     for (size_t k = 0; k < order.size(); ++k) order[k] = k;
     std::stable_sort(order.begin(), order.end(),
@@ -292,11 +322,12 @@ void Predictor::judge_candidates(const Volume<float>& image, SeriesPrediction& r
       PredictedPoint p;
       p.world_lps = r.candidates[k].world_lps;
       p.probability = r.candidates[k].head;
-      const auto col = columns[static_cast<int64_t>(k)];
-      const double sum = col.sum().item<double>();
-      for (int c = 0; c < kNumLocations; ++c)
-        p.location[c] = sum > 0 ? col[c].item<double>() / sum : 1.0 / kNumLocations;
-      p.column = static_cast<int>(col.argmax().item<int64_t>());
+      const auto where = candidate_location(r.candidates[k], with_prior);
+      p.column = 0;
+      for (int c = 0; c < kNumLocations; ++c) {
+        p.location[c] = where[c];
+        if (where[c] > where[p.column]) p.column = c;
+      }
       r.points.push_back(p);
     }
   } else {

@@ -36,7 +36,22 @@ struct Candidate {
   Vec3 world_lps{0, 0, 0};
   double coarse = 0, fine = -1, fine_centre = -1, fine_mm3 = -1;
   double head = -1;  // the label head's Present for the candidate's window (sigmoid; folds x flips mean)
+  // Evidence of the candidate's location column: the label head's 13 location outputs (sigmoid), the
+  // strongest probability of each class in the window's central half, and p(column | offset from the
+  // ROI centre) of the model's location prior (uniform without one)
+  std::array<double, kNumLocations> head_locations{}, fine_locations{}, prior_locations{};
 };
+
+// A candidate's location distribution (sums to 1): the share of each of the head's 13 location
+// outputs, averaged with the location prior's p(column | offset) when `with_prior`.
+std::array<double, kNumLocations> candidate_location(const Candidate& c, bool with_prior);
+
+// A stage that finds its own candidates reads the series' 13 location columns from them: per column,
+// the largest head Present x candidate_location over the candidates, so a column is as likely as
+// the strongest window that both looks like an aneurysm and lies on that artery. The head's location
+// outputs rank the held-out columns far better than the classes of its map (docs/EXPERIMENTS.md
+// 2026-12-07, bench/location_sweep.py). Zero without candidates.
+std::array<double, kNumLocations> candidate_location_columns(const std::vector<Candidate>& candidates, bool with_prior);
 
 struct SeriesPrediction {
   std::string series_uid;  // from the DICOM headers (or the folder name on failure)

@@ -167,6 +167,41 @@ TEST(Evaluate, LocalizationByHand) {
   EXPECT_EQ(localize(truth, pred, 4.99).hits, 0);
 }
 
+// A dot stage's location columns by hand: per column the largest head Present x the candidate's
+// location distribution (the shares of its head's location outputs, averaged with the prior).
+TEST(CandidateLocations, ColumnsAreTheLargestPresentTimesTheLocationShareByHand) {
+  Candidate a, b, unjudged;
+  a.head = 0.9;  // head outputs 0.6 at column 2, 0.2 at column 5: shares 0.75 and 0.25
+  a.head_locations[2] = 0.6;
+  a.head_locations[5] = 0.2;
+  a.prior_locations[2] = 1.0;
+  b.head = 0.5;  // head outputs 0.4 at column 5 alone: share 1; the prior says column 7
+  b.head_locations[5] = 0.4;
+  b.prior_locations[7] = 1.0;
+  unjudged.head = -1;  // counts as 0 (a candidate the judge has not seen)
+  unjudged.head_locations[9] = 1.0;
+  const auto shares = candidate_location_columns({a, b, unjudged}, false);
+  EXPECT_NEAR(shares[2], 0.9 * 0.75, 1e-12);
+  EXPECT_NEAR(shares[5], std::max(0.9 * 0.25, 0.5 * 1.0), 1e-12);
+  EXPECT_EQ(shares[7], 0.0);
+  EXPECT_EQ(shares[9], 0.0);
+  const auto with_prior = candidate_location_columns({a, b, unjudged}, true);
+  EXPECT_NEAR(with_prior[2], 0.9 * (0.5 * 0.75 + 0.5 * 1.0), 1e-12);
+  EXPECT_NEAR(with_prior[5], std::max(0.9 * 0.5 * 0.25, 0.5 * 0.5 * 1.0), 1e-12);
+  EXPECT_NEAR(with_prior[7], 0.5 * 0.5, 1e-12);
+  // a distribution sums to 1; no head output at all: uniform shares
+  Candidate silent;
+  silent.prior_locations.fill(1.0 / kNumLocations);
+  for (const Candidate& c : {a, b, silent}) {
+    const auto d = candidate_location(c, true);
+    double sum = 0;
+    for (double v : d) sum += v;
+    EXPECT_NEAR(sum, 1.0, 1e-12);
+  }
+  EXPECT_NEAR(candidate_location(silent, false)[4], 1.0 / kNumLocations, 1e-12);
+  EXPECT_EQ(candidate_location_columns({}, true), (std::array<double, kNumLocations>{}));
+}
+
 TEST(Evaluate, VesselDiceByHand) {
   Volume<float> truth(Geometry{}, 1), pred(Geometry{}, 1);
   truth.geom.size = {5, 1, 1};

@@ -4,9 +4,11 @@
 
 #include <cmath>
 #include <fstream>
+#include <sstream>
 
 #include "core/error.hpp"
 #include "dataset/case_cache.hpp"
+#include "infer/predictor.hpp"
 #include "model/input.hpp"
 #include "support/run.hpp"
 #include "train/folds.hpp"
@@ -60,13 +62,20 @@ void write_coarse_and(const Configuration& stage, const fs::path& work) {
   write_plans(p, work / "plans.json");
 }
 
-double present_of(const fs::path& csv) {
+// The probabilities of a predictions CSV's first row (its 14 label columns)
+std::vector<double> row_of(const fs::path& csv) {
   std::ifstream in(csv);
-  std::string header, row;
+  std::string header, row, cell;
   std::getline(in, header);
   std::getline(in, row);
-  return std::stod(row.substr(row.rfind(',') + 1));
+  std::istringstream cells(row);
+  std::getline(cells, cell, ',');  // the SeriesInstanceUID
+  std::vector<double> v;
+  while (std::getline(cells, cell, ',')) v.push_back(std::stod(cell));
+  return v;
 }
+
+double present_of(const fs::path& csv) { return row_of(csv).at(kPresentColumn); }
 
 // A coarse model (the whole ROI) trained first; the candidate stage learns from its maxima on every
 // case (kept in candidates.json, named in model.json) and predicts behind it: Present is the coarse
@@ -134,7 +143,8 @@ TEST_F(TrainOnSynth, ACandidateStageLearnsFromACoarseModelsMaximaAndJudgesThemIn
 // A stage that finds its own candidates (candidate_source "dots"): no coarse model in training or
 // prediction; its candidates are the dot filter's maxima (kept in candidates.json under the filter's
 // version), and alone it sets Present to its label head's strongest window judgement, the locations
-// to their classes' strongest at a window's centre, the points to the candidates it judged strongest.
+// to candidate_location_columns of the candidates' evidence, the points to the candidates it judged
+// strongest.
 TEST_F(TrainOnSynth, ADotCandidateStageFindsItsOwnCandidatesAndPredictsAlone) {
   const fs::path w = fresh_work("dots", 8);
   Configuration dots = candidate_config();
@@ -181,7 +191,22 @@ TEST_F(TrainOnSynth, ADotCandidateStageFindsItsOwnCandidatesAndPredictsAlone) {
     best = std::max(best, c.at("head").get<double>());
   }
   EXPECT_NEAR(present_of(w / "dots.csv"), best, 2e-6);
-  if (!j.at("points").empty()) EXPECT_NEAR(j.at("points")[0].at("probability").get<double>(), best, 2e-6);
+  // each location column: the largest head x the candidate's location distribution, which the
+  // candidates' own evidence in the JSON gives back
+  std::vector<Candidate> judged;
+  for (const auto& c : j.at("candidates")) {
+    Candidate k;
+    k.head = c.at("head").get<double>();
+    k.head_locations = c.at("head_locations").get<std::array<double, kNumLocations>>();
+    k.prior_locations = c.at("prior_locations").get<std::array<double, kNumLocations>>();
+    judged.push_back(k);
+  }
+  const auto columns = candidate_location_columns(judged, true);
+  const auto row = row_of(w / "dots.csv");
+  for (int k = 0; k < kNumLocations; ++k) EXPECT_NEAR(row.at(k), columns[k], 2e-6) << k;
+  if (!j.at("points").empty()) {
+    EXPECT_NEAR(j.at("points")[0].at("probability").get<double>(), best, 2e-6);
+  }
   // --candidates replaces the count; a coarse model is refused (exit 2)
   ASSERT_EQ(run_aneura("predict " + model.string() + " " + series + " -o " + (w / "two.csv").string() +
                        " --no-tta -q --candidates 2"),

@@ -50,6 +50,7 @@ const std::set<std::string>& allowed_keys() {
                                           "candidates",
                                           "candidate_source",
                                           "mine_candidates_every",
+                                          "mine_online",
                                           "modalities",
                                           "vessel_stage"};
   return k;
@@ -57,14 +58,22 @@ const std::set<std::string>& allowed_keys() {
 
 // Keys with a default in Configuration: not required after inheritance.
 const std::set<std::string>& optional_keys() {
-  static const std::set<std::string> k = {"folds",           "ema_decay",
-                                          "grad_clip",       "positive_oversampling",
-                                          "blob_features",   "spatial_augmentation",
-                                          "field_edge_mm",   "window_overlap",
-                                          "focus_windows",   "gradient_checkpointing",
-                                          "modalities",      "vessel_stage",
-                                          "candidates",      "mine_candidates_every",
-                                          "candidate_source"};
+  static const std::set<std::string> k = {"folds",
+                                          "ema_decay",
+                                          "grad_clip",
+                                          "positive_oversampling",
+                                          "blob_features",
+                                          "spatial_augmentation",
+                                          "field_edge_mm",
+                                          "window_overlap",
+                                          "focus_windows",
+                                          "gradient_checkpointing",
+                                          "modalities",
+                                          "vessel_stage",
+                                          "candidates",
+                                          "mine_candidates_every",
+                                          "candidate_source",
+                                          "mine_online"};
   return k;
 }
 
@@ -102,6 +111,7 @@ json config_json(const Configuration& c) {
           {"candidates", c.candidates},
           {"candidate_source", c.candidate_source},
           {"mine_candidates_every", c.mine_candidates_every},
+          {"mine_online", c.mine_online},
           {"modalities", c.modalities},
           {"vessel_stage", c.vessel_stage}};
 }
@@ -162,6 +172,7 @@ Configuration parse_config(const std::string& name, const json& j) {
     c.candidates = j.value("candidates", c.candidates);
     c.candidate_source = j.value("candidate_source", c.candidate_source);
     c.mine_candidates_every = j.value("mine_candidates_every", c.mine_candidates_every);
+    c.mine_online = j.value("mine_online", c.mine_online);
     c.modalities = j.value("modalities", c.modalities);
     c.vessel_stage = j.value("vessel_stage", c.vessel_stage);
   } catch (const json::exception& e) {
@@ -205,6 +216,8 @@ Configuration parse_config(const std::string& name, const json& j) {
         "no vessel_stage or focus_windows");
   if (c.mine_candidates_every < 0 || (c.mine_candidates_every > 0 && c.candidates == 0))
     bad("mine_candidates_every must be >= 0, and > 0 only for a candidate stage (candidates > 0)");
+  if (c.mine_online && (c.candidates == 0 || c.mine_candidates_every > 0))
+    bad("mine_online is for a candidate stage (candidates > 0) without mine_candidates_every");
   if (c.focus_windows > 0 && !c.blob_features) bad("focus_windows needs blob_features (the windows look at blobs)");
   for (const auto& m : c.modalities)
     if (modality_index(m) < 0) bad("unknown modality '" + m + "' in modalities (CTA, MRA, MRI T2, MRI T1post)");

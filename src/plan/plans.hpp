@@ -48,6 +48,9 @@ struct Configuration {
                                             // no coarse model, the stage predicts alone)
   int mine_candidates_every = 0;            // a candidate stage: every N epochs the network judges the training
                                             // cases' candidates and samples them by that judgement (0: uniformly)
+  bool mine_online = false;                 // a candidate stage: after each epoch its candidates are drawn by the
+                                            // label head's Present on the training windows cut around them then
+                                            // (no extra pass; train/trainer.cpp)
   std::vector<std::string> modalities;      // training learns from the cases of these modalities only; empty: all
   bool vessel_stage = false;                // a vessel model (predict --vessel-model): learns from the segmented
                                             // cases only, judged by its vessel Dice

@@ -136,6 +136,7 @@ Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64
   // Centre: the ROI centre (jittered; windowed: anywhere in the ROI), or near an aneurysm point of
   // a positive case (the point stays 8 mm inside the window, 16 mm inside a whole ROI).
   Vec3 centre = c.roi_centre;
+  int64_t candidate = -1;
   // Near `p`, which stays min(8 mm, a quarter of the window) inside a window (16 mm inside a whole ROI).
   auto near = [&](const Vec3& p) {
     centre = p;
@@ -148,7 +149,8 @@ Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64
   if (a && !c.points.empty() && u(rng) < aug.focus_on_aneurysm) {
     near(c.points[static_cast<size_t>(u(rng) * c.points.size()) % c.points.size()].first);
   } else if (a && win && !c.candidates.empty() && u(rng) < aug.focus_on_candidate) {
-    near(c.candidates[pick_candidate(c, u(rng))]);
+    candidate = static_cast<int64_t>(pick_candidate(c, u(rng)));
+    near(c.candidates[static_cast<size_t>(candidate)]);
   } else if (a) {
     for (int k = 0; k < 3; ++k)
       centre[k] += aug.jitter_mm * nrm(rng) +
@@ -178,6 +180,7 @@ Sample make_sample(const TrainCase& c, const Configuration& cfg, std::mt19937_64
   s.modality = c.modality_id;
   s.has_vessels = c.has_vessels;
   s.labelled = c.labelled;
+  s.candidate = candidate;
   const bool flip = a && u(rng) < aug.flip_probability;
   if (a) image = augment_intensity(image, rng);
   s.image = network_input(image, grid, c.roi_centre, cfg, 1);
@@ -263,7 +266,9 @@ Sample make_site_sample(const SiteCase& s, const Configuration& cfg, std::mt1993
   AugmentOptions on_site = aug;  // the crop's site is its only candidate
   on_site.focus_on_aneurysm = 0;
   on_site.focus_on_candidate = 1;
-  return make_sample(*s.sites[k], cfg, rng, on_site);
+  Sample sample = make_sample(*s.sites[k], cfg, rng, on_site);
+  sample.candidate = k < s.candidates ? static_cast<int64_t>(k) : -1;
+  return sample;
 }
 
 void jitter_coordinates(torch::Tensor& x, double sd_mm, std::mt19937_64& rng) {

@@ -50,6 +50,7 @@ struct Sample {
   torch::Tensor coords;    // dualstream_2p5d: [2] float, the ROI stream's crop centre (0, 0: none)
   int64_t modality = -1;   // -1: unknown (ignored by the loss)
   bool has_vessels = false, labelled = false;
+  int64_t candidate = -1;  // the index of the case's candidate the window was centred near; -1: none
 };
 
 struct AugmentOptions {

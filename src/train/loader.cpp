@@ -127,6 +127,7 @@ Batch collate(std::vector<Sample>& s, std::vector<size_t> cases) {
     b.coords = torch::stack(co);
   }
   b.cases = std::move(cases);
+  for (auto& x : s) b.candidates.push_back(x.candidate);
   return b;
 }
 

@@ -66,8 +66,9 @@ class CaseStore {
 
 struct Batch {
   torch::Tensor image, vessel, aneurysm, labels, modality, has_vessels;
-  torch::Tensor coords;       // dualstream_2p5d samples: [N, 2]; else undefined
-  std::vector<size_t> cases;  // store indices
+  torch::Tensor coords;             // dualstream_2p5d samples: [N, 2]; else undefined
+  std::vector<size_t> cases;        // store indices
+  std::vector<int64_t> candidates;  // per sample: Sample::candidate
 };
 
 Batch collate(std::vector<Sample>& samples, std::vector<size_t> cases);

@@ -134,13 +134,16 @@ class Trainer {
   AugmentOptions training_augmentation() const;
   void find_candidates();
   void mine_candidates(int epoch);
+  void mine_online(int epoch);
+  void record_online(const Batch& b, const torch::Tensor& present);
+  void set_mined_weights(int epoch, torch::Tensor sum, torch::Tensor count, const std::string& how);
   void resume_mined_weights();
   int steps_per_epoch() const;
   void prepare_model_info();
   void build_networks();
   void resume();
   EpochStats train_epoch(int epoch, double lr, bool frozen);
-  StepLosses train_step(const Batch& b);
+  StepLosses train_step(const Batch& b, torch::Tensor* present = nullptr);
   Validation validate(size_t count = 0);
   void end_epoch(int epoch, double lr, bool frozen, const EpochStats& s, double epoch_s, bool validated,
                  const Validation& v, bool improved);
@@ -167,6 +170,11 @@ class Trainer {
   ModelInfo info_;
   std::map<size_t, RoiInput> val_inputs_;           // the ROI inputs of this rank's validation cases, made once
   std::map<std::string, SeriesPrediction> coarse_;  // a candidate stage: the coarse model's prediction per case
+  // Mining: the candidates' sampling weights per training case id (empty: uniform), and with
+  // mine_online the label head's Present summed and counted over this epoch's training windows
+  // per training case and candidate ([cases, candidates] double)
+  std::map<std::string, std::vector<double>> mined_;
+  torch::Tensor online_sum_, online_count_;
   // run
   fs::path run_dir_, last_file_, best_file_, log_file_;
   Network net_, ema_net_;
@@ -538,8 +546,9 @@ constexpr double kMinedFloor = 0.1;
 // A candidate stage with mine_candidates_every: the network, as validation judges, judges every
 // training case's candidates (each rank its share, summed); from the next epoch on they are drawn
 // in proportion to kMinedFloor + that judgement, so the maxima it still takes for aneurysms come
-// back more often (hard-negative mining, a second round behind the coarse model's). Rank 0 keeps
-// the weights in fold_k/mined.json for --resume.
+// back more often (hard-negative mining, a second round behind the coarse model's). The judgement:
+// the map's largest value in the window (`fine`), or a dot stage's label head (`head`, what it
+// predicts Present from). Rank 0 keeps the weights in fold_k/mined.json for --resume.
 void Trainer::mine_candidates(int epoch) {
   const auto t = SteadyClock::now();
   torch::NoGradGuard ng;
@@ -549,45 +558,89 @@ void Trainer::mine_candidates(int epoch) {
   const size_t n = train_store_->size();
   const int64_t k_max = cfg_.candidates;
   torch::Tensor judgement = torch::zeros({static_cast<int64_t>(n), k_max}, torch::kDouble);
+  torch::Tensor judged = torch::zeros_like(judgement);
   auto acc = judgement.accessor<double, 2>();
+  auto cnt = judged.accessor<double, 2>();
+  const bool head = cfg_.candidate_source == "dots";
   const auto [lo, hi] = rank_share(n, c_.rank(), c_.world());
   for (size_t i = lo; i < hi; ++i) {
     auto it = coarse_.find(train_store_->id(i));
     if (it == coarse_.end()) continue;
     SeriesPrediction r = it->second;
     predictor.judge_candidates(train_store_->get(i)->image, r);
-    for (size_t k = 0; k < r.candidates.size() && static_cast<int64_t>(k) < k_max; ++k)
-      acc[static_cast<int64_t>(i)][static_cast<int64_t>(k)] = std::max(0.0, r.candidates[k].fine);
+    for (size_t k = 0; k < r.candidates.size() && static_cast<int64_t>(k) < k_max; ++k) {
+      const auto ik = static_cast<int64_t>(i), kk = static_cast<int64_t>(k);
+      acc[ik][kk] = std::max(0.0, head ? r.candidates[k].head : r.candidates[k].fine);
+      cnt[ik][kk] = 1;
+    }
   }
   net.module().train();
-  c_.sum(judgement);
-  std::map<std::string, std::vector<double>> weights;
+  set_mined_weights(epoch, judgement, judged, fmt::format("judged in {:.1f} s", seconds_since(t)));
+}
+
+// A candidate stage with mine_online: each training window cut around a candidate (Sample::candidate)
+// adds the label head's Present for it, as the training step computed it, to that candidate's sum.
+void Trainer::record_online(const Batch& b, const torch::Tensor& present) {
+  if (!present.defined()) return;
+  auto sum = online_sum_.accessor<double, 2>();
+  auto count = online_count_.accessor<double, 2>();
+  const auto p = present.accessor<double, 1>();
+  for (size_t j = 0; j < b.candidates.size() && j < b.cases.size(); ++j) {
+    const int64_t k = b.candidates[j], i = static_cast<int64_t>(b.cases[j]);
+    if (k < 0 || k >= online_sum_.size(1) || i >= online_sum_.size(0)) continue;
+    sum[i][k] += p[static_cast<int64_t>(j)];
+    count[i][k] += 1;
+  }
+}
+
+// After an epoch of mine_online: a candidate the epoch's windows were cut around is drawn by
+// kMinedFloor + the head's mean Present over them (no pass of its own: hard-negative mining from the
+// training windows), one not drawn in this epoch keeps its weight, and one never drawn keeps
+// kMinedFloor + 1 (as if judged an aneurysm), so every candidate is seen before the hard ones take over.
+void Trainer::mine_online(int epoch) {
+  set_mined_weights(epoch, online_sum_, online_count_, "drawn in this epoch's windows");
+}
+
+// The weights from judgement sums and counts per training case and candidate (summed over the
+// ranks here): kMinedFloor + sum / count where counted, else the weight so far (kMinedFloor + 1 at
+// first). Rank 0 keeps them in fold_k/mined.json.
+void Trainer::set_mined_weights(int epoch, torch::Tensor sum, torch::Tensor count, const std::string& how) {
+  c_.sum(sum);
+  c_.sum(count);
+  const auto s = sum.accessor<double, 2>();
+  const auto n = count.accessor<double, 2>();
   json cases = json::object();
-  size_t judged_high = 0, total = 0;
-  for (size_t i = 0; i < n; ++i) {
+  size_t high = 0, counted = 0, total = 0;
+  for (size_t i = 0; i < train_store_->size(); ++i) {
     auto it = coarse_.find(train_store_->id(i));
     if (it == coarse_.end()) continue;
-    auto& w = weights[it->first];
-    for (size_t k = 0; k < it->second.candidates.size() && static_cast<int64_t>(k) < k_max; ++k) {
-      const double j = acc[static_cast<int64_t>(i)][static_cast<int64_t>(k)];
-      w.push_back(kMinedFloor + j);
-      judged_high += j > 0.5;
+    const auto size = std::min<size_t>(it->second.candidates.size(), static_cast<size_t>(cfg_.candidates));
+    auto& w = mined_[it->first];
+    w.resize(size, kMinedFloor + 1);
+    for (size_t k = 0; k < size; ++k) {
+      const auto ik = static_cast<int64_t>(i), kk = static_cast<int64_t>(k);
+      if (n[ik][kk] > 0) {
+        const double j = s[ik][kk] / n[ik][kk];
+        w[k] = kMinedFloor + j;
+        high += j > 0.5;
+        ++counted;
+      }
       ++total;
     }
     cases[it->first] = w;
   }
-  train_store_->set_candidate_weights(weights);
+  train_store_->set_candidate_weights(mined_);
   if (c_.main())
     write_text_atomically(run_dir_ / "mined.json",
                           json{{"after_epoch", epoch + 1}, {"floor", kMinedFloor}, {"cases", cases}}.dump() + "\n");
-  spdlog::info("mined the candidates of {} training cases in {:.1f} s: {} of {} judged above 0.5", weights.size(),
-               seconds_since(t), judged_high, total);
+  spdlog::info("mined the candidates of {} training cases: {} of {} {}, {} of them above 0.5", cases.size(), counted,
+               total, how, high);
 }
 
 // --resume of a mining run: the weights mined up to the checkpoint's epoch (none: uniform again).
 void Trainer::resume_mined_weights() {
   const fs::path file = run_dir_ / "mined.json";
-  if (!o_.resume || cfg_.mine_candidates_every <= 0 || !fs::exists(file)) return;
+  if (!o_.resume || (cfg_.mine_candidates_every <= 0 && !cfg_.mine_online) || !fs::exists(file)) return;
   try {
     std::ifstream in(file);
     const json j = json::parse(in);
@@ -598,7 +651,8 @@ void Trainer::resume_mined_weights() {
           file.string(), j.at("after_epoch").get<int>(), start_epoch_);
       return;
     }
-    train_store_->set_candidate_weights(j.at("cases").get<std::map<std::string, std::vector<double>>>());
+    mined_ = j.at("cases").get<std::map<std::string, std::vector<double>>>();
+    train_store_->set_candidate_weights(mined_);
   } catch (const json::exception& e) {
     throw Error(ErrorCode::CorruptInput, std::string("bad mined weights: ") + e.what(), file.string());
   }
@@ -616,7 +670,9 @@ std::array<double, kNumLabels> Trainer::slice_case_probabilities(Network& net, c
   return image_slice_probabilities(nets, c.image, cfg_, false);
 }
 
-StepLosses Trainer::train_step(const Batch& b) {
+// `present`: where given, the label head's Present (sigmoid) per sample of the batch, as computed
+// before the update (undefined for the 2.5D family).
+StepLosses Trainer::train_step(const Batch& b, torch::Tensor* present) {
   if (net_.slices) {  // the 2.5D family: the classification term alone
     opt_->zero_grad();
     const auto loss = slice_batch_loss(net_, b, c_);
@@ -647,6 +703,7 @@ StepLosses Trainer::train_step(const Batch& b) {
     out = {out.vessel.to(torch::kFloat), out.aneurysm.to(torch::kFloat), out.labels.to(torch::kFloat),
            out.modality.to(torch::kFloat)};
   const LossTerms l = multitask_loss(out, t, pos_weight_, cfg_.loss_weights, c_);
+  if (present) *present = torch::sigmoid(out.labels.select(1, kPresentColumn).detach()).to(torch::kCPU, torch::kDouble);
   l.total.backward();
   // this rank's shares of the global loss: their sums are its terms and its gradient (one collective)
   torch::Tensor terms = torch::stack({l.total, l.vessel, l.aneurysm, l.labels, l.modality}).detach().to(torch::kCPU);
@@ -681,12 +738,20 @@ EpochStats Trainer::train_epoch(int epoch, double lr, bool frozen) {
                     Progress::Mode::TerminalOnly);
   EpochStats s;
   net_.module().train();
+  const bool online = cfg_.mine_online;
+  if (online) {
+    online_sum_ = torch::zeros({static_cast<int64_t>(train_store_->size()), cfg_.candidates}, torch::kDouble);
+    online_count_ = torch::zeros_like(online_sum_);
+  }
   for (;;) {
     const auto t_wait = SteadyClock::now();
     auto b = loader.next();
     s.wait_s += seconds_since(t_wait);
     if (!b) break;
-    s.add(train_step(*b), c_.world() > 1 ? static_cast<size_t>(cfg_.batch_size) : b->cases.size());
+    torch::Tensor present;
+    s.add(train_step(*b, online ? &present : nullptr),
+          c_.world() > 1 ? static_cast<size_t>(cfg_.batch_size) : b->cases.size());
+    if (online) record_online(*b, present);
     char loss[32];
     std::snprintf(loss, sizeof loss, "loss %.4f", s.mean(&StepLosses::total));
     progress.update(s.steps, loss);
@@ -886,6 +951,7 @@ TrainResult Trainer::run() {
     }
     if (cfg_.mine_candidates_every > 0 && (epoch + 1) % cfg_.mine_candidates_every == 0 && !last)
       mine_candidates(epoch);
+    if (cfg_.mine_online && !last) mine_online(epoch);
     const bool improved = !has_val || (validating && v.selection > best_);
     if (improved && has_val) best_ = v.selection;
     schedule_epochs_ = static_cast<int>(c_.from_rank0(

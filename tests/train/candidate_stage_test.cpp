@@ -45,10 +45,13 @@ TEST(CandidateStage, PlansCheckWhatACandidateStageIs) {
   EXPECT_EQ(plans_with(json::object()).get("cand").candidates, 4);
   EXPECT_EQ(plans_with(json::object()).get("cand").candidate_source, "coarse");
   EXPECT_EQ(plans_with({{"candidate_source", "dots"}}).get("cand").candidate_source, "dots");
-  for (const json& bad : {json{{"candidates", -1}}, json{{"candidates", 257}}, json{{"vessel_stage", true}},
-                          json{{"target_spacing_mm", {8, 8, 7}}},  // the whole ROI in one patch: not windowed
-                          json{{"blob_features", true}, {"focus_windows", 2}}, json{{"mine_candidates_every", -1}},
-                          json{{"candidates", 0}, {"mine_candidates_every", 1}}, json{{"candidate_source", "blobs"}}})
+  EXPECT_TRUE(plans_with({{"mine_online", true}}).get("cand").mine_online);
+  for (const json& bad :
+       {json{{"candidates", -1}}, json{{"candidates", 257}}, json{{"vessel_stage", true}},
+        json{{"target_spacing_mm", {8, 8, 7}}},  // the whole ROI in one patch: not windowed
+        json{{"blob_features", true}, {"focus_windows", 2}}, json{{"mine_candidates_every", -1}},
+        json{{"candidates", 0}, {"mine_candidates_every", 1}}, json{{"candidate_source", "blobs"}},
+        json{{"candidates", 0}, {"mine_online", true}}, json{{"mine_online", true}, {"mine_candidates_every", 2}}})
     EXPECT_EQ(code_of([&] { plans_with(bad); }), ErrorCode::CorruptInput) << bad.dump();
 }
 
@@ -218,14 +221,18 @@ TEST_F(TrainOnSynth, ADotCandidateStageFindsItsOwnCandidatesAndPredictsAlone) {
             2);
 }
 
-// Mining (mine_candidates_every 1): after epoch 1 the network judges the training cases' candidates
-// and they are drawn by kMinedFloor + judgement; the weights are kept for --resume, which goes on
-// from them.
-TEST_F(TrainOnSynth, AMiningCandidateStageWeighsTheCandidatesByItsOwnJudgement) {
-  const fs::path w = fresh_work("mining", 8);
+// Mining, after each epoch's windows (mine_online) or by a pass of its own after every epoch
+// (mine_candidates_every 1): the candidates are drawn by kMinedFloor + the network's judgement of
+// them; the weights are kept for --resume, which goes on from them.
+class Mining : public TrainOnSynth, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(Mining, ACandidateStageWeighsTheCandidatesByItsOwnJudgement) {
+  const bool online = GetParam();
+  const fs::path w = fresh_work(online ? "mining_online" : "mining", 8);
   Configuration mined = candidate_config();
   mined.name = "mined";
-  mined.mine_candidates_every = 1;
+  mined.mine_candidates_every = online ? 0 : 1;
+  mined.mine_online = online;
   mined.epochs = 3;
   write_coarse_and(mined, w);
   TrainOptions o = overfit_options(w);
@@ -248,22 +255,33 @@ TEST_F(TrainOnSynth, AMiningCandidateStageWeighsTheCandidatesByItsOwnJudgement) 
   EXPECT_EQ(m.at("floor"), 0.1);
   const auto training = m.at("cases");
   EXPECT_EQ(training.size(), 8u);  // every training case (one fold: all 8)
-  int above_floor = 0;
+  int judged = 0, never_drawn = 0;
   for (const auto& [id, weights] : training.items()) {
     ASSERT_EQ(weights.size(), cands.at("cases").at(id).at("candidates").size()) << id;
     for (double wgt : weights) {
       EXPECT_GE(wgt, 0.1) << id;
       EXPECT_LE(wgt, 1.1 + 1e-9) << id;
-      above_floor += wgt > 0.1 + 1e-6;
+      const bool one = std::abs(wgt - 1.1) < 1e-12;  // a judgement of exactly 1 does not happen
+      judged += wgt > 0.1 + 1e-6 && !one;
+      never_drawn += one;
     }
   }
-  EXPECT_GT(above_floor, 0);  // the network's judgement, not a constant
+  EXPECT_GT(judged, 0);  // the network's judgement, not a constant
+  // a pass judges every candidate; 2 epochs of 2 steps of 4 windows reach at most 16 of them
+  if (online) {
+    EXPECT_LE(judged, 16);
+    EXPECT_GT(never_drawn, 0);
+  } else {
+    EXPECT_EQ(never_drawn, 0);
+  }
   o.resume = true;
   o.stop_after_epochs = 0;
   const TrainResult rest = train(o);
   EXPECT_EQ(rest.epochs_done, 3);
   EXPECT_EQ(read_mined().at("after_epoch"), 2);  // not mined after the last epoch
 }
+
+INSTANTIATE_TEST_SUITE_P(PassOrOnline, Mining, ::testing::Bool());
 
 }  // namespace
 }  // namespace aneura

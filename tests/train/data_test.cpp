@@ -487,15 +487,33 @@ TEST(CandidateStage, WindowsFromSiteCropsAreTheWholeCasesWindows) {
       EXPECT_TRUE(torch::equal(a.aneurysm, b.aneurysm)) << k << " seed " << seed;
       EXPECT_TRUE(torch::equal(a.vessel, b.vessel)) << k << " seed " << seed;
       EXPECT_TRUE(torch::equal(a.labels, b.labels)) << k << " seed " << seed;
+      EXPECT_EQ(a.candidate, 0) << k;  // centred near the only candidate
+      EXPECT_EQ(b.candidate, 0) << k;
     }
   }
   int on_point = 0;
+  std::array<int, 3> per_candidate{};  // a window names the candidate it was cut around; a point's none
   for (uint64_t seed = 0; seed < 400; ++seed) {
     std::mt19937_64 rng(seed);
     const Sample x = make_site_sample(s, cfg, rng, aug);
-    on_point += x.labels[kNumLabels - 1].item<float>() > 0.5f;  // only windows on the point hold it
+    const bool holds_point = x.labels[kNumLabels - 1].item<float>() > 0.5f;  // only windows on the point hold it
+    on_point += holds_point;
+    EXPECT_EQ(x.candidate < 0, holds_point) << seed;
+    if (x.candidate >= 0) ++per_candidate.at(static_cast<size_t>(x.candidate));
   }
   EXPECT_NEAR(on_point / 400.0, aug.focus_on_aneurysm, 0.08);
+  for (int n : per_candidate) EXPECT_NEAR(n / 400.0, (1 - aug.focus_on_aneurysm) / 3, 0.06);
+  SiteCase mined = s;  // mined weights: drawn in their proportion
+  mined.candidate_weights = {0.0, 0.1, 0.9};
+  per_candidate = {};
+  for (uint64_t seed = 0; seed < 400; ++seed) {
+    std::mt19937_64 rng(seed);
+    const Sample x = make_site_sample(mined, cfg, rng, aug);
+    if (x.candidate >= 0) ++per_candidate.at(static_cast<size_t>(x.candidate));
+  }
+  const int drawn = per_candidate[0] + per_candidate[1] + per_candidate[2];
+  EXPECT_EQ(per_candidate[0], 0);
+  EXPECT_NEAR(per_candidate[2] / static_cast<double>(drawn), 0.9, 0.06);
   AugmentOptions none;
   none.enabled = false;
   std::mt19937_64 rng(0);

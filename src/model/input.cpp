@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <set>
 
 #include "core/error.hpp"
@@ -249,8 +250,9 @@ torch::Tensor blob_channels(const torch::Tensor& image, const Vec3& spacing, int
 
 namespace {
 
-// dot_filter at one scale on the image's own grid: 0 where the Hessian is not negative definite.
-torch::Tensor dot_response(const torch::Tensor& image, const Vec3& spacing, double sigma, int threads) {
+// dot_filter at one scale on the image's own grid through ITK's recursive Gaussian Hessian and
+// eigen analysis (the reference): 0 where the Hessian is not negative definite.
+torch::Tensor dot_response_itk(const torch::Tensor& image, const Vec3& spacing, double sigma, int threads) {
   const auto h = hessian(to_itk(image, spacing), sigma, threads);
   const auto* t = h->GetBufferPointer();
   const size_t n = static_cast<size_t>(image.numel());
@@ -270,9 +272,151 @@ torch::Tensor dot_response(const torch::Tensor& image, const Vec3& spacing, doub
   return from_itk(out.data(), image);
 }
 
-}  // namespace
+// Sampled Gaussian derivative kernels of orders 0, 1 and 2 at `s` voxels (radius ceil(4 s)), as
+// cross-correlation weights (weight k at offset k - radius): order 0 sums to 1, order 1 gives 1 on
+// f(x) = x, order 2 gives 0 on a constant and 1 on f(x) = x^2 / 2.
+std::array<std::vector<double>, 3> gaussian_kernels(double s) {
+  const int r = std::max(1, static_cast<int>(std::ceil(4 * s)));
+  std::array<std::vector<double>, 3> w;
+  for (auto& v : w) v.assign(static_cast<size_t>(2 * r + 1), 0.0);
+  double sum0 = 0, m1 = 0, mean2 = 0;
+  for (int k = -r; k <= r; ++k) {
+    const double g = std::exp(-0.5 * k * k / (s * s));
+    const auto i = static_cast<size_t>(k + r);
+    w[0][i] = g;
+    w[1][i] = k * g;
+    w[2][i] = (k * k / (s * s) - 1) * g;
+    sum0 += g;
+    m1 += k * k * g;
+    mean2 += w[2][i];
+  }
+  mean2 /= static_cast<double>(w[2].size());
+  double m2 = 0;
+  for (int k = -r; k <= r; ++k) {
+    auto& v = w[2][static_cast<size_t>(k + r)];
+    v -= mean2;
+    m2 += v * k * k / 2;
+  }
+  for (size_t i = 0; i < w[0].size(); ++i) {
+    w[0][i] /= sum0;
+    w[1][i] /= m1;
+    w[2][i] /= m2;
+  }
+  return w;
+}
 
-torch::Tensor dot_filter(const torch::Tensor& image, const Vec3& spacing, int threads) {
+// One separable pass over a contiguous [n0, n1, n2] array: `out` = `in` correlated with `w` along
+// `axis`, the border voxels repeated beyond the edges.
+void filter_axis(const float* in, float* out, const std::array<int64_t, 3>& n, int axis, const std::vector<double>& w,
+                 int threads) {
+  const int64_t r = static_cast<int64_t>(w.size() / 2), len = n[static_cast<size_t>(axis)];
+  int64_t outer = 1, inner = 1;
+  for (int a = 0; a < axis; ++a) outer *= n[static_cast<size_t>(a)];
+  for (int a = axis + 1; a < 3; ++a) inner *= n[static_cast<size_t>(a)];
+  std::vector<float> wf(w.begin(), w.end());
+  const auto clamp = [&](int64_t i) { return std::min(std::max<int64_t>(i, 0), len - 1); };
+  if (inner == 1) {  // along the contiguous axis: one line per task
+    parallel_for(static_cast<size_t>(outer), static_cast<unsigned>(std::max(threads, 0)), [&](size_t o) {
+      const float* src = in + static_cast<int64_t>(o) * len;
+      float* dst = out + static_cast<int64_t>(o) * len;
+      for (int64_t i = 0; i < len; ++i) {
+        float acc = 0;
+        if (i >= r && i + r < len) {
+          for (int64_t k = 0; k < 2 * r + 1; ++k) acc += wf[static_cast<size_t>(k)] * src[i + k - r];
+        } else {
+          for (int64_t k = 0; k < 2 * r + 1; ++k) acc += wf[static_cast<size_t>(k)] * src[clamp(i + k - r)];
+        }
+        dst[i] = acc;
+      }
+    });
+    return;
+  }
+  // across lines: each output row of `inner` voxels is a weighted sum of whole input rows
+  parallel_for(static_cast<size_t>(outer * len), static_cast<unsigned>(std::max(threads, 0)), [&](size_t t) {
+    const int64_t o = static_cast<int64_t>(t) / len, i = static_cast<int64_t>(t) % len;
+    float* dst = out + (o * len + i) * inner;
+    std::fill(dst, dst + inner, 0.f);
+    for (int64_t k = 0; k < 2 * r + 1; ++k) {
+      const float wk = wf[static_cast<size_t>(k)];
+      const float* src = in + (o * len + clamp(i + k - r)) * inner;
+      for (int64_t j = 0; j < inner; ++j) dst[j] += wk * src[j];
+    }
+  });
+}
+
+// dot_filter at one scale on the image's own grid: the scale-normalised Hessian by separable
+// sampled Gaussian derivatives (15 passes), each voxel's eigenvalues in closed form (the
+// trigonometric solution of the characteristic cubic) where the diagonal is negative; 0 where the
+// Hessian is not negative definite. Measured against dot_response_itk (the same filter through
+// ITK's recursive Gaussian and eigen analysis) in tests/model and bench/bench_dots.
+// The buffers of dot_response, kept between its scales (fresh pages cost more than the passes).
+struct DotWorkspace {
+  std::vector<float> src, z, y;
+  std::array<std::vector<float>, 6> h;
+};
+
+torch::Tensor dot_response(const torch::Tensor& image, const Vec3& spacing, double sigma, int threads,
+                           DotWorkspace& w) {
+  const auto x = image.to(torch::kFloat).contiguous();
+  const std::array<int64_t, 3> n{x.size(0), x.size(1), x.size(2)};
+  const size_t count = static_cast<size_t>(x.numel());
+  std::array<std::array<std::vector<double>, 3>, 3> k;  // per axis, per derivative order
+  for (int a = 0; a < 3; ++a) k[static_cast<size_t>(a)] = gaussian_kernels(sigma / spacing[a]);
+  auto pass = [&](const std::vector<float>& in, std::vector<float>& out, int axis, int order) {
+    out.resize(count);
+    filter_axis(in.data(), out.data(), n, axis, k[static_cast<size_t>(axis)][static_cast<size_t>(order)], threads);
+  };
+  w.src.assign(x.data_ptr<float>(), x.data_ptr<float>() + count);
+  // H[ab] = d2 / (da db): along z, then y, then x, sharing the partial passes
+  auto& h = w.h;  // xx, yy, zz, xy, xz, yz
+  pass(w.src, w.z, 2, 0);
+  pass(w.z, w.y, 1, 0);
+  pass(w.y, h[0], 0, 2);
+  pass(w.z, w.y, 1, 1);
+  pass(w.y, h[3], 0, 1);
+  pass(w.z, w.y, 1, 2);
+  pass(w.y, h[1], 0, 0);
+  pass(w.src, w.z, 2, 1);
+  pass(w.z, w.y, 1, 0);
+  pass(w.y, h[4], 0, 1);
+  pass(w.z, w.y, 1, 1);
+  pass(w.y, h[5], 0, 0);
+  pass(w.src, w.z, 2, 2);
+  pass(w.z, w.y, 1, 0);
+  pass(w.y, h[2], 0, 0);
+  // per mm, normalised across scale (x sigma^2, as ITK's NormalizeAcrossScale)
+  const double s2 = sigma * sigma;
+  const double f[6] = {s2 / (spacing[0] * spacing[0]), s2 / (spacing[1] * spacing[1]), s2 / (spacing[2] * spacing[2]),
+                       s2 / (spacing[0] * spacing[1]), s2 / (spacing[0] * spacing[2]), s2 / (spacing[1] * spacing[2])};
+  auto out = torch::zeros({n[0], n[1], n[2]}, torch::kFloat);
+  float* o = out.data_ptr<float>();
+  const size_t chunk = 1 << 16;
+  parallel_for((count + chunk - 1) / chunk, static_cast<unsigned>(std::max(threads, 0)), [&](size_t c) {
+    for (size_t i = c * chunk, end = std::min(count, (c + 1) * chunk); i < end; ++i) {
+      const double a = h[0][i] * f[0], b = h[1][i] * f[1], cc = h[2][i] * f[2];
+      if (a >= 0 || b >= 0 || cc >= 0) continue;
+      const double d = h[3][i] * f[3], e = h[4][i] * f[4], g = h[5][i] * f[5];
+      // eigenvalues of [[a d e] [d b g] [e g cc]]: largest l1 and smallest l3
+      const double p1 = d * d + e * e + g * g, q = (a + b + cc) / 3;
+      const double p2 = (a - q) * (a - q) + (b - q) * (b - q) + (cc - q) * (cc - q) + 2 * p1;
+      const double p = std::sqrt(p2 / 6);
+      double largest = q, smallest = q;
+      if (p > 0) {
+        const double ba = (a - q) / p, bb = (b - q) / p, bc = (cc - q) / p, bd = d / p, be = e / p, bg = g / p;
+        const double det = ba * (bb * bc - bg * bg) - bd * (bd * bc - bg * be) + be * (bd * bg - bb * be);
+        const double phi = std::acos(std::clamp(det / 2, -1.0, 1.0)) / 3;
+        largest = q + 2 * p * std::cos(phi);
+        smallest = q + 2 * p * std::cos(phi + 2 * M_PI / 3);
+      }
+      if (largest < 0) o[i] = static_cast<float>(largest * largest / -smallest);
+    }
+  });
+  return out;
+}
+
+// dot_filter by a response at one scale (image, spacing, sigma)
+torch::Tensor dot_filter_with(const std::function<torch::Tensor(const torch::Tensor&, const Vec3&, double)>& response,
+                              const torch::Tensor& image, const Vec3& spacing) {
   torch::Tensor best;
   torch::Tensor half;  // the image on a grid twice as coarse (2^3 mean), for the scales it resolves
   const double finest = std::min({spacing[0], spacing[1], spacing[2]});
@@ -287,7 +431,7 @@ torch::Tensor dot_filter(const torch::Tensor& image, const Vec3& spacing, int th
       const Vec3 coarse{spacing[0] * 2, spacing[1] * 2, spacing[2] * 2};
       // back on the image grid: voxel centres of the coarse grid sit between the fine ones
       r = torch::nn::functional::interpolate(
-              dot_response(half, coarse, sigma, threads).unsqueeze(0).unsqueeze(0),
+              response(half, coarse, sigma).unsqueeze(0).unsqueeze(0),
               torch::nn::functional::InterpolateFuncOptions()
                   .size(std::vector<int64_t>{image.size(0), image.size(1), image.size(2)})
                   .mode(torch::kTrilinear)
@@ -295,18 +439,33 @@ torch::Tensor dot_filter(const torch::Tensor& image, const Vec3& spacing, int th
               .squeeze(0)
               .squeeze(0);
     } else {
-      r = dot_response(image, spacing, sigma, threads);
+      r = response(image, spacing, sigma);
     }
     best = best.defined() ? torch::maximum(best, r) : r;
   }
   return best;
 }
 
+}  // namespace
+
+torch::Tensor dot_filter(const torch::Tensor& image, const Vec3& spacing, int threads) {
+  DotWorkspace w;
+  return dot_filter_with(
+      [&](const torch::Tensor& x, const Vec3& sp, double sigma) { return dot_response(x, sp, sigma, threads, w); },
+      image, spacing);
+}
+
+torch::Tensor dot_filter_itk(const torch::Tensor& image, const Vec3& spacing, int threads) {
+  return dot_filter_with(
+      [&](const torch::Tensor& x, const Vec3& sp, double sigma) { return dot_response_itk(x, sp, sigma, threads); },
+      image, spacing);
+}
+
 std::vector<DotCandidate> dot_candidates(const Volume<float>& image, const Vec3& centre, const Configuration& cfg,
-                                         int count, int threads) {
+                                         int count, int threads, bool itk) {
   const Geometry grid = roi_grid(centre, cfg);
   const auto roi = volume_to_tensor(resample_to(image, grid, Interp::Linear, outside_value(image)));
-  const auto dots = dot_filter(roi[0], grid.spacing, threads);
+  const auto dots = itk ? dot_filter_itk(roi[0], grid.spacing, threads) : dot_filter(roi[0], grid.spacing, threads);
   const double mm = std::min({grid.spacing[0], grid.spacing[1], grid.spacing[2]});
   const auto window = 2 * static_cast<int64_t>(std::lround(kDotSeparationMm / mm)) + 1;
   std::vector<DotCandidate> out;

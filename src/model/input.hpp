@@ -60,18 +60,24 @@ torch::Tensor blob_channels_itk(const torch::Tensor& image, const Vec3& spacing,
 // three Hessian eigenvalues are negative (a bright blob), |l3|^2 / |l1| (l1 the largest in magnitude,
 // l3 the smallest; scale-normalised, the largest over sigma 0.6, 0.9, 1.3 and 1.8 mm: blobs of radius
 // ~1-3 mm), of an image [X, Y, Z] sampled at `spacing` mm. High on a blob, low along a tube (l3 ~ 0)
-// and on a plate. `threads`: ITK work units (0: every core).
+// and on a plate. The Hessian by separable sampled Gaussian derivatives, its eigenvalues in closed
+// form. `threads`: 0 = every core.
 torch::Tensor dot_filter(const torch::Tensor& image, const Vec3& spacing, int threads = 0);
+// The same through ITK's recursive Gaussian Hessian and eigen analysis: the reference dot_filter is
+// tested and benchmarked against (`threads`: ITK work units).
+torch::Tensor dot_filter_itk(const torch::Tensor& image, const Vec3& spacing, int threads = 0);
 // A candidate stage's own candidates (configuration candidate_source "dots"): the local maxima of
 // dot_filter (the largest within 2 mm) of the first image channel over the ROI around `centre`
 // (roi_grid: the window spacing), strongest first, at most `count`: world LPS and filter value.
-inline constexpr const char* kDotCandidatesVersion = "dots v1 (sigma 0.6 0.9 1.3 1.8 mm, maxima 2 mm apart)";
+inline constexpr const char* kDotCandidatesVersion =
+    "dots v2 (sampled Gaussian Hessian, sigma 0.6 0.9 1.3 1.8 mm, maxima 2 mm apart)";
 struct DotCandidate {
   Vec3 world_lps;
   double strength = 0;
 };
+// `itk`: through dot_filter_itk (the reference, for bench/bench_dots).
 std::vector<DotCandidate> dot_candidates(const Volume<float>& image, const Vec3& centre, const Configuration& cfg,
-                                         int count, int threads = 0);
+                                         int count, int threads = 0, bool itk = false);
 // Image channels + blob channels (when configured) + coordinate channels: the network's input
 // channel count for cases of `image_channels` channels (dualstream_2p5d: its window of slices).
 int input_channels(const Configuration& cfg, int image_channels);

@@ -176,7 +176,8 @@ void add_predict(CLI::App& app, Action& action) {
   cmd->add_option(
          "--location-sigma", a->location_sigma,
          "mm: kernel width of the location prior (the training cases' localizer points relative to their ROI centres, "
-         "model.json) mixed into the location columns and points with --probabilities heatmap; 0 = the maps alone")
+         "model.json) mixed into the location columns and points with --probabilities heatmap, and into each "
+         "candidate's location distribution for a stage that finds its own candidates (cpu_dots); 0 = without it")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option(
          "--field-edge", a->field_edge,

@@ -156,6 +156,8 @@ TEST(Planner, CasesMadeAtSourcePixelsPlanTheNativeConfigurationForTheThinSliceMo
   const Configuration& d = r.plans.get("cpu_dots");
   EXPECT_EQ(d.candidate_source, "dots");
   EXPECT_EQ(d.candidates, kDotCandidates);
+  EXPECT_TRUE(d.mine_online);  // its hard negatives by its own judgement on the training windows
+  EXPECT_FALSE(k.mine_online);
   EXPECT_EQ(d.target_spacing_mm, c.target_spacing_mm);
   EXPECT_EQ(d.modalities, c.modalities);
   EXPECT_NE(r.plans.default_configuration, "cpu_dots");

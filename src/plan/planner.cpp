@@ -319,10 +319,11 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
                   " mm; no coarse model: Present, the locations and the points come from its judgements alone; "
                   "its candidates are drawn by its own head's judgement of them on the training windows "
                   "(mine_online). Its candidates reached 12 of 19 held-out aneurysms under 2 mm (cpu_fine's maxima: "
-                  "5 of 20); after 25 epochs from crops around the candidates, seed 42, its judge ranked the 76 "
-                  "CTA/TOF series' Present at 0.897 with mining (under 2 mm 0.778) against 0.789 without (0.537; "
-                  "cpu_fine 0.728), a score of 0.926 over the 13 defined columns against 0.825. Not the default: "
-                  "it learns from CTA and TOF only (docs/EXPERIMENTS.md).");
+                  "5 of 20); after 25 epochs from crops around the candidates its judge ranked the 76 CTA/TOF "
+                  "series' Present at 0.897 and 0.799 with mining over two seeds (under 2 mm 0.778 and 0.592), "
+                  "against 0.789 and 0.783 without (0.537 and 0.541; cpu_fine 0.728), scores of 0.926 and 0.824 "
+                  "over the 13 defined columns against 0.825 and 0.817. Not the default: it learns from CTA and TOF "
+                  "only (docs/EXPERIMENTS.md).");
   } else {
     why.push_back(cache_mm > kNativeMaxMm + 1e-6
                       ? "cpu_native: not planned; the cases were made at " + fmt(cache_mm) + " mm, coarser than " +

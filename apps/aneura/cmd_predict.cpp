@@ -24,7 +24,7 @@ struct PredictArgs {
   std::string model, data, out, points, device = "cpu", checkpoint = "last", probabilities = "heatmap";
   std::string thick_model, shard, vessel_model, candidate_model;
   double candidate_weight = 0.5;
-  int candidates = 0;
+  int candidates = 0, flip_candidates = PredictOptions{}.flip_candidates;
   VesselStageOptions vessel;
   ComponentOptions components;
   std::string points_at = "peak";
@@ -68,6 +68,7 @@ int run_predict(const PredictArgs& a) {
   po.components = a.components;
   po.components.centre_of_mass = a.points_at == "centre";
   po.candidate_weight = a.candidate_weight;
+  po.flip_candidates = a.flip_candidates;
   Predictor predictor(a.model, po);
   std::unique_ptr<Predictor> coarse;  // a candidate stage's coarse model (given, or the one it was trained on)
   if (predictor.finds_own_candidates()) {
@@ -208,6 +209,11 @@ void add_predict(CLI::App& app, Action& action) {
                   "A candidate stage's Present: (1 - w) x the coarse model's + w x the largest sqrt(coarse x "
                   "judgement) over the candidates (0.5)")
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--flip-candidates", a->flip_candidates,
+                  "A candidate stage's flip TTA mirrors the windows of only this many candidates, those it judged "
+                  "strongest unmirrored; the others keep their one judgement (0: every candidate)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--vessel-margin", a->vessel.margin_mm, "mm: how far from a vessel the aneurysm stage looks (8)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--vessel-threshold", a->vessel.threshold,

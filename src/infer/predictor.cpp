@@ -245,6 +245,11 @@ std::array<double, kNumLocations> candidate_location_columns(const std::vector<C
   return columns;
 }
 
+// A candidate stage's forward passes in batches of this many windows: the 32³ U-Net of cpu_dots
+// runs ~40 ms per window in batches of 2-16 on 2 cores and ~65 ms in one batch of 32
+// (bench_network, 2026-12-07); instance normalisation makes the outputs independent of the batch.
+constexpr int64_t kJudgeBatch = 8;
+
 void Predictor::judge_candidates(const Volume<float>& image, SeriesPrediction& r) {
   torch::NoGradGuard ng;
   const auto t0 = SteadyClock::now();
@@ -256,25 +261,52 @@ void Predictor::judge_candidates(const Volume<float>& image, SeriesPrediction& r
   for (const auto& c : r.candidates)
     windows.push_back(grid_input(image, window_grid(c.world_lps, cfg, kRasDirection, 1.0), centre, cfg, outside, 1));
   const auto x = torch::stack(windows);  // [K, C, X, Y, Z]
-  torch::Tensor probs;                   // [K, 14, X, Y, Z]: softmax averaged over networks and flips
-  torch::Tensor head;                    // [K, 14]: the label head's outputs, averaged the same way
-  int n = 0;
-  for (auto& net : nets_) {
-    EvalMode eval(net);
-    const torch::Device dev = net->parameters().front().device();
-    for (int flip = 0; flip < (o_.flip_tta ? 2 : 1); ++flip) {
-      const auto out = net->forward((flip ? mirror_input(x) : x).to(dev));
-      auto p = torch::softmax(out.aneurysm.to(torch::kFloat), 1).to(torch::kCPU);
-      if (flip) p = p.index_select(1, aneurysm_value_twin_lut()).flip({2});  // column c mirrored is twin(c)
-      probs = sum_with(probs, p);
-      auto h = torch::sigmoid(out.labels.to(torch::kCPU, torch::kFloat));
-      if (flip) h = h.index_select(1, label_twin_lut());  // a mirrored window's column c is twin(c)
-      head = sum_with(head, h);
-      ++n;
+  const int64_t count = x.size(0);
+  // Every network's softmax maps and label-head sigmoids for the windows `rows` of x, summed over
+  // the networks, each window mirrored first if `flip` (and its outputs mirrored back).
+  const auto judge = [&](const torch::Tensor& rows, bool flip) {
+    torch::Tensor probs, head;
+    for (auto& net : nets_) {
+      EvalMode eval(net);
+      const torch::Device dev = net->parameters().front().device();
+      std::vector<torch::Tensor> p_parts, h_parts;
+      for (int64_t b = 0; b < rows.size(0); b += kJudgeBatch) {
+        const auto in = x.index_select(0, rows.narrow(0, b, std::min(kJudgeBatch, rows.size(0) - b)));
+        const auto out = net->forward((flip ? mirror_input(in) : in).to(dev));
+        auto p = torch::softmax(out.aneurysm.to(torch::kFloat), 1).to(torch::kCPU);
+        if (flip) p = p.index_select(1, aneurysm_value_twin_lut()).flip({2});  // column c mirrored is twin(c)
+        auto h = torch::sigmoid(out.labels.to(torch::kCPU, torch::kFloat));
+        if (flip) h = h.index_select(1, label_twin_lut());  // a mirrored window's column c is twin(c)
+        p_parts.push_back(p);
+        h_parts.push_back(h);
+      }
+      probs = sum_with(probs, torch::cat(p_parts));
+      head = sum_with(head, torch::cat(h_parts));
     }
+    return std::make_pair(probs, head);
+  };
+  // [K, 14, X, Y, Z] softmax and [K, 14] label head, summed over networks and flips, divided below
+  auto [probs, head] = judge(torch::arange(count), false);
+  auto views = torch::full({count}, static_cast<double>(nets_.size()), torch::kFloat);
+  if (o_.flip_tta) {
+    // The mirrored windows of the candidates judged strongest without them (o_.flip_candidates of
+    // them; all when 0): a dot stage ranks by its label head's Present, a stage behind a coarse
+    // model by the place both agree on, sqrt(coarse x its map's maximum).
+    torch::Tensor strength = head.select(1, kPresentColumn);
+    if (!finds_own_candidates()) {
+      std::vector<float> coarse;
+      for (const auto& c : r.candidates) coarse.push_back(static_cast<float>(std::max(0.0, c.coarse)));
+      strength = (torch::tensor(coarse) * (1 - probs.select(1, 0)).flatten(1).amax(1)).sqrt();
+    }
+    const int64_t m = o_.flip_candidates > 0 ? std::min<int64_t>(o_.flip_candidates, count) : count;
+    const auto rows = m < count ? std::get<0>(torch::sort(std::get<1>(strength.topk(m)))) : torch::arange(count);
+    const auto [fp, fh] = judge(rows, true);
+    probs.index_add_(0, rows, fp);
+    head.index_add_(0, rows, fh);
+    views.index_add_(0, rows, torch::full({rows.size(0)}, static_cast<double>(nets_.size()), torch::kFloat));
   }
-  probs = probs / n;
-  head = head / n;
+  probs = probs / views.view({count, 1, 1, 1, 1});
+  head = head / views.view({count, 1});
   const auto heat = 1 - probs.select(1, 0);  // [K, X, Y, Z]
   const auto whole = heat.flatten(1).amax(1);
   auto centre_part = probs;  // the windows' central half

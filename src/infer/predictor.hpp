@@ -100,6 +100,10 @@ struct PredictOptions {
   // A candidate stage's Present: (1 - w) x the coarse model's + w x the largest sqrt(coarse x fine)
   // over the candidates (the place both stages agree on most)
   double candidate_weight = 0.5;
+  // With flip_tta, a candidate stage mirrors only the windows of this many candidates, those it
+  // judged strongest unmirrored (0: every candidate's). 4 of cpu_dots' 32 ranked the 76 held-out
+  // CTA/TOF series as all 32 did (docs/EXPERIMENTS.md 2026-12-07), with 36 windows instead of 64.
+  int flip_candidates = 4;
 };
 
 // The networks' outputs over one ROI, averaged over every network and flip.

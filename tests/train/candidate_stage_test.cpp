@@ -210,6 +210,25 @@ TEST_F(TrainOnSynth, ADotCandidateStageFindsItsOwnCandidatesAndPredictsAlone) {
   if (!j.at("points").empty()) {
     EXPECT_NEAR(j.at("points")[0].at("probability").get<double>(), best, 2e-6);
   }
+  // flip TTA mirrors every candidate's window, or with --flip-candidates 1 only the one judged
+  // strongest unmirrored: that one gets the mean of both views, the others their single view
+  const auto heads = [&](const std::string& name, const std::string& flags) {
+    EXPECT_EQ(run_aneura("predict " + model.string() + " " + series + " -o " + (w / (name + ".csv")).string() + " -q " +
+                         flags),
+              0);
+    std::ifstream in(w / (name + "_points") / (id + ".json"));
+    const json pj = json::parse(in);
+    std::vector<double> h;
+    for (const auto& c : pj.at("candidates")) h.push_back(c.at("head").get<double>());
+    return h;
+  };
+  const auto single = heads("dots_single", "--no-tta"), both = heads("dots_both", "--flip-candidates 0");
+  const auto one = heads("dots_one", "--flip-candidates 1");
+  ASSERT_EQ(single.size(), j.at("candidates").size());
+  ASSERT_EQ(both.size(), single.size());
+  ASSERT_EQ(one.size(), single.size());
+  const size_t top = static_cast<size_t>(std::max_element(single.begin(), single.end()) - single.begin());
+  for (size_t k = 0; k < single.size(); ++k) EXPECT_NEAR(one[k], k == top ? both[k] : single[k], 2e-6) << k;
   // --candidates replaces the count; a coarse model is refused (exit 2)
   ASSERT_EQ(run_aneura("predict " + model.string() + " " + series + " -o " + (w / "two.csv").string() +
                        " --no-tta -q --candidates 2"),

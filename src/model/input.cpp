@@ -115,10 +115,54 @@ std::vector<std::array<int64_t, 3>> focus_windows(const std::vector<std::array<i
 
 namespace {
 
+// One pass of separable_max_pool over a contiguous [n0, n1, n2] float array: `out` = the largest
+// of `in` within h voxels along `axis` (the neighbourhood cut at the edges).
+void max_axis(const float* in, float* out, const std::array<int64_t, 3>& n, int axis, int64_t h) {
+  const int64_t len = n[static_cast<size_t>(axis)];
+  int64_t outer = 1, inner = 1;
+  for (int a = 0; a < axis; ++a) outer *= n[static_cast<size_t>(a)];
+  for (int a = axis + 1; a < 3; ++a) inner *= n[static_cast<size_t>(a)];
+  if (inner == 1) {  // along the contiguous axis: one line per task
+    parallel_for(static_cast<size_t>(outer), 0, [&](size_t o) {
+      const float* src = in + static_cast<int64_t>(o) * len;
+      float* dst = out + static_cast<int64_t>(o) * len;
+      for (int64_t i = 0; i < len; ++i) {
+        float m = src[i];
+        for (int64_t k = std::max<int64_t>(0, i - h), end = std::min(len - 1, i + h); k <= end; ++k)
+          m = src[k] > m ? src[k] : m;
+        dst[i] = m;
+      }
+    });
+    return;
+  }
+  // across lines: each output row of `inner` voxels the largest of whole input rows
+  parallel_for(static_cast<size_t>(outer * len), 0, [&](size_t t) {
+    const int64_t o = static_cast<int64_t>(t) / len, i = static_cast<int64_t>(t) % len;
+    float* dst = out + (o * len + i) * inner;
+    const int64_t first = std::max<int64_t>(0, i - h), last = std::min(len - 1, i + h);
+    std::copy_n(in + (o * len + first) * inner, inner, dst);
+    for (int64_t k = first + 1; k <= last; ++k) {
+      const float* src = in + (o * len + k) * inner;
+      for (int64_t j = 0; j < inner; ++j) dst[j] = src[j] > dst[j] ? src[j] : dst[j];
+    }
+  });
+}
+
 // The local maxima's neighbourhood as three 1-D passes (max is separable): w^3 -> 3 w comparisons.
+// By hand for float (LibTorch's max_pool3d takes ~1 s for the three passes over a 0.55 mm ROI on
+// 2 cores, these ~0.1 s), as max_pool3d with padding w / 2 otherwise; both exact.
 torch::Tensor separable_max_pool(const torch::Tensor& f, int64_t w) {
-  auto x = f.unsqueeze(0).unsqueeze(0);
   const int64_t h = w / 2;
+  if (f.scalar_type() == torch::kFloat && f.dim() == 3) {
+    const auto x = f.contiguous();
+    const std::array<int64_t, 3> n{x.size(0), x.size(1), x.size(2)};
+    auto a = torch::empty_like(x), b = torch::empty_like(x);
+    max_axis(x.data_ptr<float>(), a.data_ptr<float>(), n, 0, h);
+    max_axis(a.data_ptr<float>(), b.data_ptr<float>(), n, 1, h);
+    max_axis(b.data_ptr<float>(), a.data_ptr<float>(), n, 2, h);
+    return a;
+  }
+  auto x = f.unsqueeze(0).unsqueeze(0);
   x = torch::max_pool3d(x, {w, 1, 1}, {1, 1, 1}, {h, 0, 0});
   x = torch::max_pool3d(x, {1, w, 1}, {1, 1, 1}, {0, h, 0});
   x = torch::max_pool3d(x, {1, 1, w}, {1, 1, 1}, {0, 0, h});

@@ -110,6 +110,9 @@ TEST(Windows, ChannelMaximaOfAWideNeighbourhoodEqualThoseOfTheFull3dPool) {
       expected.insert({at[i][0].item<int64_t>(), at[i][1].item<int64_t>(), at[i][2].item<int64_t>()});
     const std::set<std::array<int64_t, 3>> found(m.begin(), m.end());
     EXPECT_EQ(found, expected) << w;
+    const auto md = channel_maxima(f.to(torch::kDouble), 100000, w);  // LibTorch's pool, not float's own
+    const std::set<std::array<int64_t, 3>> found_double(md.begin(), md.end());
+    EXPECT_EQ(found_double, expected) << w;
     for (size_t k = 1; k < m.size(); ++k)  // strongest first
       EXPECT_GE(f[m[k - 1][0]][m[k - 1][1]][m[k - 1][2]].item<float>(), f[m[k][0]][m[k][1]][m[k][2]].item<float>());
   }

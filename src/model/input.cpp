@@ -349,6 +349,16 @@ std::array<std::vector<double>, 3> gaussian_kernels(double s) {
   return w;
 }
 
+// dst[j] += w x src[j], j < n: the inner loop of filter_axis, also compiled for AVX2 and chosen at
+// run time where the processor has it (8 floats per instruction instead of SSE2's 4; the same
+// products and sums, no fused multiply-add)
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+void add_scaled(float* dst, const float* src, float w, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) dst[j] += w * src[j];
+}
+
 // One separable pass over a contiguous [n0, n1, n2] array: `out` = `in` correlated with `w` along
 // `axis`, the border voxels repeated beyond the edges.
 void filter_axis(const float* in, float* out, const std::array<int64_t, 3>& n, int axis, const std::vector<double>& w,
@@ -374,11 +384,8 @@ void filter_axis(const float* in, float* out, const std::array<int64_t, 3>& n, i
       for (int64_t i = 0; i < lo; ++i) border(i);
       for (int64_t i = hi; i < len; ++i) border(i);
       std::fill(dst + lo, dst + hi, 0.f);
-      for (int64_t k = 0; k < 2 * r + 1; ++k) {
-        const float wk = wf[static_cast<size_t>(k)];
-        const float* s = src + k - r;
-        for (int64_t i = lo; i < hi; ++i) dst[i] += wk * s[i];
-      }
+      for (int64_t k = 0; k < 2 * r + 1; ++k)
+        add_scaled(dst + lo, src + lo + k - r, wf[static_cast<size_t>(k)], hi - lo);
     });
     return;
   }
@@ -387,11 +394,8 @@ void filter_axis(const float* in, float* out, const std::array<int64_t, 3>& n, i
     const int64_t o = static_cast<int64_t>(t) / len, i = static_cast<int64_t>(t) % len;
     float* dst = out + (o * len + i) * inner;
     std::fill(dst, dst + inner, 0.f);
-    for (int64_t k = 0; k < 2 * r + 1; ++k) {
-      const float wk = wf[static_cast<size_t>(k)];
-      const float* src = in + (o * len + clamp(i + k - r)) * inner;
-      for (int64_t j = 0; j < inner; ++j) dst[j] += wk * src[j];
-    }
+    for (int64_t k = 0; k < 2 * r + 1; ++k)
+      add_scaled(dst, in + (o * len + clamp(i + k - r)) * inner, wf[static_cast<size_t>(k)], inner);
   });
 }
 

@@ -472,6 +472,28 @@ torch::Tensor dot_response(const torch::Tensor& image, const Vec3& spacing, doub
   return out;
 }
 
+// upsample_trilinear's source voxels and weights along one axis of m voxels resized to n:
+// LibTorch's area_pixel_compute_source_index (align_corners false, no scale factor).
+struct LinearTaps {
+  std::vector<int64_t> i0, i1;
+  std::vector<float> w0, w1;
+};
+
+LinearTaps linear_taps(int64_t m, int64_t n) {
+  LinearTaps t;
+  const double scale = static_cast<double>(m) / static_cast<double>(n);
+  for (int64_t d = 0; d < n; ++d) {
+    const double src = std::max(0.0, scale * (static_cast<double>(d) + 0.5) - 0.5);
+    const auto i0 = std::min(static_cast<int64_t>(src), m - 1);
+    const double l1 = std::min(1.0, src - static_cast<double>(i0));
+    t.i0.push_back(i0);
+    t.i1.push_back(i0 < m - 1 ? i0 + 1 : i0);
+    t.w0.push_back(static_cast<float>(1 - l1));
+    t.w1.push_back(static_cast<float>(l1));
+  }
+  return t;
+}
+
 // dot_filter by a response at one scale (image, spacing, sigma)
 torch::Tensor dot_filter_with(const std::function<torch::Tensor(const torch::Tensor&, const Vec3&, double)>& response,
                               const torch::Tensor& image, const Vec3& spacing) {
@@ -487,15 +509,15 @@ torch::Tensor dot_filter_with(const std::function<torch::Tensor(const torch::Ten
                    .squeeze(0)
                    .contiguous();
       const Vec3 coarse{spacing[0] * 2, spacing[1] * 2, spacing[2] * 2};
-      // back on the image grid: voxel centres of the coarse grid sit between the fine ones
-      r = torch::nn::functional::interpolate(
-              response(half, coarse, sigma).unsqueeze(0).unsqueeze(0),
-              torch::nn::functional::InterpolateFuncOptions()
-                  .size(std::vector<int64_t>{image.size(0), image.size(1), image.size(2)})
-                  .mode(torch::kTrilinear)
-                  .align_corners(false))
-              .squeeze(0)
-              .squeeze(0);
+      // back on the image grid (voxel centres of the coarse grid sit between the fine ones), into
+      // the maximum over the scales
+      const std::array<int64_t, 3> size{image.size(0), image.size(1), image.size(2)};
+      if (best.defined()) {
+        best = best.to(torch::kFloat).contiguous();
+        upsample_trilinear(response(half, coarse, sigma), size, best);
+        continue;
+      }
+      r = upsample_trilinear(response(half, coarse, sigma), size);
     } else {
       r = response(image, spacing, sigma);
     }
@@ -505,6 +527,53 @@ torch::Tensor dot_filter_with(const std::function<torch::Tensor(const torch::Ten
 }
 
 }  // namespace
+
+torch::Tensor upsample_trilinear(const torch::Tensor& f, const std::array<int64_t, 3>& size, torch::Tensor into) {
+  const auto x = f.to(torch::kFloat).contiguous();
+  const std::array<int64_t, 3> m{x.size(0), x.size(1), x.size(2)};
+  const LinearTaps t0 = linear_taps(m[0], size[0]), t1 = linear_taps(m[1], size[1]), t2 = linear_taps(m[2], size[2]);
+  // along z (contiguous): [m0, m1, m2] -> [m0, m1, n2]
+  std::vector<float> a(static_cast<size_t>(m[0] * m[1] * size[2]));
+  const float* src = x.data_ptr<float>();
+  parallel_for(static_cast<size_t>(m[0] * m[1]), 0, [&](size_t line) {
+    const float* in = src + static_cast<int64_t>(line) * m[2];
+    float* out = a.data() + static_cast<int64_t>(line) * size[2];
+    for (int64_t d = 0; d < size[2]; ++d) {
+      const auto k = static_cast<size_t>(d);
+      out[d] = t2.w0[k] * in[t2.i0[k]] + t2.w1[k] * in[t2.i1[k]];
+    }
+  });
+  // along y: rows of n2 -> [m0, n1, n2]
+  std::vector<float> b(static_cast<size_t>(m[0] * size[1] * size[2]));
+  parallel_for(static_cast<size_t>(m[0] * size[1]), 0, [&](size_t task) {
+    const int64_t o = static_cast<int64_t>(task) / size[1], d = static_cast<int64_t>(task) % size[1];
+    const auto k = static_cast<size_t>(d);
+    const float* r0 = a.data() + (o * m[1] + t1.i0[k]) * size[2];
+    const float* r1 = a.data() + (o * m[1] + t1.i1[k]) * size[2];
+    float* out = b.data() + (o * size[1] + d) * size[2];
+    for (int64_t j = 0; j < size[2]; ++j) out[j] = t1.w0[k] * r0[j] + t1.w1[k] * r1[j];
+  });
+  // along x: planes of n1 x n2 -> [n0, n1, n2], or into `into` as the larger
+  const bool keep_larger = into.defined();
+  if (keep_larger && (into.scalar_type() != torch::kFloat || !into.is_contiguous() ||
+                      into.sizes() != torch::IntArrayRef(size.data(), size.size())))
+    throw Error(ErrorCode::Internal, "upsample_trilinear: `into` must be a contiguous float tensor of the output size");
+  if (!keep_larger) into = torch::empty({size[0], size[1], size[2]}, torch::kFloat);
+  float* dst = into.data_ptr<float>();
+  const int64_t plane = size[1] * size[2];
+  parallel_for(static_cast<size_t>(size[0] * size[1]), 0, [&](size_t task) {
+    const int64_t d = static_cast<int64_t>(task) / size[1], row = static_cast<int64_t>(task) % size[1];
+    const auto k = static_cast<size_t>(d);
+    const float* p0 = b.data() + t0.i0[k] * plane + row * size[2];
+    const float* p1 = b.data() + t0.i1[k] * plane + row * size[2];
+    float* out = dst + d * plane + row * size[2];
+    for (int64_t j = 0; j < size[2]; ++j) {
+      const float v = t0.w0[k] * p0[j] + t0.w1[k] * p1[j];
+      out[j] = keep_larger ? std::max(out[j], v) : v;
+    }
+  });
+  return into;
+}
 
 torch::Tensor dot_filter(const torch::Tensor& image, const Vec3& spacing, int threads) {
   DotWorkspace w;

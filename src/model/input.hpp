@@ -63,6 +63,12 @@ torch::Tensor blob_channels_itk(const torch::Tensor& image, const Vec3& spacing,
 // and on a plate. The Hessian by separable sampled Gaussian derivatives, its eigenvalues in closed
 // form. `threads`: 0 = every core.
 torch::Tensor dot_filter(const torch::Tensor& image, const Vec3& spacing, int threads = 0);
+// f [X, Y, Z] (float) resized to `size` by trilinear interpolation, as LibTorch's interpolate
+// (mode trilinear, align_corners false) computes it, in three separable passes; where `into` is
+// given (float, of `size`), each of its voxels becomes the larger of itself and the result,
+// which is not allocated.
+torch::Tensor upsample_trilinear(const torch::Tensor& f, const std::array<int64_t, 3>& size,
+                                 torch::Tensor into = torch::Tensor());
 // The same through ITK's recursive Gaussian Hessian and eigen analysis: the reference dot_filter is
 // tested and benchmarked against (`threads`: ITK work units).
 torch::Tensor dot_filter_itk(const torch::Tensor& image, const Vec3& spacing, int threads = 0);

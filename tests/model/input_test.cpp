@@ -7,6 +7,7 @@
 #include <random>
 #include <set>
 
+#include "core/error.hpp"
 #include "core/volume.hpp"
 #include "model/input.hpp"
 #include "plan/plans.hpp"
@@ -158,6 +159,28 @@ TEST(Windows, TheDotFilterMarksASmallAneurysmAndNotTheArteryItSitsOn) {
 // on -(x^2 + 2 y^2 + 3 z^2) / 2 (mm) every scale gives sigma^2 x eigenvalues -1, -2, -3 and the filter
 // sigma^2 / 3, the largest at sigma 1.8 mm; ITK's recursive Gaussian gives nearly the same. On the
 // vessel phantom the two agree on where the blobs are and how strong.
+TEST(Windows, TrilinearUpsamplingIsLibTorchsInterpolate) {
+  torch::manual_seed(5);
+  const auto f = torch::rand({7, 10, 9});
+  for (const std::array<int64_t, 3> size : {std::array<int64_t, 3>{14, 20, 18}, {13, 19, 17}, {7, 21, 30}}) {
+    const auto expected = torch::nn::functional::interpolate(f.unsqueeze(0).unsqueeze(0),
+                                                             torch::nn::functional::InterpolateFuncOptions()
+                                                                 .size(std::vector<int64_t>(size.begin(), size.end()))
+                                                                 .mode(torch::kTrilinear)
+                                                                 .align_corners(false))
+                              .squeeze(0)
+                              .squeeze(0);
+    EXPECT_LT((upsample_trilinear(f, size) - expected).abs().max().item<double>(), 1e-6) << size[1];
+    // into an existing volume: the larger of the two, voxel by voxel
+    const auto other = torch::rand({size[0], size[1], size[2]});
+    auto into = other.clone();
+    upsample_trilinear(f, size, into);
+    EXPECT_LT((into - torch::maximum(other, expected)).abs().max().item<double>(), 1e-6) << size[1];
+  }
+  auto wrong = torch::zeros({3, 3, 3});
+  EXPECT_THROW(upsample_trilinear(f, {14, 20, 18}, wrong), Error);
+}
+
 TEST(Windows, TheDotFilterIsExactOnAQuadraticAndAgreesWithItks) {
   const Vec3 sp{0.5, 0.55, 0.6};
   auto quad = torch::zeros({48, 44, 40});

@@ -392,6 +392,8 @@ SeriesPrediction Predictor::predict_image(const Volume<float>& image) {
     for (const auto& d : dot_candidates(image, roi_centre(image), info_.cfg, count))
       r.candidates.push_back({d.world_lps, 0, -1});
     r.roi_s = seconds_since(t0);
+    if (r.candidates.empty())
+      r.warnings.push_back("the dot filter found no bright blob in the ROI: no candidate, every probability 0");
     judge_candidates(image, r);
     return r;
   }
@@ -524,7 +526,7 @@ SeriesPrediction Predictor::predict_planned(const SeriesPlan& plan) {
     n.modality = r.modality;
     n.read_s = r.read_s;
     n.harmonize_s = r.harmonize_s;
-    n.warnings = h.warnings;
+    n.warnings.insert(n.warnings.begin(), h.warnings.begin(), h.warnings.end());
     for (auto& p : n.points) {  // on the DICOM instance nearest to the point
       try {
         const LocalizerPoint lp = world_to_localizer(plan, p.world_lps);

@@ -11,6 +11,7 @@
 #include "infer/predictor.hpp"
 #include "model/input.hpp"
 #include "support/run.hpp"
+#include "train/data.hpp"
 #include "train/folds.hpp"
 #include "train/train_fixture.hpp"
 #include "train/trainer.hpp"
@@ -229,6 +230,17 @@ TEST_F(TrainOnSynth, ADotCandidateStageFindsItsOwnCandidatesAndPredictsAlone) {
   ASSERT_EQ(one.size(), single.size());
   const size_t top = static_cast<size_t>(std::max_element(single.begin(), single.end()) - single.begin());
   for (size_t k = 0; k < single.size(); ++k) EXPECT_NEAR(one[k], k == top ? both[k] : single[k], 2e-6) << k;
+  // a series with no blob at all (a flat image): no candidate, every probability 0, and it says so
+  {
+    Predictor flat_judge(model, PredictOptions{});
+    Volume<float> flat = load_case(w, id).image;
+    std::fill(flat.data.begin(), flat.data.end(), 0.f);
+    const SeriesPrediction p = flat_judge.predict_image(flat);
+    EXPECT_TRUE(p.candidates.empty());
+    for (double v : p.probability) EXPECT_EQ(v, 0.0);
+    ASSERT_EQ(p.warnings.size(), 1u);
+    EXPECT_NE(p.warnings[0].find("no bright blob"), std::string::npos) << p.warnings[0];
+  }
   // --candidates replaces the count; a coarse model is refused (exit 2)
   ASSERT_EQ(run_aneura("predict " + model.string() + " " + series + " -o " + (w / "two.csv").string() +
                        " --no-tta -q --candidates 2"),

@@ -296,7 +296,8 @@ void Predictor::judge_candidates(const Volume<float>& image, SeriesPrediction& r
     if (!finds_own_candidates()) {
       std::vector<float> coarse;
       for (const auto& c : r.candidates) coarse.push_back(static_cast<float>(std::max(0.0, c.coarse)));
-      strength = (torch::tensor(coarse) * (1 - probs.select(1, 0)).flatten(1).amax(1)).sqrt();
+      const auto fine = (1 - probs.select(1, 0) / static_cast<double>(nets_.size())).flatten(1).amax(1);
+      strength = (torch::tensor(coarse) * fine.clamp_min(0)).sqrt();
     }
     const int64_t m = o_.flip_candidates > 0 ? std::min<int64_t>(o_.flip_candidates, count) : count;
     const auto rows = m < count ? std::get<0>(torch::sort(std::get<1>(strength.topk(m)))) : torch::arange(count);

@@ -140,6 +140,27 @@ TEST_F(TrainOnSynth, ACandidateStageLearnsFromACoarseModelsMaximaAndJudgesThemIn
   EXPECT_NEAR(present_of(w / "w0.csv"), coarse_present, 2e-6);
   EXPECT_NEAR(present_of(w / "w1.csv"), best, 2e-6);
   EXPECT_NEAR(present_of(w / "mixed.csv"), 0.5 * coarse_present + 0.5 * best, 2e-6);
+  // flips for the strongest candidate only (by sqrt(coarse x its unmirrored judgement)): it gets
+  // the mean of both views, the others their unmirrored one
+  {
+    const auto judged = [&](bool flip, int flip_candidates) {
+      PredictOptions po;
+      po.flip_tta = flip;
+      po.flip_candidates = flip_candidates;
+      Predictor judge(model, po);
+      SeriesPrediction r;
+      for (const auto& c : j.at("candidates"))
+        r.candidates.push_back({c.at("world_lps_mm").get<Vec3>(), c.at("coarse").get<double>(), -1});
+      judge.judge_candidates(load_case(w, list_cases(w)[0].id).image, r);
+      return r.candidates;
+    };
+    const auto single = judged(false, 0), both = judged(true, 0), one = judged(true, 1);
+    size_t top = 0;
+    for (size_t k = 0; k < single.size(); ++k)
+      if (std::sqrt(single[k].coarse * single[k].fine) > std::sqrt(single[top].coarse * single[top].fine)) top = k;
+    for (size_t k = 0; k < single.size(); ++k)
+      EXPECT_NEAR(one[k].fine, k == top ? both[k].fine : single[k].fine, 2e-6) << k;
+  }
   // a model that is no candidate stage refuses one (exit 2)
   EXPECT_EQ(predict(coarse_dir.string(), "bad.csv", " --candidate-model " + coarse_dir.string()), 2);
 }

@@ -320,10 +320,11 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
                   "its candidates are drawn by its own head's judgement of them on the training windows "
                   "(mine_online). Its candidates reached 12 of 19 held-out aneurysms under 2 mm (cpu_fine's maxima: "
                   "5 of 20); after 25 epochs from crops around the candidates its judge ranked the 76 CTA/TOF "
-                  "series' Present at 0.897 and 0.799 with mining over two seeds (under 2 mm 0.778 and 0.592), "
-                  "against 0.789 and 0.783 without (0.537 and 0.541; cpu_fine 0.728), scores of 0.926 and 0.824 "
-                  "over the 13 defined columns against 0.825 and 0.817. Not the default: it learns from CTA and TOF "
-                  "only (docs/EXPERIMENTS.md).");
+                  "series' Present at 0.897, 0.799 and 0.789 with mining over three seeds (under 2 mm 0.778, "
+                  "0.592 and 0.535), against 0.789 and 0.814 without for the first two (0.537 and 0.670; cpu_fine "
+                  "0.728), scores of 0.926, 0.824 and 0.814 over the 13 defined columns against 0.825 and 0.833: "
+                  "mining is on because it never cost much and once gained 0.1, but its gain is not settled. Not "
+                  "the default: it learns from CTA and TOF only (docs/EXPERIMENTS.md).");
   } else {
     why.push_back(cache_mm > kNativeMaxMm + 1e-6
                       ? "cpu_native: not planned; the cases were made at " + fmt(cache_mm) + " mm, coarser than " +

@@ -115,13 +115,25 @@ std::vector<std::array<int64_t, 3>> focus_windows(const std::vector<std::array<i
 
 namespace {
 
+// A contiguous [n0, n1, n2] array seen along `axis`: [outer, len, inner] (inner 1: the
+// contiguous axis), for the one-dimensional passes below.
+struct AxisView {
+  int64_t outer = 1, len = 1, inner = 1;
+};
+
+AxisView axis_view(const std::array<int64_t, 3>& n, int axis) {
+  AxisView v;
+  v.len = n[static_cast<size_t>(axis)];
+  for (int a = 0; a < axis; ++a) v.outer *= n[static_cast<size_t>(a)];
+  for (int a = axis + 1; a < 3; ++a) v.inner *= n[static_cast<size_t>(a)];
+  return v;
+}
+
 // One pass of separable_max_pool over a contiguous [n0, n1, n2] float array: `out` = the largest
 // of `in` within h voxels along `axis` (the neighbourhood cut at the edges).
 void max_axis(const float* in, float* out, const std::array<int64_t, 3>& n, int axis, int64_t h) {
-  const int64_t len = n[static_cast<size_t>(axis)];
-  int64_t outer = 1, inner = 1;
-  for (int a = 0; a < axis; ++a) outer *= n[static_cast<size_t>(a)];
-  for (int a = axis + 1; a < 3; ++a) inner *= n[static_cast<size_t>(a)];
+  const AxisView v = axis_view(n, axis);
+  const int64_t outer = v.outer, len = v.len, inner = v.inner;
   if (inner == 1) {  // along the contiguous axis: one line per task
     parallel_for(static_cast<size_t>(outer), 0, [&](size_t o) {
       const float* src = in + static_cast<int64_t>(o) * len;
@@ -363,10 +375,9 @@ void add_scaled(float* dst, const float* src, float w, int64_t n) {
 // `axis`, the border voxels repeated beyond the edges.
 void filter_axis(const float* in, float* out, const std::array<int64_t, 3>& n, int axis, const std::vector<double>& w,
                  int threads) {
-  const int64_t r = static_cast<int64_t>(w.size() / 2), len = n[static_cast<size_t>(axis)];
-  int64_t outer = 1, inner = 1;
-  for (int a = 0; a < axis; ++a) outer *= n[static_cast<size_t>(a)];
-  for (int a = axis + 1; a < 3; ++a) inner *= n[static_cast<size_t>(a)];
+  const int64_t r = static_cast<int64_t>(w.size() / 2);
+  const AxisView v = axis_view(n, axis);
+  const int64_t outer = v.outer, len = v.len, inner = v.inner;
   std::vector<float> wf(w.begin(), w.end());
   const auto clamp = [&](int64_t i) { return std::min(std::max<int64_t>(i, 0), len - 1); };
   if (inner == 1) {  // along the contiguous axis: one line per task

@@ -18,6 +18,7 @@
 #include "model/input.hpp"
 #include "model/registry.hpp"
 #include "plan/hardware.hpp"
+#include "train/candidates.hpp"
 #include "train/folds.hpp"
 #include "train/loader.hpp"
 #include "train/time_budget.hpp"
@@ -108,6 +109,14 @@ torch::Tensor counted_voxels(const torch::Tensor& hidden, const torch::Tensor& r
   return hidden * (removed == 0).unsqueeze(1).to(hidden.dtype());
 }
 
+AugmentOptions pretrain_augmentation(const Configuration& cfg) {
+  AugmentOptions aug;
+  aug.roi_spatial_probability = cfg.spatial_augmentation;
+  aug.focus_on_aneurysm = 0;  // no label steers a window, of a labelled case either
+  if (cfg.candidates > 0 && cfg.candidate_source == "dots") aug.focus_on_candidate = 1;
+  return aug;
+}
+
 PretrainResult pretrain(const PretrainOptions& o) {
   const auto t_start = SteadyClock::now();
   const Collective& c = o.collective ? *o.collective : local_collective();
@@ -131,16 +140,52 @@ PretrainResult pretrain(const PretrainOptions& o) {
   if (block < 1 || block > cfg.patch_size[0])
     throw Error(ErrorCode::Usage,
                 "--mask-block must be between 1 and the patch (" + std::to_string(cfg.patch_size[0]) + " voxels)");
-  // Every finished case, labelled or not
+  // Every finished case, labelled or not, but those of a modality the configuration does not learn
+  // from (a series without a train.csv row has none: it stays)
   std::vector<std::string> ids;
-  for (const auto& c : list_cases(o.work)) ids.push_back(c.id);
-  if (ids.empty()) throw Error(ErrorCode::InputNotFound, "no case in the case cache", (o.work / "cases").string());
+  size_t other_modalities = 0, unknown = 0;
+  for (const auto& ci : list_cases(o.work)) {
+    const bool learns = cfg.modalities.empty() || ci.modality.empty() ||
+                        std::find(cfg.modalities.begin(), cfg.modalities.end(), ci.modality) != cfg.modalities.end();
+    if (learns) ids.push_back(ci.id);
+    other_modalities += learns ? 0 : 1;
+    unknown += ci.modality.empty() ? 1 : 0;
+  }
+  if (!cfg.modalities.empty() && c.main()) {
+    std::string names;
+    for (const auto& m : cfg.modalities) names += (names.empty() ? "" : ", ") + m;
+    spdlog::info("configuration {} learns from {}: {} cases of other modalities left out, {} of no known modality kept",
+                 cfg.name, names, other_modalities, unknown);
+  }
+  if (ids.empty())
+    throw Error(ErrorCode::InputNotFound,
+                other_modalities > 0 ? "no case of configuration '" + cfg.name + "''s modalities in the case cache"
+                                     : std::string("no case in the case cache"),
+                (o.work / "cases").string());
   const double ram = kRamShare * probe_hardware(o.work).ram_available_gb * 1e9 / c.world();
   CaseStore store(o.work, ids, ram, CaseMaps::Deface);  // each window carries its defaced voxels
   const int in_channels = store.input_channels(cfg);
   const int hidden_channels = in_channels - kCoordinateChannels;  // image (and blob) channels
-  if (windowed(cfg) && store.cache_rois(cfg, static_cast<int>(default_threads()), ram))
+  const fs::path run_dir = o.work / "pretrain" / cfg.name;
+  AugmentOptions aug = pretrain_augmentation(cfg);
+  if (aug.focus_on_candidate == 1) {
+    // near the arteries: every window on one of the dot filter's candidates (bright dots along the
+    // vessels), cut from crops around them when the cases are read per sample
+    const auto t = SteadyClock::now();
+    const json j = shared_candidates(run_dir / "candidates.json", c, kDotCandidatesVersion, cfg.candidates, ids,
+                                     [&] { return dot_candidate_cases({&store}, cfg, cfg.candidates, o.progress); });
+    store.set_candidates(candidates_by_id(j));
+    if (store.cache_sites(cfg, aug, static_cast<int>(default_threads()), ram))
+      spdlog::info("crops around the {} dot candidates of {} cases: {:.0f} MB, {:.1f} s", cfg.candidates, store.size(),
+                   static_cast<double>(store.site_bytes()) / 1e6, seconds_since(t));
+    else
+      spdlog::info("windows on the {} dot candidates of {} cases ({:.1f} s)", cfg.candidates, store.size(),
+                   seconds_since(t));
+  } else if (cfg.candidates > 0) {
+    spdlog::info("configuration {} takes its candidates from a coarse model: windows anywhere in the ROI", cfg.name);
+  } else if (windowed(cfg) && store.cache_rois(cfg, static_cast<int>(default_threads()), ram)) {
     spdlog::info("ROI inputs of {} cases made in {:.1f} s", store.size(), seconds_since(t_start));
+  }
   // Network, head, optimizer
   torch::manual_seed(o.seed);
   MultiTaskUNet net = build_model(cfg, in_channels);
@@ -157,7 +202,6 @@ PretrainResult pretrain(const PretrainOptions& o) {
   c.overlap_gradients(params);  // several ranks: the sums start during the backward pass
   torch::optim::AdamW opt(params, torch::optim::AdamWOptions(kLearningRate).weight_decay(kWeightDecay));
   // Run folder, resume
-  const fs::path run_dir = o.work / "pretrain" / cfg.name;
   const fs::path last = run_dir / "last.pt", log_file = run_dir / "log.jsonl";
   std::error_code ec;
   if (c.main()) fs::create_directories(run_dir, ec);
@@ -195,8 +239,6 @@ PretrainResult pretrain(const PretrainOptions& o) {
       "{} steps of {} per epoch, up to {} epochs{}",
       cfg.name, store.size(), 100 * o.mask_ratio, block, steps, cfg.batch_size, cfg.epochs,
       budget.enabled() ? fmt::format(" within {:.0f} s", budget.budget_s()) : std::string());
-  AugmentOptions aug;
-  aug.roi_spatial_probability = cfg.spatial_augmentation;
   const std::vector<double> uniform(store.size(), 1.0);
   PretrainResult r;
   r.run_dir = run_dir;

@@ -11,6 +11,12 @@
 //   WORK/pretrain/<configuration>/reconstruction.png   every epoch: a window of the first case as
 //                                             the network saw it (hidden cubes outlined), its
 //                                             reconstruction and the truth, tri-planar
+// A candidate stage that finds its own candidates (candidate_source "dots") pre-trains near the
+// arteries: the dot filter's candidates of every case are found once into
+//   WORK/pretrain/<configuration>/candidates.json   (as train's; remade for another filter, count or cases)
+// and every window is centred on one of them (as its training windows are), cut from crops around
+// them when the cases do not fit in memory. Cases of a modality the configuration does not learn
+// from are left out (a series without a train.csv row has no modality and stays).
 // Random numbers come from (seed, epoch, position) only, so --resume continues exactly.
 // Data-parallel as `train` (trainer.hpp): the plans' batch is global, each rank makes its share of
 // it (the same samples and masks at the same global positions), the loss is its share of the
@@ -25,6 +31,7 @@
 #include <string>
 
 #include "train/collective.hpp"
+#include "train/data.hpp"
 
 namespace aneura {
 
@@ -52,6 +59,10 @@ struct PretrainResult {
   double first_loss = 0, last_loss = 0;  // mean masked-voxel MSE of the first and last epoch of this invocation
   bool stopped_by_budget = false;
 };
+
+// The augmentation of the pre-training windows: train's, but no window is steered to a labelled
+// aneurysm, and a dot candidate stage's are all centred on candidates.
+AugmentOptions pretrain_augmentation(const Configuration& cfg);
 
 // Throws Error: Usage (unknown configuration, device without CUDA, a bad mask), InputNotFound (no
 // case, no checkpoint to resume), CorruptInput (unreadable case or checkpoint, cases with other

@@ -24,6 +24,7 @@
 #include "model/registry.hpp"
 #include "plan/hardware.hpp"
 #include "plan/planner.hpp"
+#include "train/candidates.hpp"
 #include "train/folds.hpp"
 #include "train/loader.hpp"
 #include "train/losses.hpp"
@@ -343,79 +344,47 @@ void Trainer::find_candidates() {
   const std::string from =
       dots ? std::string(kDotCandidatesVersion) : fs::absolute(o_.candidates_from).lexically_normal().string();
   const fs::path file = o_.work / "runs" / cfg_.name / "candidates.json";
-  auto usable = [&](const json& j) {
-    return j.is_object() && j.value("coarse_model", "") == from && j.value("count", 0) == cfg_.candidates &&
-           j.contains("cases");
-  };
-  json j;  // rank 0: the file's (remade when unusable); the others read what rank 0 wrote
-  if (c_.main()) {
-    std::ifstream in(file);
-    if (in) {
-      try {
-        j = json::parse(in);
-      } catch (const json::exception&) {
-        j = json();
-      }
-    }
-    if (!usable(j)) {
-      const auto t = SteadyClock::now();
+  std::vector<std::string> ids;
+  for (const CaseStore* store : {train_store_.get(), val_store_.get()})
+    for (size_t i = 0; i < store->size(); ++i) ids.push_back(store->id(i));
+  const json j = shared_candidates(file, c_, from, cfg_.candidates, ids, [&] {
+    const auto t = SteadyClock::now();
+    json cases = json::object();
+    if (dots) {
+      cases = dot_candidate_cases({train_store_.get(), val_store_.get()}, cfg_, cfg_.candidates, o_.progress);
+    } else {
       PredictOptions po;
       po.flip_tta = false;
       po.points.max_points = 0;
       po.candidates = cfg_.candidates;
-      std::unique_ptr<Predictor> coarse;
-      if (!dots) {
-        coarse = std::make_unique<Predictor>(from, po);
-        if (const auto mine = read_preprocess_params(o_.work)) check_coarse_model(coarse->info(), *mine, from);
-      }
-      j = {{"coarse_model", from}, {"count", cfg_.candidates}, {"cases", json::object()}};
-      const int total = static_cast<int>(train_store_->size() + val_store_->size());
-      Progress progress("candidates", total, o_.progress, "cases");
+      Predictor coarse(from, po);
+      if (const auto mine = read_preprocess_params(o_.work)) check_coarse_model(coarse.info(), *mine, from);
+      Progress progress("candidates", static_cast<int>(train_store_->size() + val_store_->size()), o_.progress,
+                        "cases");
       int done = 0;
       for (const CaseStore* store : {train_store_.get(), val_store_.get()})
         for (size_t i = 0; i < store->size(); ++i) {
           const auto c = store->get(i);
+          const SeriesPrediction r = coarse.predict_image(c->image);
           json cands = json::array();
-          std::array<double, kNumLabels> probability{};
-          if (dots) {
-            for (const auto& d : dot_candidates(c->image, c->roi_centre, cfg_, cfg_.candidates))
-              cands.push_back({d.world_lps[0], d.world_lps[1], d.world_lps[2], 0.0});
-          } else {
-            const SeriesPrediction r = coarse->predict_image(c->image);
-            for (const auto& cd : r.candidates)
-              cands.push_back({cd.world_lps[0], cd.world_lps[1], cd.world_lps[2], cd.coarse});
-            probability = r.probability;
-          }
-          j["cases"][c->id] = {{"probabilities", probability}, {"candidates", cands}};
+          for (const auto& cd : r.candidates)
+            cands.push_back({cd.world_lps[0], cd.world_lps[1], cd.world_lps[2], cd.coarse});
+          cases[c->id] = {{"probabilities", r.probability}, {"candidates", cands}};
           progress.update(++done);
         }
-      std::error_code ec;
-      fs::create_directories(file.parent_path(), ec);
-      write_text_atomically(file, j.dump() + "\n");
-      spdlog::info("candidates of {} cases from {} in {:.1f} s -> {}", j["cases"].size(), from, seconds_since(t),
-                   file.string());
     }
-  }
-  c_.barrier();
-  if (!c_.main()) {
-    std::ifstream in(file);
-    try {
-      j = json::parse(in);
-    } catch (const json::exception& e) {
-      throw Error(ErrorCode::CorruptInput, std::string("bad candidates file: ") + e.what(), file.string());
-    }
-  }
-  if (!usable(j)) throw Error(ErrorCode::CorruptInput, "candidates file of another coarse model", file.string());
-  std::map<std::string, std::vector<Vec3>> by_id;
+    spdlog::info("candidates of {} cases from {} in {:.1f} s -> {}", cases.size(), from, seconds_since(t),
+                 file.string());
+    return cases;
+  });
   for (const auto& [id, v] : j.at("cases").items()) {
     SeriesPrediction r;
     r.probability = v.at("probabilities").get<std::array<double, kNumLabels>>();
-    for (const auto& cd : v.at("candidates")) {
+    for (const auto& cd : v.at("candidates"))
       r.candidates.push_back({Vec3{cd[0], cd[1], cd[2]}, cd[3].get<double>(), -1});
-      by_id[id].push_back(r.candidates.back().world_lps);
-    }
     coarse_[id] = std::move(r);
   }
+  const auto by_id = candidates_by_id(j);
   train_store_->set_candidates(by_id);
   val_store_->set_candidates(by_id);
   if (!dots) info_.candidate_model = from;

@@ -6,13 +6,17 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "dataset/case_cache.hpp"
 #include "infer/predictor.hpp"
 #include "model/input.hpp"
 #include "support/run.hpp"
+#include "train/candidates.hpp"
 #include "train/data.hpp"
 #include "train/folds.hpp"
+#include "train/loader.hpp"
+#include "train/pretrain.hpp"
 #include "train/train_fixture.hpp"
 #include "train/trainer.hpp"
 
@@ -163,6 +167,101 @@ TEST_F(TrainOnSynth, ACandidateStageLearnsFromACoarseModelsMaximaAndJudgesThemIn
   }
   // a model that is no candidate stage refuses one (exit 2)
   EXPECT_EQ(predict(coarse_dir.string(), "bad.csv", " --candidate-model " + coarse_dir.string()), 2);
+}
+
+// Pre-training a dot stage near the arteries: its windows sit on the dot filter's candidates of
+// every case it learns from, found once into WORK/pretrain/<configuration>/candidates.json (kept
+// while it holds those cases), and never on a labelled aneurysm; cases of another modality are left
+// out, those of no known modality stay.
+TEST_F(TrainOnSynth, ADotStagePretrainsOnItsCandidates) {
+  const fs::path w = fresh_work("dots_pretrain", 8);
+  Configuration dots = candidate_config();
+  dots.name = "dots";
+  dots.candidate_source = "dots";
+  dots.modalities = {"CTA", "MRA"};
+  write_coarse_and(dots, w);
+  // one case of each kind: one of another modality, one with none (no train.csv row)
+  std::vector<std::string> kept;
+  bool other = false, unknown = false;
+  for (const auto& ci : list_cases(w)) {
+    const fs::path f = w / "cases" / ci.id / "case.json";
+    json j;
+    std::ifstream(f) >> j;
+    if (!other && ci.modality != "CTA" && ci.modality != "MRA") {
+      other = true;
+      continue;
+    }
+    if (!unknown && (ci.modality == "CTA" || ci.modality == "MRA")) {
+      unknown = true;
+      j["modality"] = "";
+      j["labelled"] = false;
+      std::ofstream(f) << j.dump();
+    }
+    if (ci.modality == "CTA" || ci.modality == "MRA" || j["modality"] == "") kept.push_back(ci.id);
+  }
+  ASSERT_TRUE(other && unknown);
+  PretrainOptions o;
+  o.work = w;
+  o.configuration = "dots";
+  o.epochs = 1;
+  o.threads = 2;
+  o.progress = false;
+  o.time_budget_s = 0;
+  const PretrainResult r = pretrain(o);
+  EXPECT_EQ(r.cases, static_cast<int>(kept.size()));
+  EXPECT_EQ(r.epochs_done, 1);
+  const fs::path file = w / "pretrain" / "dots" / "candidates.json";
+  json cands;
+  std::ifstream(file) >> cands;
+  EXPECT_EQ(cands.at("coarse_model"), kDotCandidatesVersion);
+  EXPECT_EQ(cands.at("count"), 4);
+  ASSERT_EQ(cands.at("cases").size(), kept.size());
+  const CaseStore store(w, kept, 0);  // the cases as pre-training reads them, at their ROI centres
+  for (size_t i = 0; i < kept.size(); ++i) {
+    const std::string& id = kept[i];
+    ASSERT_TRUE(cands["cases"].contains(id)) << id;
+    const TrainCase& c = *store.get(i);
+    std::vector<Vec3> expected;
+    for (const auto& d : dot_candidates(c.image, c.roi_centre, dots, 4)) expected.push_back(d.world_lps);
+    const auto& got = cands["cases"][id]["candidates"];
+    ASSERT_EQ(got.size(), expected.size()) << id;
+    for (size_t k = 0; k < expected.size(); ++k)
+      for (int a = 0; a < 3; ++a) EXPECT_NEAR(got[k][a].get<double>(), expected[k][a], 1e-9) << id;
+  }
+  // kept for a second run (its candidates as written, even when edited), remade for more cases
+  cands["cases"][kept[0]]["candidates"] = json::array({json::array({1.0, 2.0, 3.0, 0.0})});
+  write_text_atomically(file, cands.dump());
+  pretrain(o);
+  json again;
+  std::ifstream(file) >> again;
+  EXPECT_EQ(again, cands);
+  cands["cases"].erase(kept[1]);
+  write_text_atomically(file, cands.dump());
+  pretrain(o);
+  std::ifstream(file) >> again;
+  EXPECT_EQ(again.at("cases").size(), kept.size());
+  EXPECT_NE(again["cases"][kept[0]]["candidates"], cands["cases"][kept[0]]["candidates"]);
+  // every window on a candidate, a positive case's too
+  const AugmentOptions aug = pretrain_augmentation(dots);
+  EXPECT_EQ(aug.focus_on_aneurysm, 0);
+  int positives = 0;
+  for (size_t i = 0; i < kept.size(); ++i) {
+    const std::string& id = kept[i];
+    TrainCase c = *store.get(i);
+    c.candidates = candidates_by_id(again).at(id);
+    positives += c.points.empty() ? 0 : 1;
+    for (uint64_t seed = 0; seed < 8; ++seed) {
+      std::mt19937_64 rng(seed);
+      const Sample sample = make_sample(c, dots, rng, aug);
+      EXPECT_GE(sample.candidate, 0) << id << " " << seed;
+      const SiteCase sites = make_site_case(c, site_half_extent_mm(dots, aug));
+      std::mt19937_64 rng2(seed);
+      EXPECT_GE(make_site_sample(sites, dots, rng2, aug).candidate, 0) << id << " " << seed;
+    }
+  }
+  EXPECT_GT(positives, 0);
+  // a plain configuration keeps drawing its windows anywhere in the ROI
+  EXPECT_LT(pretrain_augmentation(tiny_config()).focus_on_candidate, 1);
 }
 
 // A stage that finds its own candidates (candidate_source "dots"): no coarse model in training or

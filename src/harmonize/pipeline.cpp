@@ -21,7 +21,7 @@ nlohmann::json vec(const Vec3& v) { return {v[0], v[1], v[2]}; }
 
 template <class T>
 Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, const HarmonizeParams& p,
-                     const Volume<uint8_t>* anatomy) {
+                     const Volume<uint8_t>* anatomy, bool foreground_statistics) {
   if (raw.volumes != 1) throw Error(ErrorCode::Unsupported, "harmonize expects one volume (got a series with several)");
   if (anatomy && anatomy->geom.size != raw.geom.size)
     throw Error(ErrorCode::BadGeometry, "the anatomy mask's grid differs from the image's");
@@ -112,7 +112,7 @@ Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, co
   // Foreground statistics of the intensities before normalization (HU for CT), inside the head
   // mask whether or not a brain mask was made: the fingerprint pools them into the dataset's clip
   // limits and z-score constants.
-  {
+  if (foreground_statistics) {
     const Volume<uint8_t>* fg = nonempty(h.mask);
     const auto pr = percentiles(v, {0.5, 50, 99.5}, fg);
     double sum = 0, sq = 0, cnt = 0;
@@ -179,9 +179,10 @@ Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, co
   return h;
 }
 
-template Harmonized harmonize(const Volume<float>&, const std::string&, const HarmonizeParams&, const Volume<uint8_t>*);
+template Harmonized harmonize(const Volume<float>&, const std::string&, const HarmonizeParams&, const Volume<uint8_t>*,
+                              bool);
 template Harmonized harmonize(const Volume<int16_t>&, const std::string&, const HarmonizeParams&,
-                              const Volume<uint8_t>*);
+                              const Volume<uint8_t>*, bool);
 
 json harmonize_params_to_json(const HarmonizeParams& p) {
   return {{"orientation", p.orientation},

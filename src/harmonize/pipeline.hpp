@@ -69,9 +69,10 @@ struct Harmonized {
 // `dicom_modality` is the DICOM Modality tag ("CT" or "MR"), the only modality known at test time.
 // T is float or int16_t (source voxels as decoded). `anatomy` (optional, on raw's grid): the voxels
 // that hold anatomy (OpenMind's fb_mask); it replaces the intensity threshold for the crop box and
-// the head mask. Another grid is an error (BadGeometry).
+// the head mask. Another grid is an error (BadGeometry). `foreground_statistics` false: no
+// Harmonized::foreground (the fingerprint's; prediction does not need it), the image the same.
 template <class T>
 Harmonized harmonize(const Volume<T>& raw, const std::string& dicom_modality, const HarmonizeParams& p,
-                     const Volume<uint8_t>* anatomy = nullptr);
+                     const Volume<uint8_t>* anatomy = nullptr, bool foreground_statistics = true);
 
 }  // namespace aneura

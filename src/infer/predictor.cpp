@@ -499,7 +499,8 @@ SeriesPrediction Predictor::predict_planned(const SeriesPlan& plan) {
     r.read_s = seconds_since(t);
     t = SteadyClock::now();
     auto harmonized = [&](const HarmonizeParams& p) {
-      return i16 ? harmonize(v16, plan.modality, p) : harmonize(vf, plan.modality, p);
+      // (no foreground statistics: the fingerprint's, not prediction's)
+      return i16 ? harmonize(v16, plan.modality, p, nullptr, false) : harmonize(vf, plan.modality, p, nullptr, false);
     };
     const Harmonized h = harmonized(info_.harmonize);
     // a candidate stage's coarse model sees the series as it would alone: harmonized at its own spacing

@@ -200,6 +200,31 @@ TEST(WhiteStripe, AHistogramWithoutAPeakIsRefusedAndTheImageFallsBackToZScore) {
   for (size_t i = 0; i < z.data.size(); i += 101) ASSERT_NEAR(h.image.data[i], z.data[i], 1e-4);
 }
 
+// Prediction harmonizes without the foreground statistics (the fingerprint's): the same image, CT
+// and MR, bit for bit, and no statistics.
+TEST(Harmonize, WithoutForegroundStatisticsTheSameImage) {
+  Geometry g;
+  g.size = {40, 36, 24};
+  g.spacing = {0.7, 0.7, 1.1};
+  Volume<float> img(g);
+  std::mt19937 rng(4);
+  std::normal_distribution<float> n(300.f, 80.f);
+  for (int64_t k = 0; k < g.size[2]; ++k)
+    for (int64_t j = 0; j < g.size[1]; ++j)
+      for (int64_t i = 0; i < g.size[0]; ++i)
+        img.at(i, j, k) = (i - 20) * (i - 20) + (j - 18) * (j - 18) + 2 * (k - 12) * (k - 12) < 200 ? n(rng) : -1000.f;
+  HarmonizeParams p;
+  p.spacing = {0.5, 0.5, 0.5};
+  for (const std::string modality : {"CT", "MR"}) {
+    const Harmonized with = harmonize(img, modality, p), without = harmonize(img, modality, p, nullptr, false);
+    EXPECT_TRUE(with.foreground.contains("p50")) << modality;
+    EXPECT_TRUE(without.foreground.is_null()) << modality;
+    ASSERT_EQ(with.image.geom.size, without.image.geom.size) << modality;
+    EXPECT_EQ(with.image.data, without.image.data) << modality;
+    EXPECT_EQ(with.mask.data, without.mask.data) << modality;
+  }
+}
+
 TEST(WhiteStripe, ParametersRoundTripAndOlderFilesReadWithDefaults) {
   HarmonizeParams p;
   p.mr_normalization = "whitestripe";

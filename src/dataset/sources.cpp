@@ -39,10 +39,12 @@ json vec(const Vec3& v) { return {v[0], v[1], v[2]}; }
 // Harmonizes an unlabelled volume and writes its case (labels all 0) into the job's outcome (its
 // warnings, with harmonization's, go into case.json too). `deface` (optional, on the image's grid):
 // the voxels a defacing removed, kept on the case's grid (deface.nii.gz) so that pre-training does
-// not learn to draw the zeros of a removed face.
+// not learn to draw the zeros of a removed face. `modality`: the case's, where the source names it
+// (a BIDS suffix); else the DICOM family.
 void unlabelled_case(const Volume<float>& image, const std::string& dicom_modality, CaseOutcome& out,
                      const fs::path& work, const CaseOptions& o, bool qa, json source,
-                     const Volume<uint8_t>* anatomy = nullptr, const Volume<uint8_t>* deface = nullptr) {
+                     const Volume<uint8_t>* anatomy = nullptr, const Volume<uint8_t>* deface = nullptr,
+                     const std::string& modality = "") {
   Harmonized h = harmonize(image, dicom_modality, o.harmonize, anatomy);
   source["geometry"] = geometry_json(image.geom);  // the source's grid, which the fingerprint reads
   if (deface) {
@@ -61,7 +63,7 @@ void unlabelled_case(const Volume<float>& image, const std::string& dicom_modali
     if (n == 0) h.deface = Volume<uint8_t>();  // nothing removed inside the case's box
   }
   const Volume<int16_t> labels;  // none: all background
-  json c = {{"modality", dicom_modality},
+  json c = {{"modality", modality.empty() ? dicom_modality : modality},
             {"dicom_modality", dicom_modality},
             {"labelled", false},
             {"labels", std::vector<int>(kNumLabels, 0)},
@@ -205,11 +207,18 @@ std::vector<CaseJob> nifti_jobs(const fs::path& root, const fs::path& work, cons
       source["openneuro_metadata"] = meta;
     }
     source["bids_suffix"] = suffix;
+    // the modalities the RSNA labels name, where the suffix says which: time-of-flight angiography,
+    // T2, contrast-enhanced T1 (a configuration that learns from some modalities only pre-trains on
+    // those); else the DICOM family, CT or MR
+    const std::string named = suffix == "angio"                                           ? "MRA"
+                              : suffix == "T2w"                                           ? "MRI T2"
+                              : suffix == "T1w" && stem.find("_ce-") != std::string::npos ? "MRI T1post"
+                                                                                          : "";
     if (!fs::exists(anatomy, ec)) anatomy.clear();
     if (!fs::exists(deface, ec)) deface.clear();
     const std::string modality = (suffix == "ct" || suffix == "CT") ? "CT" : "MR";
     jobs.push_back({safe_id("nii-", rel),
-                    [f, modality, anatomy, deface, source, notes, work, o](CaseOutcome& out, bool qa) mutable {
+                    [f, modality, named, anatomy, deface, source, notes, work, o](CaseOutcome& out, bool qa) mutable {
                       out.warnings.insert(out.warnings.end(), notes.begin(), notes.end());
                       const Volume<float> v = read_nifti(f);
                       if (v.volumes > 1) out.warnings.push_back("4D NIfTI: first volume used");
@@ -222,7 +231,7 @@ std::vector<CaseJob> nifti_jobs(const fs::path& root, const fs::path& work, cons
                       if (!deface_mask.data.empty()) source["deface_mask"] = deface.string();
                       unlabelled_case(first, modality, out, work, o, qa, source,
                                       anatomy_mask.data.empty() ? nullptr : &anatomy_mask,
-                                      deface_mask.data.empty() ? nullptr : &deface_mask);
+                                      deface_mask.data.empty() ? nullptr : &deface_mask, named);
                     }});
   }
   return jobs;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -216,6 +217,37 @@ TEST_F(Preprocess, ResumesAndRecordsFailuresWithoutStopping) {
 namespace aneura {
 namespace {
 
+// A BIDS suffix that names an RSNA modality becomes the case's modality (so a configuration that
+// learns from some modalities pre-trains on those); others keep the DICOM family.
+TEST(Sources, BidsSuffixesNameTheModality) {
+  test::TempDir dir("bids_modality"), work("bids_modality_work");
+  Geometry g;
+  g.size = {20, 20, 12};
+  g.spacing = {1.5, 1.5, 2.0};
+  Volume<float> head(g);
+  for (int64_t k = 0; k < g.size[2]; ++k)
+    for (int64_t j = 0; j < g.size[1]; ++j)
+      for (int64_t i = 0; i < g.size[0]; ++i) head.at(i, j, k) = std::hypot(i - 10.0, j - 10.0) < 8 ? 300.f + j : 0.f;
+  const std::map<std::string, std::string> expected = {{"sub-01_angio", "MRA"},
+                                                       {"sub-01_T2w", "MRI T2"},
+                                                       {"sub-01_ce-gd_T1w", "MRI T1post"},
+                                                       {"sub-01_T1w", "MR"},
+                                                       {"sub-01_FLAIR", "MR"}};
+  fs::create_directories(dir.path / "sub-01" / "anat");
+  for (const auto& [stem, modality] : expected)
+    write_nifti(head, dir.path / "sub-01" / "anat" / (stem + ".nii.gz"), NiftiLayout::Native);
+  CaseOptions o;
+  o.harmonize.spacing = {3, 3, 3};
+  const auto jobs = nifti_jobs(dir.path, work.path, o);
+  ASSERT_EQ(jobs.size(), expected.size());
+  EXPECT_EQ(run_case_jobs(jobs, work.path, 2, 0).ok, static_cast<int>(expected.size()));
+  for (const auto& [stem, modality] : expected) {
+    const json c = read_json(work.path / "cases" / ("nii-sub-01_anat_" + stem) / "case.json");
+    EXPECT_EQ(c["modality"], modality) << stem;
+    EXPECT_EQ(c["dicom_modality"], "MR") << stem;
+  }
+}
+
 TEST(Sources, BidsNiftiFolderBecomesUnlabelledCases) {
   test::TempDir dir("bids"), work("bids_work");
   Geometry g;
@@ -271,6 +303,8 @@ TEST(Sources, BidsNiftiFolderBecomesUnlabelledCases) {
   EXPECT_EQ(c1["source"]["anatomy_mask"], (masks / "fb_mask.nii.gz").string());
   const json c2 = read_json(work.path / "cases" / "nii-sub-02_ses-1_ct_sub-02_ses-1_ct" / "case.json");
   EXPECT_EQ(c2["dicom_modality"], "CT");
+  EXPECT_EQ(c1["modality"], "MR");  // a T1w without contrast: no RSNA modality
+  EXPECT_EQ(c2["modality"], "CT");
   const Volume<float> img = read_nifti(work.path / "cases" / "nii-sub-01_anat_sub-01_T1w" / "image.nii");
   for (int a = 0; a < 3; ++a) EXPECT_NEAR(img.geom.spacing[a], 2.0, 1e-5);
   EXPECT_EQ(img.geom.orientation_code(), "RAS");

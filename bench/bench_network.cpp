@@ -1,6 +1,6 @@
 // The network alone, on CPU or CUDA: prediction (a batch of inputs, no gradient) and one training
 // step (forward, backward, AdamW) of the plans' MultiTaskUNet at a given input size, in float32 or
-// with bf16 autocast on CUDA. It depends on src/model and LibTorch only, so it also builds where
+// with bf16 autocast (CUDA or CPU). It depends on src/model and LibTorch only, so it also builds where
 // the rest of aneura cannot (e.g. against the CUDA LibTorch of a PyTorch install):
 //   g++ -O2 -std=c++17 bench/bench_network.cpp src/model/network.cpp -Isrc -I$T/include
 //       -I$T/include/torch/csrc/api/include -L$T/lib -ltorch -ltorch_cpu -ltorch_cuda -lc10
@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
     opt.zero_grad();
     aneura::NetworkOutput out;
     {
-      aneura::CudaAutocast ac(bf16 && dev.is_cuda());
+      aneura::Autocast ac(dev, bf16);
       out = net->forward(x);
     }
     const auto loss = torch::nn::functional::cross_entropy(out.aneurysm.to(torch::kFloat), target) +
@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
   };
   auto infer = [&] {
     torch::NoGradGuard ng;
-    aneura::CudaAutocast ac(bf16 && dev.is_cuda());
+    aneura::Autocast ac(dev, bf16);
     auto out = net->forward(x);
     (void)out;
   };

@@ -22,7 +22,7 @@ namespace {
 
 struct PredictArgs {
   std::string model, data, out, points, device = "cpu", checkpoint = "last", probabilities = "heatmap";
-  std::string thick_model, shard, vessel_model, candidate_model;
+  std::string thick_model, shard, vessel_model, candidate_model, precision;
   double candidate_weight = 0.5;
   int candidates = 0, flip_candidates = PredictOptions{}.flip_candidates;
   VesselStageOptions vessel;
@@ -69,6 +69,7 @@ int run_predict(const PredictArgs& a) {
   po.components.centre_of_mass = a.points_at == "centre";
   po.candidate_weight = a.candidate_weight;
   po.flip_candidates = a.flip_candidates;
+  po.precision = a.precision;
   Predictor predictor(a.model, po);
   std::unique_ptr<Predictor> coarse;  // a candidate stage's coarse model (given, or the one it was trained on)
   if (predictor.finds_own_candidates()) {
@@ -214,6 +215,10 @@ void add_predict(CLI::App& app, Action& action) {
                   "strongest unmirrored; the others keep their one judgement (0: every candidate)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--precision", a->precision,
+                  "fp32, or bf16 autocast (about twice as fast on a CPU with AMX or AVX512-BF16; CUDA) (default: "
+                  "the model's plans, mixed_precision)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_option("--vessel-margin", a->vessel.margin_mm, "mm: how far from a vessel the aneurysm stage looks (8)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--vessel-threshold", a->vessel.threshold,

@@ -44,8 +44,23 @@ Volume<float> to_volume(const torch::Tensor& t, const Geometry& grid) {
 
 }  // namespace
 
+namespace {
+
+// The networks' precision: the plans' mixed_precision unless the options say which.
+void set_precision(Configuration& cfg, const std::string& precision) {
+  if (precision == "fp32")
+    cfg.mixed_precision = false;
+  else if (precision == "bf16")
+    cfg.mixed_precision = true;
+  else if (!precision.empty())
+    throw Error(ErrorCode::Usage, "unknown precision '" + precision + "' (fp32 or bf16)");
+}
+
+}  // namespace
+
 Predictor::Predictor(const fs::path& model_dir, const PredictOptions& o) : o_(o), model_(model_dir.string()) {
   info_ = read_model_info(model_dir);
+  set_precision(info_.cfg, o.precision);
   torch::Device dev(torch::kCPU);
   if (o.device == "cuda") {
     if (!torch::cuda::is_available())
@@ -80,6 +95,7 @@ Predictor::Predictor(const fs::path& model_dir, const PredictOptions& o) : o_(o)
 Predictor::Predictor(ModelInfo info, std::vector<MultiTaskUNet> nets, const PredictOptions& o)
     : info_(std::move(info)), o_(o), nets_(std::move(nets)) {
   if (nets_.empty()) throw Error(ErrorCode::Usage, "a predictor needs at least one network");
+  set_precision(info_.cfg, o.precision);
   for (size_t i = 0; i < nets_.size(); ++i) folds_.push_back(static_cast<int>(i));
 }
 
@@ -272,7 +288,11 @@ void Predictor::judge_candidates(const Volume<float>& image, SeriesPrediction& r
       std::vector<torch::Tensor> p_parts, h_parts;
       for (int64_t b = 0; b < rows.size(0); b += kJudgeBatch) {
         const auto in = x.index_select(0, rows.narrow(0, b, std::min(kJudgeBatch, rows.size(0) - b)));
-        const auto out = net->forward((flip ? mirror_input(in) : in).to(dev));
+        NetworkOutput out;
+        {
+          Autocast ac(dev, cfg.mixed_precision);
+          out = net->forward((flip ? mirror_input(in) : in).to(dev));
+        }
         auto p = torch::softmax(out.aneurysm.to(torch::kFloat), 1).to(torch::kCPU);
         if (flip) p = p.index_select(1, aneurysm_value_twin_lut()).flip({2});  // column c mirrored is twin(c)
         auto h = torch::sigmoid(out.labels.to(torch::kCPU, torch::kFloat));

@@ -104,6 +104,8 @@ struct PredictOptions {
   // judged strongest unmirrored (0: every candidate's). 4 of cpu_dots' 32 ranked the 76 held-out
   // CTA/TOF series as all 32 did (docs/EXPERIMENTS.md 2026-12-07), with 36 windows instead of 64.
   int flip_candidates = 4;
+  // "": as the model's plans say (mixed_precision: bf16 autocast); "fp32"; "bf16" (CPU or CUDA)
+  std::string precision;
 };
 
 // The networks' outputs over one ROI, averaged over every network and flip.

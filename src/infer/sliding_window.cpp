@@ -49,7 +49,7 @@ RoiOutput roi_forward(MultiTaskUNet& net, const torch::Tensor& x, const Configur
     if (cfg.channels_last && dev.is_cuda()) xb = xb.contiguous(at::MemoryFormat::ChannelsLast3d);
     NetworkOutput out;
     {
-      CudaAutocast ac(cfg.mixed_precision && dev.is_cuda());
+      Autocast ac(dev, cfg.mixed_precision);
       out = net->forward(xb);
     }
     const auto l = torch::sigmoid(out.labels.to(torch::kCPU, torch::kDouble)).amax(0);

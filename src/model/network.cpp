@@ -158,23 +158,32 @@ torch::Tensor heatmap_evidence(const torch::Tensor& aneurysm_logits) {
   return torch::cat({loc, any.unsqueeze(1)}, 1);  // [N, 14]
 }
 
-CudaAutocast::CudaAutocast(bool on) : on_(on) {
+Autocast::Autocast(const torch::Device& device, bool on) : on_(on), cuda_(device.is_cuda()) {
   if (!on_) return;
 #if TORCH_VERSION_MAJOR >= 2
-  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-  at::autocast::set_autocast_enabled(at::kCUDA, true);
+  const auto type = cuda_ ? at::kCUDA : at::kCPU;
+  at::autocast::set_autocast_dtype(type, at::kBFloat16);
+  at::autocast::set_autocast_enabled(type, true);
 #else
-  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-  at::autocast::set_enabled(true);
+  if (cuda_) {
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+  } else {
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+  }
 #endif
 }
 
-CudaAutocast::~CudaAutocast() {
+Autocast::~Autocast() {
   if (!on_) return;
 #if TORCH_VERSION_MAJOR >= 2
-  at::autocast::set_autocast_enabled(at::kCUDA, false);
+  at::autocast::set_autocast_enabled(cuda_ ? at::kCUDA : at::kCPU, false);
 #else
-  at::autocast::set_enabled(false);
+  if (cuda_)
+    at::autocast::set_enabled(false);
+  else
+    at::autocast::set_cpu_enabled(false);
 #endif
   at::autocast::clear_cache();
 }

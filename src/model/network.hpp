@@ -65,17 +65,19 @@ struct MultiTaskUNetImpl : torch::nn::Module {
 };
 TORCH_MODULE(MultiTaskUNet);
 
-// bf16 autocast on CUDA for the guard's scope when `on` (mixed precision); the API differs
-// between LibTorch 1.x and 2.x, both are covered.
-class CudaAutocast {
+// bf16 autocast on `device` (CUDA or CPU) for the guard's scope when `on` (the plans'
+// mixed_precision): convolutions and matrix products in bf16, weights and reductions in float. On
+// a CPU with AMX or AVX512-BF16 (oneDNN uses them) a cpu_dots training step and prediction take
+// about half the time. The API differs between LibTorch 1.x and 2.x, both are covered.
+class Autocast {
  public:
-  explicit CudaAutocast(bool on);
-  ~CudaAutocast();
-  CudaAutocast(const CudaAutocast&) = delete;
-  CudaAutocast& operator=(const CudaAutocast&) = delete;
+  Autocast(const torch::Device& device, bool on);
+  ~Autocast();
+  Autocast(const Autocast&) = delete;
+  Autocast& operator=(const Autocast&) = delete;
 
  private:
-  bool on_;
+  bool on_, cuda_;
 };
 
 // `block(x)` keeping only x and the result for the backward pass, which runs the block again (with

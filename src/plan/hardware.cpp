@@ -45,6 +45,17 @@ double cgroup_cpu_limit(const std::string& text) {
   return q > 0 ? q / period : 0;
 }
 
+bool cpuinfo_has_bf16(const std::string& text) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') == std::string::npos ? line.size() : line.find(':') + 1));
+    for (std::string w; words >> w;)
+      if (w == "amx_bf16" || w == "avx512_bf16") return true;
+  }
+  return false;
+}
+
 HardwareProfile probe_hardware(const fs::path& work) {
   HardwareProfile h;
   h.cores = static_cast<int>(default_threads());  // affinity mask
@@ -61,6 +72,7 @@ HardwareProfile probe_hardware(const fs::path& work) {
       h.ram_available_gb = std::min(h.ram_available_gb, gb);
     }
   }
+  h.cpu_bf16 = cpuinfo_has_bf16(slurp("/proc/cpuinfo"));
   if (g_gpu_probe) h.gpus = g_gpu_probe();
   std::error_code ec;
   fs::path p = work;
@@ -74,8 +86,13 @@ HardwareProfile probe_hardware(const fs::path& work) {
 json to_json(const HardwareProfile& h) {
   json gpus = json::array();
   for (const auto& g : h.gpus) gpus.push_back({{"name", g.name}, {"total_gb", g.total_gb}, {"free_gb", g.free_gb}});
-  return {{"cores", h.cores}, {"ram_total_gb", h.ram_total_gb}, {"ram_available_gb", h.ram_available_gb},
-          {"gpus", gpus},     {"disk_free_gb", h.disk_free_gb}, {"source", h.source}};
+  return {{"cores", h.cores},
+          {"ram_total_gb", h.ram_total_gb},
+          {"ram_available_gb", h.ram_available_gb},
+          {"cpu_bf16", h.cpu_bf16},
+          {"gpus", gpus},
+          {"disk_free_gb", h.disk_free_gb},
+          {"source", h.source}};
 }
 
 HardwareProfile hardware_from_json(const json& j) {
@@ -88,6 +105,7 @@ HardwareProfile hardware_from_json(const json& j) {
       h.gpus.push_back(
           {g.value("name", std::string("gpu")), g.at("total_gb"), g.value("free_gb", g.at("total_gb").get<double>())});
     h.disk_free_gb = j.value("disk_free_gb", 0.0);
+    h.cpu_bf16 = j.value("cpu_bf16", false);  // (profiles from before it: not known, so not assumed)
     h.source = j.value("source", std::string("profile"));
     if (h.cores < 1 || h.ram_total_gb <= 0)
       throw Error(ErrorCode::CorruptInput, "hardware profile needs cores >= 1 and ram_total_gb > 0");

@@ -19,6 +19,7 @@ struct HardwareProfile {
   double ram_total_gb = 0, ram_available_gb = 0;
   std::vector<GpuInfo> gpus;
   double disk_free_gb = 0;       // where the work folder is
+  bool cpu_bf16 = false;         // the CPU computes bf16 natively (AMX-BF16 or AVX512-BF16)
   std::string source = "probe";  // "probe" or the profile file it came from
 };
 
@@ -30,6 +31,9 @@ HardwareProfile hardware_from_json(const nlohmann::json& j);  // throws Error(Co
 // Registered by the LibTorch layer when built with CUDA; empty otherwise.
 using GpuProbe = std::vector<GpuInfo> (*)();
 void set_gpu_probe(GpuProbe probe);
+
+// Whether /proc/cpuinfo's text lists amx_bf16 or avx512_bf16 among a processor's flags; exposed for tests.
+bool cpuinfo_has_bf16(const std::string& cpuinfo_text);
 
 // The cgroup CPU limit (cpu.max quota / period), 0 when unlimited; exposed for tests.
 double cgroup_cpu_limit(const std::string& cpu_max_text);

@@ -661,11 +661,11 @@ StepLosses Trainer::train_step(const Batch& b, torch::Tensor* present) {
   auto x = b.image.to(dev_);
   if (cfg_.channels_last && dev_.is_cuda()) x = x.contiguous(at::MemoryFormat::ChannelsLast3d);
   Targets t{b.vessel.to(dev_), b.aneurysm.to(dev_), b.labels.to(dev_), b.modality.to(dev_), b.has_vessels.to(dev_)};
-  const bool autocast = cfg_.mixed_precision && dev_.is_cuda();
+  const bool autocast = cfg_.mixed_precision;
   opt_->zero_grad();
   NetworkOutput out;
   {
-    CudaAutocast ac(autocast);
+    Autocast ac(dev_, autocast);
     out = net_.unet->forward(x);
   }
   if (autocast)

@@ -40,6 +40,12 @@ HardwareProfile profile(int cores, double ram, double gpu_gb) {
   return h;
 }
 
+HardwareProfile amx_profile() {
+  HardwareProfile h = profile(2, 24, 0);
+  h.cpu_bf16 = true;
+  return h;
+}
+
 // The fixed fingerprint with 5 mm slices: too coarse for cpu_fine.
 Fingerprint thick_fingerprint() {
   Fingerprint f = fixed_fingerprint();
@@ -161,6 +167,17 @@ TEST(Planner, CasesMadeAtSourcePixelsPlanTheNativeConfigurationForTheThinSliceMo
   EXPECT_EQ(d.target_spacing_mm, c.target_spacing_mm);
   EXPECT_EQ(d.modalities, c.modalities);
   EXPECT_NE(r.plans.default_configuration, "cpu_dots");
+  // bf16 autocast where the CPU computes bf16 natively, for cpu_dots alone (measured there); said so
+  EXPECT_FALSE(d.mixed_precision);
+  HardwareProfile amx = profile(2, 24, 0);
+  amx.cpu_bf16 = true;
+  const PlanResult with_bf16 = make_plans(f, amx, fine_cases);
+  EXPECT_TRUE(with_bf16.plans.get("cpu_dots").mixed_precision);
+  for (const char* other : {"cpu_demo", "cpu_fine", "cpu_native", "cpu_candidates"})
+    EXPECT_FALSE(with_bf16.plans.get(other).mixed_precision) << other;
+  bool told = false;
+  for (const auto& line : with_bf16.explanation) told = told || line.find("bf16 autocast") != std::string::npos;
+  EXPECT_TRUE(told);
   // never finer than the cases: made at 0.6 mm, the windows are at 0.6 mm
   fine_cases.spacing = {0.6, 0.6, 0.6};
   const PlanResult at06 = make_plans(f, profile(2, 24, 0), fine_cases);
@@ -408,6 +425,14 @@ TEST(Hardware, ProbeAndCgroupQuota) {
       hardware_from_json(json{{"cores", 16}, {"ram_total_gb", 128}, {"gpus", {{{"total_gb", 80}}}}});
   EXPECT_EQ(p.gpus.size(), 1u);
   EXPECT_DOUBLE_EQ(p.gpus[0].free_gb, 80);
+  EXPECT_FALSE(p.cpu_bf16);  // a profile that does not say: not assumed
+  EXPECT_TRUE(hardware_from_json(to_json(amx_profile())).cpu_bf16);
+  // the CPU's bf16: a processor's flags list amx_bf16 or avx512_bf16 (whole words)
+  EXPECT_TRUE(cpuinfo_has_bf16("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16 amx_tile\n"));
+  EXPECT_TRUE(cpuinfo_has_bf16("flags\t: fpu amx_bf16\n"));
+  EXPECT_FALSE(cpuinfo_has_bf16("flags\t: fpu sse avx2 avx512f avx512_vnni\n"));
+  EXPECT_FALSE(cpuinfo_has_bf16("flags\t: fpu avx512_bf16x\nbugs\t: avx512_bf16\n"));
+  EXPECT_FALSE(cpuinfo_has_bf16(""));
 }
 
 }  // namespace

@@ -344,6 +344,14 @@ TEST_F(TrainOnSynth, ADotCandidateStageFindsItsOwnCandidatesAndPredictsAlone) {
     return h;
   };
   const auto single = heads("dots_single", "--no-tta"), both = heads("dots_both", "--flip-candidates 0");
+  {  // the judge in bf16 (predict --precision): within 0.05 of float32, not the same numbers
+    const auto half = heads("dots_bf16", "--no-tta --precision bf16");
+    ASSERT_EQ(half.size(), single.size());
+    double largest = 0;
+    for (size_t k = 0; k < single.size(); ++k) largest = std::max(largest, std::abs(half[k] - single[k]));
+    EXPECT_GT(largest, 0);
+    EXPECT_LT(largest, 0.05);
+  }
   const auto one = heads("dots_one", "--flip-candidates 1");
   ASSERT_EQ(single.size(), j.at("candidates").size());
   ASSERT_EQ(both.size(), single.size());

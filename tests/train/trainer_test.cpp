@@ -81,6 +81,52 @@ TEST_F(TrainOnSynth, OverfitsATinyNetworkToPerfectTrainingAuc) {
   EXPECT_EQ(*auc, 1.0);
 }
 
+// Mixed precision (bf16 autocast) on the CPU, as cpu_dots trains where the CPU computes bf16: the
+// tiny network still fits its cases (the loss falls, Present ranks them perfectly), and its
+// prediction in bf16 stays within 0.05 of its prediction in float32 without being the same numbers.
+TEST_F(TrainOnSynth, InBf16OnTheCpuATinyNetworkFitsItsCases) {
+  const fs::path w = fresh_work("bf16", 8);
+  Configuration c = tiny_config();
+  c.epochs = 50;
+  c.batch_size = 4;
+  c.learning_rate = 1e-2;
+  c.loss_weights = {{"vessel", 0}, {"aneurysm", 1}, {"classification", 1}, {"modality", 0.2}};
+  c.mixed_precision = true;
+  write_test_plans(w, c);
+  const TrainResult r = train(overfit_options(w));
+  const std::vector<double> loss = train_losses(r.run_dir);
+  ASSERT_EQ(loss.size(), 50u);
+  EXPECT_LT(loss.back(), 0.5 * loss.front());
+  const ModelInfo info = read_model_info(r.run_dir.parent_path());
+  EXPECT_TRUE(info.cfg.mixed_precision);
+  MultiTaskUNet net = build_model(info.cfg, info.in_channels);
+  load_weights(r.run_dir / "last.pt", net);
+  PredictOptions head;
+  head.probabilities = "head";
+  head.flip_tta = false;
+  PredictOptions in_fp32 = head;
+  in_fp32.precision = "fp32";
+  Predictor bf16(info, {net}, head), fp32(info, {net}, in_fp32);
+  std::vector<int> truth;
+  std::vector<double> prob;
+  double largest_difference = 0;
+  for (const auto& ci : list_cases(w)) {
+    const TrainCase tc = load_case(w, ci.id);
+    const RoiInput in = roi_input(tc.image, tc.roi_centre, info.cfg, tc.background);
+    const double p = bf16.predict_roi(tc.image, tc.roi_centre, in).probability[kPresentColumn];
+    const double q = fp32.predict_roi(tc.image, tc.roi_centre, in).probability[kPresentColumn];
+    largest_difference = std::max(largest_difference, std::abs(p - q));
+    truth.push_back(tc.labels[13]);
+    prob.push_back(p);
+  }
+  EXPECT_EQ(roc_auc(truth, prob).value_or(0), 1.0) << "loss " << loss.front() << " -> " << loss.back();
+  EXPECT_GT(largest_difference, 0);
+  EXPECT_LT(largest_difference, 0.05);
+  PredictOptions bad = head;
+  bad.precision = "fp8";
+  EXPECT_EQ(code_of([&] { Predictor(info, {net}, bad); }), ErrorCode::Usage);
+}
+
 // As users resume: a new process continues from last.pt (the CLI, one LibTorch thread).
 TEST_F(TrainOnSynth, ResumeContinuesExactly) {
   const fs::path a = fresh_work("resume_a"), b = fresh_work("resume_b");

@@ -31,13 +31,20 @@ namespace {
 using test::code_of;
 using test::run_aneura;
 
-TEST_F(TrainOnSynth, OverfitsATinyNetworkToPerfectTrainingAuc) {
-  const fs::path w = fresh_work("overfit", 8);
+// The tiny network with enough epochs and steps to fit 8 cases (the vessel maps left out).
+Configuration overfit_config(bool mixed_precision) {
   Configuration c = tiny_config();
   c.epochs = 50;
   c.batch_size = 4;
   c.learning_rate = 1e-2;
   c.loss_weights = {{"vessel", 0}, {"aneurysm", 1}, {"classification", 1}, {"modality", 0.2}};
+  c.mixed_precision = mixed_precision;
+  return c;
+}
+
+TEST_F(TrainOnSynth, OverfitsATinyNetworkToPerfectTrainingAuc) {
+  const fs::path w = fresh_work("overfit", 8);
+  const Configuration c = overfit_config(false);
   write_test_plans(w, c);
   const TrainResult r = train(overfit_options(w));
   EXPECT_EQ(r.epochs_done, 50);
@@ -86,12 +93,7 @@ TEST_F(TrainOnSynth, OverfitsATinyNetworkToPerfectTrainingAuc) {
 // prediction in bf16 stays within 0.05 of its prediction in float32 without being the same numbers.
 TEST_F(TrainOnSynth, InBf16OnTheCpuATinyNetworkFitsItsCases) {
   const fs::path w = fresh_work("bf16", 8);
-  Configuration c = tiny_config();
-  c.epochs = 50;
-  c.batch_size = 4;
-  c.learning_rate = 1e-2;
-  c.loss_weights = {{"vessel", 0}, {"aneurysm", 1}, {"classification", 1}, {"modality", 0.2}};
-  c.mixed_precision = true;
+  const Configuration c = overfit_config(true);
   write_test_plans(w, c);
   const TrainResult r = train(overfit_options(w));
   const std::vector<double> loss = train_losses(r.run_dir);

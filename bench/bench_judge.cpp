@@ -2,8 +2,9 @@
 // (POINTS_DIR/<id>.json from `aneura predict`) judged again on the same series' harmonized case from
 // a case cache, so other readings of the judge (its label head, `head`) can be compared without
 // running the candidate finder again.
-//   aneura_bench_judge WORK MODEL_DIR POINTS_DIR [FLIP_CANDIDATES] > judged.json
-// (FLIP_CANDIDATES: PredictOptions::flip_candidates, predict --flip-candidates; default predict's)
+//   aneura_bench_judge WORK MODEL_DIR POINTS_DIR [FLIP_CANDIDATES [PRECISION]] > judged.json
+// (FLIP_CANDIDATES: PredictOptions::flip_candidates, predict --flip-candidates; default predict's;
+// PRECISION: fp32 or bf16, predict --precision; default the model's plans)
 // Prints {"<case id>": [{"fine_centre": f, "head": h, "head_locations": [13], "fine_locations": [13],
 // "prior_locations": [13]}, ...], ...} in the JSON's candidate order (Candidate's fields).
 #include <cstdio>
@@ -19,13 +20,14 @@ using namespace aneura;
 namespace fs = std::filesystem;
 
 int main(int argc, char** argv) {
-  if (argc != 4 && argc != 5) {
-    std::fprintf(stderr, "usage: aneura_bench_judge WORK MODEL_DIR POINTS_DIR [FLIP_CANDIDATES]\n");
+  if (argc < 4 || argc > 6) {
+    std::fprintf(stderr, "usage: aneura_bench_judge WORK MODEL_DIR POINTS_DIR [FLIP_CANDIDATES [PRECISION]]\n");
     return 2;
   }
   const fs::path work = argv[1], points = argv[3];
   PredictOptions po;
-  if (argc == 5) po.flip_candidates = std::atoi(argv[4]);
+  if (argc >= 5) po.flip_candidates = std::atoi(argv[4]);
+  if (argc == 6) po.precision = argv[5];
   Predictor predictor(argv[2], po);
   nlohmann::json out = nlohmann::json::object();
   for (const auto& c : list_cases(work)) {

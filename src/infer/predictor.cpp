@@ -236,9 +236,7 @@ void Predictor::use_candidate_stage(Predictor* coarse, int count) {
   coarse_ = coarse;
 }
 
-bool Predictor::finds_own_candidates() const {
-  return info_.cfg.candidates > 0 && info_.cfg.candidate_source == "dots";
-}
+bool Predictor::finds_own_candidates() const { return aneura::finds_own_candidates(info_.cfg); }
 
 std::array<double, kNumLocations> candidate_location(const Candidate& c, bool with_prior) {
   double sum = 0;

@@ -26,6 +26,8 @@ bool windowed(const Configuration& cfg) {
   return false;
 }
 
+bool finds_own_candidates(const Configuration& cfg) { return cfg.candidates > 0 && cfg.candidate_source == "dots"; }
+
 Vec3 window_spacing(const Configuration& cfg) {
   const bool w = windowed(cfg);
   Vec3 s;

@@ -23,6 +23,8 @@ inline const Mat3 kRasDirection{{{-1, 0, 0}, {0, -1, 0}, {0, 0, 1}}};
 // training cuts patches (windows) at the target spacing inside the ROI, and prediction slides
 // overlapping windows over the whole ROI (src/infer/sliding_window.hpp roi_forward).
 bool windowed(const Configuration& cfg);
+// A candidate stage that finds its own candidates (candidate_source "dots"): no coarse model.
+bool finds_own_candidates(const Configuration& cfg);
 // mm between voxels of a window: the target spacing when windowed, else ROI / patch.
 Vec3 window_spacing(const Configuration& cfg);
 // A window: patch_size voxels at window_spacing x `scale` around `centre` (world LPS), axes

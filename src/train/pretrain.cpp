@@ -113,7 +113,7 @@ AugmentOptions pretrain_augmentation(const Configuration& cfg) {
   AugmentOptions aug;
   aug.roi_spatial_probability = cfg.spatial_augmentation;
   aug.focus_on_aneurysm = 0;  // no label steers a window, of a labelled case either
-  if (cfg.candidates > 0 && cfg.candidate_source == "dots") aug.focus_on_candidate = 1;
+  if (finds_own_candidates(cfg)) aug.focus_on_candidate = 1;
   return aug;
 }
 
@@ -168,7 +168,7 @@ PretrainResult pretrain(const PretrainOptions& o) {
   const int hidden_channels = in_channels - kCoordinateChannels;  // image (and blob) channels
   const fs::path run_dir = o.work / "pretrain" / cfg.name;
   AugmentOptions aug = pretrain_augmentation(cfg);
-  if (aug.focus_on_candidate == 1) {
+  if (finds_own_candidates(cfg)) {
     // near the arteries: every window on one of the dot filter's candidates (bright dots along the
     // vessels), cut from crops around them when the cases are read per sample
     const auto t = SteadyClock::now();

@@ -37,12 +37,25 @@ int TimeBudget::fit_schedule(int epoch, int first, double train_s, bool validate
                              int max_epochs) {
   if (!enabled()) return schedule_epochs;
   if (epoch == first && has_validation_) validate_every_ = validation_interval(train_s);
-  if (first != 0 || epoch >= kRefitEpochs) return schedule_epochs;
-  if (epoch > 0) refit_train_s_ += train_s;
-  const double train_mean = epoch == 0 ? train_s : refit_train_s_ / epoch;
-  const double per_epoch = train_mean + (has_validation_ ? validation_s_ / validate_every_ : 0.0);
+  if (first != 0) return schedule_epochs;
+  if (epoch > 0) {
+    recent_train_s_.push_back(train_s);
+    if (recent_train_s_.size() > kRefitEpochs - 1) recent_train_s_.erase(recent_train_s_.begin());
+  }
+  const bool initial = epoch < kRefitEpochs;
+  if (!initial && 2 * (epoch + 1) > schedule_epochs) return schedule_epochs;
+  double train_mean = train_s;
+  if (epoch > 0) {
+    train_mean = 0;
+    for (const double s : recent_train_s_) train_mean += s;
+    train_mean /= static_cast<double>(recent_train_s_.size());
+  }
+  const int every = initial || !has_validation_ ? validate_every_ : validation_interval(train_mean);
+  const double per_epoch = train_mean + (has_validation_ ? validation_s_ / every : 0.0);
   const double remaining = budget_s_ - elapsed_s() - (has_validation_ && !validated_last ? validation_s_ : 0.0);
   const int fit = std::clamp(epoch + 1 + static_cast<int>(std::max(0.0, remaining) / per_epoch), epoch + 1, max_epochs);
+  if (!initial && std::abs(fit - schedule_epochs) < kRefitMargin) return schedule_epochs;
+  validate_every_ = every;
   if (fit != schedule_epochs)
     spdlog::info(
         "time budget {} s: the schedule is {} to {} epochs ({:.1f} s of training per epoch, validation every {} "

@@ -4,6 +4,8 @@
 // never after its first epoch, and always after its last, and stops when another epoch and a
 // validation would not fit. An unbudgeted run validates after every epoch and keeps its schedule.
 #pragma once
+#include <vector>
+
 #include "core/timer.hpp"
 
 namespace aneura {
@@ -16,6 +18,13 @@ class TimeBudget {
   // of the epochs after the first (which warms up and is slower: fitted on it alone, a demo run
   // left a fifth of its budget unused).
   static constexpr int kRefitEpochs = 5;
+  // Later, through the first half of its schedule, it refits it (and the validation interval) from
+  // the mean of its last kRefitEpochs - 1 epochs when that moves the end by at least this many
+  // epochs: a run whose first epochs shared the machine (a dots run beside a compiler fitted 29
+  // epochs and stopped 248 s before its 1800 s) gets its budget back, one on a machine that got
+  // busy ends its schedule inside the budget. The second half keeps its schedule (the learning
+  // rate decays to its end).
+  static constexpr int kRefitMargin = 2;
 
   // budget_s <= 0: none. The clock runs from `start` (the run's set-up counts).
   TimeBudget(double budget_s, bool has_validation, SteadyClock::time_point start = SteadyClock::now());
@@ -44,8 +53,9 @@ class TimeBudget {
   bool periodic_validation(int epoch, int first) const;
   // After epoch `epoch` (0-based; this invocation started at `first`; `validated_last`: it was the
   // last and validated): the validation interval (after the first epoch) and the schedule's length
-  // refitted to the budget (epochs up to kRefitEpochs of a fresh run), between epoch + 1 and
-  // `max_epochs`. Returns the schedule's length; `schedule_epochs` unchanged without a budget.
+  // refitted to the budget (epochs up to kRefitEpochs of a fresh run, then as kRefitMargin says),
+  // between epoch + 1 and `max_epochs`. Returns the schedule's length; `schedule_epochs` unchanged
+  // without a budget.
   int fit_schedule(int epoch, int first, double train_s, bool validated_last, int schedule_epochs, int max_epochs);
 
  private:
@@ -57,7 +67,7 @@ class TimeBudget {
   double elapsed_before_s_ = 0;
   double validation_s_ = 0;
   int validate_every_ = 1;
-  double refit_train_s_ = 0;  // training seconds of epochs 2 .. kRefitEpochs
+  std::vector<double> recent_train_s_;  // the last kRefitEpochs - 1 epochs' training seconds (never the first)
 };
 
 }  // namespace aneura

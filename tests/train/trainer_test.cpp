@@ -367,5 +367,37 @@ TEST(TimeBudget, ValidationIntervalAndScheduleFitTheBudget) {
   EXPECT_EQ(resumed.fit_schedule(7, 7, 2, false, 40, 100), 40);
 }
 
+// A run whose first epochs shared the machine (10 s each, then 2 s; validations of 3 s, a budget of
+// 200 s, the clock moved by hand): after kRefitEpochs it refits its schedule from its last four
+// epochs through the first half of it, when the end moves by kRefitMargin epochs or more.
+TEST(TimeBudget, ScheduleFollowsTheEpochsThroughItsFirstHalf) {
+  TimeBudget b(200, true, SteadyClock::now());
+  b.set_validation_s(3);
+  double clock = 0;
+  int schedule = 1000;
+  auto epoch = [&](int e, double train_s) {
+    clock += train_s;
+    b.set_elapsed_before(clock);
+    schedule = b.fit_schedule(e, 0, train_s, false, schedule, 1000);
+    return schedule;
+  };
+  // validation every ceil(3 / (0.2 x 10)) = 2 epochs: 11.5 s per epoch; 200 - 10 - 3 s hold 16 more
+  EXPECT_EQ(epoch(0, 10), 17);
+  for (int e = 1; e < TimeBudget::kRefitEpochs; ++e) EXPECT_EQ(epoch(e, 10), 17) << e;
+  EXPECT_EQ(b.validate_every(), 2);
+  // the last four epochs' mean falls to 8, 6, 4, 2 s: validation every 2, 3, 4, 8 epochs; e.g.
+  // at 58 s, 2 + 3 / 8 s per epoch, 200 - 58 - 3 s hold 58 more
+  EXPECT_EQ(epoch(5, 2), 21);
+  EXPECT_EQ(epoch(6, 2), 27);
+  EXPECT_EQ(epoch(7, 2), 37);
+  EXPECT_EQ(epoch(8, 2), 67);
+  EXPECT_EQ(b.validate_every(), 8);
+  EXPECT_EQ(epoch(9, 2), 67);
+  EXPECT_EQ(epoch(10, 2.2), 67);  // 66 fit: within the margin
+  // the second half keeps its schedule, however slow its epochs
+  EXPECT_EQ(epoch(40, 10), 67);
+  EXPECT_EQ(b.validate_every(), 8);
+}
+
 }  // namespace
 }  // namespace aneura

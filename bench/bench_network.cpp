@@ -7,8 +7,9 @@
 //       -Wl,-rpath,$T/lib -o bench_network          (one command line; T = the LibTorch folder)
 // Usage: bench_network DEVICE SIZE BATCH BASE STAGES IN_CHANNELS [bf16] [ckpt] [cl]
 //   e.g. cuda 128 2 32 5 4 bf16 (gpu_full: 128^3-ish ROI at 1 mm) or cpu 32 4 8 4 6 (cpu_demo windows);
-//   ckpt: gradient checkpointing of the U-Net's blocks; cl: weights and input channels-last (3D). Prints the process' peak memory (CPU: its
-//   resident set, which holds the activations of the training step).
+//   ckpt: gradient checkpointing of the U-Net's blocks; cl: weights and input channels-last (3D).
+//   Prints the process' peak memory (CPU: its resident set, which holds the activations of the
+//   training step).
 #include <torch/torch.h>
 
 #include <sys/resource.h>

@@ -165,6 +165,9 @@ TEST(Planner, CasesMadeAtSourcePixelsPlanTheNativeConfigurationForTheThinSliceMo
   EXPECT_TRUE(d.mine_online);  // its hard negatives by its own judgement on the training windows
   EXPECT_FALSE(k.mine_online);
   EXPECT_EQ(d.target_spacing_mm, c.target_spacing_mm);
+  EXPECT_EQ(d.patch_size,
+            (std::array<int, 3>{kDotWindow, kDotWindow, kDotWindow}));  // smaller windows than cpu_native's
+  for (int a = 0; a < 3; ++a) EXPECT_EQ(d.patch_size[a] % (1 << (d.stages - 1)), 0);
   EXPECT_EQ(d.modalities, c.modalities);
   EXPECT_NE(r.plans.default_configuration, "cpu_dots");
   // bf16 autocast where the CPU computes bf16 natively, for cpu_dots alone (measured there); said so

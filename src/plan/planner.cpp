@@ -327,14 +327,14 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
                   "0.728), scores of 0.926, 0.824 and 0.814 over the 13 defined columns against 0.825 and 0.833: "
                   "mining is on because it never cost much and once gained 0.1, but its gain is not settled. Not "
                   "the default: it learns from CTA and TOF only (docs/EXPERIMENTS.md).");
-    why.push_back(h.cpu_bf16
-                      ? "cpu_dots: this CPU computes bf16 natively (AMX-BF16 or AVX512-BF16), so it trains and "
-                        "predicts with bf16 autocast (mixed_precision; predict --precision fp32 overrides): on 2 "
-                        "cores 12-16 training windows/s against 9-10 in float32 (35-39 epochs in 1800 s instead "
-                        "of 25) and the judge in about half the time, with the same held-out judgements; the "
-                        "longer training raised both seeds tried (Present 0.929 and 0.885 against 0.897 and "
-                        "0.799, docs/EXPERIMENTS.md)"
-                      : "cpu_dots: float32 (this CPU has no native bf16: no AMX-BF16 or AVX512-BF16 flag)");
+    why.push_back(
+        h.cpu_bf16 ? "cpu_dots: this CPU computes bf16 natively (AMX-BF16 or AVX512-BF16), so it trains and "
+                     "predicts with bf16 autocast (mixed_precision; predict --precision fp32 overrides): on 2 "
+                     "cores 12-16 training windows/s of 32^3 against 9-10 in float32 (35-39 epochs in 1800 s "
+                     "instead of 25) and the judge in about half the time, with the same held-out judgements; within "
+                     "1800 s three seeds averaged Present 0.870 against 0.828 for 25 float32 epochs (under 2 mm "
+                     "0.719 against 0.635, docs/EXPERIMENTS.md)"
+                   : "cpu_dots: float32 (this CPU has no native bf16: no AMX-BF16 or AVX512-BF16 flag)");
     why.push_back("cpu_dots: windows of " + std::to_string(kDotWindow) + "^3 voxels (" + fmt(kDotWindow * native_mm) +
                   " mm) around each candidate: in bf16 within 1800 s they trained 41-43 epochs against 29-35 for "
                   "32^3 and ranked the 76 held-out CTA/TOF series' Present at 0.908 and 0.915 over two seeds (under "

@@ -1,17 +1,24 @@
 // Loader vs model: can the asynchronous loader keep the network fed?
-//   aneura_bench_loader WORK [configuration] [workers]
+//   aneura_bench_loader WORK [configuration] [workers] [steps]
 // Measures, on the case cache and plans of WORK, (1) samples/s the loader makes with the plans'
 // augmentation and `workers` threads while nothing else runs, resampling each window from the case
 // and (windowed configurations) cutting it from the case's ROI made once, as training does, (2) samples/s of one
 // training step of the plans' network (forward + backward + AdamW) on ready batches, and (3) samples/s of training fed
-// by the loader. Prints the ratio loader / model (must be > 1).
+// by the loader. Prints the ratio loader / model (must be > 1). A candidate stage (cpu_dots) is measured as it
+// trains on cases too large to keep: its cases read once to cut crops around their candidates and points
+// (CaseStore::cache_sites), its windows cut from those crops; the candidates from WORK/runs/<configuration>/
+// candidates.json when a training run left one, else from the dot filter here (seconds per case).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
 
+#include <fstream>
+#include <nlohmann/json.hpp>
+
 #include "core/parallel.hpp"
 #include "model/registry.hpp"
+#include "train/candidates.hpp"
 #include "train/folds.hpp"
 #include "train/loader.hpp"
 #include "train/losses.hpp"
@@ -23,7 +30,7 @@ static double since(Clock::time_point t) { return std::chrono::duration<double>(
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: aneura_bench_loader WORK [configuration] [workers]\n");
+    std::fprintf(stderr, "usage: aneura_bench_loader WORK [configuration] [workers] [steps]\n");
     return 2;
   }
   const std::filesystem::path work = argv[1];
@@ -34,9 +41,31 @@ int main(int argc, char** argv) {
   std::vector<std::string> ids;
   for (const auto& c : list_cases(work))
     if (c.labelled) ids.push_back(c.id);
-  CaseStore store(work, ids, 8e9);
+  const bool sites = cfg.candidates > 0;
+  CaseStore store(work, ids, sites ? 0 : 8e9);
   AugmentOptions aug;
-  const int steps = 6;  // model steps timed in (2) and (3)
+  double sites_s = 0;
+  if (sites) {
+    auto t0 = Clock::now();
+    const auto file = work / "runs" / cfg.name / "candidates.json";
+    nlohmann::json j;
+    if (std::filesystem::exists(file)) {
+      std::ifstream in(file);
+      j = nlohmann::json::parse(in);
+    } else {
+      j = {{"cases", dot_candidate_cases({&store}, cfg, cfg.candidates, false)}};
+    }
+    store.set_candidates(candidates_by_id(j));
+    std::printf("candidates of %zu cases (%s) in %.1f s\n", store.size(),
+                std::filesystem::exists(file) ? file.c_str() : "the dot filter", since(t0));
+    t0 = Clock::now();
+    if (!store.cache_sites(cfg, aug, static_cast<int>(default_threads()), 8e9)) {
+      std::fprintf(stderr, "the crops around the candidates do not fit in 8 GB\n");
+      return 1;
+    }
+    sites_s = since(t0);
+  }
+  const int steps = argc > 4 ? std::max(1, std::stoi(argv[4])) : 6;  // model steps timed in (2) and (3)
   const size_t n = std::max<size_t>(64, static_cast<size_t>(steps * cfg.batch_size));
   std::vector<size_t> draws;
   for (size_t i = 0; i < n; ++i) draws.push_back(i % store.size());
@@ -48,14 +77,15 @@ int main(int argc, char** argv) {
     while (loader.next()) {}
     return n / since(t0);
   };
-  const double resample_sps = loader_alone();
+  const double resample_sps = sites ? 0 : loader_alone();
   // (1b) the same from ROIs made once (what training does for a windowed configuration)
   auto t = Clock::now();
-  const bool rois = store.cache_rois(cfg, static_cast<int>(default_threads()), 8e9);
+  const bool rois = !sites && store.cache_rois(cfg, static_cast<int>(default_threads()), 8e9);
   const double roi_s = since(t);
   const double loader_sps = loader_alone();
 
   // (2) model alone, on one ready batch
+  const Autocast autocast(torch::kCPU, cfg.mixed_precision);
   MultiTaskUNet net = build_model(cfg, input_channels(cfg, static_cast<int>(store.get(0)->image.volumes)));
   torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(cfg.learning_rate));
   BatchLoader one(store, cfg, aug, std::vector<size_t>(draws.begin(), draws.begin() + cfg.batch_size), cfg.batch_size,
@@ -83,7 +113,13 @@ int main(int argc, char** argv) {
   std::printf("configuration %s, patch %dx%dx%d, batch %d, %d loader worker(s), %d LibTorch thread(s)\n",
               cfg.name.c_str(), cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2], cfg.batch_size, workers,
               torch::get_num_threads());
-  std::printf("loader alone, resampling each window  %8.1f samples/s\n", resample_sps);
+  if (sites)
+    std::printf(
+        "crops around the candidates and points of %zu cases (%.0f MB) in %.1f s; loader alone, windows cut "
+        "from them  %8.1f samples/s\n",
+        store.size(), static_cast<double>(store.site_bytes()) / 1e6, sites_s, loader_sps);
+  else
+    std::printf("loader alone, resampling each window  %8.1f samples/s\n", resample_sps);
   if (rois)
     std::printf("ROI inputs of %zu cases made once in %.1f s; loader alone, crops of them  %8.1f samples/s\n",
                 store.size(), roi_s, loader_sps);

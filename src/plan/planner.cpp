@@ -313,6 +313,10 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
   dots.mine_online = true;
   dots.mixed_precision = h.cpu_bf16;
   dots.patch_size = {kDotWindow, kDotWindow, kDotWindow};
+  // Its windows are cut from crops around the candidates held in RAM (~2 ms each against ~80 ms for
+  // a training step of 4): on 2 cores a loader thread beside the network's two OpenMP threads
+  // interrupts their parallel regions more than it saves, so the batches are made between steps.
+  if (h.cores <= 2) dots.loader_workers = 0;
   if (plan_native) {
     why.push_back("cpu_dots: cpu_native's windows judging the " + std::to_string(kDotCandidates) +
                   " strongest maxima of a Hessian dot filter (blobs of radius ~1-3 mm, as classic aneurysm CAD "
@@ -340,6 +344,14 @@ PlanResult make_plans(const Fingerprint& f, const HardwareProfile& h, const Harm
                   "32^3 and ranked the 76 held-out CTA/TOF series' Present at 0.908 and 0.915 over two seeds (under "
                   "2 mm 0.798 and 0.822, scores 0.910 and 0.931) against 0.861 and 0.885 for 32^3 with the same "
                   "seeds (0.697 and 0.757; 0.887 and 0.889; docs/EXPERIMENTS.md)");
+    why.push_back(
+        dots.loader_workers == 0
+            ? "cpu_dots: no loader thread on " + std::to_string(h.cores) +
+                  " cores: its windows are cut from crops held in RAM (~2 ms each), and a loader thread beside "
+                  "the network's threads slowed training fed by it from 47-52 to 38-39 windows/s "
+                  "(aneura_bench_loader, docs/EXPERIMENTS.md); the batches are made between steps (a run whose "
+                  "crops do not fit in RAM reads its cases per sample and takes one loader thread)"
+            : "cpu_dots: " + std::to_string(dots.loader_workers) + " loader threads, as cpu_demo");
   } else {
     why.push_back(cache_mm > kNativeMaxMm + 1e-6
                       ? "cpu_native: not planned; the cases were made at " + fmt(cache_mm) + " mm, coarser than " +

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <random>
 
+#include <spdlog/spdlog.h>
+
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "train/collective.hpp"
@@ -100,6 +102,15 @@ size_t CaseStore::site_bytes() const {
   size_t n = 0;
   for (const auto& s : sites_) n += s.bytes;
   return n;
+}
+
+int loader_threads(const Configuration& cfg, const CaseStore& store, int option) {
+  if (option >= 0) return option;
+  if (cfg.loader_workers > 0 || store.in_memory()) return cfg.loader_workers;
+  spdlog::info(
+      "the cases are read per sample: one loader thread reads them while the network trains (the plans' "
+      "loader_workers 0 are for windows cut from memory)");
+  return 1;
 }
 
 Batch collate(std::vector<Sample>& s, std::vector<size_t> cases) {

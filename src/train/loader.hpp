@@ -31,6 +31,8 @@ class CaseStore {
   const std::string& id(size_t i) const { return ids_[i]; }
   std::shared_ptr<const TrainCase> get(size_t i) const;
   bool preloaded() const { return !cached_.empty(); }
+  // Whether a sample is cut from memory (cases, ROIs or crops kept), not from a case read per sample.
+  bool in_memory() const { return !cached_.empty() || !rois_.empty() || !sites_.empty(); }
   // The network's input channels for these cases (the first one's). Throws Error(CorruptInput)
   // naming a case in memory with another channel count (read per sample, it fails when batched).
   int input_channels(const Configuration& cfg) const;
@@ -83,6 +85,11 @@ std::vector<size_t> epoch_draws(const std::vector<double>& weights, size_t n, ui
 
 // Seed of one sample from (seed, epoch, position): splitmix64 mixing.
 uint64_t sample_seed(uint64_t seed, int epoch, size_t position);
+
+// The loader threads a run takes: the plans' (`cfg.loader_workers`), or `option` where given (>= 0);
+// where the plans give none but `store` reads a case per sample (~1 s: not to be made between
+// steps), one, and says so.
+int loader_threads(const Configuration& cfg, const CaseStore& store, int option);
 
 class BatchLoader {
  public:

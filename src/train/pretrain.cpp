@@ -186,6 +186,7 @@ PretrainResult pretrain(const PretrainOptions& o) {
   } else if (windowed(cfg) && store.cache_rois(cfg, static_cast<int>(default_threads()), ram)) {
     spdlog::info("ROI inputs of {} cases made in {:.1f} s", store.size(), seconds_since(t_start));
   }
+  const int threads = loader_threads(cfg, store, o.workers);
   // Network, head, optimizer
   torch::manual_seed(o.seed);
   MultiTaskUNet net = build_model(cfg, in_channels);
@@ -249,7 +250,7 @@ PretrainResult pretrain(const PretrainOptions& o) {
     for (auto& g : opt.param_groups()) g.options().set_lr(lr);
     BatchLoader loader(store, cfg, aug,
                        epoch_draws(uniform, static_cast<size_t>(steps) * cfg.batch_size, o.seed, epoch), cfg.batch_size,
-                       o.seed, epoch, cfg.loader_workers, cfg.queue_length, c.rank(), c.world());
+                       o.seed, epoch, threads, cfg.queue_length, c.rank(), c.world());
     Progress progress("pretrain: epoch " + std::to_string(epoch + 1) + "/" + std::to_string(schedule_epochs),
                       static_cast<int>(loader.batches()), o.progress && c.main(), "steps",
                       Progress::Mode::TerminalOnly);

@@ -165,7 +165,8 @@ class Trainer {
   std::map<std::string, std::array<int, kNumLabels>> labels_by_id_;
   std::vector<std::array<int, kNumLabels>> train_labels_;
   std::unique_ptr<CaseStore> train_store_, val_store_;
-  double ram_budget_ = 0;  // bytes, for each case store
+  double ram_budget_ = 0;   // bytes, for each case store
+  int loader_threads_ = 0;  // the training loader's (loader_threads)
   int in_channels_ = 1;
   torch::Tensor pos_weight_;
   ModelInfo info_;
@@ -701,7 +702,7 @@ EpochStats Trainer::train_epoch(int epoch, double lr, bool frozen) {
   const auto weights = sampling_weights(train_labels_, cfg_.positive_oversampling);
   BatchLoader loader(*train_store_, cfg_, aug,
                      epoch_draws(weights, static_cast<size_t>(steps) * cfg_.batch_size, o_.seed, epoch),
-                     cfg_.batch_size, o_.seed, epoch, cfg_.loader_workers, cfg_.queue_length, c_.rank(), c_.world());
+                     cfg_.batch_size, o_.seed, epoch, loader_threads_, cfg_.queue_length, c_.rank(), c_.world());
   Progress progress("train: epoch " + std::to_string(epoch + 1) + "/" + std::to_string(schedule_epochs_),
                     static_cast<int>(loader.batches()), o_.progress && c_.main(), "steps",
                     Progress::Mode::TerminalOnly);
@@ -869,6 +870,7 @@ TrainResult Trainer::run() {
   learn_roi_offsets_from_cases();
   find_candidates();
   cache_training_rois();
+  loader_threads_ = loader_threads(cfg_, *train_store_, o_.workers);
   prepare_model_info();
   build_networks();
   resume();

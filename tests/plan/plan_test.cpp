@@ -170,6 +170,15 @@ TEST(Planner, CasesMadeAtSourcePixelsPlanTheNativeConfigurationForTheThinSliceMo
   for (int a = 0; a < 3; ++a) EXPECT_EQ(d.patch_size[a] % (1 << (d.stages - 1)), 0);
   EXPECT_EQ(d.modalities, c.modalities);
   EXPECT_NE(r.plans.default_configuration, "cpu_dots");
+  // its windows come from crops in memory: on 2 cores no loader thread beside the network's, said so;
+  // on more, cpu_demo's
+  EXPECT_EQ(d.loader_workers, 0);
+  bool no_loader = false;
+  for (const auto& line : r.explanation) no_loader = no_loader || line.find("cpu_dots: no loader thread") == 0;
+  EXPECT_TRUE(no_loader);
+  const PlanResult many = make_plans(f, profile(16, 24, 0), fine_cases);
+  EXPECT_EQ(many.plans.get("cpu_dots").loader_workers, many.plans.get("cpu_demo").loader_workers);
+  EXPECT_GT(many.plans.get("cpu_dots").loader_workers, 0);
   // bf16 autocast where the CPU computes bf16 natively, for cpu_dots alone (measured there); said so
   EXPECT_FALSE(d.mixed_precision);
   HardwareProfile amx = profile(2, 24, 0);

@@ -684,6 +684,10 @@ TEST_F(TrainOnSynth, LoaderFromSiteCropsIsDeterministicWhateverTheWorkers) {
   cfg.target_spacing_mm = {2, 2, 2};
   CaseStore store(work(), ids, 0);  // read per sample
   ASSERT_FALSE(store.preloaded());
+  ASSERT_FALSE(store.in_memory());
+  cfg.loader_workers = 0;  // planned for windows cut from memory: a case read per sample takes a thread
+  EXPECT_EQ(loader_threads(cfg, store, -1), 1);
+  EXPECT_EQ(loader_threads(cfg, store, 0), 0);  // train --workers 0 is obeyed
   const AugmentOptions aug;
   EXPECT_FALSE(store.cache_sites(cfg, aug, 2, 1e9));  // not a candidate stage
   cfg.candidates = 4;
@@ -700,6 +704,10 @@ TEST_F(TrainOnSynth, LoaderFromSiteCropsIsDeterministicWhateverTheWorkers) {
   EXPECT_EQ(store.site(0), nullptr);
   ASSERT_TRUE(store.cache_sites(cfg, aug, 2, 1e9));
   ASSERT_NE(store.site(0), nullptr);
+  EXPECT_TRUE(store.in_memory());
+  EXPECT_EQ(loader_threads(cfg, store, -1), 0);  // the crops are in memory: the plans' none
+  cfg.loader_workers = 2;
+  EXPECT_EQ(loader_threads(cfg, store, -1), 2);
   EXPECT_EQ(store.site(0)->candidates, 2u);
   EXPECT_GT(store.site_bytes(), 0u);
   EXPECT_THROW(store.set_candidates(by_id), Error);

@@ -11,10 +11,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <string>
-
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "core/parallel.hpp"
 #include "model/registry.hpp"

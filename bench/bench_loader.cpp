@@ -4,20 +4,20 @@
 // augmentation and `workers` threads while nothing else runs, resampling each window from the case
 // and (windowed configurations) cutting it from the case's ROI made once, as training does, (2) samples/s of one
 // training step of the plans' network (forward + backward + AdamW) on ready batches, and (3) samples/s of training fed
-// by the loader. Prints the ratio loader / model (must be > 1). A candidate stage (cpu_dots) is measured as it
-// trains on cases too large to keep: its cases read once to cut crops around their candidates and points
-// (CaseStore::cache_sites), its windows cut from those crops; the candidates from WORK/runs/<configuration>/
-// candidates.json when a training run left one, else from the dot filter here (seconds per case).
+// by the loader. Prints the ratio loader / model (must be > 1). A stage that finds its own candidates (cpu_dots) is
+// measured as it trains on cases too large to keep: its cases read once to cut crops around their candidates and
+// points (CaseStore::cache_sites), its windows cut from those crops; the candidates from WORK/runs/<configuration>/
+// candidates.json as training reads it (shared_candidates: made by the dot filter and kept there when missing).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <nlohmann/json.hpp>
 #include <string>
 
 #include "core/parallel.hpp"
+#include "model/input.hpp"
 #include "model/registry.hpp"
 #include "train/candidates.hpp"
+#include "train/collective.hpp"
 #include "train/folds.hpp"
 #include "train/loader.hpp"
 #include "train/losses.hpp"
@@ -40,23 +40,18 @@ int main(int argc, char** argv) {
   std::vector<std::string> ids;
   for (const auto& c : list_cases(work))
     if (c.labelled) ids.push_back(c.id);
-  const bool sites = cfg.candidates > 0;
+  const bool sites = finds_own_candidates(cfg);
   CaseStore store(work, ids, sites ? 0 : 8e9);
   AugmentOptions aug;
   double sites_s = 0;
   if (sites) {
     auto t0 = Clock::now();
-    const auto file = work / "runs" / cfg.name / "candidates.json";
-    nlohmann::json j;
-    if (std::filesystem::exists(file)) {
-      std::ifstream in(file);
-      j = nlohmann::json::parse(in);
-    } else {
-      j = {{"cases", dot_candidate_cases({&store}, cfg, cfg.candidates, false)}};
-    }
+    // a training run's candidates.json where it left a usable one, else the dot filter's (kept there)
+    const auto j = shared_candidates(work / "runs" / cfg.name / "candidates.json", local_collective(),
+                                     kDotCandidatesVersion, cfg.candidates, ids,
+                                     [&] { return dot_candidate_cases({&store}, cfg, cfg.candidates, false); });
     store.set_candidates(candidates_by_id(j));
-    std::printf("candidates of %zu cases (%s) in %.1f s\n", store.size(),
-                std::filesystem::exists(file) ? file.c_str() : "the dot filter", since(t0));
+    std::printf("candidates of %zu cases in %.1f s\n", store.size(), since(t0));
     t0 = Clock::now();
     if (!store.cache_sites(cfg, aug, static_cast<int>(default_threads()), 8e9)) {
       std::fprintf(stderr, "the crops around the candidates do not fit in 8 GB\n");

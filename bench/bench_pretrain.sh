@@ -28,7 +28,7 @@ data() {  # NAME N SEED SUBSET_FLAGS...
   local name=$1 n=$2 seed=$3
   shift 3
   [ -d "$name" ] && return
-  "$A" synth "all_$name" --n "$n" --size medium --seed "$seed" -q > /dev/null
+  "$A" synth "all_$name" --n "$n" --size medium --seed "$seed" --force -q > /dev/null
   /usr/bin/python3 "$R/bench/subset.py" "all_$name" "$name" CTA,MRA "$@"
 }
 data DTR 240 21
@@ -52,17 +52,17 @@ run() {  # TAG SEED TRAIN_ARGS...: trains into runs/TAG, predicts and evaluates 
   "$A" predict "runs/$tag" --data DTE -o "runs/$tag/p.csv" -q > "runs/$tag/predict.log" 2>&1
   "$A" evaluate "runs/$tag/p.csv" DTE/train.csv --points "runs/$tag/p_points" --data DTE > "runs/$tag/eval.txt"
 }
+epochs_of() { grep -c '"epoch"' "$1/fold_0/log.jsonl"; }  # RUN: its epochs, a log.jsonl line each
 pairs=()
 for s in "${SEEDS[@]}"; do
   run "scratch_$s" "$s"
-  epochs=$(grep -c '"epoch"' "runs/scratch_$s/fold_0/log.jsonl")
-  run "pretrained_$s" "$s" --epochs "$epochs" --time-budget 100000 --init-encoder "$ENC"
+  run "pretrained_$s" "$s" --epochs "$(epochs_of "runs/scratch_$s")" --time-budget 100000 --init-encoder "$ENC"
   pairs+=("runs/scratch_$s" "runs/pretrained_$s")
 done
 
 echo "== the $(($(wc -l < DTE/train.csv) - 1)) held-out CTA/TOF series of DTE (aneura predict + evaluate)"
 for p in "${pairs[@]}"; do
-  echo "-- $p ($(grep -c '"epoch"' "$p/fold_0/log.jsonl") epochs)"
+  echo "-- $p ($(epochs_of "$p") epochs)"
   grep -E "^competition score|^Aneurysm Present  |by the largest" "$p/eval.txt"
 done
 echo "== fine-tuning losses"

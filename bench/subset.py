@@ -14,6 +14,13 @@ import os
 import sys
 
 
+def write_rows(path, fieldnames, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fieldnames)
+        w.writeheader()
+        w.writerows(rows)
+
+
 def main(argv):
     unlabelled = "--unlabelled" in argv
     args = [a for a in argv if a != "--unlabelled"]
@@ -27,17 +34,12 @@ def main(argv):
     os.makedirs(dst, exist_ok=True)
     subs = ("series",) if unlabelled else ("series", "segmentations")
     if not unlabelled:
-        with open(os.path.join(dst, "train.csv"), "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=rows[0].keys())
-            w.writeheader()
-            w.writerows(keep)
+        write_rows(os.path.join(dst, "train.csv"), rows[0].keys(), keep)
         loc = os.path.join(src, "train_localizers.csv")
         if os.path.exists(loc):
             lr = list(csv.DictReader(open(loc)))
-            with open(os.path.join(dst, "train_localizers.csv"), "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=lr[0].keys())
-                w.writeheader()
-                w.writerows([r for r in lr if r["SeriesInstanceUID"] in uids])
+            write_rows(os.path.join(dst, "train_localizers.csv"), lr[0].keys(),
+                       [r for r in lr if r["SeriesInstanceUID"] in uids])
         for n in os.listdir(src):  # truth.json and the rest
             if n not in ("train.csv", "train_localizers.csv", "series", "segmentations"):
                 os.symlink(os.path.abspath(os.path.join(src, n)), os.path.join(dst, n))
